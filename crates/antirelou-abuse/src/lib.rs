@@ -1,0 +1,2 @@
+//! antirelou-abuse (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,119 @@
+//! Inbound events, as provider adapters hand them to the engine.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::money::Money;
+use crate::phone::{Caller, PhoneNumber};
+
+/// Which provider an event came from or a message goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Provider {
+    /// Twilio.
+    Twilio,
+    /// Vonage (formerly Nexmo).
+    Vonage,
+    /// The simulator or a test double.
+    Simulated,
+}
+
+impl Provider {
+    /// A stable lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Twilio => "twilio",
+            Provider::Vonage => "vonage",
+            Provider::Simulated => "simulated",
+        }
+    }
+}
+
+/// The channel of a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A text message.
+    Sms,
+    /// A phone call.
+    Voice,
+}
+
+impl Channel {
+    /// A stable lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+/// An inbound text message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundSms {
+    /// Where it came from.
+    pub provider: Provider,
+    /// The provider's message id (Twilio `MessageSid`, Vonage `messageId`; for a Vonage multipart
+    /// message, the `concat-ref` so that the parts make one message). Duplicate deliveries carry
+    /// the same id, which makes scheduling idempotent.
+    pub message_id: String,
+    /// The sender.
+    pub from: Caller,
+    /// Our number it was sent to.
+    pub to: PhoneNumber,
+    /// The text (used only to recognise STOP/START keywords; never stored).
+    pub body: String,
+    /// When the provider says it was received, if it says.
+    pub received_at: Option<Timestamp>,
+}
+
+/// An inbound phone call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundCall {
+    /// Where it came from.
+    pub provider: Provider,
+    /// The provider's call id (Twilio `CallSid`, Vonage `uuid`).
+    pub call_id: String,
+    /// The caller.
+    pub from: Caller,
+    /// Our number that was called.
+    pub to: PhoneNumber,
+}
+
+/// The delivery state of a message we sent, as status callbacks and delivery receipts report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// Accepted or queued by the provider.
+    Accepted,
+    /// Handed to the carrier.
+    Sent,
+    /// Delivered to the handset.
+    Delivered,
+    /// Not delivered (filtered, unreachable…).
+    Undelivered,
+    /// Failed before leaving the provider.
+    Failed,
+    /// Expired at the carrier.
+    Expired,
+    /// Anything else the provider reports.
+    Unknown,
+}
+
+/// A status callback or delivery receipt for a message we sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Which provider.
+    pub provider: Provider,
+    /// The provider's id of the outbound message.
+    pub message_id: String,
+    /// Its state.
+    pub state: DeliveryState,
+    /// The real price, when the provider gives it (positive: money spent).
+    pub price: Option<Money>,
+    /// The provider's error code, if any.
+    pub error_code: Option<String>,
+}

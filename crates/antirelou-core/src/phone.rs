@@ -1,0 +1,435 @@
+//! Phone numbers, validated with libphonenumber's metadata (the `phonenumber` crate): never parsed
+//! by hand.
+//!
+//! * [`PhoneNumber`]: a valid number in canonical E.164, with its country, its [`NumberKind`], the
+//!   forms each provider wants and a compact integer [`PhoneNumber::key`] for hot paths.
+//! * [`Caller`]: who is on the other end of an inbound contact: a number, a withheld caller ID, or
+//!   a sender that is not a dialable number (short code, alphanumeric sender ID).
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::metadata::DATABASE;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// What kind of line a number is, from libphonenumber metadata.
+///
+/// Origin rules use it: by default only [`NumberKind::Mobile`] senders get an SMS lesson, never
+/// premium-rate, shared-cost or short codes (replies to them pump money to their owners).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NumberKind {
+    /// A mobile line.
+    Mobile,
+    /// A fixed (landline) line.
+    FixedLine,
+    /// The numbering plan cannot tell fixed from mobile (the USA and Canada).
+    FixedLineOrMobile,
+    /// A premium-rate line: the caller pays extra to the owner.
+    PremiumRate,
+    /// A shared-cost line.
+    SharedCost,
+    /// A toll-free line.
+    TollFree,
+    /// A voice-over-IP number (French 09 numbers, for instance).
+    Voip,
+    /// A personal, pager, UAN or voicemail-access number.
+    Other,
+    /// A short code (a few digits, not a full number).
+    ShortCode,
+    /// A valid number that fits no known pattern.
+    Unknown,
+}
+
+impl NumberKind {
+    /// A stable lowercase label (`"mobile"`, `"premium_rate"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberKind::Mobile => "mobile",
+            NumberKind::FixedLine => "fixed_line",
+            NumberKind::FixedLineOrMobile => "fixed_line_or_mobile",
+            NumberKind::PremiumRate => "premium_rate",
+            NumberKind::SharedCost => "shared_cost",
+            NumberKind::TollFree => "toll_free",
+            NumberKind::Voip => "voip",
+            NumberKind::Other => "other",
+            NumberKind::ShortCode => "short_code",
+            NumberKind::Unknown => "unknown",
+        }
+    }
+
+    fn from_lib(t: phonenumber::Type) -> Self {
+        use phonenumber::Type as T;
+        match t {
+            T::Mobile => NumberKind::Mobile,
+            T::FixedLine => NumberKind::FixedLine,
+            T::FixedLineOrMobile => NumberKind::FixedLineOrMobile,
+            T::PremiumRate => NumberKind::PremiumRate,
+            T::SharedCost => NumberKind::SharedCost,
+            T::TollFree => NumberKind::TollFree,
+            T::Voip => NumberKind::Voip,
+            T::ShortCode => NumberKind::ShortCode,
+            T::PersonalNumber | T::Pager | T::Uan | T::Voicemail | T::StandardRate => {
+                NumberKind::Other
+            }
+            _ => NumberKind::Unknown,
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 region code such as `FR` or `BE`, two ASCII capitals, `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region([u8; 2]);
+
+impl Region {
+    /// Parse a two-letter region code, case-insensitively.
+    ///
+    /// ```
+    /// use antirelou_core::phone::Region;
+    /// assert_eq!(Region::new("fr").unwrap().as_str(), "FR");
+    /// assert!(Region::new("France").is_err());
+    /// ```
+    pub fn new(code: &str) -> Result<Self> {
+        let b = code.as_bytes();
+        if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
+            Ok(Region([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+        } else {
+            Err(Error::Config(format!("{code:?} is not a two-letter region code")))
+        }
+    }
+
+    /// The code, e.g. `"FR"`.
+    pub fn as_str(&self) -> &str {
+        // Both bytes are ASCII letters by construction.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+
+    fn to_lib(self) -> Option<phonenumber::country::Id> {
+        phonenumber::country::Id::from_str(self.as_str()).ok()
+    }
+}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Region {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Region::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A valid phone number in canonical E.164 form.
+///
+/// Built only through libphonenumber metadata; an invalid number is an
+/// [`Error::InvalidPhoneNumber`] that says what was wrong.
+///
+/// ```
+/// use antirelou_core::{PhoneNumber, NumberKind};
+/// let n = PhoneNumber::parse("+33 6 12 34 56 78").unwrap();
+/// assert_eq!(n.e164(), "+33612345678");
+/// assert_eq!(n.twilio_form(), "+33612345678");
+/// assert_eq!(n.vonage_form(), "33612345678");
+/// assert_eq!(n.region().unwrap().as_str(), "FR");
+/// assert_eq!(n.kind(), NumberKind::Mobile);
+/// assert_eq!(n.key(), 33_612_345_678);
+/// assert_eq!(n.masked(), "…5678");
+///
+/// let err = PhoneNumber::parse("call me maybe").unwrap_err();
+/// assert!(err.to_string().contains("no digits"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber {
+    e164: String,
+    key: u64,
+    calling_code: u16,
+    region: Option<Region>,
+    kind: NumberKind,
+}
+
+impl PhoneNumber {
+    /// Parse a number in international form: `+33612345678`, `0033 6 12 34 56 78`, or the bare
+    /// digits Vonage sends (`33612345678`).
+    pub fn parse(input: &str) -> Result<Self> {
+        Self::parse_inner(input, None)
+    }
+
+    /// Parse a number that may be in the national form of `region` (`06 12 34 56 78` in `FR`).
+    /// International forms are accepted too.
+    pub fn parse_with_region(input: &str, region: Region) -> Result<Self> {
+        Self::parse_inner(input, Some(region))
+    }
+
+    fn parse_inner(input: &str, region: Option<Region>) -> Result<Self> {
+        let bad = |reason: &str| Error::InvalidPhoneNumber {
+            input: input.chars().take(64).collect(),
+            reason: reason.to_owned(),
+        };
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(bad("empty input"));
+        }
+        if trimmed.len() > 64 {
+            return Err(bad("longer than any phone number"));
+        }
+        if !trimmed.bytes().any(|b| b.is_ascii_digit()) {
+            return Err(bad("no digits"));
+        }
+        if let Some(c) = trimmed
+            .chars()
+            .find(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/')))
+        {
+            return Err(bad(&format!("unexpected character {c:?}")));
+        }
+        // Normalise: a leading 00 is the international prefix; bare digits without a region are
+        // international digits (Vonage's form).
+        let digits_only: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+        let candidate = if trimmed.starts_with('+') {
+            format!("+{digits_only}")
+        } else if let Some(rest) = digits_only.strip_prefix("00") {
+            format!("+{rest}")
+        } else if region.is_none() {
+            format!("+{digits_only}")
+        } else {
+            digits_only.clone()
+        };
+        let lib_region = match region {
+            Some(r) => Some(r.to_lib().ok_or_else(|| bad(&format!("unknown region {r}")))?),
+            None => None,
+        };
+        let parsed = phonenumber::parse(lib_region, &candidate).map_err(|e| bad(&e.to_string()))?;
+        if !parsed.is_valid() {
+            return Err(bad(&format!(
+                "not a valid number in the numbering plan of +{} (wrong length or unassigned range)",
+                parsed.code().value()
+            )));
+        }
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        let key: u64 = e164
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| bad("E.164 form is not numeric"))?;
+        let region = parsed.country().id().and_then(|id| Region::new(id.as_ref()).ok());
+        let kind = NumberKind::from_lib(parsed.number_type(&DATABASE));
+        Ok(PhoneNumber { e164, key, calling_code: parsed.code().value(), region, kind })
+    }
+
+    /// Canonical E.164 with the leading `+`: `+33612345678`.
+    pub fn e164(&self) -> &str {
+        &self.e164
+    }
+
+    /// The form Twilio wants everywhere: `+E.164`.
+    pub fn twilio_form(&self) -> &str {
+        &self.e164
+    }
+
+    /// The form Vonage's SMS and Voice APIs want: digits only, no `+`, never `00`.
+    pub fn vonage_form(&self) -> &str {
+        &self.e164[1..]
+    }
+
+    /// A compact integer key: the E.164 digits as a number (at most 15 digits, so it always fits).
+    /// Equal numbers have equal keys and different numbers different keys. Use it on hot paths;
+    /// it is **not** a privacy measure (see [`crate::privacy`]).
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// The country calling code (`33` for France, `1` for NANP).
+    pub fn calling_code(&self) -> u16 {
+        self.calling_code
+    }
+
+    /// The region the number belongs to, when the metadata can tell (`None` for
+    /// non-geographic numbers).
+    pub fn region(&self) -> Option<Region> {
+        self.region
+    }
+
+    /// The kind of line.
+    pub fn kind(&self) -> NumberKind {
+        self.kind
+    }
+
+    /// The last four digits behind an ellipsis (`…5678`): the only form logs may show.
+    pub fn masked(&self) -> String {
+        mask_digits(&self.e164)
+    }
+}
+
+/// Mask any number-like string down to its last four characters: `…5678`.
+pub fn mask_digits(s: &str) -> String {
+    let n = s.chars().count();
+    let tail: String = s.chars().skip(n.saturating_sub(4)).collect();
+    format!("…{tail}")
+}
+
+impl fmt::Debug for PhoneNumber {
+    /// Masked: a `Debug` print of a number must not leak it into logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+impl FromStr for PhoneNumber {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        PhoneNumber::parse(s)
+    }
+}
+
+impl Serialize for PhoneNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.e164)
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PhoneNumber::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who is on the other end of an inbound call or text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// A valid, dialable number.
+    Number(PhoneNumber),
+    /// The caller withheld their number (`anonymous`, `restricted`, `private`, `unknown`, or an
+    /// empty caller ID). Nothing can be sent back; calls still get the lesson.
+    Withheld,
+    /// A sender that is not a dialable number: a short code or an alphanumeric sender ID. Never
+    /// answered by SMS. Holds the masked form only.
+    NotDialable(String),
+}
+
+impl Caller {
+    /// Classify a provider's caller field. Withheld markers are recognised case-insensitively;
+    /// short codes (3 to 8 digits) and alphanumeric sender IDs become [`Caller::NotDialable`];
+    /// anything else must be a valid number, or this is an [`Error::InvalidPhoneNumber`].
+    ///
+    /// ```
+    /// use antirelou_core::Caller;
+    /// assert_eq!(Caller::parse("anonymous").unwrap(), Caller::Withheld);
+    /// assert!(matches!(Caller::parse("36665").unwrap(), Caller::NotDialable(_)));
+    /// assert!(matches!(Caller::parse("+32470123456").unwrap(), Caller::Number(_)));
+    /// assert!(Caller::parse("+33 1").is_err());
+    /// ```
+    pub fn parse(input: &str) -> Result<Self> {
+        let t = input.trim();
+        let lower = t.to_ascii_lowercase();
+        if t.is_empty()
+            || matches!(
+                lower.as_str(),
+                "anonymous" | "restricted" | "private" | "unknown" | "unavailable" | "withheld"
+            )
+            || lower.starts_with("client:")
+        {
+            return Ok(Caller::Withheld);
+        }
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        let all_digits = t.bytes().all(|b| b.is_ascii_digit());
+        if all_digits && (3..=8).contains(&digits) {
+            return Ok(Caller::NotDialable(mask_digits(t)));
+        }
+        if t.len() <= 11
+            && t.bytes().any(|b| b.is_ascii_alphabetic())
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        {
+            return Ok(Caller::NotDialable(mask_digits(t)));
+        }
+        PhoneNumber::parse(t).map(Caller::Number)
+    }
+
+    /// The number, when there is one.
+    pub fn number(&self) -> Option<&PhoneNumber> {
+        match self {
+            Caller::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A log-safe form.
+    pub fn masked(&self) -> String {
+        match self {
+            Caller::Number(n) => n.masked(),
+            Caller::Withheld => "withheld".to_owned(),
+            Caller::NotDialable(m) => m.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_real_numbers() {
+        let cases = [
+            ("+33612345678", "FR", NumberKind::Mobile),
+            ("+33142685300", "FR", NumberKind::FixedLine),
+            ("+32470123456", "BE", NumberKind::Mobile),
+            ("+447400123456", "GB", NumberKind::Mobile),
+            ("+33937000000", "FR", NumberKind::Voip),
+            ("+33899123456", "FR", NumberKind::PremiumRate),
+            ("+33800123456", "FR", NumberKind::TollFree),
+        ];
+        for (input, region, kind) in cases {
+            let n = PhoneNumber::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(n.region().map(|r| r.as_str().to_owned()).as_deref(), Some(region), "{input}");
+            assert_eq!(n.kind(), kind, "{input}");
+        }
+    }
+
+    #[test]
+    fn national_form_needs_region() {
+        let fr = Region::new("FR").unwrap();
+        let n = PhoneNumber::parse_with_region("06 12 34 56 78", fr).unwrap();
+        assert_eq!(n.e164(), "+33612345678");
+        assert_eq!(PhoneNumber::parse("0033612345678").unwrap(), n);
+        assert_eq!(PhoneNumber::parse("33612345678").unwrap(), n);
+    }
+
+    #[test]
+    fn garbage_gives_clear_errors() {
+        let msg = |s: &str| PhoneNumber::parse(s).unwrap_err().to_string();
+        assert!(msg("").contains("empty input"), "{}", msg(""));
+        assert!(msg("hello").contains("no digits"));
+        assert!(msg("+33 6 12 <script>").contains("unexpected character '<'"));
+        assert!(msg("+33 1").contains("+33") || msg("+33 1").contains("short"), "{}", msg("+33 1"));
+        assert!(msg(&"9".repeat(80)).contains("longer"));
+    }
+
+    #[test]
+    fn withheld_is_not_an_error() {
+        for s in ["anonymous", "Restricted", "", "  ", "client:alice"] {
+            assert_eq!(Caller::parse(s).unwrap(), Caller::Withheld, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn debug_is_masked() {
+        let n = PhoneNumber::parse("+33612345678").unwrap();
+        assert_eq!(format!("{n:?}"), "PhoneNumber(…5678)");
+    }
+}

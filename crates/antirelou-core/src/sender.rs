@@ -1,0 +1,116 @@
+//! The SMS sending trait and its message and receipt types.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::money::Money;
+use crate::phone::PhoneNumber;
+
+/// A text to send. Only the engine builds these (from a scheduled reply to someone who contacted
+/// one of our numbers, with that number's configured text): no public API takes an arbitrary
+/// text and an arbitrary recipient, so the library cannot be used as a relay. Test code gets a
+/// constructor with the `testing` feature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundSms {
+    pub(crate) from: PhoneNumber,
+    pub(crate) to: PhoneNumber,
+    pub(crate) body: String,
+    pub(crate) client_ref: String,
+    pub(crate) unicode: bool,
+    pub(crate) segments: u32,
+}
+
+impl OutboundSms {
+    #[allow(dead_code)]
+    pub(crate) fn new(from: PhoneNumber, to: PhoneNumber, body: String, client_ref: String) -> Self {
+        let plan = crate::encoding::plan(&body);
+        OutboundSms {
+            from,
+            to,
+            body,
+            client_ref,
+            unicode: plan.encoding == crate::encoding::Encoding::Ucs2,
+            segments: plan.segments,
+        }
+    }
+
+    /// Build a message in tests of sender implementations. Not available to production code.
+    #[cfg(feature = "testing")]
+    pub fn for_test(from: PhoneNumber, to: PhoneNumber, body: &str, client_ref: &str) -> Self {
+        Self::new(from, to, body.to_owned(), client_ref.to_owned())
+    }
+
+    /// Our number, the sender.
+    pub fn from(&self) -> &PhoneNumber {
+        &self.from
+    }
+
+    /// The recipient: someone who contacted `from`.
+    pub fn to(&self) -> &PhoneNumber {
+        &self.to
+    }
+
+    /// The text.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// Our reference for this message (the reply id and attempt). Providers echo it back
+    /// (Vonage `client-ref`); it is safe to log.
+    pub fn client_ref(&self) -> &str {
+        &self.client_ref
+    }
+
+    /// Whether the text needs UCS-2 (Vonage `type=unicode`).
+    pub fn is_unicode(&self) -> bool {
+        self.unicode
+    }
+
+    /// How many segments the text takes.
+    pub fn segments(&self) -> u32 {
+        self.segments
+    }
+}
+
+/// What a provider says when it accepts a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// The provider's id of the message (Twilio `SM…`, Vonage `message-id` of the first part).
+    pub provider_id: String,
+    /// Segments the provider counted (or our own count when it did not say).
+    pub segments: u32,
+    /// The price, when the provider gives it at once (Vonage does, Twilio only later).
+    pub price: Option<Money>,
+}
+
+/// Sends text messages through a provider.
+///
+/// # Contract
+/// * `send` either returns a receipt (the provider **accepted** the message and will bill it) or
+///   an error that says what to do next:
+///   * [`Error::Transient`](crate::Error::Transient): retry later, after `retry_after` when given
+///     (rate limits, 5xx, timeouts, connection errors);
+///   * [`Error::RecipientOptedOut`](crate::Error::RecipientOptedOut): never retry, record an
+///     opt-out;
+///   * [`Error::InvalidRecipient`](crate::Error::InvalidRecipient): never retry;
+///   * [`Error::Permanent`](crate::Error::Permanent): never retry this request.
+/// * When the outcome is unknown (the request may have reached the provider, e.g. a timeout after
+///   sending), return a transient error: the dispatcher prefers a rare duplicate to a lost lesson.
+/// * Implementations are `Send + Sync` and usable as `dyn SmsSender`; `send` may be called
+///   concurrently.
+///
+/// The trait uses `async_trait` (one boxed future per call) rather than `impl Future` plus a `dyn`
+/// twin: a send is a network round trip, so the allocation is noise, and one trait that is both
+/// generic-friendly and object-safe is simpler for adapter authors and for `mockall`.
+#[async_trait]
+pub trait SmsSender: Send + Sync + std::fmt::Debug {
+    /// Send one message.
+    async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt>;
+}
+
+#[async_trait]
+impl<S: SmsSender + ?Sized> SmsSender for std::sync::Arc<S> {
+    async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt> {
+        (**self).send(sms).await
+    }
+}

@@ -1,0 +1,418 @@
+//! The storage traits: a durable reply queue, sender history, opt-outs, a spend ledger and
+//! counters.
+//!
+//! They are separate traits so that each contract can be read (and tested, in
+//! [`crate::conformance`]) on its own, and one supertrait, [`Store`], that the engine takes as
+//! `Arc<dyn Store>`. Every backend (in-memory, SQLite, PostgreSQL) implements all of them and
+//! passes the same conformance suite.
+//!
+//! All methods take the current time as an argument instead of reading a clock: backends stay
+//! deterministic under the simulator's virtual clock and testable with a manual one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::event::{Channel, DeliveryState};
+use crate::money::Money;
+use crate::phone::PhoneNumber;
+use crate::privacy::SenderHash;
+
+/// The id a backend gives a scheduled reply.
+pub type ReplyId = u64;
+
+/// What a scheduled reply will say. The text itself is not stored: the dispatcher takes it from
+/// the number's configuration at send time, so the queue can never carry arbitrary text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// The consent lesson.
+    Lesson,
+    /// The neutral first reply ("Hey, who is this?") sent at once so the number looks real.
+    Neutral,
+}
+
+impl ReplyKind {
+    /// A stable lowercase label (`"lesson"`, `"neutral"`), the form backends store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::Lesson => "lesson",
+            ReplyKind::Neutral => "neutral",
+        }
+    }
+
+    /// Parse [`ReplyKind::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "lesson" => Some(ReplyKind::Lesson),
+            "neutral" => Some(ReplyKind::Neutral),
+            _ => None,
+        }
+    }
+}
+
+/// A reply to schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReply {
+    /// Makes scheduling idempotent: a second `schedule` with the same key is a no-op. Built from
+    /// the provider's message id (`twilio:SM…:lesson`).
+    pub idempotency_key: String,
+    /// Our number, which will send the reply.
+    pub number: PhoneNumber,
+    /// Who gets it. Stored in plain only until the reply is sent, failed, expired or cancelled.
+    pub recipient: PhoneNumber,
+    /// The keyed hash of `recipient`, kept after the plain number is erased.
+    pub sender: SenderHash,
+    /// What it will say.
+    pub kind: ReplyKind,
+    /// Not to be sent before this instant.
+    pub due_at: Timestamp,
+    /// Not to be sent after this instant: it expires instead of arriving days late.
+    pub expires_at: Timestamp,
+}
+
+/// What `schedule` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleOutcome {
+    /// A new reply was stored.
+    Scheduled(ReplyId),
+    /// A reply with the same idempotency key already existed (whatever its state); nothing
+    /// changed.
+    Duplicate(ReplyId),
+}
+
+impl ScheduleOutcome {
+    /// The reply's id either way.
+    pub fn id(self) -> ReplyId {
+        match self {
+            ScheduleOutcome::Scheduled(id) | ScheduleOutcome::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Proof that a worker holds a reply: its id and the attempt number of the claim. Any later
+/// claim of the same reply has a higher attempt, which fences this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseToken {
+    /// The reply.
+    pub id: ReplyId,
+    /// The attempt number of this claim (1 for the first).
+    pub attempt: u32,
+}
+
+/// A reply a worker has claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedReply {
+    /// Its lease token.
+    pub token: LeaseToken,
+    /// The lease ends then; after that another worker may claim the reply.
+    pub lease_until: Timestamp,
+    /// Our number.
+    pub number: PhoneNumber,
+    /// The recipient.
+    pub recipient: PhoneNumber,
+    /// The recipient's hash.
+    pub sender: SenderHash,
+    /// What to say.
+    pub kind: ReplyKind,
+    /// When it was due.
+    pub due_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// The state of a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyState {
+    /// Waiting for its due time (or for a retry).
+    Pending,
+    /// Held by a worker under a lease.
+    Claimed,
+    /// Accepted by the provider.
+    Sent,
+    /// Failed for good.
+    Failed,
+    /// Not sent before its deadline.
+    Expired,
+    /// Cancelled (STOP, block, retired number).
+    Cancelled,
+}
+
+impl ReplyState {
+    /// A stable lowercase label, the form backends store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyState::Pending => "pending",
+            ReplyState::Claimed => "claimed",
+            ReplyState::Sent => "sent",
+            ReplyState::Failed => "failed",
+            ReplyState::Expired => "expired",
+            ReplyState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse [`ReplyState::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ReplyState::Pending,
+            "claimed" => ReplyState::Claimed,
+            "sent" => ReplyState::Sent,
+            "failed" => ReplyState::Failed,
+            "expired" => ReplyState::Expired,
+            "cancelled" => ReplyState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the reply is finished (the plain number must be erased).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, ReplyState::Pending | ReplyState::Claimed)
+    }
+}
+
+/// How a claimed reply ended for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TerminalState {
+    /// Failed for good.
+    Failed,
+    /// Past its deadline.
+    Expired,
+    /// Cancelled at send time (opted out, blocked, retired number).
+    Cancelled,
+}
+
+impl From<TerminalState> for ReplyState {
+    fn from(t: TerminalState) -> Self {
+        match t {
+            TerminalState::Failed => ReplyState::Failed,
+            TerminalState::Expired => ReplyState::Expired,
+            TerminalState::Cancelled => ReplyState::Cancelled,
+        }
+    }
+}
+
+/// Everything a backend knows of a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyRecord {
+    /// Its id.
+    pub id: ReplyId,
+    /// Its state.
+    pub state: ReplyState,
+    /// How many times it was claimed.
+    pub attempt: u32,
+    /// What it says.
+    pub kind: ReplyKind,
+    /// Our number.
+    pub number: PhoneNumber,
+    /// The recipient, `None` once erased.
+    pub recipient: Option<PhoneNumber>,
+    /// The recipient's hash.
+    pub sender: SenderHash,
+    /// When it is (or was) due.
+    pub due_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+    /// The provider's message id once sent.
+    pub provider_id: Option<String>,
+    /// The last error or the reason it ended.
+    pub last_error: Option<String>,
+    /// The last delivery state reported by the provider.
+    pub delivery: Option<DeliveryState>,
+    /// When its state last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Queue depth figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Pending replies, due or not.
+    pub pending: u64,
+    /// Pending replies already due.
+    pub due: u64,
+    /// Replies held by workers.
+    pub claimed: u64,
+}
+
+/// The durable queue of delayed replies.
+///
+/// # Contract
+/// * **Idempotent scheduling**: `schedule` with a key that exists returns
+///   [`ScheduleOutcome::Duplicate`] and changes nothing, even under concurrent calls.
+/// * **Exclusive claims**: `claim_due` hands a reply to one caller at a time. It claims pending
+///   replies whose `due_at <= now`, and claimed replies whose lease ended (`lease_until <= now`:
+///   their worker died), oldest due first. Each claim increments the attempt number.
+/// * **Fencing**: `complete`, `retry_later`, `finish` and `release` succeed only with the token
+///   of the current claim, while the reply is claimed; otherwise they return
+///   [`Error::LeaseLost`](crate::Error::LeaseLost) and change nothing. A worker whose lease
+///   expired and was taken over cannot overwrite the new worker's result.
+/// * **Erasure**: when a reply reaches a terminal state its plain recipient number is erased
+///   (only its [`SenderHash`] remains).
+/// * **Durability**: a method that returned `Ok` has its effect stored (for durable backends,
+///   committed to disk).
+#[async_trait]
+pub trait ReplyQueue: Send + Sync {
+    /// Store a reply, unless one with the same idempotency key exists.
+    async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome>;
+
+    /// Claim up to `limit` due replies for `lease`.
+    async fn claim_due(&self, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<ClaimedReply>>;
+
+    /// The provider accepted the reply: mark it sent with the provider's id and erase the number.
+    async fn complete(&self, token: LeaseToken, provider_id: &str, now: Timestamp) -> Result<()>;
+
+    /// A transient failure: back to pending, due again at `next_attempt_at`.
+    async fn retry_later(&self, token: LeaseToken, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Result<()>;
+
+    /// End the reply for good (failed, expired, cancelled) with a reason, and erase the number.
+    async fn finish(&self, token: LeaseToken, state: TerminalState, reason: &str, now: Timestamp) -> Result<()>;
+
+    /// Give the reply back unsent (graceful shutdown): pending again, due as before.
+    async fn release(&self, token: LeaseToken, now: Timestamp) -> Result<()>;
+
+    /// Cancel every pending (not claimed) reply to `sender`; returns how many. Used on STOP and
+    /// blocks. A claimed reply is caught by the dispatcher's send-time re-check.
+    async fn cancel_pending(&self, sender: &SenderHash, reason: &str, now: Timestamp) -> Result<u64>;
+
+    /// Expire every pending reply whose `expires_at <= now`; returns how many.
+    async fn expire_overdue(&self, now: Timestamp) -> Result<u64>;
+
+    /// Record a delivery report for the reply sent with `provider_id`. Returns whether a reply
+    /// matched.
+    async fn record_delivery(&self, provider_id: &str, state: DeliveryState, now: Timestamp) -> Result<bool>;
+
+    /// One reply, if it exists.
+    async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
+
+    /// Queue depth.
+    async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats>;
+
+    /// Delete terminal replies last updated before `before`; returns how many.
+    async fn purge(&self, before: Timestamp) -> Result<u64>;
+}
+
+/// What we know of a sender (by hash only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderRecord {
+    /// First contact.
+    pub first_seen: Timestamp,
+    /// Last contact.
+    pub last_seen: Timestamp,
+    /// Number of contacts (texts and calls).
+    pub contacts: u64,
+    /// When the last lesson slot was taken, if ever.
+    pub last_lesson_at: Option<Timestamp>,
+}
+
+/// The history of senders, keyed by hash.
+///
+/// # Contract
+/// * `record_contact` returns the record as it was **before** this contact (`None` for a sender
+///   never seen), and stores the contact.
+/// * `try_begin_lesson` is atomic: of any number of concurrent calls for one sender within
+///   `window`, exactly one returns `true`. It is the source of truth for "one lesson per sender";
+///   in-memory filters only speed it up.
+#[async_trait]
+pub trait SenderHistory: Send + Sync {
+    /// Store a contact; returns the previous record.
+    async fn record_contact(&self, sender: &SenderHash, channel: Channel, now: Timestamp) -> Result<Option<SenderRecord>>;
+
+    /// Take the sender's lesson slot if no lesson was begun in `(now - window, now]`.
+    async fn try_begin_lesson(&self, sender: &SenderHash, window: Duration, now: Timestamp) -> Result<bool>;
+
+    /// The sender's record, if any.
+    async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>>;
+}
+
+/// Opt-outs (STOP / START), keyed by hash.
+///
+/// # Contract
+/// Durable; the last call for a sender wins.
+#[async_trait]
+pub trait OptOutStore: Send + Sync {
+    /// Record an opt-out (`true`) or an opt-in (`false`).
+    async fn set_opted_out(&self, sender: &SenderHash, opted_out: bool, now: Timestamp) -> Result<()>;
+
+    /// Whether the sender is opted out.
+    async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool>;
+}
+
+/// Daily and monthly caps, in money.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendCaps {
+    /// Cap per UTC day.
+    pub daily: Option<Money>,
+    /// Cap per UTC month.
+    pub monthly: Option<Money>,
+}
+
+/// A reservation of spend, taken before a send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reservation {
+    /// Backend id; settling or releasing twice is a no-op.
+    pub id: u64,
+    /// The amount reserved.
+    pub amount: Money,
+    /// The UTC day it counts against (`yyyymmdd`).
+    pub day: u32,
+    /// The UTC month it counts against (`yyyymm`).
+    pub month: u32,
+}
+
+/// Spend so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendSummary {
+    /// Spent and reserved today.
+    pub day: Money,
+    /// Spent and reserved this month.
+    pub month: Money,
+}
+
+/// The spend ledger: money is reserved before each send, then settled at the real price.
+///
+/// # Contract
+/// * `reserve` is atomic: it succeeds only if the day's and the month's committed spend
+///   (settled plus reserved) stays within every cap **after** adding the amount; otherwise it
+///   returns [`Error::BudgetExceeded`](crate::Error::BudgetExceeded) and reserves nothing.
+///   Under any concurrency, committed spend never exceeds a cap.
+/// * `settle` replaces the reserved amount by the actual amount; `release` removes it. Each is
+///   applied at most once per reservation. A reservation never settled (the worker crashed)
+///   stays counted: the ledger errs on the side of spending less.
+/// * `record` adds spend that was not reserved (a price correction from a delivery report, the
+///   cost of inbound messages). It may take spend past a cap: that money is already gone.
+#[async_trait]
+pub trait SpendLedger: Send + Sync {
+    /// Reserve `amount` against `caps` at `now`.
+    async fn reserve(&self, amount: Money, caps: &SpendCaps, now: Timestamp) -> Result<Reservation>;
+
+    /// Replace a reservation by the actual spend.
+    async fn settle(&self, reservation: &Reservation, actual: Money) -> Result<()>;
+
+    /// Cancel a reservation (nothing was sent).
+    async fn release(&self, reservation: &Reservation) -> Result<()>;
+
+    /// Record spend that was not reserved.
+    async fn record(&self, amount: Money, now: Timestamp) -> Result<()>;
+
+    /// Committed spend for the day and month of `now`.
+    async fn spend(&self, now: Timestamp) -> Result<SpendSummary>;
+}
+
+/// Named monotonic counters for statistics (`inbound.sms`, `drop.opted_out`, …).
+#[async_trait]
+pub trait Counters: Send + Sync {
+    /// Add `by` to counter `name`.
+    async fn incr(&self, name: &str, by: u64) -> Result<()>;
+
+    /// All counters.
+    async fn counters(&self) -> Result<BTreeMap<String, u64>>;
+}
+
+/// Everything the engine needs from storage.
+pub trait Store: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug {}
+
+impl<T> Store for T where T: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug {}

@@ -1,0 +1,2 @@
+//! antirelou-postgres (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! antirelou-sim (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! antirelou-sqlite (work in progress).
+#![deny(missing_docs)]

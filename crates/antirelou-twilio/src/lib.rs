@@ -1,0 +1,2 @@
+//! antirelou-twilio (work in progress).
+#![deny(missing_docs)]

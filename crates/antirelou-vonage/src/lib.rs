@@ -1,0 +1,2 @@
+//! antirelou-vonage (work in progress).
+#![deny(missing_docs)]
