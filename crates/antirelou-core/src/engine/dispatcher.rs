@@ -1,0 +1,641 @@
+//! The dispatcher: claims due replies under a lease, checks everything again, pays, sends.
+//!
+//! Per claimed reply, in order:
+//!
+//! 1. past its deadline → expired;
+//! 2. its number gone or retired → cancelled; paused → held for
+//!    [`EngineConfig::paused_hold`](super::EngineConfig::paused_hold);
+//! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled;
+//! 4. the text is built from the number's lessons (never from the queue) and its cost is
+//!    reserved in the ledger; a cap reached → deferred to the next day or month, or expired;
+//! 5. the provider account's pace is respected (a burst waits for its slot);
+//! 6. sent: accepted → completed with the provider's id and the cost settled; transient error →
+//!    retried with exponential backoff and jitter (at least the provider's `retry_after`) unless
+//!    that passes the deadline; opted out at the provider → opt-out recorded, failed; any other
+//!    error → failed with its reason.
+//!
+//! Stores hand a reply to one worker at a time and fence stale workers
+//! ([`ReplyQueue`](crate::store::ReplyQueue)), so many dispatchers, in one process or many, can
+//! share a store. A worker that dies holding a reply loses nothing: its lease expires and another
+//! takes the reply over.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::inbound::contact;
+use super::numbers::NumberStatus;
+use super::pacing::{Pacer, RatePerSecond};
+use super::timing::{backoff, next_period_start};
+use super::{Engine, Inner, scrub};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::event::{Channel, Provider};
+use crate::policy::{Decision, Reason};
+use crate::sender::{OutboundSms, SmsSender};
+use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, SpendLedger, TerminalState};
+
+/// The senders of each provider account, with their optional pace.
+///
+/// ```
+/// use std::sync::Arc;
+/// use antirelou_core::engine::{RatePerSecond, Senders};
+/// use antirelou_core::event::Provider;
+/// use antirelou_core::stub::StubSender;
+/// let senders = Senders::new()
+///     .with(Provider::Twilio, Arc::new(StubSender::new()), Some(RatePerSecond::new(1.0).unwrap()));
+/// assert!(senders.get(Provider::Twilio).is_some());
+/// assert!(senders.get(Provider::Vonage).is_none());
+/// ```
+#[derive(Clone, Default)]
+pub struct Senders {
+    map: HashMap<Provider, Route>,
+}
+
+#[derive(Clone)]
+struct Route {
+    sender: Arc<dyn SmsSender>,
+    pacer: Option<Arc<Pacer>>,
+}
+
+impl Senders {
+    /// No senders yet.
+    pub fn new() -> Self {
+        Senders::default()
+    }
+
+    /// Add (or replace) the sender of `provider`, sending at most `pace` messages per second
+    /// when given.
+    pub fn with(
+        mut self,
+        provider: Provider,
+        sender: Arc<dyn SmsSender>,
+        pace: Option<RatePerSecond>,
+    ) -> Self {
+        self.insert(provider, sender, pace);
+        self
+    }
+
+    /// Add (or replace) the sender of `provider`.
+    pub fn insert(
+        &mut self,
+        provider: Provider,
+        sender: Arc<dyn SmsSender>,
+        pace: Option<RatePerSecond>,
+    ) {
+        self.map.insert(
+            provider,
+            Route {
+                sender,
+                pacer: pace.map(|r| Arc::new(Pacer::new(r))),
+            },
+        );
+    }
+
+    /// The sender of `provider`, if any.
+    pub fn get(&self, provider: Provider) -> Option<&Arc<dyn SmsSender>> {
+        self.map.get(&provider).map(|r| &r.sender)
+    }
+}
+
+impl fmt::Debug for Senders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (p, r) in &self.map {
+            m.entry(&p.as_str(), &r.pacer.is_some());
+        }
+        m.finish()
+    }
+}
+
+/// What one [`Dispatcher::tick`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TickReport {
+    /// Replies claimed.
+    pub claimed: u64,
+    /// Accepted by the provider.
+    pub sent: u64,
+    /// Transient failures put back for a later attempt.
+    pub retried: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Expired (past their deadline, including those expired in bulk before claiming).
+    pub expired: u64,
+    /// Cancelled at send time (opted out, policy, retired or unknown number).
+    pub cancelled: u64,
+    /// Deferred to the next spend period because a cap was reached.
+    pub budget_deferred: u64,
+    /// Held because their number is paused.
+    pub held: u64,
+    /// Put back because the provider account's pace had no slot soon enough.
+    pub paced: u64,
+    /// Sent, but the lease had been taken over meanwhile (counted in `sent` too).
+    pub lease_lost: u64,
+    /// Given back unsent at shutdown.
+    pub released: u64,
+    /// Storage errors while processing a reply (the reply is left for a later claim).
+    pub errors: u64,
+}
+
+impl TickReport {
+    /// Add another report's counts to this one.
+    pub fn absorb(&mut self, o: &TickReport) {
+        self.claimed += o.claimed;
+        self.sent += o.sent;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        self.expired += o.expired;
+        self.cancelled += o.cancelled;
+        self.budget_deferred += o.budget_deferred;
+        self.held += o.held;
+        self.paced += o.paced;
+        self.lease_lost += o.lease_lost;
+        self.released += o.released;
+        self.errors += o.errors;
+    }
+}
+
+/// Sends due replies. Cheap to clone; clones share the senders and their pacing.
+#[derive(Clone, Debug)]
+pub struct Dispatcher {
+    engine: Engine,
+    senders: Arc<Senders>,
+}
+
+/// How one claimed reply ended in this tick.
+enum Step {
+    Sent { lease_lost: bool },
+    Retried,
+    Failed,
+    Expired,
+    Cancelled,
+    BudgetDeferred,
+    Held,
+    Paced,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(engine: Engine, senders: Senders) -> Self {
+        for n in engine.numbers().list() {
+            if senders.get(n.provider).is_none() {
+                tracing::warn!(number = %n.number.masked(), provider = n.provider.as_str(),
+                    "no sender for this number's provider: its replies will wait");
+            }
+        }
+        Dispatcher {
+            engine,
+            senders: Arc::new(senders),
+        }
+    }
+
+    fn inner(&self) -> &Inner {
+        self.engine.inner()
+    }
+
+    /// Expire overdue replies, then claim the replies due at the engine clock's `now` (at most
+    /// [`EngineConfig::claim_batch`](super::EngineConfig::claim_batch)) and process them one by
+    /// one. Returns what happened. Tests and the simulator call it with a
+    /// [`ManualClock`](crate::ManualClock); [`Dispatcher::run`] calls it in a loop.
+    pub async fn tick(&self) -> Result<TickReport> {
+        self.tick_until(None).await
+    }
+
+    async fn tick_until(&self, stop: Option<&watch::Receiver<bool>>) -> Result<TickReport> {
+        let inner = self.inner();
+        let mut report = TickReport::default();
+        let now = inner.clock.now();
+        let expired = inner.store.expire_overdue(now).await?;
+        if expired > 0 {
+            report.expired += expired;
+            inner.count(Reason::Expired.counter(), expired).await;
+            tracing::info!(expired, "replies expired before they could be sent");
+        }
+        let claimed = inner
+            .store
+            .claim_due(now, inner.config.lease, inner.config.claim_batch)
+            .await?;
+        report.claimed = claimed.len() as u64;
+        for reply in claimed {
+            if stop.is_some_and(|s| *s.borrow()) {
+                match ReplyQueue::release(&*inner.store, reply.token, inner.clock.now()).await {
+                    Ok(()) => report.released += 1,
+                    Err(e) => {
+                        report.errors += 1;
+                        tracing::warn!(reply = reply.token.id, error = %e, "could not release a claim at shutdown");
+                    }
+                }
+                continue;
+            }
+            let token = reply.token;
+            match self.process(reply).await {
+                Ok(step) => match step {
+                    Step::Sent { lease_lost } => {
+                        report.sent += 1;
+                        report.lease_lost += u64::from(lease_lost);
+                    }
+                    Step::Retried => report.retried += 1,
+                    Step::Failed => report.failed += 1,
+                    Step::Expired => report.expired += 1,
+                    Step::Cancelled => report.cancelled += 1,
+                    Step::BudgetDeferred => report.budget_deferred += 1,
+                    Step::Held => report.held += 1,
+                    Step::Paced => report.paced += 1,
+                },
+                Err(e) => {
+                    report.errors += 1;
+                    tracing::warn!(reply = token.id, attempt = token.attempt, error = %e,
+                        "reply left for a later claim after an error");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Send one claimed reply, or decide why not.
+    async fn process(&self, c: ClaimedReply) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let now = inner.clock.now();
+        let token = c.token;
+
+        if now >= c.expires_at {
+            store
+                .finish(token, TerminalState::Expired, "deadline", now)
+                .await?;
+            inner.count(Reason::Expired.counter(), 1).await;
+            return Ok(Step::Expired);
+        }
+        let Some(entry) = inner.numbers.entry(&c.number) else {
+            store
+                .finish(
+                    token,
+                    TerminalState::Cancelled,
+                    Reason::UnknownNumber.as_str(),
+                    now,
+                )
+                .await?;
+            inner.count(Reason::UnknownNumber.counter(), 1).await;
+            return Ok(Step::Cancelled);
+        };
+        match entry.config.status {
+            NumberStatus::Active => {}
+            NumberStatus::Retired => {
+                store
+                    .finish(
+                        token,
+                        TerminalState::Cancelled,
+                        Reason::NumberRetired.as_str(),
+                        now,
+                    )
+                    .await?;
+                inner.count(Reason::NumberRetired.counter(), 1).await;
+                return Ok(Step::Cancelled);
+            }
+            NumberStatus::Paused => {
+                let next = now.add(inner.config.paused_hold);
+                if next >= c.expires_at {
+                    store
+                        .finish(
+                            token,
+                            TerminalState::Expired,
+                            Reason::NumberPaused.as_str(),
+                            now,
+                        )
+                        .await?;
+                    inner.count(Reason::NumberPaused.counter(), 1).await;
+                    return Ok(Step::Expired);
+                }
+                store
+                    .retry_later(token, next, Reason::NumberPaused.as_str(), now)
+                    .await?;
+                return Ok(Step::Held);
+            }
+        }
+        if store.is_opted_out(&c.sender).await? {
+            store
+                .finish(
+                    token,
+                    TerminalState::Cancelled,
+                    Reason::OptedOut.as_str(),
+                    now,
+                )
+                .await?;
+            inner.count(Reason::OptedOut.counter(), 1).await;
+            return Ok(Step::Cancelled);
+        }
+        if let Decision::Deny(r) =
+            inner
+                .policy
+                .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
+        {
+            store
+                .finish(token, TerminalState::Cancelled, r.as_str(), now)
+                .await?;
+            inner.count(r.counter(), 1).await;
+            return Ok(Step::Cancelled);
+        }
+
+        // The text comes from the number's configuration, never from the queue.
+        let text = match c.kind {
+            ReplyKind::Lesson => entry.lessons.sms.clone(),
+            ReplyKind::Neutral => entry.lessons.neutral_reply.clone(),
+        };
+        let client_ref = format!("r{}a{}", token.id, token.attempt);
+        let sms = OutboundSms::new(c.number.clone(), c.recipient.clone(), text, client_ref);
+
+        let Some(route) = self.senders.map.get(&entry.config.provider) else {
+            tracing::error!(number = %c.number.masked(), provider = entry.config.provider.as_str(),
+                "no sender configured for this provider");
+            return self
+                .retry(
+                    &c,
+                    now,
+                    None,
+                    "no sender configured for the number's provider",
+                )
+                .await;
+        };
+
+        let estimate = inner.config.price_per_segment * sms.segments();
+        let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
+            Ok(r) => r,
+            Err(Error::BudgetExceeded { period }) => {
+                let next = next_period_start(now, period);
+                if next < c.expires_at {
+                    store
+                        .retry_later(token, next, &format!("budget_exhausted ({period})"), now)
+                        .await?;
+                    inner.count("budget.deferred", 1).await;
+                    tracing::warn!(period, reply = token.id, until = %next,
+                        "spend cap reached: reply deferred to the next period");
+                    return Ok(Step::BudgetDeferred);
+                }
+                store
+                    .finish(
+                        token,
+                        TerminalState::Expired,
+                        Reason::BudgetExhausted.as_str(),
+                        now,
+                    )
+                    .await?;
+                inner.count(Reason::BudgetExhausted.counter(), 1).await;
+                tracing::warn!(
+                    period,
+                    reply = token.id,
+                    "spend cap reached: reply expired unsent"
+                );
+                return Ok(Step::Expired);
+            }
+            Err(e) => return Err(e),
+        };
+
+        if let Some(pacer) = &route.pacer {
+            match pacer.reserve(inner.config.lease / 2) {
+                Ok(wait) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Err(wait) => {
+                    SpendLedger::release(&**store, &reservation).await?;
+                    let next = now.add(wait);
+                    if next >= c.expires_at {
+                        store
+                            .finish(
+                                token,
+                                TerminalState::Expired,
+                                "paced past the deadline",
+                                now,
+                            )
+                            .await?;
+                        inner.count(Reason::Expired.counter(), 1).await;
+                        return Ok(Step::Expired);
+                    }
+                    store.retry_later(token, next, "paced", now).await?;
+                    return Ok(Step::Paced);
+                }
+            }
+        }
+
+        let sent = route.sender.send(&sms).await;
+        let now = inner.clock.now();
+        match sent {
+            Ok(receipt) => {
+                let lease_lost = match store.complete(token, &receipt.provider_id, now).await {
+                    Ok(()) => false,
+                    Err(Error::LeaseLost { .. }) => {
+                        // The send happened; another worker holds the reply now. Nothing to undo.
+                        inner.count("send.lease_lost", 1).await;
+                        tracing::warn!(
+                            reply = token.id,
+                            attempt = token.attempt,
+                            "sent after the lease was taken over"
+                        );
+                        true
+                    }
+                    Err(e) => {
+                        // The money is spent whatever the store says.
+                        let _ = store
+                            .settle(&reservation, receipt.price.unwrap_or(estimate))
+                            .await;
+                        return Err(e);
+                    }
+                };
+                let actual = receipt.price.unwrap_or(estimate);
+                store.settle(&reservation, actual).await?;
+                if receipt.price.is_none() {
+                    inner
+                        .estimates
+                        .lock()
+                        .insert(receipt.provider_id.clone(), estimate);
+                }
+                inner
+                    .count(
+                        match c.kind {
+                            ReplyKind::Lesson => "lessons.sent",
+                            ReplyKind::Neutral => "neutral.sent",
+                        },
+                        1,
+                    )
+                    .await;
+                inner
+                    .count("spend.micros", u64::try_from(actual.micros()).unwrap_or(0))
+                    .await;
+                tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
+                    kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
+                Ok(Step::Sent { lease_lost })
+            }
+            Err(e) => {
+                SpendLedger::release(&**store, &reservation).await?;
+                self.fail(&c, now, e).await
+            }
+        }
+    }
+
+    /// Decide what a send error means for the reply.
+    async fn fail(&self, c: &ClaimedReply, now: Timestamp, e: Error) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let reason = scrub(&e.to_string());
+        match e {
+            e if e.is_transient() => {
+                inner.count("send.transient", 1).await;
+                tracing::info!(reply = c.token.id, attempt = c.token.attempt, error = %reason, "transient send failure");
+                self.retry(c, now, e.retry_after(), &reason).await
+            }
+            Error::RecipientOptedOut => {
+                store.set_opted_out(&c.sender, true, now).await?;
+                store
+                    .finish(
+                        c.token,
+                        TerminalState::Failed,
+                        Reason::OptedOut.as_str(),
+                        now,
+                    )
+                    .await?;
+                inner.count("send.failed", 1).await;
+                inner.count("optout.recorded", 1).await;
+                tracing::info!(reply = c.token.id, to = %c.recipient.masked(), "recipient opted out at the provider");
+                Ok(Step::Failed)
+            }
+            _ => {
+                store
+                    .finish(c.token, TerminalState::Failed, &reason, now)
+                    .await?;
+                inner.count("send.failed", 1).await;
+                tracing::warn!(reply = c.token.id, to = %c.recipient.masked(), error = %reason, "send failed for good");
+                Ok(Step::Failed)
+            }
+        }
+    }
+
+    /// Put the reply back for another attempt after backoff (at least `retry_after`), or expire
+    /// it when that would pass its deadline.
+    async fn retry(
+        &self,
+        c: &ClaimedReply,
+        now: Timestamp,
+        retry_after: Option<Duration>,
+        reason: &str,
+    ) -> Result<Step> {
+        let inner = self.inner();
+        let cfg = &inner.config;
+        let unit: f64 = if cfg.backoff_jitter > 0.0 {
+            rand::rng().random_range(0.0..1.0)
+        } else {
+            0.0
+        };
+        let delay = backoff(
+            c.token.attempt,
+            cfg.backoff_base,
+            cfg.backoff_max,
+            cfg.backoff_jitter,
+            unit,
+        )
+        .max(retry_after.unwrap_or(Duration::ZERO));
+        let next = now.add(delay);
+        if next >= c.expires_at {
+            inner
+                .store
+                .finish(c.token, TerminalState::Expired, reason, now)
+                .await?;
+            inner.count(Reason::Expired.counter(), 1).await;
+            tracing::warn!(
+                reply = c.token.id,
+                attempt = c.token.attempt,
+                "reply expired: no attempt left before its deadline"
+            );
+            return Ok(Step::Expired);
+        }
+        inner.store.retry_later(c.token, next, reason, now).await?;
+        Ok(Step::Retried)
+    }
+
+    /// Run [`EngineConfig::workers`](super::EngineConfig::workers) workers until `shutdown`
+    /// completes. Each worker ticks while there is work and sleeps
+    /// [`EngineConfig::poll_interval`](super::EngineConfig::poll_interval) when there is none.
+    ///
+    /// On shutdown the workers stop claiming, finish the send in progress, give the rest of their
+    /// claims back to the queue and return. A process killed instead loses nothing either: its
+    /// leases expire and another dispatcher takes the replies over.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let (tx, rx) = watch::channel(false);
+        let mut workers = JoinSet::new();
+        for worker in 0..self.inner().config.workers {
+            let d = self.clone();
+            let rx = rx.clone();
+            workers.spawn(async move { d.worker(worker, rx).await });
+        }
+        tracing::info!(workers = self.inner().config.workers, "dispatcher running");
+        shutdown.await;
+        tracing::info!("dispatcher stopping: finishing in-flight sends");
+        let _ = tx.send(true);
+        let mut total = TickReport::default();
+        while let Some(done) = workers.join_next().await {
+            match done {
+                Ok(r) => total.absorb(&r),
+                Err(e) => tracing::error!(error = %e, "a dispatcher worker panicked"),
+            }
+        }
+        tracing::info!(
+            sent = total.sent,
+            released = total.released,
+            "dispatcher stopped"
+        );
+        Ok(())
+    }
+
+    async fn worker(&self, worker: usize, mut stop: watch::Receiver<bool>) -> TickReport {
+        let mut total = TickReport::default();
+        let idle = self.inner().config.poll_interval;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let busy = match self.tick_until(Some(&stop)).await {
+                Ok(r) => {
+                    total.absorb(&r);
+                    r.claimed > 0 && r.errors < r.claimed
+                }
+                Err(e) => {
+                    tracing::warn!(worker, error = %e, "dispatcher tick failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_add_up() {
+        let mut a = TickReport {
+            sent: 1,
+            expired: 2,
+            ..TickReport::default()
+        };
+        a.absorb(&TickReport {
+            sent: 3,
+            released: 1,
+            ..TickReport::default()
+        });
+        assert_eq!((a.sent, a.expired, a.released), (4, 2, 1));
+    }
+}

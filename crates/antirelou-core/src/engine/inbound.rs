@@ -1,0 +1,459 @@
+//! Inbound texts, calls and delivery reports: [`InboundHandler`] for [`Engine`].
+//!
+//! Everything here is fast: a handful of store operations, no provider call. Replies are only
+//! scheduled; the [`Dispatcher`](super::Dispatcher) sends them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::keywords::Keyword;
+use super::numbers::{NumberEntry, NumberStatus};
+use super::{Engine, Inner};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::event::{Channel, DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use crate::handler::{InboundHandler, SmsOutcome};
+use crate::money::Money;
+use crate::phone::{Caller, PhoneNumber};
+use crate::policy::{Contact, Decision, Reason};
+use crate::privacy::SenderHash;
+use crate::store::{NewReply, ReplyKind, ScheduleOutcome};
+use crate::voice::{RejectReason, VoiceHint, VoiceScript};
+
+/// The policy's view of a contact from `from` to `to`.
+pub(crate) fn contact(
+    from: &PhoneNumber,
+    to: &PhoneNumber,
+    channel: Channel,
+    at: Timestamp,
+) -> Contact {
+    Contact {
+        sender_key: from.key(),
+        sender_calling_code: from.calling_code(),
+        sender_region: from.region(),
+        sender_kind: from.kind(),
+        number_key: to.key(),
+        number_region: to.region(),
+        channel,
+        at,
+    }
+}
+
+/// What the lesson path decided for one contact.
+enum LessonOutcome {
+    Scheduled,
+    Duplicate,
+    Dropped(Reason),
+}
+
+impl Inner {
+    async fn drop_reason(
+        &self,
+        reason: Reason,
+        channel: Channel,
+        number: &PhoneNumber,
+        from: &Caller,
+    ) {
+        tracing::debug!(channel = channel.as_str(), number = %number.masked(), from = %from.masked(),
+            reason = reason.as_str(), "contact dropped");
+        self.count(reason.counter(), 1).await;
+    }
+
+    /// A keyed hash of one inbound message, for the duplicate-delivery claim: derived from the
+    /// sender's keyed hash, so it is as unguessable as that hash.
+    fn message_hash(sender: &SenderHash, key: &str) -> SenderHash {
+        let mut h = Sha256::new();
+        h.update(b"antirelou:message:");
+        h.update(sender.0);
+        h.update(key.as_bytes());
+        let out = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&out[..16]);
+        SenderHash(b)
+    }
+
+    /// The window during which a second delivery of a message counts as a duplicate.
+    fn dedupe_window(&self) -> Duration {
+        let c = &self.config;
+        c.lesson_window
+            .max(c.reply_delay + c.reply_jitter + c.reply_deadline)
+    }
+
+    fn lesson_due(&self, now: Timestamp) -> Timestamp {
+        let jitter = self.config.reply_jitter;
+        let extra = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            jitter.mul_f64(rand::rng().random_range(0.0..=1.0))
+        };
+        now.add(self.config.reply_delay).add(extra)
+    }
+
+    /// Claim one inbound event (a message or a call) durably and atomically. Returns the base of
+    /// its idempotency keys (`{provider}:{id}`), or `None` when the event was already claimed: a
+    /// duplicate delivery.
+    async fn claim_event(
+        &self,
+        provider: Provider,
+        event_id: &str,
+        hash: &SenderHash,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
+        if event_id.is_empty() {
+            // The adapter had no id to deduplicate on: nothing to claim, keys from the instant.
+            return Ok(Some(format!(
+                "{}:noid-{}-{}",
+                provider.as_str(),
+                hash.to_hex(),
+                now.as_millis()
+            )));
+        }
+        let base = format!("{}:{}", provider.as_str(), event_id);
+        let fresh = self
+            .store
+            .try_begin_lesson(&Self::message_hash(hash, &base), self.dedupe_window(), now)
+            .await?;
+        Ok(fresh.then_some(base))
+    }
+
+    /// Take the sender's lesson slot and schedule the lesson after the delay, plus the neutral
+    /// reply at once when `neutral` is set.
+    async fn schedule_lesson(
+        &self,
+        entry: &NumberEntry,
+        base: &str,
+        from: &PhoneNumber,
+        hash: &SenderHash,
+        now: Timestamp,
+        neutral: bool,
+    ) -> Result<LessonOutcome> {
+        let number = &entry.config.number;
+        if !self
+            .store
+            .try_begin_lesson(hash, self.config.lesson_window, now)
+            .await?
+        {
+            return Ok(LessonOutcome::Dropped(Reason::AlreadyTaught));
+        }
+        let due = self.lesson_due(now);
+        let lesson = NewReply {
+            idempotency_key: format!("{base}:lesson"),
+            number: number.clone(),
+            recipient: from.clone(),
+            sender: *hash,
+            kind: ReplyKind::Lesson,
+            due_at: due,
+            expires_at: due.add(self.config.reply_deadline),
+        };
+        if let ScheduleOutcome::Duplicate(_) = self.store.schedule(lesson, now).await? {
+            return Ok(LessonOutcome::Duplicate);
+        }
+        self.count("lessons.scheduled", 1).await;
+        tracing::info!(number = %number.masked(), to = %from.masked(), due = %due, "lesson scheduled");
+        if neutral {
+            let reply = NewReply {
+                idempotency_key: format!("{base}:neutral"),
+                number: number.clone(),
+                recipient: from.clone(),
+                sender: *hash,
+                kind: ReplyKind::Neutral,
+                due_at: now,
+                expires_at: now.add(self.config.reply_deadline),
+            };
+            if let ScheduleOutcome::Scheduled(_) = self.store.schedule(reply, now).await? {
+                self.count("neutral.scheduled", 1).await;
+            }
+        }
+        Ok(LessonOutcome::Scheduled)
+    }
+
+    fn lesson_script(entry: &NumberEntry) -> VoiceScript {
+        VoiceScript::builder()
+            .say(
+                entry.lessons.voice.clone(),
+                entry.config.locale.as_str(),
+                VoiceHint::Female,
+            )
+            .hangup()
+            .build()
+    }
+
+    fn decoy_script(entry: &NumberEntry) -> VoiceScript {
+        VoiceScript::builder()
+            .ring(entry.config.decoy.ring_seconds)
+            .say(
+                entry.lessons.voicemail_greeting.clone(),
+                entry.config.locale.as_str(),
+                VoiceHint::Female,
+            )
+            .hangup()
+            .build()
+    }
+
+    fn out_of_service_script(entry: &NumberEntry) -> VoiceScript {
+        VoiceScript::builder()
+            .say(
+                entry.lessons.out_of_service.clone(),
+                entry.config.locale.as_str(),
+                VoiceHint::Female,
+            )
+            .hangup()
+            .build()
+    }
+
+    /// Schedule the SMS lesson for a caller who heard the decoy greeting, when the number allows
+    /// it. Failures are logged: the call must be answered whatever happens to the text.
+    async fn lesson_for_caller(
+        &self,
+        entry: &NumberEntry,
+        call: &InboundCall,
+        from: &PhoneNumber,
+        hash: &SenderHash,
+        now: Timestamp,
+    ) {
+        if !entry.config.sms_to_callers {
+            self.count(Reason::SmsToCallersDisabled.counter(), 1).await;
+            return;
+        }
+        let result: Result<LessonOutcome> = async {
+            if self.store.is_opted_out(hash).await? {
+                return Ok(LessonOutcome::Dropped(Reason::OptedOut));
+            }
+            // The call was counted by `check`; an SMS costs money, so ask again without counting.
+            if let Decision::Deny(r) =
+                self.policy
+                    .recheck(&contact(from, &entry.config.number, Channel::Sms, now))
+            {
+                return Ok(LessonOutcome::Dropped(r));
+            }
+            match self
+                .claim_event(call.provider, &call.call_id, hash, now)
+                .await?
+            {
+                Some(base) => {
+                    self.schedule_lesson(entry, &base, from, hash, now, false)
+                        .await
+                }
+                None => Ok(LessonOutcome::Duplicate),
+            }
+        }
+        .await;
+        match result {
+            Ok(LessonOutcome::Dropped(r)) => {
+                self.drop_reason(r, Channel::Voice, &entry.config.number, &call.from)
+                    .await
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(number = %entry.config.number.masked(), from = %from.masked(), error = %e,
+                "could not schedule the SMS lesson for a caller")
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl InboundHandler for Engine {
+    async fn handle_sms(&self, sms: InboundSms) -> Result<SmsOutcome> {
+        let inner = self.inner();
+        let now = inner.clock.now();
+        inner.count("inbound.sms", 1).await;
+        let Some(entry) = inner.numbers.entry(&sms.to) else {
+            inner
+                .drop_reason(Reason::UnknownNumber, Channel::Sms, &sms.to, &sms.from)
+                .await;
+            return Ok(SmsOutcome::Dropped(Reason::UnknownNumber));
+        };
+        let Caller::Number(from) = &sms.from else {
+            inner
+                .drop_reason(Reason::NotDialable, Channel::Sms, &sms.to, &sms.from)
+                .await;
+            return Ok(SmsOutcome::Dropped(Reason::NotDialable));
+        };
+        let hash = inner.hasher.hash(from);
+
+        // Opt-outs are honoured whatever the number's status: they cost nothing.
+        match entry.keywords.classify(&sms.body) {
+            Some(Keyword::Stop) => {
+                inner.store.set_opted_out(&hash, true, now).await?;
+                let cancelled = inner
+                    .store
+                    .cancel_pending(&hash, Reason::OptedOut.as_str(), now)
+                    .await?;
+                inner.count("optout.recorded", 1).await;
+                inner.count("replies.cancelled", cancelled).await;
+                tracing::info!(number = %sms.to.masked(), from = %from.masked(), cancelled, "opt-out recorded");
+                return Ok(SmsOutcome::OptedOut);
+            }
+            Some(Keyword::Start) => {
+                inner.store.set_opted_out(&hash, false, now).await?;
+                inner.count("optin.recorded", 1).await;
+                tracing::info!(number = %sms.to.masked(), from = %from.masked(), "opt-in recorded");
+                return Ok(SmsOutcome::OptedIn);
+            }
+            None => {}
+        }
+
+        match entry.config.status {
+            NumberStatus::Active => {}
+            NumberStatus::Paused => {
+                inner
+                    .drop_reason(Reason::NumberPaused, Channel::Sms, &sms.to, &sms.from)
+                    .await;
+                return Ok(SmsOutcome::Dropped(Reason::NumberPaused));
+            }
+            NumberStatus::Retired => {
+                inner
+                    .drop_reason(Reason::NumberRetired, Channel::Sms, &sms.to, &sms.from)
+                    .await;
+                return Ok(SmsOutcome::Dropped(Reason::NumberRetired));
+            }
+        }
+        if inner.store.is_opted_out(&hash).await? {
+            inner
+                .drop_reason(Reason::OptedOut, Channel::Sms, &sms.to, &sms.from)
+                .await;
+            return Ok(SmsOutcome::Dropped(Reason::OptedOut));
+        }
+
+        // The duplicate claim comes before anything that counts the contact.
+        let Some(base) = inner
+            .claim_event(sms.provider, &sms.message_id, &hash, now)
+            .await?
+        else {
+            inner.count(Reason::Duplicate.counter(), 1).await;
+            tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
+            return Ok(SmsOutcome::Duplicate);
+        };
+        let prev = inner.store.record_contact(&hash, Channel::Sms, now).await?;
+        if let Decision::Deny(r) = inner
+            .policy
+            .check(&contact(from, &sms.to, Channel::Sms, now))
+        {
+            inner.drop_reason(r, Channel::Sms, &sms.to, &sms.from).await;
+            return Ok(SmsOutcome::Dropped(r));
+        }
+        let neutral = entry.config.neutral_first_reply && prev.is_none();
+        match inner
+            .schedule_lesson(&entry, &base, from, &hash, now, neutral)
+            .await?
+        {
+            LessonOutcome::Scheduled => Ok(SmsOutcome::Scheduled),
+            LessonOutcome::Duplicate => {
+                inner.count(Reason::Duplicate.counter(), 1).await;
+                Ok(SmsOutcome::Duplicate)
+            }
+            LessonOutcome::Dropped(r) => {
+                inner.drop_reason(r, Channel::Sms, &sms.to, &sms.from).await;
+                Ok(SmsOutcome::Dropped(r))
+            }
+        }
+    }
+
+    async fn handle_call(&self, call: InboundCall) -> Result<VoiceScript> {
+        let inner = self.inner();
+        let now = inner.clock.now();
+        inner.count("inbound.voice", 1).await;
+        let Some(entry) = inner.numbers.entry(&call.to) else {
+            inner
+                .drop_reason(Reason::UnknownNumber, Channel::Voice, &call.to, &call.from)
+                .await;
+            return Ok(VoiceScript::reject(RejectReason::Rejected));
+        };
+        match entry.config.status {
+            NumberStatus::Active => {}
+            NumberStatus::Paused => {
+                inner
+                    .drop_reason(Reason::NumberPaused, Channel::Voice, &call.to, &call.from)
+                    .await;
+                return Ok(VoiceScript::reject(RejectReason::Busy));
+            }
+            NumberStatus::Retired => {
+                inner.count("calls.out_of_service", 1).await;
+                return Ok(Inner::out_of_service_script(&entry));
+            }
+        }
+        let Caller::Number(from) = &call.from else {
+            // A withheld caller cannot be texted nor recognised: the lesson, at once.
+            inner.count("calls.lesson", 1).await;
+            return Ok(Inner::lesson_script(&entry));
+        };
+        let hash = inner.hasher.hash(from);
+        let prev = inner
+            .store
+            .record_contact(&hash, Channel::Voice, now)
+            .await?;
+        if let Decision::Deny(r) = inner
+            .policy
+            .check(&contact(from, &call.to, Channel::Voice, now))
+        {
+            inner
+                .drop_reason(r, Channel::Voice, &call.to, &call.from)
+                .await;
+            inner.count("calls.rejected", 1).await;
+            return Ok(VoiceScript::reject(RejectReason::Rejected));
+        }
+        let decoy = &entry.config.decoy;
+        let is_new = prev.is_none_or(|p| now.since(p.first_seen) < decoy.window);
+        let taught = prev
+            .and_then(|p| p.last_lesson_at)
+            .is_some_and(|t| now.since(t) < inner.config.lesson_window);
+        if decoy.enabled && is_new && !taught {
+            inner.count("calls.decoy", 1).await;
+            tracing::info!(number = %call.to.masked(), from = %from.masked(), "first call: decoy greeting");
+            inner
+                .lesson_for_caller(&entry, &call, from, &hash, now)
+                .await;
+            return Ok(Inner::decoy_script(&entry));
+        }
+        // He hears the lesson now: take his lesson slot so that a text later costs nothing.
+        if let Err(e) = inner
+            .store
+            .try_begin_lesson(&hash, inner.config.lesson_window, now)
+            .await
+        {
+            tracing::warn!(from = %from.masked(), error = %e, "could not record the lesson given by voice");
+        }
+        inner.count("calls.lesson", 1).await;
+        Ok(Inner::lesson_script(&entry))
+    }
+
+    async fn handle_delivery(&self, report: DeliveryReport) -> Result<()> {
+        let inner = self.inner();
+        let now = inner.clock.now();
+        inner.count("delivery.reports", 1).await;
+        let matched = inner
+            .store
+            .record_delivery(&report.message_id, report.state, now)
+            .await?;
+        if !matched {
+            tracing::debug!(
+                provider = report.provider.as_str(),
+                "delivery report for an unknown message"
+            );
+            return Ok(());
+        }
+        if matches!(
+            report.state,
+            DeliveryState::Undelivered | DeliveryState::Failed | DeliveryState::Expired
+        ) {
+            inner.count("delivery.failed", 1).await;
+        }
+        // A send settled at our estimate (the provider gave no price then) is corrected by the
+        // real price when it comes. Sends settled at a known price, and estimates this process
+        // no longer remembers, are left as they are.
+        if let Some(price) = report.price {
+            let estimate = inner.estimates.lock().take(&report.message_id);
+            if let Some(estimate) = estimate {
+                let diff = price - estimate;
+                if diff != Money::ZERO {
+                    inner.store.record(diff, now).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

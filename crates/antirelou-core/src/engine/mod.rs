@@ -1,0 +1,388 @@
+//! The engine: inbound handling and the durable delayed-reply dispatcher.
+//!
+//! # How it works
+//!
+//! * **Inbound text** ([`InboundHandler::handle_sms`]): the engine recognises STOP / START, checks
+//!   the number's status, the opt-out list, the [`AbusePolicy`] and the one-lesson-per-sender
+//!   window, then **schedules** the lesson in the store at `now + reply_delay` and returns. The
+//!   provider gets its answer at once: nothing slow is on this path. Nothing is sent here.
+//! * **Inbound call** ([`InboundHandler::handle_call`]): the engine returns a
+//!   [`VoiceScript`](crate::voice::VoiceScript): the lesson, the decoy voicemail greeting for a
+//!   first call, "no longer in service" for a retired number, or a free reject.
+//! * **Dispatcher** ([`Dispatcher`]): workers claim due replies under a lease, check everything
+//!   again at send time (opt-out, policy, number status, budget), reserve the cost, send through
+//!   the number's provider, settle the cost and record the provider's id. Transient errors retry
+//!   with backoff until the reply's deadline; a crashed worker's lease expires and another worker
+//!   takes over.
+//!
+//! # Why the library cannot be a relay
+//!
+//! The queue never stores text, only a [`ReplyKind`](crate::store::ReplyKind). At send time the
+//! dispatcher takes the text from the number's configured lessons and sends it to the person who
+//! contacted that number. No public API takes a text and a recipient.
+//!
+//! # Duplicate webhooks
+//!
+//! Providers deliver a webhook again when our answer was slow or lost. The engine turns the
+//! provider's message id into a durable, atomic claim before it touches anything else: it takes a
+//! "lesson slot" in the store's [`SenderHistory`](crate::store::SenderHistory) for a keyed hash
+//! of `(sender, provider, message id)` rather than of the sender. The first delivery takes it; any
+//! later delivery of the same message finds it taken and gets [`SmsOutcome::Duplicate`], without
+//! counting the contact twice or reaching the abuse policy. The schedule itself is idempotent too
+//! (key `{provider}:{message_id}:lesson`), so even a store that lost the claim cannot schedule
+//! twice. The claim costs one row per text; it needs no change to the store traits.
+//!
+//! # Building an engine
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
+//! use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+//! use antirelou_core::event::{InboundSms, Provider};
+//! use antirelou_core::memory::InMemoryStore;
+//! use antirelou_core::privacy::NumberHasher;
+//! use antirelou_core::stub::StubSender;
+//! use antirelou_core::{Caller, InboundHandler, ManualClock, PhoneNumber, SmsOutcome, Timestamp};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> antirelou_core::Result<()> {
+//! let fr = Locale::new("fr-FR")?;
+//! let mut catalogue = Catalogue::default();
+//! catalogue.insert(LessonSet {
+//!     locale: fr.clone(),
+//!     sms: "Elle ne voulait pas vous donner son numéro.".into(),
+//!     voice: "Elle ne voulait pas vous donner son numéro.".into(),
+//!     neutral_reply: "Coucou, c'est qui ?".into(),
+//!     voicemail_greeting: "Vous êtes bien sur ma messagerie.".into(),
+//!     out_of_service: "Ce numéro n'est plus en service.".into(),
+//!     facts_as_of: "2024-01-01".into(),
+//!     stop_keywords: vec![],
+//!     start_keywords: vec![],
+//! });
+//! let ours = PhoneNumber::parse("+33937000000")?;
+//! let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+//! let engine = Engine::builder(Arc::new(InMemoryStore::new()), NumberHasher::new(b"a secret of sixteen bytes")?)
+//!     .clock(Arc::new(clock.clone()))
+//!     .catalogue(catalogue)
+//!     .config(EngineConfig { reply_delay: Duration::from_secs(3600), ..EngineConfig::default() })
+//!     .number(NumberConfig::new(ours.clone(), fr, Provider::Twilio))
+//!     .build()?;
+//!
+//! // A webhook adapter hands the engine an inbound text.
+//! let man = PhoneNumber::parse("+33612345678")?;
+//! let sms = InboundSms {
+//!     provider: Provider::Twilio,
+//!     message_id: "SM0001".into(),
+//!     from: Caller::Number(man),
+//!     to: ours,
+//!     body: "salut".into(),
+//!     received_at: None,
+//! };
+//! assert_eq!(engine.handle_sms(sms).await?, SmsOutcome::Scheduled);
+//!
+//! // A dispatcher sends the lesson one hour later.
+//! let stub = Arc::new(StubSender::new());
+//! let dispatcher = engine.dispatcher(Senders::new().with(Provider::Twilio, stub.clone(), None));
+//! assert_eq!(dispatcher.tick().await?.sent, 0);
+//! clock.advance(Duration::from_secs(3600));
+//! assert_eq!(dispatcher.tick().await?.sent, 1);
+//! assert_eq!(stub.sent_count(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In production, run [`Dispatcher::run`] with a shutdown future (e.g. Ctrl-C) next to the
+//! webhook server, on a durable store and the [`SystemClock`](crate::SystemClock).
+
+mod config;
+mod dispatcher;
+mod inbound;
+pub mod keywords;
+mod numbers;
+mod pacing;
+mod timing;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+pub use config::EngineConfig;
+pub use dispatcher::{Dispatcher, Senders, TickReport};
+pub use numbers::{DecoyConfig, NumberConfig, NumberStatus, Numbers};
+pub use pacing::RatePerSecond;
+pub use timing::backoff;
+
+use crate::catalogue::Catalogue;
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::money::Money;
+use crate::phone::PhoneNumber;
+use crate::policy::{AbusePolicy, AllowAll};
+use crate::privacy::{NumberHasher, SenderHash};
+use crate::store::{QueueStats, SpendSummary, Store};
+
+#[cfg(doc)]
+use crate::handler::{InboundHandler, SmsOutcome};
+
+/// The engine: a cheap-to-clone handle (an `Arc` inside) shared by the webhook server and the
+/// dispatcher. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) hasher: NumberHasher,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) policy: Arc<dyn AbusePolicy>,
+    pub(crate) config: EngineConfig,
+    pub(crate) numbers: Numbers,
+    /// Estimated prices of sends whose provider gave no price, by provider id, so that a later
+    /// delivery report with the real price can correct the ledger.
+    pub(crate) estimates: Mutex<PriceMemo>,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    hasher: NumberHasher,
+    clock: Arc<dyn Clock>,
+    policy: Arc<dyn AbusePolicy>,
+    catalogue: Option<Catalogue>,
+    config: EngineConfig,
+    numbers: Vec<NumberConfig>,
+}
+
+impl EngineBuilder {
+    /// The clock (default: the [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The abuse policy (default: [`AllowAll`]; use `antirelou-abuse` in production).
+    pub fn policy(mut self, policy: Arc<dyn AbusePolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The lessons (default: the built-in catalogue).
+    pub fn catalogue(mut self, catalogue: Catalogue) -> Self {
+        self.catalogue = Some(catalogue);
+        self
+    }
+
+    /// Engine-wide settings (default: [`EngineConfig::default`]).
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Add a number (more can be added while the engine runs, through [`Engine::numbers`]).
+    pub fn number(mut self, number: NumberConfig) -> Self {
+        self.numbers.push(number);
+        self
+    }
+
+    /// The engine. Fails with [`Error::Config`](crate::Error::Config) when the settings cannot
+    /// work or a number has no lessons.
+    pub fn build(self) -> Result<Engine> {
+        self.config.validate()?;
+        let numbers = Numbers::new(self.catalogue.unwrap_or_else(default_catalogue));
+        for n in self.numbers {
+            numbers.add(n)?;
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                hasher: self.hasher,
+                clock: self.clock,
+                policy: self.policy,
+                config: self.config,
+                numbers,
+                estimates: Mutex::new(PriceMemo::default()),
+            }),
+        })
+    }
+}
+
+/// The catalogue used when the builder is given none.
+fn default_catalogue() -> Catalogue {
+    Catalogue::default()
+}
+
+/// What the engine has done so far: counters, queue depth and spend.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Every counter (`inbound.sms`, `lessons.sent`, `drop.opted_out`, …).
+    pub counters: BTreeMap<String, u64>,
+    /// Queue depth now.
+    pub queue: QueueStats,
+    /// Spend for today and this month.
+    pub spend: SpendSummary,
+}
+
+impl EngineStats {
+    /// A counter's value (zero when it was never incremented).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Engine {
+    /// Start building an engine on `store`, hashing numbers with `hasher`.
+    pub fn builder(store: Arc<dyn Store>, hasher: NumberHasher) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            hasher,
+            clock: Arc::new(SystemClock),
+            policy: Arc::new(AllowAll),
+            catalogue: None,
+            config: EngineConfig::default(),
+            numbers: Vec::new(),
+        }
+    }
+
+    /// Our numbers: add, pause, resume or retire them while the engine runs.
+    pub fn numbers(&self) -> &Numbers {
+        &self.inner.numbers
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The keyed hash under which the store knows `number` (opt-outs, history).
+    pub fn sender_hash(&self, number: &PhoneNumber) -> SenderHash {
+        self.inner.hasher.hash(number)
+    }
+
+    /// Counters, queue depth and spend, now.
+    pub async fn stats(&self) -> Result<EngineStats> {
+        let now = self.inner.clock.now();
+        Ok(EngineStats {
+            counters: self.inner.store.counters().await?,
+            queue: self.inner.store.queue_stats(now).await?,
+            spend: self.inner.store.spend(now).await?,
+        })
+    }
+
+    /// A dispatcher that sends this engine's due replies through `senders`.
+    pub fn dispatcher(&self, senders: Senders) -> Dispatcher {
+        Dispatcher::new(self.clone(), senders)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Inner {
+    /// Count `by` under `name` in the store and in the `metrics` facade. A counter that cannot
+    /// be stored is logged, never an error: statistics must not stop the service.
+    pub(crate) async fn count(&self, name: &'static str, by: u64) {
+        if by == 0 {
+            return;
+        }
+        metrics::counter!(name).increment(by);
+        if let Err(e) = self.store.incr(name, by).await {
+            tracing::warn!(counter = name, error = %e, "counter not stored");
+        }
+    }
+}
+
+/// A bounded map from provider id to the estimated price a send was settled at.
+#[derive(Debug, Default)]
+pub(crate) struct PriceMemo {
+    map: HashMap<String, Money>,
+    order: VecDeque<String>,
+}
+
+impl PriceMemo {
+    const CAPACITY: usize = 50_000;
+
+    pub(crate) fn insert(&mut self, provider_id: String, estimate: Money) {
+        if self.map.insert(provider_id.clone(), estimate).is_none() {
+            self.order.push_back(provider_id);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn take(&mut self, provider_id: &str) -> Option<Money> {
+        // The id stays in `order` until it ages out; removing it from the map is enough.
+        self.map.remove(provider_id)
+    }
+}
+
+/// Mask every run of six or more digits in a provider's message down to its last four, so that
+/// an error text stored or logged never carries a phone number.
+pub(crate) fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.push_str(&crate::phone::mask_digits(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_masks_numbers_only() {
+        assert_eq!(
+            scrub("The 'To' number +33612345678 is not valid"),
+            "The 'To' number +…5678 is not valid"
+        );
+        assert_eq!(scrub("error 21610 at 12:00"), "error 21610 at 12:00");
+    }
+
+    #[test]
+    fn price_memo_is_bounded() {
+        let mut m = PriceMemo::default();
+        for i in 0..(PriceMemo::CAPACITY + 10) {
+            m.insert(format!("SM{i}"), Money::from_micros(1));
+        }
+        assert_eq!(m.take("SM0"), None);
+        assert_eq!(
+            m.take(&format!("SM{}", PriceMemo::CAPACITY + 9)),
+            Some(Money::from_micros(1))
+        );
+    }
+}
