@@ -1,0 +1,420 @@
+//! Traffic models: who contacts the number, when, and how.
+//!
+//! [`generate`] turns a [`Scenario`] and a seed into a time-ordered [`Traffic`]: a table of
+//! senders (each a valid [`PhoneNumber`] with its [`Actor`]) and a list of [`SimEvent`]s (a text
+//! or a call from one of them at a virtual instant). Each model draws from its own ChaCha8
+//! stream, so the same scenario and seed always give the same traffic, on any machine.
+//!
+//! The models:
+//! * **legitimate senders** — arrivals follow a daily rhythm (24 hourly weights); some text more
+//!   than once (minutes to hours apart); some call first to check the number, then text;
+//! * **media spikes** — extra legitimate senders after an article or a broadcast, decaying
+//!   exponentially;
+//! * **raids** — a few hundred numbers, each sending many texts in bursts a few seconds apart;
+//! * **spoofed floods** — many distinct random numbers, each sending once;
+//! * **SMS pumping** — blocks of consecutive numbers in premium-rate or foreign ranges.
+//!
+//! Numbers are built as E.164 strings and validated once by libphonenumber
+//! ([`PhoneNumber::parse`]); all senders of a scenario are distinct.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use antirelou_core::{PhoneNumber, Timestamp};
+use chrono::Timelike;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SimError};
+use crate::scenario::{LegitModel, PumpingModel, RaidModel, Scenario, SpoofedModel};
+
+/// Who is behind a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// A man who was given the number: he should get the lesson, once.
+    Legit,
+    /// A raider from a forum, sending many texts to run up the bill.
+    Raid,
+    /// A spoofed sender: an innocent third party's number, sending once.
+    Spoofed,
+    /// A premium-rate or foreign number pumping replies for revenue share.
+    Pumping,
+}
+
+impl Actor {
+    /// Every actor.
+    pub const ALL: [Actor; 4] = [Actor::Legit, Actor::Raid, Actor::Spoofed, Actor::Pumping];
+
+    /// Whether the actor is an attacker (a reply to it is money lost).
+    pub fn is_attack(self) -> bool {
+        self != Actor::Legit
+    }
+
+    /// A stable lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Legit => "legit",
+            Actor::Raid => "raid",
+            Actor::Spoofed => "spoofed",
+            Actor::Pumping => "pumping",
+        }
+    }
+}
+
+/// A text or a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    /// An inbound text.
+    Text,
+    /// An inbound call.
+    Call,
+}
+
+/// One sender of the traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    /// The number.
+    pub number: PhoneNumber,
+    /// Who it is.
+    pub actor: Actor,
+}
+
+/// One inbound contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimEvent {
+    /// When it reaches the number.
+    pub at: Timestamp,
+    /// Text or call.
+    pub kind: ContactKind,
+    /// Index into [`Traffic::senders`].
+    pub sender: u32,
+}
+
+/// The generated traffic of a scenario, in time order.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    /// Our number: every contact is to it.
+    pub number: PhoneNumber,
+    /// Start of the window.
+    pub start: Timestamp,
+    /// End of the window (contacts may spill a little past it: a repeat text of a late sender).
+    pub end: Timestamp,
+    /// The senders; [`SimEvent::sender`] indexes this.
+    pub senders: Vec<Sender>,
+    /// The contacts, sorted by time.
+    pub events: Vec<SimEvent>,
+}
+
+impl Traffic {
+    /// The sender of an event.
+    pub fn sender(&self, ev: &SimEvent) -> &Sender {
+        &self.senders[ev.sender as usize]
+    }
+
+    /// How many senders of this kind there are.
+    pub fn senders_of(&self, actor: Actor) -> usize {
+        self.senders.iter().filter(|s| s.actor == actor).count()
+    }
+
+    /// How many texts this kind of sender sends.
+    pub fn texts_of(&self, actor: Actor) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.kind == ContactKind::Text && self.sender(e).actor == actor)
+            .count()
+    }
+
+    /// How many texts in all.
+    pub fn texts(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.kind == ContactKind::Text)
+            .count()
+    }
+
+    /// How many calls in all.
+    pub fn calls(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.kind == ContactKind::Call)
+            .count()
+    }
+
+    /// How many distinct senders of this kind send at least one text.
+    pub fn texting_senders_of(&self, actor: Actor) -> usize {
+        let mut seen = vec![false; self.senders.len()];
+        for e in &self.events {
+            if e.kind == ContactKind::Text && self.sender(e).actor == actor {
+                seen[e.sender as usize] = true;
+            }
+        }
+        seen.iter().filter(|s| **s).count()
+    }
+}
+
+/// A duration of `h` hours (negative or NaN: zero).
+pub fn hours(h: f64) -> Duration {
+    if h.is_finite() && h > 0.0 {
+        Duration::from_secs_f64(h * 3600.0)
+    } else {
+        Duration::ZERO
+    }
+}
+
+struct Builder {
+    used: HashSet<u64>,
+    senders: Vec<Sender>,
+    events: Vec<SimEvent>,
+}
+
+impl Builder {
+    fn add_sender(&mut self, number: PhoneNumber, actor: Actor) -> u32 {
+        let id = self.senders.len() as u32;
+        self.senders.push(Sender { number, actor });
+        id
+    }
+
+    fn push(&mut self, at: Timestamp, kind: ContactKind, sender: u32) {
+        self.events.push(SimEvent { at, kind, sender });
+    }
+
+    /// A fresh random valid number: `prefix` followed by `digits` random digits.
+    fn random_number(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        prefixes: &[String],
+        digits: u32,
+    ) -> Result<PhoneNumber> {
+        let max = 10u64.pow(digits);
+        for _ in 0..10_000 {
+            let p = &prefixes[rng.random_range(0..prefixes.len())];
+            let e164 = format!(
+                "{p}{:0width$}",
+                rng.random_range(0..max),
+                width = digits as usize
+            );
+            let Ok(key) = e164[1..].parse::<u64>() else {
+                continue;
+            };
+            if self.used.contains(&key) {
+                continue;
+            }
+            if let Ok(n) = PhoneNumber::parse(&e164) {
+                self.used.insert(n.key());
+                return Ok(n);
+            }
+        }
+        Err(SimError::scenario(
+            "traffic",
+            format!("could not draw a valid number from {prefixes:?} with {digits} digits"),
+        ))
+    }
+}
+
+fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+fn at(start: Timestamp, offset_secs: f64) -> Timestamp {
+    start.add(Duration::from_secs_f64(offset_secs.max(0.0)))
+}
+
+/// Generate the traffic of `scenario` with `seed`.
+pub fn generate(scenario: &Scenario, seed: u64) -> Result<Traffic> {
+    let start = scenario.start_time()?;
+    let window = scenario.duration_hours * 3600.0;
+    let end = start.add(hours(scenario.duration_hours));
+    let mut b = Builder {
+        used: HashSet::new(),
+        senders: Vec::new(),
+        events: Vec::new(),
+    };
+    let ours = scenario.our_number()?;
+    b.used.insert(ours.key());
+
+    legit(
+        &mut b,
+        &scenario.legit,
+        scenario.utc_offset_hours,
+        start,
+        window,
+        &mut rng_for(seed, 1),
+    )?;
+    for (i, raid) in scenario.raid.iter().enumerate() {
+        raid_model(&mut b, raid, start, &mut rng_for(seed, 100 + i as u64))?;
+    }
+    if let Some(sp) = &scenario.spoofed {
+        spoofed(&mut b, sp, start, &mut rng_for(seed, 200))?;
+    }
+    for (i, p) in scenario.pumping.iter().enumerate() {
+        pumping(&mut b, p, start, &mut rng_for(seed, 300 + i as u64))?;
+    }
+
+    let mut events = b.events;
+    // Ties broken by sender then kind (calls before texts): a total order, so sorting is
+    // deterministic.
+    events.sort_unstable_by_key(|e| (e.at, e.sender, e.kind == ContactKind::Text));
+    Ok(Traffic {
+        number: ours,
+        start,
+        end,
+        senders: b.senders,
+        events,
+    })
+}
+
+fn legit(
+    b: &mut Builder,
+    m: &LegitModel,
+    utc_offset_hours: i32,
+    start: Timestamp,
+    window: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let fr = ["+336".to_owned(), "+337".to_owned()];
+    let max_w = m.rhythm.iter().copied().fold(0.0f64, f64::max);
+    let mut firsts = Vec::new();
+    // Base senders: uniform over the window, thinned by the daily rhythm.
+    for _ in 0..m.senders {
+        let mut t = rng.random_range(0.0..window);
+        for _ in 0..10_000 {
+            let local = at(start, t).add(Duration::from_secs(
+                3600 * utc_offset_hours.rem_euclid(24) as u64,
+            ));
+            let w = m.rhythm[local.to_datetime().hour() as usize];
+            if max_w <= 0.0 || rng.random::<f64>() * max_w <= w {
+                break;
+            }
+            t = rng.random_range(0.0..window);
+        }
+        firsts.push(t);
+    }
+    // Media spikes: truncated exponential decay from the article's time to the window's end.
+    for s in &m.spike {
+        let at0 = s.at_hour * 3600.0;
+        let span = (window - at0).max(1.0);
+        let lambda = std::f64::consts::LN_2 / (s.half_life_hours.max(0.01) * 3600.0);
+        let umax = 1.0 - (-lambda * span).exp();
+        for _ in 0..s.senders {
+            let u = rng.random_range(0.0..umax.max(f64::MIN_POSITIVE));
+            firsts.push(at0 + -(1.0 - u).ln() / lambda);
+        }
+    }
+    for t in firsts {
+        let n = b.random_number(rng, &fr, 8)?;
+        let id = b.add_sender(n, Actor::Legit);
+        let mut text_at = t;
+        if rng.random::<f64>() < m.call_first_share {
+            b.push(at(start, t), ContactKind::Call, id);
+            text_at = t + rng.random_range(60.0..900.0);
+        }
+        b.push(at(start, text_at), ContactKind::Text, id);
+        if m.max_texts >= 2 && rng.random::<f64>() < m.repeat_share {
+            let extra = rng.random_range(1..m.max_texts);
+            for _ in 0..extra {
+                text_at += rng.random_range(120.0..6.0 * 3600.0);
+                b.push(at(start, text_at), ContactKind::Text, id);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn raid_model(
+    b: &mut Builder,
+    m: &RaidModel,
+    start: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let fr = ["+336".to_owned(), "+337".to_owned()];
+    let w0 = m.start_hour * 3600.0;
+    let span = m.duration_hours * 3600.0;
+    let gap = m.burst_gap_seconds.max(0.1);
+    for _ in 0..m.numbers {
+        let n = b.random_number(rng, &fr, 8)?;
+        let id = b.add_sender(n, Actor::Raid);
+        let lo = (m.texts_per_number / 2).max(1);
+        let hi = (m.texts_per_number + m.texts_per_number / 2).max(lo);
+        let mut left = rng.random_range(lo..=hi);
+        while left > 0 {
+            let burst = left.min(m.burst_size);
+            left -= burst;
+            let mut t = w0 + rng.random_range(0.0..span);
+            for _ in 0..burst {
+                b.push(at(start, t), ContactKind::Text, id);
+                t += rng.random_range(1.0..=gap.max(1.0));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spoofed(
+    b: &mut Builder,
+    m: &SpoofedModel,
+    start: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let w0 = m.start_hour * 3600.0;
+    let span = m.duration_hours * 3600.0;
+    b.senders.reserve(m.senders as usize);
+    b.events.reserve(m.senders as usize);
+    b.used.reserve(m.senders as usize);
+    for _ in 0..m.senders {
+        let n = b.random_number(rng, &m.prefixes, m.suffix_digits)?;
+        let id = b.add_sender(n, Actor::Spoofed);
+        let t = w0 + rng.random_range(0.0..span);
+        b.push(at(start, t), ContactKind::Text, id);
+    }
+    Ok(())
+}
+
+fn pumping(
+    b: &mut Builder,
+    m: &PumpingModel,
+    start: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let w0 = m.start_hour * 3600.0;
+    let span = m.duration_hours * 3600.0;
+    let max = 10u64.pow(m.suffix_digits);
+    let mut next = rng.random_range(0..max.saturating_sub(u64::from(m.senders)).max(1));
+    let mut made = 0;
+    while made < m.senders && next < max {
+        let e164 = format!(
+            "{}{:0width$}",
+            m.prefix,
+            next,
+            width = m.suffix_digits as usize
+        );
+        next += 1;
+        let Ok(n) = PhoneNumber::parse(&e164) else {
+            continue;
+        };
+        if !b.used.insert(n.key()) {
+            continue;
+        }
+        let id = b.add_sender(n, Actor::Pumping);
+        made += 1;
+        for _ in 0..m.texts_each {
+            let t = w0 + rng.random_range(0.0..span);
+            b.push(at(start, t), ContactKind::Text, id);
+        }
+    }
+    if made == 0 && m.senders > 0 {
+        return Err(SimError::scenario(
+            "pumping",
+            format!(
+                "no valid number in the block {}{}",
+                m.prefix,
+                "x".repeat(m.suffix_digits as usize)
+            ),
+        ));
+    }
+    Ok(())
+}
