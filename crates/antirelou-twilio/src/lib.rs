@@ -1,2 +1,33 @@
-//! antirelou-twilio (work in progress).
+//! # antirelou-twilio
+//!
+//! The Twilio adapter of **antirelou**:
+//!
+//! * [`signature`]: `X-Twilio-Signature` validation exactly as Twilio's official SDKs do it
+//!   (configured public URL, query string kept, sorted parameters with repeats and empty values,
+//!   both port variants, `bodySHA256`, constant-time comparison, optional HMAC-SHA256 shared
+//!   keys). Every official SDK test vector is a test of this crate.
+//! * [`webhook`]: framework-agnostic verification and parsing of the voice, SMS and
+//!   status-callback webhooks (form `POST` and `GET`) into the core's events.
+//! * [`twiml`]: rendering of the core's [`VoiceScript`](antirelou_core::voice::VoiceScript) as
+//!   TwiML with a real XML escaper; a leading `<Reject>` so refused calls are not billed.
+//! * [`client`]: [`TwilioSender`], the core's [`SmsSender`](antirelou_core::SmsSender) over the
+//!   Messages API, with Twilio's error codes mapped to transient or permanent errors.
+//! * [`router`] (feature `axum`, default): a ready router for the three webhooks.
+//!
+//! The `twilio` crate is deliberately not used: it drops the query string and port from signed
+//! URLs, does no XML escaping and discards REST error bodies.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod client;
+pub mod error;
+#[cfg(feature = "axum")]
+pub mod router;
+pub mod signature;
+pub mod twiml;
+pub mod webhook;
+
+pub use client::{Auth, Sender, TwilioConfig, TwilioSender};
+pub use error::TwilioError;
+pub use signature::SignatureValidator;
+pub use webhook::{WebhookConfig, WebhookRequest};

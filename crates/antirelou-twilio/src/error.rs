@@ -1,0 +1,289 @@
+//! The one error type of `antirelou-twilio`.
+//!
+//! Webhook errors carry the HTTP status the adapter answers with ([`TwilioError::status_code`]):
+//! a bad signature is a `403`, a missing or invalid parameter a `400`. Sending errors convert into
+//! [`antirelou_core::Error`] with the transient/permanent split the dispatcher needs; the mapping
+//! of Twilio's error codes lives in the [`From`] implementation.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Everything that can go wrong in the Twilio adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TwilioError {
+    /// The `X-Twilio-Signature` header is missing or does not match: the request did not come
+    /// from Twilio (or the configured public URL or auth token is wrong). Answered with `403`.
+    #[error("invalid Twilio signature: {reason}")]
+    BadSignature {
+        /// Why the request was refused (never includes a secret).
+        reason: &'static str,
+    },
+
+    /// A parameter the event needs is absent. Answered with `400`.
+    #[error("missing required parameter {name}")]
+    MissingParameter {
+        /// The Twilio parameter name, e.g. `From`.
+        name: &'static str,
+    },
+
+    /// A parameter is present but unusable (an invalid `To` number, an empty `MessageSid`…).
+    /// Answered with `400`.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter {
+        /// The Twilio parameter name.
+        name: &'static str,
+        /// What is wrong with it (never the full phone number).
+        reason: String,
+    },
+
+    /// The webhook used a method other than `GET` or `POST`. Answered with `405`.
+    #[error("method {method} is not allowed for a Twilio webhook")]
+    MethodNotAllowed {
+        /// The method received.
+        method: String,
+    },
+
+    /// The body is not a form (for instance a JSON body, whose signature may be valid but which
+    /// carries no voice or SMS parameters). Answered with `415`.
+    #[error(
+        "unsupported content type {content_type:?}: expected application/x-www-form-urlencoded"
+    )]
+    UnsupportedMediaType {
+        /// The `Content-Type` received.
+        content_type: String,
+    },
+
+    /// The adapter is configured in a way that cannot work.
+    #[error("invalid Twilio configuration: {0}")]
+    Config(String),
+
+    /// Twilio's REST API answered with an error status.
+    #[error("Twilio API error (HTTP {http_status}{}): {message}", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    Api {
+        /// The HTTP status of the response.
+        http_status: u16,
+        /// Twilio's error code from the JSON body (`21610`…), when the body had one.
+        code: Option<u32>,
+        /// Twilio's message, with phone numbers masked.
+        message: String,
+        /// The `Retry-After` delay, when the response had one.
+        retry_after: Option<Duration>,
+    },
+
+    /// The request did not complete: connection refused, TLS failure, timeout, body cut short.
+    /// Whether Twilio received it is unknown.
+    #[error("transport error talking to Twilio{}: {message}", if *timeout { " (timeout)" } else { "" })]
+    Transport {
+        /// What happened.
+        message: String,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+}
+
+impl TwilioError {
+    /// The HTTP status a webhook endpoint answers with for this error.
+    ///
+    /// ```
+    /// use antirelou_twilio::TwilioError;
+    /// use http::StatusCode;
+    /// assert_eq!(TwilioError::BadSignature { reason: "mismatch" }.status_code(), StatusCode::FORBIDDEN);
+    /// assert_eq!(TwilioError::MissingParameter { name: "From" }.status_code(), StatusCode::BAD_REQUEST);
+    /// ```
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            TwilioError::BadSignature { .. } => StatusCode::FORBIDDEN,
+            TwilioError::MissingParameter { .. } | TwilioError::InvalidParameter { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            TwilioError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            TwilioError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TwilioError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            TwilioError::Api { .. } | TwilioError::Transport { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed (only meaningful on the sending path).
+    pub fn is_transient(&self) -> bool {
+        self.to_core_error().is_transient()
+    }
+
+    /// The core error for this error; see the mapping table on the [`From`] implementation.
+    pub fn to_core_error(&self) -> antirelou_core::Error {
+        use antirelou_core::Error as E;
+        match self {
+            TwilioError::Api {
+                http_status,
+                code,
+                message,
+                retry_after,
+            } => {
+                let (http_status, retry_after) = (*http_status, *retry_after);
+                match *code {
+                    Some(CODE_OPTED_OUT) => E::RecipientOptedOut,
+                    Some(c) if CODES_INVALID_RECIPIENT.contains(&c) => E::InvalidRecipient {
+                        message: format!("Twilio {c}: {message}"),
+                    },
+                    Some(CODE_TOO_MANY_REQUESTS) => E::Transient {
+                        message: format!("Twilio 20429 (HTTP {http_status}): {message}"),
+                        retry_after,
+                    },
+                    c if http_status == 429
+                        || http_status == 408
+                        || (500..=599).contains(&http_status) =>
+                    {
+                        E::Transient {
+                            message: format!(
+                                "Twilio HTTP {http_status}{}: {message}",
+                                c.map(|c| format!(" code {c}")).unwrap_or_default()
+                            ),
+                            retry_after,
+                        }
+                    }
+                    c => E::Permanent {
+                        message: format!("Twilio HTTP {http_status}: {message}"),
+                        code: c.map(|c| c.to_string()),
+                    },
+                }
+            }
+            TwilioError::Transport { message, timeout } => E::Transient {
+                message: if *timeout {
+                    format!("timeout: {message}")
+                } else {
+                    message.clone()
+                },
+                retry_after: None,
+            },
+            TwilioError::Config(m) => E::Config(m.clone()),
+            other => E::Permanent {
+                message: other.to_string(),
+                code: None,
+            },
+        }
+    }
+}
+
+/// Twilio error code: the recipient replied STOP.
+pub const CODE_OPTED_OUT: u32 = 21610;
+/// Twilio error codes meaning the recipient cannot receive this SMS: invalid `To` (21211), not a
+/// mobile number (21614), a landline (21635).
+pub const CODES_INVALID_RECIPIENT: [u32; 3] = [21211, 21614, 21635];
+/// Twilio error code: Geo Permissions disable the destination country.
+pub const CODE_GEO_PERMISSION: u32 = 21408;
+/// Twilio error code: too many concurrent requests, never processed, always safe to retry.
+pub const CODE_TOO_MANY_REQUESTS: u32 = 20429;
+
+impl From<TwilioError> for antirelou_core::Error {
+    /// The sending-path mapping:
+    ///
+    /// | Twilio | core error |
+    /// |---|---|
+    /// | code 21610 | [`RecipientOptedOut`](antirelou_core::Error::RecipientOptedOut) |
+    /// | codes 21211, 21614, 21635 | [`InvalidRecipient`](antirelou_core::Error::InvalidRecipient) |
+    /// | code 20429, HTTP 429, HTTP 408, any HTTP 5xx | [`Transient`](antirelou_core::Error::Transient) with `Retry-After` |
+    /// | code 21408 and every other code or 4xx | [`Permanent`](antirelou_core::Error::Permanent) with the code |
+    /// | transport errors and timeouts | [`Transient`](antirelou_core::Error::Transient) |
+    /// | webhook and configuration errors | [`Permanent`](antirelou_core::Error::Permanent) / [`Config`](antirelou_core::Error::Config) |
+    fn from(e: TwilioError) -> Self {
+        e.to_core_error()
+    }
+}
+
+/// Replace every run of seven or more digits (optionally after a `+`) by its masked form
+/// (`…4567`), so that a provider message quoting a phone number can be logged.
+pub(crate) fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.bytes().filter(u8::is_ascii_digit).count();
+        if digits >= 7 {
+            out.push_str(&antirelou_core::phone::mask_digits(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use antirelou_core::Error as E;
+
+    fn api(status: u16, code: Option<u32>) -> TwilioError {
+        TwilioError::Api {
+            http_status: status,
+            code,
+            message: "m".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        }
+    }
+
+    #[test]
+    fn mapping_table() {
+        assert!(matches!(
+            E::from(api(400, Some(21610))),
+            E::RecipientOptedOut
+        ));
+        for c in [21211, 21614, 21635] {
+            assert!(
+                matches!(E::from(api(400, Some(c))), E::InvalidRecipient { .. }),
+                "{c}"
+            );
+        }
+        match E::from(api(400, Some(21408))) {
+            E::Permanent { code, .. } => assert_eq!(code.as_deref(), Some("21408")),
+            other => panic!("{other:?}"),
+        }
+        for (s, c) in [
+            (429, Some(20429)),
+            (429, None),
+            (500, None),
+            (503, Some(20500)),
+            (408, None),
+        ] {
+            let e = E::from(api(s, c));
+            assert!(e.is_transient(), "{s} {c:?}");
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        }
+        match E::from(api(400, Some(99999))) {
+            E::Permanent { code, .. } => assert_eq!(code.as_deref(), Some("99999")),
+            other => panic!("{other:?}"),
+        }
+        assert!(E::from(api(401, None)).is_permanent());
+        let t = E::from(TwilioError::Transport {
+            message: "x".into(),
+            timeout: true,
+        });
+        assert!(t.is_transient());
+        assert!(api(503, None).is_transient());
+        assert!(!api(400, Some(21610)).is_transient());
+    }
+
+    #[test]
+    fn masks_numbers_in_messages() {
+        assert_eq!(
+            mask_numbers("The 'To' number 5551234567 is not a valid phone number."),
+            "The 'To' number …4567 is not a valid phone number."
+        );
+        assert_eq!(
+            mask_numbers("code 21610 to +33612345678!"),
+            "code 21610 to …5678!"
+        );
+        assert_eq!(mask_numbers(""), "");
+        assert_eq!(mask_numbers("++1"), "++1");
+    }
+}
