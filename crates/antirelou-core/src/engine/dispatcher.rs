@@ -138,7 +138,8 @@ pub struct TickReport {
     pub paced: u64,
     /// Sent, but the lease had been taken over meanwhile (counted in `sent` too).
     pub lease_lost: u64,
-    /// Given back unsent at shutdown.
+    /// Given back unsent: at shutdown, or because too little of the lease was left to start a
+    /// send (earlier sends of the batch took long); due again at once.
     pub released: u64,
     /// Storage errors while processing a reply (the reply is left for a later claim).
     pub errors: u64,
@@ -179,6 +180,7 @@ enum Step {
     BudgetDeferred,
     Held,
     Paced,
+    Released,
 }
 
 impl Dispatcher {
@@ -247,6 +249,7 @@ impl Dispatcher {
                     Step::BudgetDeferred => report.budget_deferred += 1,
                     Step::Held => report.held += 1,
                     Step::Paced => report.paced += 1,
+                    Step::Released => report.released += 1,
                 },
                 Err(e) => {
                     report.errors += 1;
@@ -363,6 +366,15 @@ impl Dispatcher {
                 .await;
         };
 
+        // A send must start with at least half a lease left, so that it ends before anyone may
+        // take the reply over. Earlier sends of the batch (slow provider, pacing) eat the lease.
+        let remaining = c.lease_until.since(now);
+        let half_lease = inner.config.lease / 2;
+        if remaining < half_lease {
+            ReplyQueue::release(&**store, token, now).await?;
+            return Ok(Step::Released);
+        }
+
         let estimate = inner.config.price_per_segment * sms.segments();
         let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
             Ok(r) => r,
@@ -397,7 +409,7 @@ impl Dispatcher {
         };
 
         if let Some(pacer) = &route.pacer {
-            match pacer.reserve(inner.config.lease / 2) {
+            match pacer.reserve(remaining - half_lease) {
                 Ok(wait) => {
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
