@@ -1,2 +1,219 @@
-//! antirelou-sqlite (work in progress).
+//! # antirelou-sqlite
+//!
+//! The embedded default storage backend of antirelou: one SQLite file holds the durable reply
+//! queue, the sender history, opt-outs, the spend ledger and counters. [`SqliteStore`]
+//! implements every storage trait of [`antirelou_core::store`] (hence
+//! [`Store`](antirelou_core::store::Store)) and passes the core's conformance suite.
+//!
+//! * **One file, WAL mode**: readers never block the writer; the schema is created and upgraded
+//!   by migrations embedded in the crate ([`SqliteStore::open`] applies them).
+//! * **Durable**: by default every commit is `fsync`ed (`synchronous=FULL`, see [`Durability`]):
+//!   a reply that `schedule` acknowledged survives a process kill, an OS crash and a power
+//!   loss, so the webhook may answer the provider as soon as `schedule` returns.
+//! * **Safe with several workers in one process**: SQLite allows one writer at a time, so all
+//!   writes go through a single writer connection (claims, reservations and lesson slots are
+//!   single atomic statements or `BEGIN IMMEDIATE` transactions on it), while reads use a pool
+//!   of read-only connections. Several processes may also open the same file (the busy timeout
+//!   serialises them), but for several *servers* use `antirelou-postgres`.
+//! * **Crash recovery without an operator**: a claim whose worker died is taken again by the
+//!   next `claim_due` once its lease ends, with a higher attempt number that fences the dead
+//!   worker. Terminal replies lose their plain recipient number at once and are deleted by
+//!   [`ReplyQueue::purge`](antirelou_core::store::ReplyQueue::purge) after the retention period.
+//!
+//! ```
+//! use antirelou_core::store::{NewReply, ReplyKind, ReplyQueue};
+//! use antirelou_core::privacy::SenderHash;
+//! use antirelou_core::{PhoneNumber, Timestamp};
+//! use antirelou_sqlite::SqliteStore;
+//! use std::time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("antirelou-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let store = SqliteStore::open(dir.join("antirelou.db")).await.unwrap();
+//! let now = Timestamp::from_secs(1_509_364_800);
+//! let id = store
+//!     .schedule(
+//!         NewReply {
+//!             idempotency_key: "twilio:SM1:lesson".into(),
+//!             number: PhoneNumber::parse("+33757000000").unwrap(),
+//!             recipient: PhoneNumber::parse("+33612345678").unwrap(),
+//!             sender: SenderHash([1; 16]),
+//!             kind: ReplyKind::Lesson,
+//!             due_at: now.add(Duration::from_secs(3600)),
+//!             expires_at: now.add(Duration::from_secs(6 * 3600)),
+//!         },
+//!         now,
+//!     )
+//!     .await
+//!     .unwrap()
+//!     .id();
+//! let later = now.add(Duration::from_secs(3600));
+//! let claimed = store.claim_due(later, Duration::from_secs(30), 10).await.unwrap();
+//! assert_eq!(claimed[0].token.id, id);
+//! store.complete(claimed[0].token, "SM-out", later).await.unwrap();
+//! assert_eq!(store.get(id).await.unwrap().unwrap().recipient, None); // erased once sent
+//! store.close().await;
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! # });
+//! ```
 #![deny(missing_docs)]
+
+mod error;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use error::SqliteError;
+
+/// The migrations embedded in the crate, applied by [`SqliteStore::open`].
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How hard each commit is pushed to disk.
+///
+/// Both levels survive a process crash or `SIGKILL`: a commit that returned is in the OS's page
+/// cache, which outlives the process. They differ on a power loss or kernel crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): the WAL is `fsync`ed at every commit, so a commit that
+    /// returned also survives a power loss. This is what lets the webhook acknowledge a text as
+    /// soon as its reply is scheduled.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the WAL is `fsync`ed only at checkpoints. Faster, still safe against
+    /// a process crash, but a power loss may lose the last commits (the database stays
+    /// consistent).
+    Normal,
+}
+
+/// How to open a database.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// Commit durability; [`Durability::Full`] by default.
+    pub durability: Durability,
+    /// How long a statement waits for another process's write lock before failing with a
+    /// transient error; 5 s by default.
+    pub busy_timeout: Duration,
+    /// How many read-only connections to keep for reads; 4 by default.
+    pub readers: u32,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// The default configuration with another durability.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// The SQLite store: one file, every storage trait of antirelou.
+///
+/// Cheap to clone (clones share the connections). See the [crate documentation](crate).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// The single connection every write goes through.
+    writer: SqlitePool,
+    /// Read-only connections (the writer itself for an in-memory database).
+    reader: SqlitePool,
+    path: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    /// Open (or create) the database at `path` with the default [`SqliteConfig`] and apply the
+    /// embedded migrations.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, SqliteConfig::default()).await
+    }
+
+    /// Open (or create) the database at `path` with `config` and apply the embedded migrations.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        config: SqliteConfig,
+    ) -> Result<Self, SqliteError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| SqliteError::Open {
+            path: path.clone(),
+            source,
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match config.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(open_err)?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(config.readers.max(1))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(open_err)?;
+        tracing::debug!(path = %path.display(), durability = ?config.durability, "opened SQLite store");
+        Ok(SqliteStore {
+            writer,
+            reader,
+            path: Some(path),
+        })
+    }
+
+    /// A private in-memory database (for tests and examples): one connection, gone when the
+    /// store is dropped.
+    pub async fn open_in_memory() -> Result<Self, SqliteError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            reader: pool,
+            path: None,
+        })
+    }
+
+    /// The database file, `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Close every connection, waiting for running statements (and checkpointing the WAL).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

@@ -1,0 +1,755 @@
+//! The storage traits of `antirelou-core`, implemented on SQLite.
+//!
+//! Every write runs on the single writer connection, either as one atomic statement
+//! (`UPDATE … RETURNING`, `INSERT … ON CONFLICT`) or as a `BEGIN IMMEDIATE` transaction, which
+//! takes the write lock up front so that two processes sharing the file never deadlock on a
+//! read-to-write upgrade.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use antirelou_core::event::{Channel, DeliveryState};
+use antirelou_core::memory::EXPIRED_REASON;
+use antirelou_core::privacy::SenderHash;
+use antirelou_core::store::{
+    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyKind,
+    ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SenderRecord,
+    SpendCaps, SpendLedger, SpendSummary, TerminalState,
+};
+use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::SqliteStore;
+use crate::error::db_err;
+
+const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender, due_at, \
+     expires_at, provider_id, last_error, delivery, updated_at";
+
+fn hash_from(bytes: Vec<u8>) -> Result<SenderHash> {
+    <[u8; 16]>::try_from(bytes.as_slice())
+        .map(SenderHash)
+        .map_err(|_| Error::storage_permanent(format!("sender hash of {} bytes", bytes.len())))
+}
+
+fn phone(e164: &str) -> Result<PhoneNumber> {
+    PhoneNumber::parse(e164)
+        .map_err(|_| Error::storage_permanent("stored phone number does not parse"))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::storage_permanent(format!("negative {what}: {v}")))
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::storage_permanent(format!("{what} out of range: {v}")))
+}
+
+fn u64_to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn lease_lost(token: LeaseToken) -> Error {
+    Error::LeaseLost {
+        reply_id: token.id,
+        attempt: token.attempt,
+    }
+}
+
+/// The stored form of a delivery state.
+pub(crate) fn delivery_str(s: DeliveryState) -> &'static str {
+    match s {
+        DeliveryState::Accepted => "accepted",
+        DeliveryState::Sent => "sent",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Undelivered => "undelivered",
+        DeliveryState::Failed => "failed",
+        DeliveryState::Expired => "expired",
+        _ => "unknown",
+    }
+}
+
+/// Parse [`delivery_str`]'s output.
+pub(crate) fn delivery_parse(s: &str) -> DeliveryState {
+    match s {
+        "accepted" => DeliveryState::Accepted,
+        "sent" => DeliveryState::Sent,
+        "delivered" => DeliveryState::Delivered,
+        "undelivered" => DeliveryState::Undelivered,
+        "failed" => DeliveryState::Failed,
+        "expired" => DeliveryState::Expired,
+        _ => DeliveryState::Unknown,
+    }
+}
+
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(col).map_err(db_err)
+}
+
+fn reply_record(row: &SqliteRow) -> Result<ReplyRecord> {
+    let state: String = get(row, "state")?;
+    let kind: String = get(row, "kind")?;
+    let number: String = get(row, "number")?;
+    let recipient: Option<String> = get(row, "recipient")?;
+    let delivery: Option<String> = get(row, "delivery")?;
+    Ok(ReplyRecord {
+        id: to_u64(get(row, "id")?, "id")?,
+        state: ReplyState::parse(&state)
+            .ok_or_else(|| Error::storage_permanent(format!("unknown reply state {state:?}")))?,
+        attempt: to_u32(get(row, "attempt")?, "attempt")?,
+        kind: ReplyKind::parse(&kind)
+            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
+        number: phone(&number)?,
+        recipient: recipient.as_deref().map(phone).transpose()?,
+        sender: hash_from(get(row, "sender")?)?,
+        due_at: Timestamp::from_millis(get(row, "due_at")?),
+        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
+        provider_id: get(row, "provider_id")?,
+        last_error: get(row, "last_error")?,
+        delivery: delivery.as_deref().map(delivery_parse),
+        updated_at: Timestamp::from_millis(get(row, "updated_at")?),
+    })
+}
+
+fn claimed_reply(row: &SqliteRow) -> Result<ClaimedReply> {
+    let kind: String = get(row, "kind")?;
+    let number: String = get(row, "number")?;
+    let recipient: Option<String> = get(row, "recipient")?;
+    let recipient =
+        recipient.ok_or_else(|| Error::storage_permanent("claimed reply without recipient"))?;
+    Ok(ClaimedReply {
+        token: LeaseToken {
+            id: to_u64(get(row, "id")?, "id")?,
+            attempt: to_u32(get(row, "attempt")?, "attempt")?,
+        },
+        lease_until: Timestamp::from_millis(get(row, "lease_until")?),
+        number: phone(&number)?,
+        recipient: phone(&recipient)?,
+        sender: hash_from(get(row, "sender")?)?,
+        kind: ReplyKind::parse(&kind)
+            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
+        due_at: Timestamp::from_millis(get(row, "due_at")?),
+        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
+    })
+}
+
+fn sender_record(row: &SqliteRow) -> Result<SenderRecord> {
+    let last_lesson_at: Option<i64> = get(row, "last_lesson_at")?;
+    Ok(SenderRecord {
+        first_seen: Timestamp::from_millis(get(row, "first_seen")?),
+        last_seen: Timestamp::from_millis(get(row, "last_seen")?),
+        contacts: to_u64(get(row, "contacts")?, "contacts")?,
+        last_lesson_at: last_lesson_at.map(Timestamp::from_millis),
+    })
+}
+
+impl SqliteStore {
+    /// Run a fenced single-statement update: `Ok` if it touched the current claim, else
+    /// [`Error::LeaseLost`].
+    async fn fenced<'q>(
+        &self,
+        token: LeaseToken,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<()> {
+        let done = query.execute(&self.writer).await.map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            Err(lease_lost(token))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Schedule many replies in one transaction (one `fsync`): what a batching webhook front
+    /// end uses. Outcomes come back in input order, with the same semantics as
+    /// [`ReplyQueue::schedule`].
+    pub async fn schedule_many(
+        &self,
+        replies: Vec<NewReply>,
+        now: Timestamp,
+    ) -> Result<Vec<ScheduleOutcome>> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(replies.len());
+        for reply in replies {
+            out.push(schedule_on(&mut tx, reply, now).await?);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+}
+
+async fn schedule_on(
+    conn: &mut sqlx::SqliteConnection,
+    reply: NewReply,
+    now: Timestamp,
+) -> Result<ScheduleOutcome> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, sender, \
+         due_at, expires_at, created_at, updated_at) \
+         VALUES (?1, 'pending', 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(&reply.idempotency_key)
+    .bind(reply.kind.as_str())
+    .bind(reply.number.e164())
+    .bind(reply.recipient.e164())
+    .bind(&reply.sender.0[..])
+    .bind(reply.due_at.as_millis())
+    .bind(reply.expires_at.as_millis())
+    .bind(now.as_millis())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if let Some(id) = inserted {
+        return Ok(ScheduleOutcome::Scheduled(to_u64(id, "id")?));
+    }
+    let existing: i64 = sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
+        .bind(&reply.idempotency_key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(ScheduleOutcome::Duplicate(to_u64(existing, "id")?))
+}
+
+#[async_trait]
+impl ReplyQueue for SqliteStore {
+    async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome> {
+        // One transaction so that the duplicate look-up sees the row that made the insert a
+        // no-op (a purge cannot slip in between).
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let out = schedule_on(&mut tx, reply, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedReply>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement, hence atomic: pending replies that are due and claims whose lease
+        // ended (their worker died), oldest due first, each with a new attempt number.
+        let rows = sqlx::query(
+            "UPDATE replies SET state = 'claimed', attempt = attempt + 1, lease_until = ?2, \
+             updated_at = ?1 \
+             WHERE id IN (SELECT id FROM replies WHERE state IN ('pending', 'claimed') \
+               AND ((state = 'pending' AND due_at <= ?1) OR (state = 'claimed' AND lease_until <= ?1)) \
+               ORDER BY due_at, id LIMIT ?3) \
+             RETURNING id, attempt, lease_until, number, recipient, sender, kind, due_at, expires_at",
+        )
+        .bind(now.as_millis())
+        .bind(now.add(lease).as_millis())
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_err)?;
+        let mut out = rows.iter().map(claimed_reply).collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|c| (c.due_at, c.token.id));
+        Ok(out)
+    }
+
+    async fn complete(&self, token: LeaseToken, provider_id: &str, now: Timestamp) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE replies SET state = 'sent', provider_id = ?3, recipient = NULL, \
+             lease_until = NULL, updated_at = ?4 \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'claimed'",
+        )
+        .bind(u64_to_i64(token.id))
+        .bind(i64::from(token.attempt))
+        .bind(provider_id)
+        .bind(now.as_millis());
+        self.fenced(token, q).await
+    }
+
+    async fn retry_later(
+        &self,
+        token: LeaseToken,
+        next_attempt_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE replies SET state = 'pending', due_at = ?3, last_error = ?4, \
+             lease_until = NULL, updated_at = ?5 \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'claimed'",
+        )
+        .bind(u64_to_i64(token.id))
+        .bind(i64::from(token.attempt))
+        .bind(next_attempt_at.as_millis())
+        .bind(error)
+        .bind(now.as_millis());
+        self.fenced(token, q).await
+    }
+
+    async fn finish(
+        &self,
+        token: LeaseToken,
+        state: TerminalState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE replies SET state = ?3, last_error = ?4, recipient = NULL, \
+             lease_until = NULL, updated_at = ?5 \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'claimed'",
+        )
+        .bind(u64_to_i64(token.id))
+        .bind(i64::from(token.attempt))
+        .bind(ReplyState::from(state).as_str())
+        .bind(reason)
+        .bind(now.as_millis());
+        self.fenced(token, q).await
+    }
+
+    async fn release(&self, token: LeaseToken, now: Timestamp) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE replies SET state = 'pending', lease_until = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'claimed'",
+        )
+        .bind(u64_to_i64(token.id))
+        .bind(i64::from(token.attempt))
+        .bind(now.as_millis());
+        self.fenced(token, q).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        sender: &SenderHash,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE replies SET state = 'cancelled', last_error = ?2, recipient = NULL, \
+             updated_at = ?3 WHERE sender = ?1 AND state = 'pending'",
+        )
+        .bind(&sender.0[..])
+        .bind(reason)
+        .bind(now.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE replies SET state = 'expired', last_error = ?2, recipient = NULL, \
+             updated_at = ?1 WHERE state = 'pending' AND expires_at <= ?1",
+        )
+        .bind(now.as_millis())
+        .bind(EXPIRED_REASON)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_delivery(
+        &self,
+        provider_id: &str,
+        state: DeliveryState,
+        _now: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE replies SET delivery = ?2 WHERE provider_id = ?1")
+            .bind(provider_id)
+            .bind(delivery_str(state))
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {REPLY_COLUMNS} FROM replies WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(reply_record).transpose()
+    }
+
+    async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(state = 'pending'), 0) AS pending, \
+             COALESCE(SUM(state = 'pending' AND due_at <= ?1), 0) AS due, \
+             COALESCE(SUM(state = 'claimed'), 0) AS claimed \
+             FROM replies WHERE state IN ('pending', 'claimed')",
+        )
+        .bind(now.as_millis())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(QueueStats {
+            pending: to_u64(get(&row, "pending")?, "count")?,
+            due: to_u64(get(&row, "due")?, "count")?,
+            claimed: to_u64(get(&row, "claimed")?, "count")?,
+        })
+    }
+
+    async fn purge(&self, before: Timestamp) -> Result<u64> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query(
+            "DELETE FROM replies WHERE state NOT IN ('pending', 'claimed') AND updated_at < ?1",
+        )
+        .bind(before.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        // Closed reservations older than the retention period are bookkeeping only: the
+        // committed spend lives in `spend_periods`.
+        sqlx::query("DELETE FROM reservations WHERE state <> 'reserved' AND created_at < ?1")
+            .bind(before.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SenderHistory for SqliteStore {
+    async fn record_contact(
+        &self,
+        sender: &SenderHash,
+        _channel: Channel,
+        now: Timestamp,
+    ) -> Result<Option<SenderRecord>> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let previous = sqlx::query(
+            "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?1",
+        )
+        .bind(&sender.0[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let previous = previous.as_ref().map(sender_record).transpose()?;
+        sqlx::query(
+            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             VALUES (?1, ?2, ?2, 1, NULL) \
+             ON CONFLICT (sender) DO UPDATE SET last_seen = ?2, contacts = contacts + 1",
+        )
+        .bind(&sender.0[..])
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(previous)
+    }
+
+    async fn try_begin_lesson(
+        &self,
+        sender: &SenderHash,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<bool> {
+        // Atomic: the conditional upsert takes the slot only if no lesson began in
+        // `(now - window, now]`; a refused update returns no row.
+        let taken = sqlx::query(
+            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             VALUES (?1, ?2, ?2, 0, ?2) \
+             ON CONFLICT (sender) DO UPDATE SET last_lesson_at = ?2 \
+             WHERE last_lesson_at IS NULL OR last_lesson_at <= ?3 \
+             RETURNING 1",
+        )
+        .bind(&sender.0[..])
+        .bind(now.as_millis())
+        .bind(now.sub(window).as_millis())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(taken.is_some())
+    }
+
+    async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
+        let row = sqlx::query(
+            "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?1",
+        )
+        .bind(&sender.0[..])
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(sender_record).transpose()
+    }
+}
+
+#[async_trait]
+impl OptOutStore for SqliteStore {
+    async fn set_opted_out(
+        &self,
+        sender: &SenderHash,
+        opted_out: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (sender) DO UPDATE SET opted_out = ?2, updated_at = ?3",
+        )
+        .bind(&sender.0[..])
+        .bind(opted_out)
+        .bind(now.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool> {
+        let v: Option<bool> =
+            sqlx::query_scalar("SELECT opted_out FROM opt_outs WHERE sender = ?1")
+                .bind(&sender.0[..])
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        Ok(v.unwrap_or(false))
+    }
+}
+
+fn day_period(day: u32) -> String {
+    format!("d:{day}")
+}
+
+fn month_period(month: u32) -> String {
+    format!("m:{month}")
+}
+
+/// Add `delta` to the committed spend of a period, creating it at zero first.
+async fn add_spend(conn: &mut sqlx::SqliteConnection, period: &str, delta: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO spend_periods (period, committed) VALUES (?1, ?2) \
+         ON CONFLICT (period) DO UPDATE SET committed = committed + ?2",
+    )
+    .bind(period)
+    .bind(delta)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Add `amount` to a period only if it stays within `cap`; returns whether it did.
+async fn add_spend_capped(
+    conn: &mut sqlx::SqliteConnection,
+    period: &str,
+    amount: i64,
+    cap: Option<Money>,
+) -> Result<bool> {
+    sqlx::query("INSERT INTO spend_periods (period, committed) VALUES (?1, 0) ON CONFLICT (period) DO NOTHING")
+        .bind(period)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let done = sqlx::query(
+        "UPDATE spend_periods SET committed = committed + ?2 \
+         WHERE period = ?1 AND (?3 IS NULL OR committed + ?2 <= ?3)",
+    )
+    .bind(period)
+    .bind(amount)
+    .bind(cap.map(Money::micros))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[async_trait]
+impl SpendLedger for SqliteStore {
+    async fn reserve(
+        &self,
+        amount: Money,
+        caps: &SpendCaps,
+        now: Timestamp,
+    ) -> Result<Reservation> {
+        let (day, month) = (now.day_key(), now.month_key());
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        if !add_spend_capped(&mut tx, &day_period(day), amount.micros(), caps.daily).await? {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(Error::BudgetExceeded { period: "daily" });
+        }
+        if !add_spend_capped(&mut tx, &month_period(month), amount.micros(), caps.monthly).await? {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(Error::BudgetExceeded { period: "monthly" });
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO reservations (amount, day, month, state, created_at) \
+             VALUES (?1, ?2, ?3, 'reserved', ?4) RETURNING id",
+        )
+        .bind(amount.micros())
+        .bind(i64::from(day))
+        .bind(i64::from(month))
+        .bind(now.as_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Reservation {
+            id: to_u64(id, "reservation id")?,
+            amount,
+            day,
+            month,
+        })
+    }
+
+    async fn settle(&self, reservation: &Reservation, actual: Money) -> Result<()> {
+        self.close_reservation(reservation, "settled", Some(actual))
+            .await
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<()> {
+        self.close_reservation(reservation, "released", None).await
+    }
+
+    async fn record(&self, amount: Money, now: Timestamp) -> Result<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        add_spend(&mut tx, &day_period(now.day_key()), amount.micros()).await?;
+        add_spend(&mut tx, &month_period(now.month_key()), amount.micros()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn spend(&self, now: Timestamp) -> Result<SpendSummary> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT committed FROM spend_periods WHERE period = ?1), 0) AS day, \
+                    COALESCE((SELECT committed FROM spend_periods WHERE period = ?2), 0) AS month",
+        )
+        .bind(day_period(now.day_key()))
+        .bind(month_period(now.month_key()))
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(SpendSummary {
+            day: Money::from_micros(get(&row, "day")?),
+            month: Money::from_micros(get(&row, "month")?),
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Settle (`actual` given) or release a reservation, at most once: the stored reservation
+    /// is the truth; an unknown or closed id is a no-op.
+    async fn close_reservation(
+        &self,
+        reservation: &Reservation,
+        state: &str,
+        actual: Option<Money>,
+    ) -> Result<()> {
+        let Ok(id) = i64::try_from(reservation.id) else {
+            return Ok(());
+        };
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query(
+            "UPDATE reservations SET state = ?2 WHERE id = ?1 AND state = 'reserved' \
+             RETURNING amount, day, month",
+        )
+        .bind(id)
+        .bind(state)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(row) = row {
+            let amount: i64 = get(&row, "amount")?;
+            let day = to_u32(get(&row, "day")?, "day")?;
+            let month = to_u32(get(&row, "month")?, "month")?;
+            let delta = actual.map_or(0, Money::micros).saturating_sub(amount);
+            add_spend(&mut tx, &day_period(day), delta).await?;
+            add_spend(&mut tx, &month_period(month), delta).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Counters for SqliteStore {
+    async fn incr(&self, name: &str, by: u64) -> Result<()> {
+        // Saturating at i64::MAX, the largest value SQLite stores.
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET value = \
+               CASE WHEN value > 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE value + ?2 END",
+        )
+        .bind(name)
+        .bind(u64_to_i64(by))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT name, value FROM counters")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get::<String>(r, "name")?,
+                    to_u64(get(r, "value")?, "counter")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_states_round_trip() {
+        for s in [
+            DeliveryState::Accepted,
+            DeliveryState::Sent,
+            DeliveryState::Delivered,
+            DeliveryState::Undelivered,
+            DeliveryState::Failed,
+            DeliveryState::Expired,
+            DeliveryState::Unknown,
+        ] {
+            assert_eq!(delivery_parse(delivery_str(s)), s);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The core's conformance suite against SQLite: in memory, in a file, and with a fresh file per
+//! test; plus the SQLite-specific guarantees (durability across reopen, orphan recovery,
+//! retention purge and erasure).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use antirelou_core::Timestamp;
+use antirelou_core::privacy::SenderHash;
+use antirelou_core::store::{
+    NewReply, ReplyKind, ReplyQueue, ReplyState, SenderHistory, SpendCaps, SpendLedger,
+};
+use antirelou_core::{Money, PhoneNumber};
+use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "antirelou-sqlite-{tag}-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("antirelou.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_in_memory() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    antirelou_core::conformance::run_store_suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_file() {
+    let dir = TempDir::new("conf");
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    antirelou_core::conformance::run_store_suite(&store).await;
+    // The suite is built to run again on a database that holds its leftovers.
+    antirelou_core::conformance::run_store_suite(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_fresh_file_per_test_normal_durability() {
+    let dir = TempDir::new("fresh");
+    let n = AtomicU32::new(0);
+    antirelou_core::conformance::run_store_suite_fresh(|| {
+        let path = dir
+            .0
+            .join(format!("db-{}.db", n.fetch_add(1, Ordering::SeqCst)));
+        async move {
+            SqliteStore::open_with(
+                path,
+                SqliteConfig::default().with_durability(Durability::Normal),
+            )
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+}
+
+fn reply(key: &str, now: Timestamp) -> NewReply {
+    NewReply {
+        idempotency_key: key.into(),
+        number: PhoneNumber::parse("+33757000000").unwrap(),
+        recipient: PhoneNumber::parse("+33612345678").unwrap(),
+        sender: SenderHash([9; 16]),
+        kind: ReplyKind::Lesson,
+        due_at: now,
+        expires_at: now.add(Duration::from_secs(3600)),
+    }
+}
+
+#[tokio::test]
+async fn everything_survives_a_reopen() {
+    let dir = TempDir::new("reopen");
+    let now = Timestamp::from_secs(1_700_000_000);
+    let id = {
+        let store = SqliteStore::open(dir.db()).await.unwrap();
+        let id = store.schedule(reply("k1", now), now).await.unwrap().id();
+        store
+            .try_begin_lesson(&SenderHash([9; 16]), Duration::from_secs(86_400), now)
+            .await
+            .unwrap();
+        store
+            .reserve(
+                Money::from_micros(76_270),
+                &SpendCaps {
+                    daily: Some(Money::from_micros(100_000)),
+                    monthly: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        // No close: dropped as a crashing process would leave it.
+        id
+    };
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let rec = store.get(id).await.unwrap().unwrap();
+    assert_eq!(rec.state, ReplyState::Pending);
+    assert_eq!(rec.recipient.unwrap().e164(), "+33612345678");
+    assert!(
+        !store
+            .try_begin_lesson(&SenderHash([9; 16]), Duration::from_secs(86_400), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.spend(now).await.unwrap().day,
+        Money::from_micros(76_270)
+    );
+    // The same key is still a duplicate after the restart.
+    assert_eq!(
+        store.schedule(reply("k1", now), now).await.unwrap().id(),
+        id
+    );
+}
+
+#[tokio::test]
+async fn orphaned_claims_are_recovered_without_an_operator() {
+    let dir = TempDir::new("orphan");
+    let now = Timestamp::from_secs(1_700_000_000);
+    let lease = Duration::from_secs(30);
+    let id = {
+        let store = SqliteStore::open(dir.db()).await.unwrap();
+        let id = store
+            .schedule(reply("orphan", now), now)
+            .await
+            .unwrap()
+            .id();
+        let claimed = store.claim_due(now, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        // The worker "dies" here, holding the claim.
+        id
+    };
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    // Still leased: nobody else may take it.
+    assert!(
+        store
+            .claim_due(now.add(Duration::from_secs(29)), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Lease over: the next claim takes it, with attempt 2, and can complete it.
+    let later = now.add(lease);
+    let again = store.claim_due(later, lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].token.id, id);
+    assert_eq!(again[0].token.attempt, 2);
+    store
+        .complete(again[0].token, "SM-recovered", later)
+        .await
+        .unwrap();
+    let rec = store.get(id).await.unwrap().unwrap();
+    assert_eq!(rec.state, ReplyState::Sent);
+    assert_eq!(rec.recipient, None);
+}
+
+#[tokio::test]
+async fn purge_after_retention_deletes_only_terminal_replies() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let now = Timestamp::from_secs(1_700_000_000);
+    let sent = store.schedule(reply("sent", now), now).await.unwrap().id();
+    let mut r = reply("pending", now);
+    r.due_at = now.add(Duration::from_secs(60));
+    let pending = store.schedule(r, now).await.unwrap().id();
+    let c = store
+        .claim_due(now, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    store.complete(c[0].token, "SM1", now).await.unwrap();
+    let expired = {
+        let mut r = reply("expired", now);
+        r.expires_at = now;
+        r.due_at = now.add(Duration::from_secs(10));
+        store.schedule(r, now).await.unwrap().id()
+    };
+    assert_eq!(store.expire_overdue(now).await.unwrap(), 1);
+    assert_eq!(store.get(expired).await.unwrap().unwrap().recipient, None);
+    // Retention of 7 days: nothing is old enough yet.
+    assert_eq!(store.purge(now).await.unwrap(), 0);
+    let week = now.add(Duration::from_secs(7 * 86_400));
+    assert_eq!(store.purge(week).await.unwrap(), 2);
+    assert!(store.get(sent).await.unwrap().is_none());
+    assert!(store.get(expired).await.unwrap().is_none());
+    assert_eq!(
+        store.get(pending).await.unwrap().unwrap().state,
+        ReplyState::Pending
+    );
+}
