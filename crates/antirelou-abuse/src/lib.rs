@@ -1,2 +1,239 @@
-//! antirelou-abuse (work in progress).
+//! # antirelou-abuse
+//!
+//! The abuse policies of antirelou: each decides, synchronously and without allocating, whether
+//! an inbound contact may cost money. Each is its own type implementing
+//! [`AbusePolicy`](antirelou_core::policy::AbusePolicy), testable alone, and they compose into a
+//! [`PolicyChain`] (first denial wins, every decision counted by [`Reason`]).
+//!
+//! | policy | denies | channels |
+//! | --- | --- | --- |
+//! | [`OriginRules`] | senders outside the allowed countries or line types (never premium rate, shared cost, short codes, unknown) | SMS (calls optional) |
+//! | [`Blocklist`] | numbers and prefixes blocked by the operator, with expiry and hit counters | SMS and calls |
+//! | [`PrefixFloodGuard`] | number blocks sending from many distinct senders at once (blocked 12 h, renewed while it goes on) | SMS and calls |
+//! | [`RecentSenders`] | senders that surely got their lesson within the window (the durable store decides the rest) | SMS |
+//! | [`FloodDetector`] | new senders while the number is in degraded mode after a flood | SMS |
+//! | [`GlobalPace`] | lessons beyond the global pace (GCRA) | SMS |
+//!
+//! # The default chain
+//! [`default_chain`] (or [`DefaultPolicies`], which also hands out each policy for the operator
+//! console and the engine) builds them **in that order**: cheap static rules first (origin,
+//! blocklist), then the prefix flood guard (which must see repeats to renew its blocks), then
+//! the repeat filter (so that repeats are denied as [`Reason::AlreadyTaught`] before they can
+//! touch the flood detector's count of new senders or the global pace), then the flood
+//! detector, and the global pace last (it only spends its tokens on contacts everyone else
+//! allowed).
+//!
+//! # Exactness and memory
+//! "One lesson per sender" is exact because the durable store's
+//! [`SenderHistory::try_begin_lesson`](antirelou_core::store::SenderHistory::try_begin_lesson)
+//! decides it; [`RecentSenders`] stores full keys and only denies the repeats it is sure of.
+//! Every structure has a fixed size chosen at construction (about 34 MiB for the default
+//! settings), so a flood of millions of distinct senders cannot grow memory.
+//!
+//! Spend caps are not a policy: the store's
+//! [`SpendLedger`](antirelou_core::store::SpendLedger) enforces them atomically.
+//!
+//! Time always comes from [`Contact::at`](antirelou_core::policy::Contact), never from the wall
+//! clock, so the policies run the same under a virtual clock.
+//!
+//! ```
+//! use antirelou_abuse::{AbuseConfig, default_chain};
+//! use antirelou_core::phone::Region;
+//! use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+//! use antirelou_core::{NumberKind, PhoneNumber, Timestamp, event::Channel};
+//!
+//! let fr = Region::new("FR").unwrap();
+//! let config = AbuseConfig { recent_capacity: 1 << 12, ..AbuseConfig::default() };
+//! let chain = default_chain(Some(fr), &config).unwrap();
+//! let sender = PhoneNumber::parse("+33612345678").unwrap();
+//! let contact = Contact {
+//!     sender_key: sender.key(), sender_calling_code: 33, sender_region: sender.region(),
+//!     sender_kind: sender.kind(), number_key: 33_937_000_000, number_region: Some(fr),
+//!     channel: Channel::Sms, at: Timestamp::from_secs(1_700_000_000),
+//! };
+//! assert_eq!(chain.check(&contact), Decision::Allow);
+//! assert_eq!(chain.check(&contact), Decision::Deny(Reason::AlreadyTaught));
+//! ```
 #![deny(missing_docs)]
+
+pub mod blocklist;
+pub mod chain;
+pub mod flood;
+pub mod origin;
+pub mod pace;
+pub mod prefix_flood;
+pub mod recent;
+mod util;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use antirelou_core::NumberKind;
+use antirelou_core::phone::Region;
+use antirelou_core::policy::Reason;
+
+pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
+pub use chain::{ChainObserver, PolicyChain};
+pub use flood::{FloodConfig, FloodDetector, FloodStatus};
+pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
+pub use pace::GlobalPace;
+pub use prefix_flood::{PrefixFloodConfig, PrefixFloodGuard};
+pub use recent::RecentSenders;
+
+/// Everything that can go wrong when configuring the policies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AbuseError {
+    /// A blocklist pattern could not be parsed.
+    #[error("invalid block pattern {input:?}: {reason}")]
+    InvalidPattern {
+        /// The input, masked.
+        input: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The blocklist is full of live entries.
+    #[error("the blocklist is full ({capacity} entries); remove or let some expire")]
+    BlocklistFull {
+        /// Its capacity.
+        capacity: usize,
+    },
+    /// A line type that can never be allowed (premium rate, shared cost, short code, unknown).
+    #[error("number kind {0} can never be allowed: replies to it cost money or pump it")]
+    ForbiddenKind(&'static str),
+    /// A setting out of range.
+    #[error("invalid abuse configuration: {0}")]
+    InvalidConfig(&'static str),
+}
+
+impl From<AbuseError> for antirelou_core::Error {
+    /// Every abuse error is a permanent configuration error.
+    fn from(e: AbuseError) -> Self {
+        antirelou_core::Error::Config(e.to_string())
+    }
+}
+
+/// Mask any input that may hold a number down to its last four characters.
+pub(crate) fn mask(s: &str) -> String {
+    antirelou_core::phone::mask_digits(s)
+}
+
+/// Settings of the default chain. Every field has a documented default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbuseConfig {
+    /// One lesson per sender per this window (default 30 days).
+    pub lesson_window: Duration,
+    /// Slots of the in-memory repeat filter, 8 bytes each (default 4 Mi: 32 MiB).
+    pub recent_capacity: usize,
+    /// Allowed sender countries (default: the number's own).
+    pub countries: AllowedCountries,
+    /// Allowed line types (default `None`: mobile only, plus "fixed line or mobile" in the North
+    /// American plan).
+    pub kinds: Option<Vec<NumberKind>>,
+    /// Whether calls from a disallowed origin are rejected too (default false).
+    pub origin_applies_to_voice: bool,
+    /// Blocklist capacity in entries (default 2,048).
+    pub blocklist_capacity: usize,
+    /// Prefix flood settings.
+    pub prefix_flood: PrefixFloodConfig,
+    /// Flood detector settings.
+    pub flood: FloodConfig,
+    /// Global pace: SMS lessons per minute (default 30).
+    pub lessons_per_minute: u32,
+    /// Global pace: burst (default 10).
+    pub pace_burst: u32,
+}
+
+impl Default for AbuseConfig {
+    fn default() -> Self {
+        AbuseConfig {
+            lesson_window: Duration::from_secs(30 * 86_400),
+            recent_capacity: 1 << 22,
+            countries: AllowedCountries::OwnRegion,
+            kinds: None,
+            origin_applies_to_voice: false,
+            blocklist_capacity: 2048,
+            prefix_flood: PrefixFloodConfig::default(),
+            flood: FloodConfig::default(),
+            lessons_per_minute: 30,
+            pace_burst: 10,
+        }
+    }
+}
+
+/// The policies of the default chain, each shared, so that the engine and the operator console
+/// can reach them (add to the blocklist, tell the flood detector the budget left, warm the repeat
+/// filter).
+#[derive(Debug, Clone)]
+pub struct DefaultPolicies {
+    /// Origin rules.
+    pub origin: Arc<OriginRules>,
+    /// Blocklist.
+    pub blocklist: Arc<Blocklist>,
+    /// Prefix flood guard.
+    pub prefix_flood: Arc<PrefixFloodGuard>,
+    /// Repeat filter.
+    pub recent: Arc<RecentSenders>,
+    /// Flood detector.
+    pub flood: Arc<FloodDetector>,
+    /// Global pace.
+    pub pace: Arc<GlobalPace>,
+}
+
+impl DefaultPolicies {
+    /// Build every policy for a number of `region` (used for the default line types).
+    pub fn new(region: Option<Region>, config: &AbuseConfig) -> Result<Self, AbuseError> {
+        let mut origin = OriginRules::for_region(region)
+            .with_countries(config.countries.clone())
+            .with_voice(config.origin_applies_to_voice);
+        if let Some(kinds) = &config.kinds {
+            origin = origin.with_kinds(kinds)?;
+        }
+        Ok(DefaultPolicies {
+            origin: Arc::new(origin),
+            blocklist: Arc::new(Blocklist::with_capacity(config.blocklist_capacity)),
+            prefix_flood: Arc::new(PrefixFloodGuard::new(config.prefix_flood)?),
+            recent: Arc::new(RecentSenders::new(
+                config.recent_capacity,
+                config.lesson_window,
+            )),
+            flood: Arc::new(FloodDetector::new(config.flood)?),
+            pace: Arc::new(GlobalPace::new(
+                config.lessons_per_minute,
+                config.pace_burst,
+            )?),
+        })
+    }
+
+    /// The chain, in the documented order.
+    pub fn chain(&self) -> PolicyChain {
+        PolicyChain::new()
+            .then(self.origin.clone())
+            .then(self.blocklist.clone())
+            .then(self.prefix_flood.clone())
+            .then(self.recent.clone())
+            .then(self.flood.clone())
+            .then(self.pace.clone())
+            .observe_with(self.recent.clone())
+            .observe_with(self.flood.clone())
+    }
+}
+
+/// The default chain for a number of `region`; see the [crate documentation](crate).
+pub fn default_chain(
+    region: Option<Region>,
+    config: &AbuseConfig,
+) -> Result<PolicyChain, AbuseError> {
+    Ok(DefaultPolicies::new(region, config)?.chain())
+}
+
+/// Every reason the default chain may give on `check`.
+pub const DEFAULT_CHAIN_REASONS: [Reason; 7] = [
+    Reason::OriginCountry,
+    Reason::OriginKind,
+    Reason::Blocklisted,
+    Reason::PrefixFlood,
+    Reason::AlreadyTaught,
+    Reason::FloodDegraded,
+    Reason::GlobalPace,
+];

@@ -1,0 +1,108 @@
+//! Small helpers shared by the policies: hashing, digit arithmetic on E.164 keys, per-thread
+//! stripes and cache-line padding.
+
+use std::cell::Cell;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Powers of ten up to 10^19.
+pub(crate) const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The largest E.164 key: 15 digits.
+pub(crate) const MAX_KEY: u64 = 999_999_999_999_999;
+
+/// Number of decimal digits of `key` (1 for 0).
+#[inline]
+pub(crate) fn digit_count(key: u64) -> u32 {
+    key.checked_ilog10().map_or(1, |l| l + 1)
+}
+
+/// The first `len` digits of `key`, or `None` when `key` has fewer digits.
+#[inline]
+pub(crate) fn key_prefix(key: u64, len: u32) -> Option<u64> {
+    let n = digit_count(key);
+    if len == 0 || len > n {
+        return None;
+    }
+    Some(key / POW10[(n - len) as usize])
+}
+
+/// A fast 64-bit finaliser (MurmurHash3's fmix64): every input bit affects every output bit.
+#[inline]
+pub(crate) fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    x
+}
+
+/// A random per-instance seed, so that table positions cannot be predicted from outside.
+pub(crate) fn random_seed() -> u64 {
+    RandomState::new().hash_one(0x5eed_u64) | 1
+}
+
+/// Number of per-thread stripes of striped counters (a power of two).
+pub(crate) const STRIPES: usize = 16;
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's stripe: threads get stripes round-robin, so that two busy threads never write
+/// the same cache line of a striped counter.
+#[inline]
+pub(crate) fn stripe() -> usize {
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        s.set(v);
+        v
+    })
+}
+
+/// A value alone on its cache line(s), to avoid false sharing.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_and_prefixes() {
+        assert_eq!(digit_count(0), 1);
+        assert_eq!(digit_count(9), 1);
+        assert_eq!(digit_count(33_612_345_678), 11);
+        assert_eq!(digit_count(MAX_KEY), 15);
+        assert_eq!(key_prefix(33_612_345_678, 4), Some(3361));
+        assert_eq!(key_prefix(33_612_345_678, 11), Some(33_612_345_678));
+        assert_eq!(key_prefix(33_612_345_678, 12), None);
+        assert_eq!(key_prefix(33_612_345_678, 0), None);
+        const { assert!(MAX_KEY < 1 << 50) };
+    }
+
+    #[test]
+    fn stripes_are_stable_per_thread() {
+        let a = stripe();
+        assert_eq!(a, stripe());
+        let b = std::thread::spawn(stripe).join().unwrap();
+        assert!(a < STRIPES && b < STRIPES);
+    }
+}

@@ -1,0 +1,718 @@
+//! Each policy alone, on real numbers and generated traffic.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use antirelou_abuse::{
+    AbuseConfig, AbuseError, AllowedCountries, BlockPattern, Blocklist, FloodConfig, FloodDetector,
+    GlobalPace, OriginRules, PrefixFloodConfig, PrefixFloodGuard, RecentSenders, default_chain,
+};
+use antirelou_core::event::Channel;
+use antirelou_core::phone::Region;
+use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use antirelou_core::{Money, NumberKind, PhoneNumber, Timestamp};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn contact(sender: &str, number: &str, channel: Channel, at_ms: i64) -> Contact {
+    let s = PhoneNumber::parse(sender).unwrap();
+    let n = PhoneNumber::parse(number).unwrap();
+    Contact {
+        sender_key: s.key(),
+        sender_calling_code: s.calling_code(),
+        sender_region: s.region(),
+        sender_kind: s.kind(),
+        number_key: n.key(),
+        number_region: n.region(),
+        channel,
+        at: Timestamp::from_millis(at_ms),
+    }
+}
+
+/// A synthetic French mobile sender contact by key (no parsing, for volume).
+fn raw(sender_key: u64, number_key: u64, channel: Channel, at_ms: i64) -> Contact {
+    let fr = Region::new("FR").unwrap();
+    Contact {
+        sender_key,
+        sender_calling_code: 33,
+        sender_region: Some(fr),
+        sender_kind: NumberKind::Mobile,
+        number_key,
+        number_region: Some(fr),
+        channel,
+        at: Timestamp::from_millis(at_ms),
+    }
+}
+
+const FR_NUMBER: &str = "+33937000000";
+
+#[test]
+fn origin_rules_on_real_numbers_of_several_countries_and_kinds() {
+    let fr = Region::new("FR").unwrap();
+    let rules = OriginRules::for_region(Some(fr));
+    let cases = [
+        ("+33612345678", Decision::Allow),                    // FR mobile
+        ("+33756789012", Decision::Allow),                    // FR mobile (07)
+        ("+33142685300", Decision::Deny(Reason::OriginKind)), // FR fixed line
+        ("+33899123456", Decision::Deny(Reason::OriginKind)), // FR premium rate
+        ("+33800123456", Decision::Deny(Reason::OriginKind)), // FR toll free
+        ("+33937000001", Decision::Deny(Reason::OriginKind)), // FR VoIP
+        ("+32470123456", Decision::Deny(Reason::OriginCountry)), // BE mobile
+        ("+447400123456", Decision::Deny(Reason::OriginCountry)), // GB mobile
+        ("+4915123456789", Decision::Deny(Reason::OriginCountry)), // DE mobile
+    ];
+    for (sender, want) in cases {
+        assert_eq!(
+            rules.check(&contact(sender, FR_NUMBER, Channel::Sms, T0)),
+            want,
+            "{sender}"
+        );
+        assert_eq!(
+            rules.recheck(&contact(sender, FR_NUMBER, Channel::Sms, T0)),
+            want,
+            "{sender}"
+        );
+    }
+    // A list of countries.
+    let be = Region::new("BE").unwrap();
+    let rules =
+        OriginRules::for_region(Some(fr)).with_countries(AllowedCountries::List(vec![fr, be]));
+    assert!(
+        rules
+            .check(&contact("+32470123456", FR_NUMBER, Channel::Sms, T0))
+            .is_allow()
+    );
+    assert_eq!(
+        rules.check(&contact("+447400123456", FR_NUMBER, Channel::Sms, T0)),
+        Decision::Deny(Reason::OriginCountry)
+    );
+    // A GB number teaches GB mobiles.
+    let gb_rules = OriginRules::for_region(Region::new("GB").ok());
+    assert!(
+        gb_rules
+            .check(&contact("+447400123456", "+447400123457", Channel::Sms, T0))
+            .is_allow()
+    );
+    // In the North American plan mobile and fixed cannot be told apart: allowed by default there.
+    let us = PhoneNumber::parse("+12015550123").unwrap();
+    assert_eq!(us.kind(), NumberKind::FixedLineOrMobile);
+    let us_rules = OriginRules::for_region(us.region());
+    assert!(
+        us_rules
+            .check(&contact("+12015550123", "+12015550124", Channel::Sms, T0))
+            .is_allow()
+    );
+    assert_eq!(
+        rules.check(&contact("+12015550123", FR_NUMBER, Channel::Sms, T0)),
+        Decision::Deny(Reason::OriginCountry)
+    );
+}
+
+#[test]
+fn origin_rules_never_allow_pumping_kinds_and_spare_calls_by_default() {
+    let fr = Region::new("FR").unwrap();
+    for k in [
+        NumberKind::PremiumRate,
+        NumberKind::SharedCost,
+        NumberKind::ShortCode,
+        NumberKind::Unknown,
+    ] {
+        let err = OriginRules::for_region(Some(fr))
+            .with_kinds(&[NumberKind::Mobile, k])
+            .unwrap_err();
+        assert!(matches!(err, AbuseError::ForbiddenKind(_)), "{k:?}");
+    }
+    let rules = OriginRules::for_region(Some(fr))
+        .with_kinds(&[NumberKind::Mobile, NumberKind::FixedLine])
+        .unwrap();
+    assert!(
+        rules
+            .check(&contact("+33142685300", FR_NUMBER, Channel::Sms, T0))
+            .is_allow()
+    );
+    // Calls: allowed by default, checked on request.
+    let premium_call = contact("+33899123456", FR_NUMBER, Channel::Voice, T0);
+    assert!(
+        OriginRules::for_region(Some(fr))
+            .check(&premium_call)
+            .is_allow()
+    );
+    assert_eq!(
+        OriginRules::for_region(Some(fr))
+            .with_voice(true)
+            .check(&premium_call),
+        Decision::Deny(Reason::OriginKind)
+    );
+    // A sender without a region (non-geographic) is not from our country.
+    let mut c = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
+    c.sender_region = None;
+    assert_eq!(
+        OriginRules::for_region(Some(fr)).check(&c),
+        Decision::Deny(Reason::OriginCountry)
+    );
+}
+
+#[test]
+fn blocklist_numbers_prefixes_expiry_hits_and_calls() {
+    let list = Blocklist::with_capacity(8);
+    let now = Timestamp::from_millis(T0);
+    let num = PhoneNumber::parse("+33612345678").unwrap();
+    list.add(BlockPattern::number(&num), None, now).unwrap();
+    list.add(
+        BlockPattern::parse("+33 7 56").unwrap(),
+        Some(now.add(Duration::from_secs(3600))),
+        now,
+    )
+    .unwrap();
+
+    let blocked_sms = contact("+33612345678", FR_NUMBER, Channel::Sms, T0 + 1);
+    let blocked_call = contact("+33756123456", FR_NUMBER, Channel::Voice, T0 + 2);
+    let other = contact("+33612345679", FR_NUMBER, Channel::Sms, T0 + 3);
+    assert_eq!(
+        list.check(&blocked_sms),
+        Decision::Deny(Reason::Blocklisted)
+    );
+    assert_eq!(
+        list.check(&blocked_sms),
+        Decision::Deny(Reason::Blocklisted)
+    );
+    assert_eq!(
+        list.check(&blocked_call),
+        Decision::Deny(Reason::Blocklisted),
+        "calls are rejected too"
+    );
+    assert!(list.check(&other).is_allow());
+    // Recheck does not count.
+    assert_eq!(
+        list.recheck(&blocked_sms),
+        Decision::Deny(Reason::Blocklisted)
+    );
+
+    let entries = list.list();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].pattern.to_string(), "+33756");
+    assert_eq!(entries[0].hits, 1);
+    assert_eq!(
+        entries[0].expires_at,
+        Some(now.add(Duration::from_secs(3600)))
+    );
+    assert_eq!(entries[1].pattern.to_string(), "+33612345678");
+    assert_eq!(entries[1].hits, 2);
+    assert_eq!(entries[1].expires_at, None);
+    assert!(
+        !format!("{:?}", entries[1]).contains("612345678"),
+        "debug output is masked"
+    );
+
+    // The prefix expires.
+    let later = contact("+33756123456", FR_NUMBER, Channel::Voice, T0 + 3_600_000);
+    assert!(list.check(&later).is_allow());
+    assert_eq!(list.purge_expired(later.at), 1);
+    assert_eq!(list.len(), 1);
+    // Removal.
+    assert!(list.remove(BlockPattern::number(&num)));
+    assert!(!list.remove(BlockPattern::number(&num)));
+    assert!(list.check(&blocked_sms).is_allow());
+    assert!(list.is_empty());
+
+    // Bounded: a full table refuses new entries instead of growing.
+    let cap = list.capacity();
+    for i in 0..cap as u64 {
+        list.add(BlockPattern::from_key(33_600_000_000 + i), None, now)
+            .unwrap();
+    }
+    let err = list
+        .add(BlockPattern::from_key(33_699_999_999), None, now)
+        .unwrap_err();
+    assert_eq!(err, AbuseError::BlocklistFull { capacity: cap });
+    assert!(BlockPattern::parse("+0033").is_err());
+    assert!(BlockPattern::parse("").is_err());
+    assert!(BlockPattern::parse("+1234567890123456").is_err());
+}
+
+fn guard() -> PrefixFloodGuard {
+    PrefixFloodGuard::new(PrefixFloodConfig {
+        capacity: 1 << 10,
+        ..PrefixFloodConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn prefix_flood_blocks_a_number_block_and_recovers() {
+    let g = guard();
+    let number = 33_937_000_000;
+    let block_base = 33_612_340_000u64;
+    // One sender writing a hundred times is not a prefix flood.
+    for i in 0..100 {
+        assert!(
+            g.check(&raw(block_base + 7, number, Channel::Sms, T0 + i * 1000))
+                .is_allow()
+        );
+    }
+    // Many distinct senders of the same block of 10,000 in a minute: blocked.
+    let mut first_denied = None;
+    for i in 0..40u64 {
+        let d = g.check(&raw(
+            block_base + 100 + i * 37,
+            number,
+            Channel::Sms,
+            T0 + 200_000 + i as i64 * 1000,
+        ));
+        if !d.is_allow() && first_denied.is_none() {
+            assert_eq!(d, Decision::Deny(Reason::PrefixFlood));
+            first_denied = Some(i);
+        }
+    }
+    let first = first_denied.expect("the block must be blocked");
+    assert!(
+        (8..=30).contains(&first),
+        "blocked after {first} distinct senders (threshold 16)"
+    );
+    let attack_end = T0 + 240_000;
+    // The whole block is blocked, calls included; a neighbour block is not.
+    assert_eq!(
+        g.check(&raw(block_base + 9_999, number, Channel::Voice, attack_end)),
+        Decision::Deny(Reason::PrefixFlood)
+    );
+    assert!(
+        g.check(&raw(block_base + 10_000, number, Channel::Sms, attack_end))
+            .is_allow()
+    );
+    assert_eq!(
+        g.recheck(&raw(block_base + 5, number, Channel::Sms, attack_end)),
+        Decision::Deny(Reason::PrefixFlood)
+    );
+    assert_eq!(
+        g.blocked(Timestamp::from_millis(attack_end)),
+        vec![(
+            3_361_234,
+            Timestamp::from_millis(attack_end + 12 * 3_600_000)
+        )]
+    );
+    // Still blocked 11 hours later, free after 12 hours of quiet.
+    assert!(g.is_blocked(
+        block_base + 1,
+        Timestamp::from_millis(attack_end + 11 * 3_600_000)
+    ));
+    let after = attack_end + 12 * 3_600_000;
+    assert!(
+        g.check(&raw(block_base + 1, number, Channel::Sms, after))
+            .is_allow()
+    );
+    assert!(g.blocked(Timestamp::from_millis(after)).is_empty());
+}
+
+#[test]
+fn prefix_flood_block_is_renewed_while_the_attack_goes_on() {
+    let g = guard();
+    let number = 33_937_000_000;
+    let base = 33_698_760_000u64;
+    let mut sender = 0u64;
+    let mut burst = |g: &PrefixFloodGuard, start: i64| {
+        for i in 0..40 {
+            sender += 1;
+            let _ = g.check(&raw(
+                base + sender * 13 % 10_000,
+                number,
+                Channel::Sms,
+                start + i * 500,
+            ));
+        }
+    };
+    burst(&g, T0);
+    assert!(g.is_blocked(base, Timestamp::from_millis(T0 + 20_000)));
+    // The attack comes back after 10 hours: the block is renewed for 12 more hours.
+    let again = T0 + 10 * 3_600_000;
+    burst(&g, again);
+    let renewed_end = again + 12 * 3_600_000;
+    assert!(g.is_blocked(base, Timestamp::from_millis(T0 + 13 * 3_600_000)));
+    assert!(g.is_blocked(base, Timestamp::from_millis(renewed_end - 60_000)));
+    assert!(!g.is_blocked(base, Timestamp::from_millis(renewed_end + 20_000)));
+}
+
+#[test]
+fn prefix_flood_guard_rejects_bad_settings() {
+    let bad = |c: PrefixFloodConfig| PrefixFloodGuard::new(c).unwrap_err();
+    assert!(matches!(
+        bad(PrefixFloodConfig {
+            threshold: 1,
+            ..Default::default()
+        }),
+        AbuseError::InvalidConfig(_)
+    ));
+    assert!(matches!(
+        bad(PrefixFloodConfig {
+            block_digits: 0,
+            ..Default::default()
+        }),
+        AbuseError::InvalidConfig(_)
+    ));
+    assert!(matches!(
+        bad(PrefixFloodConfig {
+            window: Duration::ZERO,
+            ..Default::default()
+        }),
+        AbuseError::InvalidConfig(_)
+    ));
+}
+
+#[test]
+fn global_pace_is_a_gcra_and_spares_calls() {
+    let pace = GlobalPace::new(30, 3).unwrap(); // one every 2 s, bursts of 3
+    let mut allowed = 0;
+    // Ten minutes of a contact every 100 ms: 300 + 2 (burst) lessons at most.
+    for i in 0..6000 {
+        if pace
+            .check(&raw(33_612_345_678, 1, Channel::Sms, T0 + i * 100))
+            .is_allow()
+        {
+            allowed += 1;
+        }
+    }
+    assert!((300..=303).contains(&allowed), "{allowed}");
+    assert!(
+        pace.check(&raw(33_612_345_678, 1, Channel::Voice, T0 + 600_000))
+            .is_allow()
+    );
+    assert!(
+        pace.recheck(&raw(33_612_345_678, 1, Channel::Sms, T0 + 600_000))
+            .is_allow()
+    );
+    assert!(GlobalPace::new(0, 1).is_err());
+}
+
+#[test]
+fn recent_senders_never_deny_a_sender_they_do_not_know() {
+    let window = Duration::from_secs(30 * 86_400);
+    let recent = RecentSenders::new(1024, window);
+    let t = Timestamp::from_millis(T0);
+    // Far more senders than slots: evicted ones fall back to the durable store (allowed here).
+    for k in 0..100_000u64 {
+        recent.mark_taught(33_600_000_000 + k, t);
+    }
+    let remembered = (0..100_000u64)
+        .filter(|k| recent.contains(33_600_000_000 + k, t))
+        .count();
+    assert!(remembered > 900 && remembered <= 1024, "{remembered}");
+    // Never a false positive.
+    for k in 100_000..200_000u64 {
+        assert!(!recent.contains(33_600_000_000 + k, t));
+    }
+    // The window is respected, rounded on the safe side.
+    let fresh = RecentSenders::new(1024, window);
+    fresh.mark_taught(33_612_345_678, t);
+    assert!(fresh.contains(
+        33_612_345_678,
+        t.add(window - Duration::from_secs(3 * 3600))
+    ));
+    assert!(!fresh.contains(33_612_345_678, t.add(window)));
+    let c = raw(33_612_345_678, 1, Channel::Sms, T0 + 1000);
+    assert_eq!(fresh.check(&c), Decision::Deny(Reason::AlreadyTaught));
+    assert!(
+        fresh.recheck(&c).is_allow(),
+        "the lesson being sent is not a repeat"
+    );
+    assert!(
+        fresh
+            .check(&raw(33_612_345_678, 1, Channel::Voice, T0 + 1000))
+            .is_allow()
+    );
+    fresh.forget(33_612_345_678);
+    assert!(fresh.check(&c).is_allow());
+}
+
+#[test]
+fn recent_senders_restart_their_stamps_after_many_windows() {
+    let window = Duration::from_secs(720); // one-second units
+    let recent = RecentSenders::new(64, window);
+    let t = Timestamp::from_millis(T0);
+    recent.mark_taught(33_612_345_678, t);
+    // 16,383 units later the stamps are exhausted: the table clears itself and starts over.
+    let far = t.add(Duration::from_secs(20_000));
+    recent.mark_taught(33_700_000_001, far);
+    assert!(!recent.contains(33_612_345_678, far));
+    recent.mark_taught(33_700_000_001, far);
+    assert!(recent.contains(33_700_000_001, far.add(Duration::from_secs(60))));
+    assert!(!recent.contains(33_700_000_001, far.add(window)));
+}
+
+fn flood_detector(budget: Option<u64>) -> FloodDetector {
+    let d = FloodDetector::new(FloodConfig::default()).unwrap();
+    d.set_affordable_per_bucket(budget);
+    d
+}
+
+/// Drive a detector through the default chain's logic (repeats are seen as AlreadyTaught by the
+/// observer). Returns the decisions on new senders' first texts, and the status at the end.
+struct Traffic {
+    next_sender: u64,
+    lessons: u64,
+    degraded_denials: u64,
+}
+
+impl Traffic {
+    fn new() -> Self {
+        Traffic {
+            next_sender: 33_600_000_000,
+            lessons: 0,
+            degraded_denials: 0,
+        }
+    }
+
+    /// One minute with `senders` new senders writing `per_sender` texts each.
+    fn minute(&mut self, d: &FloodDetector, minute: i64, senders: u64, per_sender: u64) {
+        use antirelou_abuse::ChainObserver;
+        let number = 33_937_000_000;
+        let start = T0 + minute * 60_000;
+        let step = 60_000 / (senders * per_sender).max(1) as i64;
+        let mut t = start;
+        for _ in 0..senders {
+            // Spread senders over the whole French mobile range (no prefix concentration).
+            self.next_sender += 7_919;
+            let key = self.next_sender;
+            let mut taught = false;
+            for _ in 0..per_sender {
+                let c = raw(key, number, Channel::Sms, t);
+                t += step;
+                if taught {
+                    d.observe(&c, Decision::Deny(Reason::AlreadyTaught));
+                    continue;
+                }
+                match d.check(&c) {
+                    Decision::Allow => {
+                        taught = true;
+                        self.lessons += 1;
+                    }
+                    Decision::Deny(Reason::FloodDegraded) => self.degraded_denials += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn viral_day_is_not_a_flood_while_the_budget_allows() {
+    let d = flood_detector(Some(5_000));
+    let number = 33_937_000_000;
+    let mut traffic = Traffic::new();
+    // A quiet hour, then the number goes viral: 300 new people a minute for two hours, most
+    // writing once, some twice.
+    for m in 0..60 {
+        traffic.minute(&d, m, 2, 1);
+    }
+    for m in 60..180 {
+        traffic.minute(&d, m, 300, if m % 3 == 0 { 2 } else { 1 });
+    }
+    let s = d.status(number);
+    assert!(!s.degraded);
+    assert_eq!(s.trips, 0);
+    assert_eq!(traffic.degraded_denials, 0);
+    assert_eq!(traffic.lessons, 120 + 120 * 300);
+    assert!(
+        s.baseline > 200.0,
+        "the baseline follows the viral level: {}",
+        s.baseline
+    );
+}
+
+#[test]
+fn troll_flood_degrades_sms_spares_calls_and_recovers() {
+    let d = flood_detector(Some(5_000));
+    let number = 33_937_000_000;
+    let mut traffic = Traffic::new();
+    for m in 0..60 {
+        traffic.minute(&d, m, 2, 1);
+    }
+    let before = traffic.lessons;
+    // 300 new senders a minute writing 8 texts each, for 30 minutes.
+    for m in 60..90 {
+        traffic.minute(&d, m, 300, 8);
+    }
+    let s = d.status(number);
+    assert!(s.degraded);
+    assert_eq!(s.trips, 1);
+    let flood_lessons = traffic.lessons - before;
+    assert!(
+        flood_lessons < 400,
+        "only the first seconds got through: {flood_lessons}"
+    );
+    assert!(
+        traffic.degraded_denials > 8_000,
+        "{}",
+        traffic.degraded_denials
+    );
+    // Calls go on.
+    assert!(
+        d.check(&raw(
+            33_611_111_111,
+            number,
+            Channel::Voice,
+            T0 + 89 * 60_000
+        ))
+        .is_allow()
+    );
+    // A pending lesson rechecked during the flood is held.
+    assert_eq!(
+        d.recheck(&raw(33_611_111_112, number, Channel::Sms, T0 + 89 * 60_000)),
+        Decision::Deny(Reason::FloodDegraded)
+    );
+    // Another of our numbers is not affected.
+    assert!(
+        d.check(&raw(
+            33_611_111_113,
+            33_937_000_001,
+            Channel::Sms,
+            T0 + 89 * 60_000
+        ))
+        .is_allow()
+    );
+    // The flood ends; normal traffic comes back by itself after the calm period.
+    for m in 90..100 {
+        traffic.minute(&d, m, 2, 1);
+    }
+    let s = d.status(number);
+    assert!(!s.degraded);
+    assert!(
+        d.recheck(&raw(
+            33_611_111_112,
+            number,
+            Channel::Sms,
+            T0 + 100 * 60_000
+        ))
+        .is_allow()
+    );
+    let l = traffic.lessons;
+    traffic.minute(&d, 100, 2, 1);
+    assert_eq!(traffic.lessons, l + 2);
+}
+
+#[test]
+fn one_text_sim_flood_beyond_the_budget_degrades() {
+    // Same shape as a viral day, but the budget cannot pay for it: 20 lessons a minute at most.
+    let d = flood_detector(None);
+    d.update_budget(Money::from_units_f64(100.0), Money::from_units_f64(0.08));
+    assert_eq!(d.affordable_per_bucket(), Some(20));
+    let number = 33_937_000_000;
+    let mut traffic = Traffic::new();
+    for m in 0..60 {
+        traffic.minute(&d, m, 2, 1);
+    }
+    for m in 60..70 {
+        traffic.minute(&d, m, 300, 1);
+    }
+    assert!(d.status(number).degraded);
+    // With an ample budget the same traffic is a viral day.
+    let d2 = flood_detector(None);
+    d2.update_budget(
+        Money::from_units_f64(100_000.0),
+        Money::from_units_f64(0.08),
+    );
+    let mut traffic = Traffic::new();
+    for m in 0..60 {
+        traffic.minute(&d2, m, 2, 1);
+    }
+    for m in 60..70 {
+        traffic.minute(&d2, m, 300, 1);
+    }
+    assert!(!d2.status(number).degraded);
+}
+
+#[test]
+fn degraded_mode_can_thin_instead_of_pausing() {
+    let d = FloodDetector::new(FloodConfig {
+        degraded_keep_one_in: 4,
+        ..FloodConfig::default()
+    })
+    .unwrap();
+    let mut traffic = Traffic::new();
+    for m in 0..30 {
+        traffic.minute(&d, m, 2, 1);
+    }
+    let before = traffic.lessons;
+    for m in 30..40 {
+        traffic.minute(&d, m, 300, 6);
+    }
+    let taught = traffic.lessons - before;
+    // About a quarter of the 3,000 senders, plus the first seconds.
+    assert!((500..=1200).contains(&taught), "{taught}");
+}
+
+#[test]
+fn default_chain_counts_every_reason() {
+    let fr = Region::new("FR").unwrap();
+    let config = AbuseConfig {
+        recent_capacity: 1 << 12,
+        ..AbuseConfig::default()
+    };
+    let chain = default_chain(Some(fr), &config).unwrap();
+    assert_eq!(chain.len(), 6);
+    let allowed = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
+    assert!(chain.check(&allowed).is_allow());
+    assert_eq!(chain.check(&allowed), Decision::Deny(Reason::AlreadyTaught));
+    assert!(
+        chain.recheck(&allowed).is_allow(),
+        "send-time recheck of the lesson allows it"
+    );
+    assert_eq!(
+        chain.check(&contact("+32470123456", FR_NUMBER, Channel::Sms, T0)),
+        Decision::Deny(Reason::OriginCountry)
+    );
+    assert_eq!(
+        chain.check(&contact("+33899123456", FR_NUMBER, Channel::Sms, T0)),
+        Decision::Deny(Reason::OriginKind)
+    );
+    // Calls are answered and not remembered as lessons.
+    let call = contact("+33612345679", FR_NUMBER, Channel::Voice, T0);
+    assert!(chain.check(&call).is_allow());
+    assert!(
+        chain
+            .check(&contact("+33612345679", FR_NUMBER, Channel::Sms, T0))
+            .is_allow()
+    );
+    // Global pace: burst of 10, then denied.
+    let mut paced = 0;
+    for i in 0..50u64 {
+        let mut c = raw(
+            33_700_000_000 + i * 104_729,
+            33_937_000_000,
+            Channel::Sms,
+            T0 + 1,
+        );
+        c.number_region = Some(fr);
+        if chain.check(&c) == Decision::Deny(Reason::GlobalPace) {
+            paced += 1;
+        }
+    }
+    assert!(paced >= 38, "{paced}");
+    let counts: Vec<(Reason, u64)> = chain.counts().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(
+        counts,
+        vec![
+            (Reason::AlreadyTaught, 1),
+            (Reason::OriginCountry, 1),
+            (Reason::OriginKind, 1),
+            (Reason::GlobalPace, paced)
+        ]
+    );
+    assert_eq!(chain.allowed(), 3 + (50 - paced));
+    assert!(
+        default_chain(
+            Some(fr),
+            &AbuseConfig {
+                lessons_per_minute: 0,
+                ..AbuseConfig::default()
+            }
+        )
+        .is_err()
+    );
+    let forbidden = AbuseConfig {
+        kinds: Some(vec![NumberKind::PremiumRate]),
+        ..AbuseConfig::default()
+    };
+    assert!(matches!(
+        default_chain(Some(fr), &forbidden),
+        Err(AbuseError::ForbiddenKind(_))
+    ));
+}
