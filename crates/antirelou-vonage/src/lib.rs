@@ -1,2 +1,34 @@
-//! antirelou-vonage (work in progress).
+//! # antirelou-vonage
+//!
+//! The [Vonage](https://developer.vonage.com) adapter of **antirelou**: it turns Vonage's
+//! webhooks into the core's events and sends the lessons through Vonage's SMS API.
+//!
+//! * [`signature`]: the `sig` of signed SMS webhooks and requests (md5hash and HMAC-MD5, -SHA1,
+//!   -SHA256, -SHA512), checked against every official SDK vector;
+//! * [`jwt`]: the HS256 JWT of signed voice webhooks (`iss`, `iat` window, `payload_hash`);
+//! * [`webhook`]: parsing inbound SMS (multipart messages make one message), delivery receipts
+//!   and the voice answer and event webhooks, from GET queries, forms or JSON;
+//! * [`ncco`]: rendering the core's voice scripts as NCCO JSON;
+//! * [`client`]: [`VonageSender`], the [`SmsSender`](antirelou_core::SmsSender) for
+//!   `POST /sms/json`, with the per-message status table;
+//! * [`service`]: [`VonageWebhooks`], the endpoints over plain [`http`] types;
+//! * [`router`] (feature `axum`, default): a ready `axum` router.
+//!
+//! Numbers always go out in Vonage's digit-only form (`33612345678`) and are only logged masked.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod client;
+pub mod error;
+pub mod jwt;
+pub mod ncco;
+#[cfg(feature = "axum")]
+pub mod router;
+pub mod service;
+pub mod signature;
+pub mod webhook;
+
+pub use client::{VonageAuth, VonageConfig, VonageSender};
+pub use error::VonageError;
+pub use service::{VonageWebhooks, VonageWebhooksBuilder};
+pub use signature::{SignatureMethod, SmsSigner};

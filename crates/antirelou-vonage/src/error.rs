@@ -1,0 +1,156 @@
+//! The one error type of `antirelou-vonage`.
+//!
+//! Webhook errors map to an HTTP status with [`VonageError::status_code`]: malformed input is
+//! `400 Bad Request`, a missing or wrong signature is `403 Forbidden`, a failure of the engine
+//! behind the webhook is `5xx` (so that Vonage retries). Errors on the sending path convert into
+//! [`antirelou_core::Error`] and say whether a retry may help.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Everything that can go wrong in the Vonage adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VonageError {
+    /// The request is malformed: unreadable body, wrong content type, duplicate parameters,
+    /// nested JSON where flat values are expected…
+    #[error("bad request: {0}")]
+    BadRequest(String),
+
+    /// A required field is absent.
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+
+    /// A field is present but its value is unusable.
+    #[error("invalid field `{field}`: {reason}")]
+    InvalidField {
+        /// The field's name as Vonage spells it.
+        field: &'static str,
+        /// What is wrong with it (never the full value when it is a phone number).
+        reason: String,
+    },
+
+    /// The request carries no signature although one is required.
+    #[error("signature required but missing: {0}")]
+    MissingSignature(&'static str),
+
+    /// The signature does not verify.
+    #[error("invalid signature: {0}")]
+    BadSignature(String),
+
+    /// The signed timestamp (SMS `timestamp`, JWT `iat`/`exp`) is outside the accepted window.
+    #[error("signature timestamp outside the accepted window: {0}")]
+    StaleSignature(String),
+
+    /// The adapter is configured in a way that cannot work.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The network or Vonage failed in a way that may succeed later (timeouts, connection
+    /// errors, HTTP 429/5xx, throttling).
+    #[error("transient failure: {message}")]
+    Transient {
+        /// What happened.
+        message: String,
+        /// When Vonage asked us to come back, if it did.
+        retry_after: Option<Duration>,
+    },
+
+    /// Vonage refused the request for good (see the status table in [`crate::client`]).
+    #[error("Vonage refused the message (status {code}): {message}")]
+    Rejected {
+        /// Vonage's status code, e.g. `"4"`, or `"http-401"` for an HTTP-level refusal.
+        code: String,
+        /// Vonage's `error-text`, or a description.
+        message: String,
+    },
+
+    /// Vonage refused the message because of the recipient (invalid, barred, deactivated).
+    #[error("invalid recipient (status {code}): {message}")]
+    InvalidRecipient {
+        /// Vonage's status code (`6`, `7`, `33`).
+        code: String,
+        /// Vonage's `error-text`.
+        message: String,
+    },
+
+    /// The engine behind the webhook failed.
+    #[error("handler failed: {0}")]
+    Handler(#[from] antirelou_core::Error),
+}
+
+impl VonageError {
+    /// The HTTP status a webhook answers with for this error: `400` for bad input, `403` for a
+    /// missing or wrong signature, `503` when the engine failed transiently (Vonage retries) and
+    /// `500` otherwise.
+    ///
+    /// ```
+    /// use antirelou_vonage::VonageError;
+    /// assert_eq!(VonageError::MissingField("msisdn").status_code(), 400);
+    /// assert_eq!(VonageError::BadSignature("mismatch".into()).status_code(), 403);
+    /// ```
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            VonageError::BadRequest(_)
+            | VonageError::MissingField(_)
+            | VonageError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            VonageError::MissingSignature(_)
+            | VonageError::BadSignature(_)
+            | VonageError::StaleSignature(_) => StatusCode::FORBIDDEN,
+            VonageError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            VonageError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            VonageError::Config(_)
+            | VonageError::Rejected { .. }
+            | VonageError::InvalidRecipient { .. }
+            | VonageError::Handler(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            VonageError::Transient { .. } => true,
+            VonageError::Handler(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        VonageError::InvalidField {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<VonageError> for antirelou_core::Error {
+    /// The sending-path view: transient errors stay transient, recipient errors become
+    /// [`antirelou_core::Error::InvalidRecipient`], everything else is permanent.
+    fn from(e: VonageError) -> Self {
+        match e {
+            VonageError::Transient {
+                message,
+                retry_after,
+            } => antirelou_core::Error::Transient {
+                message,
+                retry_after,
+            },
+            VonageError::InvalidRecipient { code, message } => {
+                antirelou_core::Error::InvalidRecipient {
+                    message: format!("{message} (Vonage status {code})"),
+                }
+            }
+            VonageError::Rejected { code, message } => antirelou_core::Error::Permanent {
+                message,
+                code: Some(code),
+            },
+            VonageError::Config(m) => antirelou_core::Error::Config(m),
+            VonageError::Handler(e) => e,
+            other => antirelou_core::Error::Permanent {
+                message: other.to_string(),
+                code: None,
+            },
+        }
+    }
+}

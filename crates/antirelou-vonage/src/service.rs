@@ -1,0 +1,325 @@
+//! Framework-agnostic webhook endpoints over [`http`] types.
+//!
+//! [`VonageWebhooks`] verifies, parses and hands each webhook to an [`InboundHandler`], and
+//! answers with the response Vonage expects. Any web framework can call it with an
+//! `http::Request<impl AsRef<[u8]>>` (the `axum` feature wires it into a router, see
+//! [`crate::router`]).
+//!
+//! | Endpoint | Vonage webhook | Answer |
+//! |---|---|---|
+//! | [`VonageWebhooks::answer`] | voice answer_url (GET query or POST JSON) | `200` + NCCO JSON |
+//! | [`VonageWebhooks::event`] | voice event_url (POST JSON or GET) | `204` |
+//! | [`VonageWebhooks::sms`] | inbound SMS (GET, POST form, POST JSON) | `204` |
+//! | [`VonageWebhooks::dlr`] | delivery receipt (GET, POST form, POST JSON) | `204` |
+//!
+//! Bad input is `400` with a message, a missing or wrong signature `403`, a failure of the
+//! engine `503` (transient) or `500`, so that Vonage retries. Nothing panics on any input.
+//!
+//! **Signatures are an explicit choice.** Voice webhooks require a valid JWT unless the operator
+//! calls [`VonageWebhooksBuilder::require_signed_voice`] with `false`; SMS webhooks require a
+//! valid `sig` when [`VonageWebhooksBuilder::sms_signer`] is set, and the builder refuses to
+//! build without a signer unless [`VonageWebhooksBuilder::accept_unsigned_sms`] is called
+//! (Vonage signs SMS webhooks only once its support has enabled it). A signature that is present
+//! is always verified, even where unsigned requests are accepted.
+
+use std::fmt;
+use std::sync::Arc;
+
+use antirelou_core::{Clock, InboundHandler, SmsOutcome, SystemClock};
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::error::VonageError;
+use crate::jwt::{Claims, JwtVerifier};
+use crate::ncco::{self, NccoOptions};
+use crate::signature::SmsSigner;
+use crate::webhook::{self, Nested, Params, VoiceEvent};
+
+/// The four webhook endpoints, with their verification settings and the engine behind them.
+#[derive(Clone)]
+pub struct VonageWebhooks {
+    handler: Arc<dyn InboundHandler>,
+    sms_signer: Option<SmsSigner>,
+    accept_unsigned_sms: bool,
+    jwt: Option<JwtVerifier>,
+    require_signed_voice: bool,
+    ncco: NccoOptions,
+    clock: Arc<dyn Clock>,
+    id_key: Vec<u8>,
+}
+
+impl fmt::Debug for VonageWebhooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VonageWebhooks")
+            .field("sms_signer", &self.sms_signer)
+            .field("accept_unsigned_sms", &self.accept_unsigned_sms)
+            .field("jwt", &self.jwt)
+            .field("require_signed_voice", &self.require_signed_voice)
+            .field("ncco", &self.ncco)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`VonageWebhooks`].
+pub struct VonageWebhooksBuilder {
+    handler: Arc<dyn InboundHandler>,
+    sms_signer: Option<SmsSigner>,
+    accept_unsigned_sms: bool,
+    jwt: Option<JwtVerifier>,
+    require_signed_voice: bool,
+    ncco: NccoOptions,
+    clock: Arc<dyn Clock>,
+    id_key: Vec<u8>,
+}
+
+impl fmt::Debug for VonageWebhooksBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VonageWebhooksBuilder")
+            .field("sms_signer", &self.sms_signer)
+            .field("accept_unsigned_sms", &self.accept_unsigned_sms)
+            .field("jwt", &self.jwt)
+            .field("require_signed_voice", &self.require_signed_voice)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VonageWebhooksBuilder {
+    /// Verify SMS webhooks (inbound SMS and delivery receipts) with `signer`: a request without
+    /// a valid `sig` and a fresh `timestamp` is refused with `403`.
+    pub fn sms_signer(mut self, signer: SmsSigner) -> Self {
+        self.sms_signer = Some(signer);
+        self
+    }
+
+    /// Accept SMS webhooks without `sig` (when no signer is set, or the signature is absent).
+    /// Anyone who knows the URL can then post fake texts: use a secret path.
+    pub fn accept_unsigned_sms(mut self, accept: bool) -> Self {
+        self.accept_unsigned_sms = accept;
+        self
+    }
+
+    /// Verify voice webhooks' JWTs with `verifier`.
+    pub fn voice_jwt(mut self, verifier: JwtVerifier) -> Self {
+        self.jwt = Some(verifier);
+        self
+    }
+
+    /// Whether voice webhooks without a JWT are refused (`true`, the default). With `false`, an
+    /// absent JWT is accepted; a present one is still verified.
+    pub fn require_signed_voice(mut self, require: bool) -> Self {
+        self.require_signed_voice = require;
+        self
+    }
+
+    /// Options for NCCO rendering (voice styles…).
+    pub fn ncco_options(mut self, options: NccoOptions) -> Self {
+        self.ncco = options;
+        self
+    }
+
+    /// The clock for signature windows (tests use a manual clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The key of the shared message id of multipart SMS (see [`crate::webhook`]). Use a stable
+    /// secret (the operator's privacy secret, for instance): changing it between two parts of a
+    /// message would make two lessons.
+    pub fn id_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.id_key = key.as_ref().to_vec();
+        self
+    }
+
+    /// Check the choices and build.
+    pub fn build(self) -> Result<VonageWebhooks, VonageError> {
+        if self.sms_signer.is_none() && !self.accept_unsigned_sms {
+            return Err(VonageError::Config(
+                "SMS webhooks: set a signer (sms_signer) or explicitly accept unsigned SMS webhooks".into(),
+            ));
+        }
+        if self.jwt.is_none() && self.require_signed_voice {
+            return Err(VonageError::Config(
+                "voice webhooks require a JWT by default: set voice_jwt, or require_signed_voice(false)".into(),
+            ));
+        }
+        Ok(VonageWebhooks {
+            handler: self.handler,
+            sms_signer: self.sms_signer,
+            accept_unsigned_sms: self.accept_unsigned_sms,
+            jwt: self.jwt,
+            require_signed_voice: self.require_signed_voice,
+            ncco: self.ncco,
+            clock: self.clock,
+            id_key: self.id_key,
+        })
+    }
+}
+
+fn text_response(status: StatusCode, body: String) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn no_content() -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// The response for an error: its status and its message.
+pub fn error_response(e: &VonageError) -> Response<Bytes> {
+    let status = e.status_code();
+    if status == StatusCode::FORBIDDEN {
+        tracing::warn!(error = %e, "Vonage webhook refused");
+    } else if status.is_server_error() {
+        tracing::error!(error = %e, "Vonage webhook failed");
+    } else {
+        tracing::info!(error = %e, "bad Vonage webhook");
+    }
+    text_response(status, format!("{e}\n"))
+}
+
+impl VonageWebhooks {
+    /// Start building with the engine (or any [`InboundHandler`]).
+    pub fn builder(handler: Arc<dyn InboundHandler>) -> VonageWebhooksBuilder {
+        VonageWebhooksBuilder {
+            handler,
+            sms_signer: None,
+            accept_unsigned_sms: false,
+            jwt: None,
+            require_signed_voice: true,
+            ncco: NccoOptions::default(),
+            clock: Arc::new(SystemClock),
+            id_key: Vec::new(),
+        }
+    }
+
+    /// Verify the JWT of a voice webhook. `Ok(None)`: no JWT, and unsigned requests are accepted.
+    pub fn verify_voice<B: AsRef<[u8]>>(
+        &self,
+        req: &http::Request<B>,
+    ) -> Result<Option<Claims>, VonageError> {
+        let auth = match req.headers().get(header::AUTHORIZATION) {
+            Some(v) => Some(v.to_str().map_err(|_| {
+                VonageError::BadSignature("Authorization header is not ASCII".into())
+            })?),
+            None => None,
+        };
+        match (auth, &self.jwt) {
+            (Some(a), Some(jwt)) => jwt
+                .verify_header(a, req.body().as_ref(), self.clock.now())
+                .map(Some),
+            (Some(_), None) => {
+                // Unsigned requests are accepted and there is no secret to check a token with.
+                Ok(None)
+            }
+            (None, _) if self.require_signed_voice => Err(VonageError::MissingSignature(
+                "no Authorization: Bearer JWT",
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// Verify the `sig` of an SMS webhook's parameters.
+    pub fn verify_sms(&self, params: &Params) -> Result<(), VonageError> {
+        match (&self.sms_signer, params.get("sig").is_some()) {
+            (Some(_), false) if self.accept_unsigned_sms => Ok(()),
+            (Some(signer), _) => signer.verify(params.iter(), self.clock.now()),
+            // No secret to check with; unsigned webhooks were explicitly accepted.
+            (None, _) => Ok(()),
+        }
+    }
+
+    async fn answer_inner<B: AsRef<[u8]>>(
+        &self,
+        req: &http::Request<B>,
+    ) -> Result<Response<Bytes>, VonageError> {
+        self.verify_voice(req)?;
+        let params = Params::from_request(req, Nested::Skip)?;
+        let call = webhook::parse_answer(&params)?;
+        tracing::info!(from = %call.from.masked(), to = %call.to.masked(), "Vonage call");
+        let script = self.handler.handle_call(call).await?;
+        let mut r = Response::new(Bytes::from(ncco::render_bytes(&script, &self.ncco)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(r)
+    }
+
+    /// The voice answer webhook: `200` with the NCCO of the engine's script.
+    pub async fn answer<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Response<Bytes> {
+        self.answer_inner(req)
+            .await
+            .unwrap_or_else(|e| error_response(&e))
+    }
+
+    /// Verify and parse a voice event webhook.
+    pub fn parse_event<B: AsRef<[u8]>>(
+        &self,
+        req: &http::Request<B>,
+    ) -> Result<VoiceEvent, VonageError> {
+        self.verify_voice(req)?;
+        let params = Params::from_request(req, Nested::Skip)?;
+        Ok(webhook::parse_event(&params))
+    }
+
+    /// The voice event webhook: `204` once verified and parsed (events are logged).
+    pub async fn event<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Response<Bytes> {
+        match self.parse_event(req) {
+            Ok(ev) => {
+                tracing::debug!(status = ?ev.status, uuid = ?ev.uuid, "Vonage voice event");
+                no_content()
+            }
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn sms_inner<B: AsRef<[u8]>>(
+        &self,
+        req: &http::Request<B>,
+    ) -> Result<SmsOutcome, VonageError> {
+        let params = Params::from_request(req, Nested::Reject)?;
+        self.verify_sms(&params)?;
+        let parsed = webhook::parse_inbound_sms(&params, &self.id_key)?;
+        tracing::info!(
+            from = %parsed.sms.from.masked(),
+            to = %parsed.sms.to.masked(),
+            part = ?parsed.concat.as_ref().map(|c| (c.part, c.total)),
+            "Vonage SMS"
+        );
+        Ok(self.handler.handle_sms(parsed.sms).await?)
+    }
+
+    /// The inbound SMS webhook: `204` once the engine has durably handled the text.
+    pub async fn sms<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Response<Bytes> {
+        match self.sms_inner(req).await {
+            Ok(outcome) => {
+                tracing::debug!(?outcome, "SMS handled");
+                no_content()
+            }
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn dlr_inner<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Result<(), VonageError> {
+        let params = Params::from_request(req, Nested::Reject)?;
+        self.verify_sms(&params)?;
+        let parsed = webhook::parse_delivery_receipt(&params)?;
+        Ok(self.handler.handle_delivery(parsed.report).await?)
+    }
+
+    /// The delivery receipt webhook: `204` once the engine has recorded the report.
+    pub async fn dlr<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Response<Bytes> {
+        match self.dlr_inner(req).await {
+            Ok(()) => no_content(),
+            Err(e) => error_response(&e),
+        }
+    }
+}
