@@ -342,3 +342,52 @@ async fn stop_at_the_provider_records_an_opt_out() {
         SmsOutcome::Dropped(Reason::OptedOut)
     );
 }
+
+#[tokio::test]
+async fn an_opt_out_at_the_provider_cancels_what_is_still_pending() {
+    let mut setup = Setup::default();
+    setup.number.neutral_first_reply = true;
+    let h = setup.build();
+    h.stub
+        .fail_next(1, antirelou_core::stub::FailureKind::OptedOut);
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    // The neutral reply fails: he had opted out at the carrier.
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!(r.failed, 1);
+    h.clock.advance(HOUR);
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.claimed, r.sent), (0, 0));
+    assert_eq!(h.stub.attempts(), 1);
+    let states: Vec<ReplyState> = h.records().await.iter().map(|r| r.state).collect();
+    assert!(
+        states.contains(&ReplyState::Cancelled) && states.contains(&ReplyState::Failed),
+        "{states:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_opt_out_recorded_while_a_reply_is_claimed_is_honoured_at_send_time() {
+    use antirelou_core::store::ReplyQueue;
+    let h = harness();
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    h.clock.advance(HOUR);
+    // A worker claims the reply and dies; STOP arrives while it is claimed (cancel_pending
+    // skips claimed replies).
+    let claimed = h
+        .store
+        .claim_due(h.clock.now_ts(), secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        h.engine
+            .handle_sms(sms("SM2", &man(), "STOP"))
+            .await
+            .unwrap(),
+        SmsOutcome::OptedOut
+    );
+    h.clock.advance(secs(61));
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.claimed, r.sent, r.cancelled), (1, 0, 1));
+    assert_eq!(h.stub.attempts(), 0);
+}

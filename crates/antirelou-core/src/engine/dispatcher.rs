@@ -512,6 +512,11 @@ impl Dispatcher {
                         now,
                     )
                     .await?;
+                // Anything else pending for them (the lesson after a neutral reply) goes too.
+                let cancelled = store
+                    .cancel_pending(&c.sender, Reason::OptedOut.as_str(), now)
+                    .await?;
+                inner.count("replies.cancelled", cancelled).await;
                 inner.count("send.failed", 1).await;
                 inner.count("optout.recorded", 1).await;
                 tracing::info!(reply = c.token.id, to = %c.recipient.masked(), "recipient opted out at the provider");
