@@ -28,7 +28,7 @@
 //! one sender in `k`, chosen by a hash of the number, is still taught). Calls are allowed. The
 //! baseline is frozen. After `calm_buckets` buckets in a row that are not floods (buckets with no
 //! traffic count as calm), the number is normal again. A bucket is judged when the next one
-//! starts, and also while it fills (every 32 messages a thread), so a flood trips within seconds.
+//! starts, and also while it fills (every 64 messages a thread), so a flood trips within seconds.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,6 +44,17 @@ use crate::util::{Padded, STRIPES, mix, random_seed, stripe};
 const REGISTERS: usize = 64;
 const UNSET: i64 = i64::MIN;
 const NO_LIMIT: u64 = u64::MAX;
+
+/// `2^-v` for every register value.
+const INV_POW2: [f64; 64] = {
+    let mut t = [1.0f64; 64];
+    let mut i = 1;
+    while i < 64 {
+        t[i] = t[i - 1] / 2.0;
+        i += 1;
+    }
+    t
+};
 
 /// Settings of the [`FloodDetector`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,7 +147,7 @@ impl NumberState {
             if v == 0 {
                 zeros += 1;
             }
-            sum += (-f64::from(v)).exp2();
+            sum += INV_POW2[usize::from(v & 63)];
         }
         let e = 0.709 * m * m / sum;
         if e <= 2.5 * m && zeros > 0 {
@@ -366,7 +377,7 @@ impl FloodDetector {
     #[inline]
     fn count_message(&self, s: &NumberState, c: &Contact) {
         let m = s.messages[stripe()].0.fetch_add(1, Ordering::Relaxed) + 1;
-        if m.is_multiple_of(32) {
+        if m.is_multiple_of(64) {
             self.judge(
                 s,
                 c.at.as_millis().div_euclid(self.bucket_ms),
