@@ -32,6 +32,10 @@ pub enum SimError {
     #[error("chart: {0}")]
     Chart(String),
 
+    /// The simulated carrier refused an inbound contact (the number is shut off).
+    #[error(transparent)]
+    Refused(#[from] crate::carrier::Refused),
+
     /// The engine or a core type failed.
     #[error(transparent)]
     Core(#[from] antirelou_core::Error),

@@ -100,8 +100,8 @@ fn default_seed() -> u64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumberSection {
-    /// Our number, E.164. The default is in the French range set aside for fiction
-    /// (+33 6 39 98 xx xx), so no real subscriber is simulated.
+    /// Our number, E.164 (default `+33939990042`, a made-up French platform number; nothing is
+    /// ever sent, the carrier is simulated).
     #[serde(default = "default_number")]
     pub e164: String,
     /// The locale of the lesson (`fr-FR`).
@@ -132,7 +132,7 @@ impl Default for NumberSection {
 }
 
 fn default_number() -> String {
-    "+33639980042".into()
+    "+33939990042".into()
 }
 fn default_locale() -> String {
     "fr-FR".into()
