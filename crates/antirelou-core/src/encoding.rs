@@ -474,6 +474,9 @@ impl Transliteration {
 /// report every change. Characters with no mapping (emoji, other scripts) are left as they are;
 /// the text then stays UCS-2 and [`Transliteration::plan`] says why.
 ///
+/// Decomposed accents (a letter followed by a combining mark, as some editors write them) are
+/// composed first: `e` + U+0301 becomes `é`, which GSM-7 has; `i` + U+0302 becomes `i`.
+///
 /// Guarantee: the result never costs **more** segments than the input. Some replacements are
 /// longer than the original (`…` → `...`, `œ` → `oe`); when applying them would add a segment
 /// (typically because an unmapped character keeps the text in UCS-2), only the one-for-one
@@ -510,7 +513,36 @@ pub fn transliterate(text: &str) -> Transliteration {
 fn apply(text: &str, one_for_one: bool) -> Transliteration {
     let mut out = String::with_capacity(text.len());
     let mut changes = Vec::new();
-    for (position, c) in text.chars().enumerate() {
+    let mut chars = text.chars().enumerate().peekable();
+    while let Some((position, c)) = chars.next() {
+        // A letter followed by a combining accent (decomposed text, NFD): compose it, then keep
+        // it if GSM-7 has it (`e` + U+0301 → `é`) or replace it (`i` + U+0302 → `î` → `i`).
+        if let Some(&(mark_position, mark)) = chars.peek() {
+            let target = compose(c, mark).and_then(|p| {
+                if is_gsm7(p) {
+                    Some(p.to_string())
+                } else {
+                    gsm7_replacement(p).map(str::to_owned)
+                }
+            });
+            if let Some(to) = target.filter(|t| t.chars().count() <= 1) {
+                chars.next();
+                out.push_str(&to);
+                if to.chars().ne([c]) {
+                    changes.push(Change {
+                        from: c,
+                        to,
+                        position,
+                    });
+                }
+                changes.push(Change {
+                    from: mark,
+                    to: String::new(),
+                    position: mark_position,
+                });
+                continue;
+            }
+        }
         match gsm7_replacement(c) {
             Some(to) if !one_for_one || to.chars().count() <= 1 => {
                 out.push_str(to);
@@ -524,6 +556,24 @@ fn apply(text: &str, one_for_one: bool) -> Transliteration {
         }
     }
     Transliteration { text: out, changes }
+}
+
+/// The precomposed form of `base` + combining `mark`, for the Latin letters of the languages
+/// this crate speaks (and a few neighbours).
+fn compose(base: char, mark: char) -> Option<char> {
+    let (bases, composed) = match mark {
+        '\u{0300}' => ("AEIOUaeiou", "ÀÈÌÒÙàèìòù"),
+        '\u{0301}' => ("AEIOUYaeiouyCcNnSsZz", "ÁÉÍÓÚÝáéíóúýĆćŃńŚśŹź"),
+        '\u{0302}' => ("AEIOUaeiou", "ÂÊÎÔÛâêîôû"),
+        '\u{0303}' => ("ANOano", "ÃÑÕãñõ"),
+        '\u{0308}' => ("AEIOUYaeiouy", "ÄËÏÖÜŸäëïöüÿ"),
+        '\u{030A}' => ("AaUu", "ÅåŮů"),
+        '\u{030C}' => ("CcSsZzEeRrNn", "ČčŠšŽžĚěŘřŇň"),
+        '\u{0327}' => ("CcSsTt", "ÇçŞşŢţ"),
+        _ => return None,
+    };
+    let i = bases.chars().position(|b| b == base)?;
+    composed.chars().nth(i)
 }
 
 #[cfg(test)]
@@ -746,6 +796,49 @@ mod tests {
     }
 
     #[test]
+    fn decomposed_accents_are_composed() {
+        // "é" decomposed is GSM-7 once composed.
+        let t = transliterate("re\u{301}ponse");
+        assert_eq!(t.text, "réponse");
+        assert_eq!(
+            t.changes,
+            vec![
+                Change {
+                    from: 'e',
+                    to: "é".into(),
+                    position: 1
+                },
+                Change {
+                    from: '\u{301}',
+                    to: String::new(),
+                    position: 2
+                },
+            ]
+        );
+        // "î" decomposed becomes "i"; "ç" decomposed becomes "c"; "Ç" decomposed is GSM-7.
+        let t = transliterate("plai\u{302}t garc\u{327}on C\u{327}a");
+        assert_eq!(t.text, "plait garcon Ça");
+        assert_eq!(t.changes.len(), 4);
+        assert_eq!(t.plan().encoding, Encoding::Gsm7);
+        // A mark on a letter with no composition stays.
+        assert_eq!(transliterate("q\u{301}").text, "q\u{301}");
+        // The last letter of each table lines up (so every earlier one does).
+        let last = [
+            ('u', '\u{300}', 'ù'),
+            ('z', '\u{301}', 'ź'),
+            ('u', '\u{302}', 'û'),
+            ('o', '\u{303}', 'õ'),
+            ('y', '\u{308}', 'ÿ'),
+            ('u', '\u{30A}', 'ů'),
+            ('n', '\u{30C}', 'ň'),
+            ('t', '\u{327}', 'ţ'),
+        ];
+        for (base, mark, composed) in last {
+            assert_eq!(compose(base, mark), Some(composed));
+        }
+    }
+
+    #[test]
     fn invisible_characters_are_removed() {
         let t = transliterate("no\u{200B}n\u{00AD}");
         assert_eq!(t.text, "non");
@@ -793,6 +886,7 @@ mod tests {
             2 => proptest::sample::select(ext),
             3 => proptest::sample::select(mapped),
             1 => proptest::sample::select(vec!['😀', '🙅', '☃', '中', 'ж', '°', '\u{1F1EB}']),
+            1 => proptest::sample::select(vec!['\u{300}', '\u{301}', '\u{302}', '\u{308}', '\u{327}', '\u{30C}']),
             1 => any::<char>(),
         ]
     }

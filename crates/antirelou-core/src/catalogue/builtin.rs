@@ -36,13 +36,13 @@ const FR_FR_VOICE: &str = "Oh, bonjour ! Si vous entendez ce message, c\u{2019}e
 
 const FR_BE_SMS: &str = "Bonjour ! Si vous lisez ce message, c'est que vous avez mis une femme mal à l'aise. Avec vous, elle ne s'est sentie ni en sécurité ni respectée. Apprenez à accepter un non comme réponse. Le harcèlement de rue est passible à Bruxelles d'une amende administrative (SAC) allant jusqu'à 350 €. Merci";
 
-const FR_BE_VOICE: &str = "Bonjour. Si vous entendez ce message, c\u{2019}est que vous avez mis une femme mal à l\u{2019}aise. Avec vous, elle ne s\u{2019}est sentie ni en sécurité, ni respectée. Apprenez à accepter un non comme réponse, et respectez l\u{2019}autonomie des femmes dans leurs actes et leurs décisions. Sachez aussi qu\u{2019}à Bruxelles, le harcèlement de rue est puni : dès quatorze ans, il peut coûter une sanction administrative communale, une amende allant jusqu\u{2019}à trois cent cinquante euros. Merci.";
+const FR_BE_VOICE: &str = "Bonjour. Si vous entendez ce message, c\u{2019}est que vous avez mis une femme mal à l\u{2019}aise. Avec vous, elle ne s\u{2019}est sentie ni en sécurité, ni respectée. Apprenez à accepter un non comme réponse, et respectez l\u{2019}autonomie des femmes dans leurs actes et leurs décisions. Sachez aussi qu\u{2019}à Bruxelles, le harcèlement de rue est puni : dès quatorze ans, son auteur risque une sanction administrative communale, une amende pouvant aller jusqu\u{2019}à trois cent cinquante euros. Merci.";
 
 // --- nl-BE ----------------------------------------------------------------------------------
 
 const NL_BE_SMS: &str = "Hallo! Als je dit bericht leest, heb je een vrouw een ongemakkelijk gevoel gegeven. Bij jou voelde ze zich niet veilig en niet gerespecteerd. Leer een nee als antwoord te aanvaarden. In Brussel kan straatintimidatie bestraft worden met een GAS-boete tot € 350. Respecteer vrouwen. Bedankt";
 
-const NL_BE_VOICE: &str = "Hallo. Als je dit bericht hoort, heb je een vrouw een ongemakkelijk gevoel gegeven. Bij jou voelde ze zich niet veilig en niet gerespecteerd. Leer een nee als antwoord te aanvaarden, en respecteer de keuzes die vrouwen maken. Weet ook dat straatintimidatie in Brussel strafbaar is: vanaf veertien jaar riskeer je een GAS-boete, een gemeentelijke administratieve sanctie, tot driehonderdvijftig euro. Bedankt.";
+const NL_BE_VOICE: &str = "Hallo. Als je dit bericht hoort, heb je een vrouw een ongemakkelijk gevoel gegeven. Bij jou voelde ze zich niet veilig en niet gerespecteerd. Leer een nee als antwoord te aanvaarden, en respecteer de keuzes die vrouwen maken. Weet ook dat straatintimidatie in Brussel strafbaar is: vanaf veertien jaar riskeer je een gemeentelijke administratieve sanctie: een boete tot driehonderdvijftig euro. Bedankt.";
 
 // --- en-US ----------------------------------------------------------------------------------
 
