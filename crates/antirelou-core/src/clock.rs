@@ -45,11 +45,13 @@ impl Timestamp {
     }
 
     /// This instant plus `d` (saturating).
+    #[allow(clippy::should_implement_trait)] // saturating, takes a `Duration`: not `ops::Add`
     pub fn add(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 
     /// This instant minus `d` (saturating).
+    #[allow(clippy::should_implement_trait)] // saturating, takes a `Duration`: not `ops::Sub`
     pub fn sub(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
