@@ -14,7 +14,7 @@
 //!   [`AbusePolicy`] and [`Clock`];
 //! * the [`engine`]: inbound handling and the durable delayed-reply dispatcher;
 //! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubSender`], [`ManualClock`];
-//! * with the `testing` feature, the public [`conformance`] suite that every backend runs;
+//! * with the `testing` feature, the public `conformance` suite that every backend runs;
 //! * with the `mock` feature, `mockall` mocks of the traits.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the data flow and why each trait is shaped as it is.

@@ -2,7 +2,7 @@
 //! counters.
 //!
 //! They are separate traits so that each contract can be read (and tested, in
-//! [`crate::conformance`]) on its own, and one supertrait, [`Store`], that the engine takes as
+//! `antirelou_core::conformance`, feature `testing`) on its own, and one supertrait, [`Store`], that the engine takes as
 //! `Arc<dyn Store>`. Every backend (in-memory, SQLite, PostgreSQL) implements all of them and
 //! passes the same conformance suite.
 //!
