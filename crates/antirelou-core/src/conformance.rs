@@ -52,7 +52,25 @@
 //! [`sender_accepts`], [`sender_classifies`] and [`sender_sends_concurrently`] check one
 //! [`SmsSender`] call against a fake provider the adapter's test controls: the test makes its
 //! fake answer "accepted", "429 with Retry-After", "opted out"… and asserts the adapter's
-//! classification with these functions.
+//! classification with these functions. [`sample_sms`] builds test messages.
+//!
+//! ```
+//! use antirelou_core::conformance::{self, ExpectedError};
+//! use antirelou_core::stub::{FailureKind, StubSender};
+//! use std::time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // With an adapter, the "fake provider" is a loopback HTTP server the test scripts.
+//! let sender = StubSender::new();
+//! let sms = conformance::sample_sms("Hey, who is this?", "reply-1-attempt-1");
+//! let receipt = conformance::sender_accepts(&sender, &sms).await;
+//! assert_eq!(receipt.provider_id, "stub-1");
+//!
+//! sender.fail_next(1, FailureKind::Transient { retry_after: Some(Duration::from_secs(30)) });
+//! let expected = ExpectedError::Transient { retry_after: Some(Duration::from_secs(30)) };
+//! conformance::sender_classifies(&sender, &sms, expected).await;
+//! # });
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::future::Future;
@@ -548,7 +566,8 @@ pub async fn queue_claim_only_due<S: ReplyQueue + ?Sized>(store: &S) {
     let sender = random_hash();
     // Scheduled out of order on purpose.
     let r30 = ctx.reply("due+30m", sender, 1800);
-    let r10 = ctx.reply("due+10m", sender, 600);
+    let mut r10 = ctx.reply("due+10m", sender, 600);
+    r10.kind = ReplyKind::Neutral;
     let r20a = ctx.reply("due+20m-a", sender, 1200);
     let r20b = ctx.reply("due+20m-b", sender, 1200);
     let id30 = ctx.schedule(store, r30.clone()).await;
@@ -808,6 +827,24 @@ pub async fn queue_fencing<S: ReplyQueue + ?Sized>(store: &S) {
         "conformance::{n}: the due reply was not claimed"
     );
     let token = c[0].token;
+
+    // A lease that ended without a takeover is still the current claim: its token works.
+    let late = now.add(LEASE).add(Duration::from_secs(30));
+    ctx.ok(
+        "retry_later after the lease ended, without takeover",
+        store.retry_later(token, now, "slow provider", late).await,
+    );
+    let c = ctx.claim(store, now, 10, &[id]).await;
+    assert_eq!(
+        c.len(),
+        1,
+        "conformance::{n}: a retried reply due at once was not claimed"
+    );
+    let token = c[0].token;
+    assert_eq!(
+        token.attempt, 2,
+        "conformance::{n}: each claim increments the attempt"
+    );
 
     let future = LeaseToken {
         id,

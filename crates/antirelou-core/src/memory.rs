@@ -635,3 +635,97 @@ impl Counters for InMemoryStore {
         Ok(self.inner.lock().counters.clone())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn reply(key: &str, due: Timestamp) -> NewReply {
+        NewReply {
+            idempotency_key: key.into(),
+            number: PhoneNumber::parse("+33757000000").unwrap(),
+            recipient: PhoneNumber::parse("+33612345678").unwrap(),
+            sender: SenderHash([3; 16]),
+            kind: ReplyKind::Lesson,
+            due_at: due,
+            expires_at: due.add(Duration::from_secs(3600)),
+        }
+    }
+
+    #[tokio::test]
+    async fn debug_shows_counts_never_numbers_and_clones_share_state() {
+        let store = InMemoryStore::new();
+        let clone = store.clone();
+        let t = Timestamp::from_secs(1_000);
+        clone.schedule(reply("k", t), t).await.unwrap();
+        assert_eq!(store.reply_count(), 1);
+        let dbg = format!("{store:?}");
+        assert!(
+            dbg.contains("replies: 1") && dbg.contains("pending: 1"),
+            "{dbg}"
+        );
+        assert!(
+            !dbg.contains("612345678") && !dbg.contains("757000000"),
+            "{dbg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_forgets_the_idempotency_key_and_provider_id() {
+        let store = InMemoryStore::new();
+        let t = Timestamp::from_secs(1_000);
+        let id = store.schedule(reply("k", t), t).await.unwrap().id();
+        let c = store
+            .claim_due(t, Duration::from_secs(60), 1)
+            .await
+            .unwrap();
+        store.complete(c[0].token, "SM1", t).await.unwrap();
+        assert_eq!(store.purge(t.add(Duration::from_secs(1))).await.unwrap(), 1);
+        assert!(
+            !store
+                .record_delivery("SM1", DeliveryState::Delivered, t)
+                .await
+                .unwrap()
+        );
+        let again = store.schedule(reply("k", t), t).await.unwrap();
+        assert!(matches!(again, ScheduleOutcome::Scheduled(new) if new != id));
+    }
+
+    #[tokio::test]
+    async fn a_lesson_slot_taken_in_the_future_is_taken() {
+        // A clock that went backwards must not hand out a second lesson.
+        let store = InMemoryStore::new();
+        let s = SenderHash([9; 16]);
+        let day = Duration::from_secs(86_400);
+        assert!(
+            store
+                .try_begin_lesson(&s, day, Timestamp::from_secs(10_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_begin_lesson(&s, day, Timestamp::from_secs(5_000))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn settle_uses_the_stored_reservation_not_the_callers_copy() {
+        let store = InMemoryStore::new();
+        let t = Timestamp::from_secs(1_509_364_800);
+        let r = store
+            .reserve(Money::from_micros(100), &SpendCaps::default(), t)
+            .await
+            .unwrap();
+        let forged = Reservation {
+            amount: Money::from_micros(1_000_000),
+            ..r
+        };
+        store.settle(&forged, Money::from_micros(40)).await.unwrap();
+        assert_eq!(store.spend(t).await.unwrap().day, Money::from_micros(40));
+        assert_eq!(store.open_reservations(), 0);
+    }
+}
