@@ -247,7 +247,7 @@ fn status_callback() {
     let body = format!(
         "{}&Price=-0.07620&PriceUnit=EUR",
         with_value(
-            &without(STATUS_BODY, "ErrorCode"),
+            without(STATUS_BODY, "ErrorCode"),
             "MessageStatus",
             "delivered"
         )
