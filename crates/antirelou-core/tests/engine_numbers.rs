@@ -137,27 +137,27 @@ async fn numbers_are_added_and_removed_without_restart() {
         SmsOutcome::Dropped(Reason::UnknownNumber)
     );
 
-    // No lessons for fr-BE in the catalogue: a clear configuration error.
+    // No lessons for nl-BE nor any Dutch in this catalogue: a clear configuration error.
     let err = h
         .engine
         .numbers()
         .add(NumberConfig::new(
             belgian.clone(),
-            Locale::new("fr-BE").unwrap(),
+            Locale::new("nl-BE").unwrap(),
             Provider::Twilio,
         ))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Config(m) if m.contains("fr-BE")),
+        matches!(&err, Error::Config(m) if m.contains("nl-BE")),
         "{err}"
     );
 
     let mut cfg = NumberConfig::new(
         belgian.clone(),
-        Locale::new("fr-BE").unwrap(),
+        Locale::new("nl-BE").unwrap(),
         Provider::Twilio,
     );
-    cfg.lessons = Some(lessons("fr-BE"));
+    cfg.lessons = Some(lessons("nl-BE"));
     h.engine.numbers().add(cfg).unwrap();
     assert_eq!(h.engine.numbers().len(), 2);
     to_be.message_id = "SM2".into();
@@ -189,4 +189,38 @@ async fn builder_rejects_a_number_without_lessons() {
     .build()
     .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn the_builtin_catalogue_is_the_default_and_falls_back_on_the_language() {
+    use std::sync::Arc;
+    let engine = antirelou_core::engine::Engine::builder(
+        Arc::new(antirelou_core::memory::InMemoryStore::new()),
+        antirelou_core::privacy::NumberHasher::new(b"test secret, sixteen bytes").unwrap(),
+    )
+    .number(NumberConfig::new(
+        ours(),
+        Locale::new("fr-FR").unwrap(),
+        Provider::Twilio,
+    ))
+    .number(NumberConfig::new(
+        PhoneNumber::parse("+15145550123").unwrap(),
+        Locale::new("fr-CA").unwrap(),
+        Provider::Twilio,
+    ))
+    .build()
+    .unwrap();
+    assert_eq!(engine.numbers().len(), 2);
+    let mut c = call("CA1", Caller::Withheld);
+    c.to = PhoneNumber::parse("+15145550123").unwrap();
+    let script = engine.handle_call(c).await.unwrap();
+    match &script.steps()[0] {
+        antirelou_core::voice::VoiceStep::Say { text, language, .. } => {
+            let fr = antirelou_core::catalogue::Catalogue::builtin();
+            let fr = fr.get(&Locale::new("fr-FR").unwrap()).unwrap();
+            assert_eq!(text, &fr.voice);
+            assert_eq!(language, "fr-CA");
+        }
+        other => panic!("{other:?}"),
+    }
 }

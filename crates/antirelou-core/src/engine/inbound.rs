@@ -174,7 +174,7 @@ impl Inner {
         VoiceScript::builder()
             .say(
                 entry.lessons.voice.clone(),
-                entry.config.locale.as_str(),
+                entry.voice_language.as_str(),
                 VoiceHint::Female,
             )
             .hangup()
@@ -186,7 +186,7 @@ impl Inner {
             .ring(entry.config.decoy.ring_seconds)
             .say(
                 entry.lessons.voicemail_greeting.clone(),
-                entry.config.locale.as_str(),
+                entry.voice_language.as_str(),
                 VoiceHint::Female,
             )
             .hangup()
@@ -197,7 +197,7 @@ impl Inner {
         VoiceScript::builder()
             .say(
                 entry.lessons.out_of_service.clone(),
-                entry.config.locale.as_str(),
+                entry.voice_language.as_str(),
                 VoiceHint::Female,
             )
             .hangup()

@@ -37,7 +37,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
+//! use antirelou_core::catalogue::Locale;
 //! use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 //! use antirelou_core::event::{InboundSms, Provider};
 //! use antirelou_core::memory::InMemoryStore;
@@ -47,47 +47,35 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> antirelou_core::Result<()> {
-//! let fr = Locale::new("fr-FR")?;
-//! let mut catalogue = Catalogue::default();
-//! catalogue.insert(LessonSet {
-//!     locale: fr.clone(),
-//!     sms: "Elle ne voulait pas vous donner son numéro.".into(),
-//!     voice: "Elle ne voulait pas vous donner son numéro.".into(),
-//!     neutral_reply: "Coucou, c'est qui ?".into(),
-//!     voicemail_greeting: "Vous êtes bien sur ma messagerie.".into(),
-//!     out_of_service: "Ce numéro n'est plus en service.".into(),
-//!     facts_as_of: "2024-01-01".into(),
-//!     stop_keywords: vec![],
-//!     start_keywords: vec![],
-//! });
 //! let ours = PhoneNumber::parse("+33937000000")?;
 //! let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
 //! let engine = Engine::builder(Arc::new(InMemoryStore::new()), NumberHasher::new(b"a secret of sixteen bytes")?)
-//!     .clock(Arc::new(clock.clone()))
-//!     .catalogue(catalogue)
+//!     .clock(Arc::new(clock.clone())) // default: the system clock
 //!     .config(EngineConfig { reply_delay: Duration::from_secs(3600), ..EngineConfig::default() })
-//!     .number(NumberConfig::new(ours.clone(), fr, Provider::Twilio))
+//!     // Lessons come from the built-in catalogue unless `.catalogue(…)` or the number says otherwise.
+//!     .number(NumberConfig::new(ours.clone(), Locale::new("fr-FR")?, Provider::Twilio))
 //!     .build()?;
 //!
-//! // A webhook adapter hands the engine an inbound text.
+//! // A webhook adapter hands the engine an inbound text; the engine answers at once.
 //! let man = PhoneNumber::parse("+33612345678")?;
 //! let sms = InboundSms {
 //!     provider: Provider::Twilio,
 //!     message_id: "SM0001".into(),
-//!     from: Caller::Number(man),
+//!     from: Caller::Number(man.clone()),
 //!     to: ours,
 //!     body: "salut".into(),
 //!     received_at: None,
 //! };
-//! assert_eq!(engine.handle_sms(sms).await?, SmsOutcome::Scheduled);
+//! assert_eq!(engine.handle_sms(sms.clone()).await?, SmsOutcome::Scheduled);
+//! assert_eq!(engine.handle_sms(sms).await?, SmsOutcome::Duplicate); // the provider retried
 //!
-//! // A dispatcher sends the lesson one hour later.
+//! // A dispatcher sends the lesson one hour later, not before.
 //! let stub = Arc::new(StubSender::new());
 //! let dispatcher = engine.dispatcher(Senders::new().with(Provider::Twilio, stub.clone(), None));
 //! assert_eq!(dispatcher.tick().await?.sent, 0);
 //! clock.advance(Duration::from_secs(3600));
 //! assert_eq!(dispatcher.tick().await?.sent, 1);
-//! assert_eq!(stub.sent_count(), 1);
+//! assert_eq!(stub.sent()[0].to, man);
 //! # Ok(())
 //! # }
 //! ```
@@ -214,7 +202,7 @@ impl EngineBuilder {
 
 /// The catalogue used when the builder is given none.
 fn default_catalogue() -> Catalogue {
-    Catalogue::default()
+    Catalogue::builtin()
 }
 
 /// What the engine has done so far: counters, queue depth and spend.

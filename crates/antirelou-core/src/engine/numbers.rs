@@ -144,6 +144,8 @@ pub(crate) struct NumberEntry {
     pub(crate) config: NumberConfig,
     pub(crate) lessons: Arc<LessonSet>,
     pub(crate) keywords: KeywordSet,
+    /// The language its voice scripts are spoken in.
+    pub(crate) voice_language: Locale,
 }
 
 /// The registry of our numbers: a cheap-to-clone handle (all clones see the same numbers).
@@ -201,15 +203,27 @@ impl Numbers {
     }
 
     fn resolve(&self, config: NumberConfig) -> Result<NumberEntry> {
-        let lessons = match &config.lessons {
-            Some(own) => own.clone(),
-            None => self.catalogue.get(&config.locale).cloned().ok_or_else(|| {
-                Error::Config(format!(
-                    "number {}: the catalogue has no lessons for locale {}; add them or set NumberConfig::lessons",
-                    config.number.masked(),
-                    config.locale
-                ))
-            })?,
+        let (lessons, voice_language) = match &config.lessons {
+            Some(own) => (own.clone(), config.locale.clone()),
+            None => {
+                // The locale's own lessons, else those of the same language (fr-CA → fr-FR).
+                let set = self.catalogue.lookup(&config.locale).cloned().ok_or_else(|| {
+                    Error::Config(format!(
+                        "number {}: the catalogue has no lessons for locale {} nor its language; add them or set NumberConfig::lessons",
+                        config.number.masked(),
+                        config.locale
+                    ))
+                })?;
+                // Speak in the voice language the catalogue sets for those lessons, if any,
+                // else in the number's own locale.
+                let v = self.catalogue.voice_language(&set.locale);
+                let voice = if *v == set.locale {
+                    config.locale.clone()
+                } else {
+                    v.clone()
+                };
+                (set, voice)
+            }
         };
         for (what, text) in [
             ("sms", &lessons.sms),
@@ -231,6 +245,7 @@ impl Numbers {
             config,
             lessons: Arc::new(lessons),
             keywords,
+            voice_language,
         })
     }
 
@@ -247,6 +262,7 @@ impl Numbers {
             config,
             lessons: Arc::clone(&entry.lessons),
             keywords: entry.keywords.clone(),
+            voice_language: entry.voice_language.clone(),
         };
         map.insert(number.key(), Arc::new(updated));
         tracing::info!(number = %number.masked(), status = status.as_str(), "number status changed");
