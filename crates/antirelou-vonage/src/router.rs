@@ -7,7 +7,7 @@
 //! | `GET` / `POST /vonage/sms` | inbound SMS → `204` |
 //! | `GET` / `POST /vonage/dlr` | delivery receipts → `204` |
 //!
-//! Bodies over [`MAX_BODY`](crate::webhook::MAX_BODY) are refused with `400`.
+//! Bodies over [`crate::webhook::MAX_BODY`] are refused with `400`.
 //!
 //! ```no_run
 //! # async fn run(handler: std::sync::Arc<dyn antirelou_core::InboundHandler>) -> Result<(), Box<dyn std::error::Error>> {

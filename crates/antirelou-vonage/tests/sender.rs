@@ -111,10 +111,12 @@ async fn long_client_ref_is_cut_to_40() {
     assert_eq!(fake.received()[0].get("client-ref").map(str::len), Some(40));
 }
 
+type Check = fn(&Error) -> bool;
+
 #[tokio::test]
 async fn status_codes_map_to_core_errors() {
     let (fake, sender) = setup(VonageAuth::Secret("s".into()), None).await;
-    let cases: Vec<(Scripted, fn(&Error) -> bool)> = vec![
+    let cases: Vec<(Scripted, Check)> = vec![
         (Scripted::ok_json(bodies::THROTTLED), |e| e.is_transient()),
         (
             Scripted::ok_json(bodies::BARRED),
@@ -267,4 +269,87 @@ fn bad_configurations_are_refused() {
     let ftp = VonageConfig::new("k", VonageAuth::Secret("s".into()))
         .with_api_base(url::Url::parse("ftp://x").unwrap());
     assert!(VonageSender::with_http_client(ftp, c()).is_err());
+}
+
+/// The core's sender conformance checks, against the fake Vonage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_sender_conformance() {
+    use antirelou_core::conformance::{self, ExpectedError};
+    for auth in [
+        VonageAuth::Secret("s3cr3t".into()),
+        VonageAuth::Signature {
+            secret: "sigsecret".into(),
+            method: SignatureMethod::Md5Hash,
+        },
+    ] {
+        let (fake, sender) = setup(auth, Some("https://example.org/vonage/dlr")).await;
+        let lesson = conformance::sample_sms(LESSON_FR, "reply-42-1");
+        let r = conformance::sender_accepts(&sender, &lesson).await;
+        assert_eq!(r.segments, 5);
+        let gsm = conformance::sample_sms(GSM_TEXT, "reply-43-1");
+        assert_eq!(conformance::sender_accepts(&sender, &gsm).await.segments, 1);
+
+        let cases = [
+            (
+                Scripted::ok_json(bodies::THROTTLED),
+                ExpectedError::Transient { retry_after: None },
+            ),
+            (
+                Scripted {
+                    retry_after: Some("30".into()),
+                    ..Scripted::status(429, "")
+                },
+                ExpectedError::Transient {
+                    retry_after: Some(Duration::from_secs(30)),
+                },
+            ),
+            (
+                Scripted::status(503, "busy"),
+                ExpectedError::TransientAnyDelay,
+            ),
+            (
+                Scripted::ok_json("garbage"),
+                ExpectedError::TransientAnyDelay,
+            ),
+            (
+                Scripted::ok_json(bodies::BARRED),
+                ExpectedError::InvalidRecipient,
+            ),
+            (
+                Scripted::ok_json(bodies::DEACTIVATED),
+                ExpectedError::InvalidRecipient,
+            ),
+            (
+                Scripted::ok_json(bodies::BAD_CREDENTIALS),
+                ExpectedError::Permanent,
+            ),
+            (
+                Scripted::ok_json(bodies::NO_CREDIT),
+                ExpectedError::Permanent,
+            ),
+            (
+                Scripted::ok_json(bodies::BAD_SENDER),
+                ExpectedError::Permanent,
+            ),
+            (
+                Scripted::ok_json(bodies::UNKNOWN_CODE),
+                ExpectedError::Permanent,
+            ),
+        ];
+        for (scripted, expected) in cases {
+            fake.push(scripted);
+            conformance::sender_classifies(&sender, &gsm, expected).await;
+        }
+
+        let many: Vec<OutboundSms> = (0..20)
+            .map(|i| conformance::sample_sms(GSM_TEXT, &format!("reply-{i}-1")))
+            .collect();
+        let receipts = conformance::sender_sends_concurrently(&sender, &many).await;
+        let mut ids: Vec<&str> = receipts.iter().map(|r| r.provider_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 20, "one provider id per message");
+        assert_eq!(fake.violations(), Vec::<String>::new());
+        assert_eq!(fake.received().len(), 2 + 10 + 20);
+    }
 }
