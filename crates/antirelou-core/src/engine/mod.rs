@@ -32,6 +32,32 @@
 //! (key `{provider}:{message_id}:lesson`), so even a store that lost the claim cannot schedule
 //! twice. The claim costs one row per text; it needs no change to the store traits.
 //!
+//! # Choices worth knowing
+//!
+//! * **STOP first.** STOP / START are honoured on any of our numbers, even paused or retired
+//!   ones: an opt-out costs nothing and must never be lost.
+//! * **Paused** is the operator's kill switch: new texts are dropped, calls are rejected (busy,
+//!   free on Twilio), and replies already scheduled are held, re-examined every
+//!   [`EngineConfig::paused_hold`], sent if the number is resumed before their deadline.
+//! * **Calls** never cost an SMS unless the number sets
+//!   [`NumberConfig::sms_to_callers`]; a caller who heard the lesson takes his lesson slot, so a
+//!   text from him afterwards costs nothing either.
+//! * **Spend** is reserved at `segments × price_per_segment` before each send and settled at the
+//!   provider's price when the receipt has one. When it has none (Twilio), a later delivery
+//!   report with the price corrects the ledger by the difference, as long as this process still
+//!   remembers the estimate (the last 50,000 sends); otherwise the estimate stands.
+//! * **Pacing** runs on tokio's clock, not the engine's: under a manual clock, use a paused tokio
+//!   runtime or no pace. A send starts only with at least half a lease left; replies whose turn
+//!   comes later go back to the queue.
+//! * **Attempts** count claims, so a reply held by pacing, a pause or the budget backs off a little
+//!   longer after a later transient error (capped at [`EngineConfig::backoff_max`]).
+//! * **Counters** go to the store ([`Engine::stats`]) and to the `metrics` facade: `inbound.sms`,
+//!   `inbound.voice`, `lessons.scheduled`, `lessons.sent`, `neutral.scheduled`, `neutral.sent`,
+//!   `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
+//!   `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`, `send.lease_lost`,
+//!   `budget.deferred`, `spend.micros`, `delivery.reports`, `delivery.failed` and
+//!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
+//!
 //! # Building an engine
 //!
 //! ```
@@ -81,7 +107,7 @@
 //! ```
 //!
 //! In production, run [`Dispatcher::run`] with a shutdown future (e.g. Ctrl-C) next to the
-//! webhook server, on a durable store and the [`SystemClock`](crate::SystemClock).
+//! webhook server, on a durable store and the [`SystemClock`].
 
 mod config;
 mod dispatcher;
