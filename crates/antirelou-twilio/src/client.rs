@@ -361,6 +361,7 @@ pub fn api_error(http_status: u16, body: &[u8], retry_after: Option<Duration>) -
         .and_then(|c| u32::try_from(c).ok());
     let message = match json.get("message").and_then(Value::as_str) {
         Some(m) => mask_numbers(&m.chars().take(300).collect::<String>()),
+        None if json.is_object() => "no message in Twilio's error body".to_owned(),
         None => {
             let text: String = String::from_utf8_lossy(body).chars().take(120).collect();
             if text.trim().is_empty() {
@@ -420,10 +421,7 @@ mod tests {
         match api_error(400, br#"{"code":99999999999,"message":7}"#, None) {
             TwilioError::Api { code, message, .. } => {
                 assert_eq!(code, None);
-                assert!(
-                    message.contains("non-JSON") || message.contains("99"),
-                    "{message}"
-                );
+                assert_eq!(message, "no message in Twilio's error body");
             }
             e => panic!("{e:?}"),
         }

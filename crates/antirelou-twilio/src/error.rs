@@ -3,7 +3,7 @@
 //! Webhook errors carry the HTTP status the adapter answers with ([`TwilioError::status_code`]):
 //! a bad signature is a `403`, a missing or invalid parameter a `400`. Sending errors convert into
 //! [`antirelou_core::Error`] with the transient/permanent split the dispatcher needs; the mapping
-//! of Twilio's error codes lives in the [`From`] implementation.
+//! of Twilio's error codes is documented on [`TwilioError::to_core_error`].
 
 use std::time::Duration;
 
@@ -110,7 +110,16 @@ impl TwilioError {
         self.to_core_error().is_transient()
     }
 
-    /// The core error for this error; see the mapping table on the [`From`] implementation.
+    /// The core error for this error (also the [`From`] conversion). The sending-path mapping:
+    ///
+    /// | Twilio | core error |
+    /// |---|---|
+    /// | code 21610 | [`RecipientOptedOut`](antirelou_core::Error::RecipientOptedOut) |
+    /// | codes 21211, 21614, 21635 | [`InvalidRecipient`](antirelou_core::Error::InvalidRecipient) |
+    /// | code 20429, HTTP 429, HTTP 408, any HTTP 5xx | [`Transient`](antirelou_core::Error::Transient) with `Retry-After` |
+    /// | code 21408 and every other code or 4xx | [`Permanent`](antirelou_core::Error::Permanent) with the code |
+    /// | transport errors and timeouts | [`Transient`](antirelou_core::Error::Transient) |
+    /// | webhook and configuration errors | [`Permanent`](antirelou_core::Error::Permanent) / [`Config`](antirelou_core::Error::Config) |
     pub fn to_core_error(&self) -> antirelou_core::Error {
         use antirelou_core::Error as E;
         match self {
@@ -176,16 +185,7 @@ pub const CODE_GEO_PERMISSION: u32 = 21408;
 pub const CODE_TOO_MANY_REQUESTS: u32 = 20429;
 
 impl From<TwilioError> for antirelou_core::Error {
-    /// The sending-path mapping:
-    ///
-    /// | Twilio | core error |
-    /// |---|---|
-    /// | code 21610 | [`RecipientOptedOut`](antirelou_core::Error::RecipientOptedOut) |
-    /// | codes 21211, 21614, 21635 | [`InvalidRecipient`](antirelou_core::Error::InvalidRecipient) |
-    /// | code 20429, HTTP 429, HTTP 408, any HTTP 5xx | [`Transient`](antirelou_core::Error::Transient) with `Retry-After` |
-    /// | code 21408 and every other code or 4xx | [`Permanent`](antirelou_core::Error::Permanent) with the code |
-    /// | transport errors and timeouts | [`Transient`](antirelou_core::Error::Transient) |
-    /// | webhook and configuration errors | [`Permanent`](antirelou_core::Error::Permanent) / [`Config`](antirelou_core::Error::Config) |
+    /// See [`TwilioError::to_core_error`] for the mapping.
     fn from(e: TwilioError) -> Self {
         e.to_core_error()
     }

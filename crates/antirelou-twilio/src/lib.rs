@@ -14,6 +14,11 @@
 //!   Messages API, with Twilio's error codes mapped to transient or permanent errors.
 //! * [`router`] (feature `axum`, default): a ready router for the three webhooks.
 //!
+//! Robustness: nothing panics on any input. `tests/no_panic.rs` throws random requests at the
+//! parsers on stable Rust (CI); `fuzz/` holds a cargo-fuzz target for the same parsers
+//! (`cd crates/antirelou-twilio/fuzz && cargo +nightly fuzz run webhook`), a package of its own
+//! outside the workspace.
+//!
 //! The `twilio` crate is deliberately not used: it drops the query string and port from signed
 //! URLs, does no XML escaping and discards REST error bodies.
 #![deny(missing_docs)]
