@@ -201,12 +201,12 @@ impl State {
         if self.shut_off_at.is_some() {
             return false;
         }
-        if let Some(funds) = self.funds {
-            if total + amount > funds {
-                self.shut_off_at = Some(now);
-                self.point(now, total);
-                return false;
-            }
+        if let Some(funds) = self.funds
+            && total + amount > funds
+        {
+            self.shut_off_at = Some(now);
+            self.point(now, total);
+            return false;
         }
         self.point(now, total + amount);
         true

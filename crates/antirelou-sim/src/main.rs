@@ -1,13 +1,106 @@
-//! The `antirelou-sim` command line.
-fn main() {
-    let name = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "paris-2017".into());
-    let t = std::time::Instant::now();
-    let s = antirelou_sim::Scenario::load(&name).unwrap();
-    let tr = s.generate(s.seed).unwrap();
-    eprintln!("generated {} events in {:?}", tr.events.len(), t.elapsed());
-    let r = antirelou_sim::replay::replay(&s, None).unwrap();
-    println!("{}", serde_json::to_string_pretty(&r.report).unwrap());
-    eprintln!("{:?} total", t.elapsed());
+//! `antirelou-sim`: replay a scenario against the naive policy of 2017 and antirelou's defences.
+//!
+//! ```text
+//! antirelou-sim list
+//! antirelou-sim replay paris-2017
+//! antirelou-sim replay paris-2017 --seed 7 --json
+//! antirelou-sim replay path/to/my-scenario.toml --out charts/
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use antirelou_sim::scenario::{BUILTIN, Scenario};
+use antirelou_sim::{SimError, chart, replay, report};
+use clap::{Parser, Subcommand};
+
+/// Replay floods, raids and media surges against the real antirelou engine on a virtual clock.
+#[derive(Debug, Parser)]
+#[command(name = "antirelou-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the built-in scenarios.
+    List,
+    /// Run a scenario twice (naive, antirelou) and compare.
+    Replay {
+        /// A built-in scenario's name (see `list`) or the path of a scenario TOML file.
+        scenario: String,
+        /// Seed of the traffic generators (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print one JSON object instead of the table (no chart is written).
+        #[arg(long)]
+        json: bool,
+        /// Folder for the SVG chart.
+        #[arg(long, default_value = "target/antirelou-sim")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("antirelou-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), SimError> {
+    match cli.command {
+        Command::List => {
+            for (name, _) in BUILTIN {
+                let s = Scenario::builtin(name)
+                    .ok_or_else(|| SimError::UnknownScenario((*name).into()))??;
+                println!("{name:<16} {}", s.description);
+            }
+            println!();
+            println!(
+                "Replay one with `antirelou-sim replay NAME`, or your own with `antirelou-sim replay FILE.toml`."
+            );
+            Ok(())
+        }
+        Command::Replay {
+            scenario,
+            seed,
+            json,
+            out,
+        } => {
+            let started = Instant::now();
+            let s = Scenario::load(&scenario)?;
+            let r = replay(&s, seed)?;
+            if json {
+                let text = serde_json::to_string(&r.report)
+                    .map_err(|e| SimError::Chart(format!("json: {e}")))?;
+                println!("{text}");
+                return Ok(());
+            }
+            print!("{}", report::table(&r));
+            let safe: String = s
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let file = out.join(format!("{safe}-seed{}-spend.svg", r.report.seed));
+            chart::write_spend_chart(&file, &r, s.budget.funds().map(|m| m.as_units_f64()))?;
+            println!();
+            println!("chart of cumulative spend: {}", file.display());
+            println!("(simulated in {:.2} s)", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+    }
 }

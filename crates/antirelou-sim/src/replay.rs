@@ -7,7 +7,8 @@
 //! * [`Policy::Antirelou`]: the default policy chain of `antirelou-abuse`, one lesson per sender,
 //!   the scenario's daily and monthly caps.
 //!
-//! Each run builds an [`Engine`] on an [`InMemoryStore`], a [`ManualClock`] and a
+//! Each run builds an [`Engine`] on an in-memory store (`antirelou_core::memory::InMemoryStore`,
+//! whose bulk expiry pass runs at most every 15 virtual minutes), a [`ManualClock`] and a
 //! [`SimCarrier`]. For each contact in time order, the clock jumps to its instant; in between,
 //! the dispatcher wakes every `engine.tick_seconds` of virtual time and sends whatever is due.
 //! When the carrier suspends the number for lack of funds, the run stops: the number is dead.
@@ -23,7 +24,6 @@ use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 use antirelou_core::event::{InboundCall, InboundSms, Provider};
-use antirelou_core::memory::InMemoryStore;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::{ReplyKind, SpendCaps};
@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::carrier::SimCarrier;
 use crate::error::{Result, SimError};
 use crate::scenario::Scenario;
+use crate::simstore::SimStore;
 use crate::traffic::{Actor, ContactKind, Traffic, hours};
 
 /// Which policy a run uses.
@@ -315,7 +316,7 @@ async fn run_async(
     let caps = config.caps;
     let lesson_cost =
         config.price_per_segment * antirelou_core::encoding::plan(&scenario.number.lesson).segments;
-    let store = Arc::new(InMemoryStore::new());
+    let store = Arc::new(SimStore::new(Duration::from_secs(15 * 60)));
     let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET)?)
         .clock(shared_clock.clone())
         .policy(policy_impl)
@@ -343,13 +344,11 @@ async fn run_async(
         let store = &store;
         let flood = &flood;
         async move {
-            if let Some(f) = flood {
-                if let Some(daily) = caps.daily {
-                    let spent = antirelou_core::store::SpendLedger::spend(&**store, t)
-                        .await?
-                        .day;
-                    f.update_budget(daily.saturating_sub_floor(spent), lesson_cost);
-                }
+            if let (Some(f), Some(daily)) = (flood, caps.daily) {
+                let spent = antirelou_core::store::SpendLedger::spend(&**store, t)
+                    .await?
+                    .day;
+                f.update_budget(daily.saturating_sub_floor(spent), lesson_cost);
             }
             let mut deferred = 0;
             for _ in 0..1_000 {

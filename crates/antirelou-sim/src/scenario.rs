@@ -524,7 +524,8 @@ impl Scenario {
                 self.duration_hours
             ));
         }
-        if self.legit.rhythm.len() != 24 || self.legit.rhythm.iter().any(|w| !(*w >= 0.0)) {
+        if self.legit.rhythm.len() != 24 || self.legit.rhythm.iter().any(|w| w.is_nan() || *w < 0.0)
+        {
             return bad("legit.rhythm must be 24 non-negative weights".into());
         }
         if self.legit.rhythm.iter().all(|w| *w == 0.0) && self.legit.senders > 0 {
@@ -608,7 +609,7 @@ impl Scenario {
             }
         }
         for (i, o) in self.prices.outbound.iter().enumerate() {
-            if !o.prefix.starts_with('+') || !(o.segment_eur >= 0.0) {
+            if !o.prefix.starts_with('+') || o.segment_eur.is_nan() || o.segment_eur < 0.0 {
                 return bad(format!(
                     "prices.outbound[{i}]: prefix starts with +, price >= 0"
                 ));
@@ -641,7 +642,7 @@ impl Scenario {
                 per_segment: Money::from_units_f64(o.segment_eur),
             })
             .collect();
-        overrides.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        overrides.sort_by_key(|o| std::cmp::Reverse(o.prefix.len()));
         Prices {
             inbound_sms: Money::from_units_f64(self.prices.inbound_sms_eur),
             outbound_segment: Money::from_units_f64(self.prices.outbound_segment_eur),

@@ -181,6 +181,53 @@ impl Builder {
         self.events.push(SimEvent { at, kind, sender });
     }
 
+    /// `count` fresh random valid numbers, drawn in batches and parsed in parallel.
+    fn random_numbers(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        prefixes: &[String],
+        digits: u32,
+        count: usize,
+    ) -> Result<Vec<PhoneNumber>> {
+        let max = 10u64.pow(digits);
+        let mut out = Vec::with_capacity(count);
+        let mut rounds = 0;
+        while out.len() < count {
+            rounds += 1;
+            if rounds > 50 {
+                return Err(SimError::scenario(
+                    "traffic",
+                    format!(
+                        "could not draw {count} valid numbers from {prefixes:?} with {digits} digits"
+                    ),
+                ));
+            }
+            let want = (count - out.len()) + (count - out.len()) / 8 + 16;
+            let mut candidates = Vec::with_capacity(want);
+            let mut drawn = HashSet::with_capacity(want);
+            for _ in 0..want {
+                let p = &prefixes[rng.random_range(0..prefixes.len())];
+                let e164 = format!(
+                    "{p}{:0width$}",
+                    rng.random_range(0..max),
+                    width = digits as usize
+                );
+                let Ok(key) = e164[1..].parse::<u64>() else {
+                    continue;
+                };
+                if !self.used.contains(&key) && drawn.insert(key) {
+                    candidates.push(e164);
+                }
+            }
+            for n in parse_all(&candidates).into_iter().flatten() {
+                if out.len() < count && self.used.insert(n.key()) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A fresh random valid number: `prefix` followed by `digits` random digits.
     fn random_number(
         &mut self,
@@ -212,6 +259,37 @@ impl Builder {
             format!("could not draw a valid number from {prefixes:?} with {digits} digits"),
         ))
     }
+}
+
+/// Parse E.164 strings on every core (libphonenumber's parse is the slowest step of a
+/// million-sender flood); the result keeps the input's order, so it is deterministic.
+fn parse_all(candidates: &[String]) -> Vec<Option<PhoneNumber>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    if threads == 1 || candidates.len() < 10_000 {
+        return candidates
+            .iter()
+            .map(|c| PhoneNumber::parse(c).ok())
+            .collect();
+    }
+    let chunk = candidates.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|c| PhoneNumber::parse(c).ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -365,8 +443,7 @@ fn spoofed(
     b.senders.reserve(m.senders as usize);
     b.events.reserve(m.senders as usize);
     b.used.reserve(m.senders as usize);
-    for _ in 0..m.senders {
-        let n = b.random_number(rng, &m.prefixes, m.suffix_digits)?;
+    for n in b.random_numbers(rng, &m.prefixes, m.suffix_digits, m.senders as usize)? {
         let id = b.add_sender(n, Actor::Spoofed);
         let t = w0 + rng.random_range(0.0..span);
         b.push(at(start, t), ContactKind::Text, id);
