@@ -15,6 +15,15 @@
 //! * [`router`] (feature `axum`, default): a ready `axum` router.
 //!
 //! Numbers always go out in Vonage's digit-only form (`33612345678`) and are only logged masked.
+//!
+//! # Known limits of Vonage (documented where they apply)
+//!
+//! * Voice: no ringing before pick-up and no unbilled reject in an NCCO ([`ncco`]).
+//! * Delivery receipts come **one per segment**, each with its segment's `messageId` and price;
+//!   [`SendReceipt::provider_id`](antirelou_core::SendReceipt::provider_id) is the first
+//!   segment's id, so the receipts of the other segments name ids the engine never saw.
+//! * A multipart inbound SMS arrives part by part; every part carries the same
+//!   [`InboundSms::message_id`](antirelou_core::event::InboundSms::message_id) ([`webhook`]).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

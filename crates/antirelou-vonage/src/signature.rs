@@ -241,6 +241,9 @@ impl SmsSigner {
     where
         I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
     {
+        if !params.clone().into_iter().any(|(k, _)| k == "sig") {
+            return Err(VonageError::MissingSignature("no `sig` parameter"));
+        }
         let ts = params
             .clone()
             .into_iter()

@@ -607,3 +607,31 @@ async fn handler_failures_are_5xx_so_vonage_retries() {
         .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn signer_with_unsigned_accepted_still_checks_present_signatures() {
+    let rec = Recorder::new();
+    let hooks = VonageWebhooks::builder(rec.clone())
+        .sms_signer(SmsSigner::new(SIG_SECRET, SignatureMethod::Md5Hash))
+        .accept_unsigned_sms(true)
+        .require_signed_voice(false)
+        .clock(clock())
+        .build()
+        .unwrap();
+    // No sig: accepted (explicit choice).
+    let r = hooks.sms(&get(&format!("/vonage/sms?{}", form(SMS)))).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A wrong sig: refused.
+    let ts = NOW.to_string();
+    let mut p = SMS.to_vec();
+    p.push(("timestamp", ts.as_str()));
+    p.push(("sig", "00000000000000000000000000000000"));
+    let r = hooks.sms(&get(&format!("/vonage/sms?{}", form(&p)))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        body_text(&r).contains("invalid signature"),
+        "{}",
+        body_text(&r)
+    );
+    assert_eq!(rec.sms.lock().unwrap().len(), 1);
+}
