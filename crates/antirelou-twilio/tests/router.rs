@@ -281,3 +281,16 @@ async fn over_real_loopback_http() {
     assert_eq!(h.sms.lock().unwrap().len(), 1);
     server.abort();
 }
+
+#[tokio::test]
+async fn nested_router_verifies_the_full_public_path() {
+    let h = Arc::new(Recorder::default());
+    let app = axum::Router::new().nest("/hooks", app(h.clone()));
+    let (status, _, body) = call(app.clone(), signed_post("/hooks/twilio/sms", SMS_BODY)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Signed for the path without the prefix: not the URL Twilio called.
+    let sig = sign_post("/twilio/sms", SMS_BODY);
+    let (status, _, _) = call(app, post("/hooks/twilio/sms", SMS_BODY, Some(&sig))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(h.sms.lock().unwrap().len(), 1);
+}
