@@ -291,7 +291,8 @@ pub trait ReplyQueue: Send + Sync {
     /// Queue depth.
     async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats>;
 
-    /// Delete terminal replies last updated before `before`; returns how many.
+    /// Delete terminal replies last updated before `before`; returns how many. Their idempotency
+    /// keys go with them.
     async fn purge(&self, before: Timestamp) -> Result<u64>;
 }
 
@@ -382,6 +383,8 @@ pub struct SpendSummary {
 /// * `settle` replaces the reserved amount by the actual amount; `release` removes it. Each is
 ///   applied at most once per reservation. A reservation never settled (the worker crashed)
 ///   stays counted: the ledger errs on the side of spending less.
+///   Settling or releasing a reservation the backend does not know (or already closed) changes
+///   nothing: backends return `Ok(())` or [`Error::NotFound`](crate::Error::NotFound).
 /// * `record` adds spend that was not reserved (a price correction from a delivery report, the
 ///   cost of inbound messages). It may take spend past a cap: that money is already gone.
 #[async_trait]
