@@ -73,7 +73,7 @@ use antirelou_core::phone::Region;
 use antirelou_core::policy::Reason;
 
 pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
-pub use chain::{ChainObserver, PolicyChain};
+pub use chain::{ChainObserver, PolicyChain, Prefetch};
 pub use flood::{FloodConfig, FloodDetector, FloodStatus};
 pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
 pub use pace::GlobalPace;
@@ -216,6 +216,8 @@ impl DefaultPolicies {
             .then(self.pace.clone())
             .observe_with(self.recent.clone())
             .observe_with(self.flood.clone())
+            .prefetch_with(self.prefix_flood.clone())
+            .prefetch_with(self.recent.clone())
     }
 }
 

@@ -22,6 +22,7 @@ use antirelou_core::clock::Timestamp;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 
 use crate::AbuseError;
+use crate::chain::Prefetch;
 use crate::util::{POW10, mix, random_seed};
 
 const TAG_BITS: u32 = 40;
@@ -54,7 +55,7 @@ pub struct PrefixFloodConfig {
     /// How long a block lasts after the last contact that kept the count above the threshold
     /// (default 12 hours).
     pub block_for: Duration,
-    /// Number of blocks tracked at once (default 65,536: 2 MiB).
+    /// Number of blocks tracked at once (default 16,384: 512 KiB, small enough for the L2 cache).
     pub capacity: usize,
 }
 
@@ -65,7 +66,7 @@ impl Default for PrefixFloodConfig {
             window: Duration::from_secs(600),
             threshold: 16,
             block_for: Duration::from_secs(12 * 3600),
-            capacity: 1 << 16,
+            capacity: 1 << 14,
         }
     }
 }
@@ -176,11 +177,21 @@ impl PrefixFloodGuard {
         } else if tag1 & TAG_MASK == t {
             (&set.0[1], tag1)
         } else {
-            // Claim an entry that is not blocking, the one with the older epoch first.
+            // Claim an entry that is not blocking: the one that counted fewer senders (so that
+            // one-off senders of other blocks cannot push out a block under attack), else the
+            // one with the older epoch.
             let free0 = set.0[0].blocked_until.load(Ordering::Relaxed) <= at;
             let free1 = set.0[1].blocked_until.load(Ordering::Relaxed) <= at;
+            let weight = |w: &Way, tag: u64| {
+                let fresh = (epoch.wrapping_sub(tag >> TAG_BITS) & EPOCH_MASK) <= 1;
+                let n = w.cur.load(Ordering::Relaxed).count_ones()
+                    + w.prev.load(Ordering::Relaxed).count_ones();
+                (if fresh { n } else { 0 }, tag >> TAG_BITS)
+            };
             let (way, old) = match (free0, free1) {
-                (true, true) if (tag0 >> TAG_BITS) <= (tag1 >> TAG_BITS) => (&set.0[0], tag0),
+                (true, true) if weight(&set.0[0], tag0) <= weight(&set.0[1], tag1) => {
+                    (&set.0[0], tag0)
+                }
                 (true, true) | (false, true) => (&set.0[1], tag1),
                 (true, false) => (&set.0[0], tag0),
                 (false, false) => return Decision::Allow,
@@ -249,5 +260,14 @@ impl AbusePolicy for PrefixFloodGuard {
         } else {
             Decision::Allow
         }
+    }
+}
+
+impl Prefetch for PrefixFloodGuard {
+    #[inline]
+    fn prefetch(&self, c: &Contact) -> u64 {
+        self.set(self.block_of(c.sender_key)).0[0]
+            .tag
+            .load(Ordering::Relaxed)
     }
 }

@@ -8,10 +8,19 @@
 //!   sender is denied [`Reason::AlreadyTaught`] only if this very key began a lesson within the
 //!   window. Anything it does not know (never seen, evicted, after a restart) is allowed and goes
 //!   to the durable check.
-//! * Memory is fixed at construction: 8 bytes a slot, in buckets of 8 slots on one cache line
+//! * Memory is fixed at construction: 8 bytes a slot (plus one of summary), in buckets of 8 slots on one cache line
 //!   (one memory miss per lookup). When a bucket is full the oldest entry is evicted: under a
 //!   flood of millions of distinct senders memory stays flat and evicted senders simply fall
 //!   back to the durable check.
+//!
+//! * Two filters in front of the buckets tell at once that a sender is certainly absent, which
+//!   is the common case of a flood of new senders, without touching the large table: a small
+//!   Bloom filter (one bit per two slots, 256 KiB for the default 4 Mi slots, which stays in the
+//!   L2 cache) in two generations of one window each (a generation is cleared when the one after
+//!   the next begins: everything it held is older than the window by then), and a *summary* of
+//!   one tag byte per slot (4 MiB). The bucket is read only when both say "maybe"; a hit is
+//!   always confirmed on the full key. A filter that misses a key (a race with an insertion, a
+//!   generation being cleared) only sends that sender to the durable check.
 //!
 //! A slot packs the 50-bit key (15 E.164 digits fit in 50 bits) with a 14-bit time stamp in
 //! units of `window / 720` (an hour for 30 days) counted from a base instant. When the stamps
@@ -27,7 +36,7 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::SenderHistory;
 
-use crate::chain::ChainObserver;
+use crate::chain::{ChainObserver, Prefetch};
 use crate::util::{MAX_KEY, mix, random_seed};
 
 const KEY_BITS: u32 = 50;
@@ -35,6 +44,7 @@ const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 const TIME_MAX: u64 = (1 << (64 - KEY_BITS)) - 1;
 const UNSET: i64 = i64::MIN;
 const REBASING: i64 = i64::MIN + 1;
+const CLEARING: i64 = i64::MIN + 2;
 const WAYS: usize = 8;
 
 #[derive(Debug, Default)]
@@ -61,6 +71,14 @@ struct Bucket([AtomicU64; WAYS]);
 #[derive(Debug)]
 pub struct RecentSenders {
     buckets: Box<[Bucket]>,
+    /// One tag byte per slot of each bucket (0: empty).
+    summary: Box<[AtomicU64]>,
+    /// Bloom bits of the two generations, interleaved: word `2w + half`.
+    bloom: Box<[AtomicU64]>,
+    /// The generation (window index) each half holds, or `CLEARING`.
+    bloom_gen: [AtomicI64; 2],
+    bloom_mask: u64,
+    window_ms: i64,
     mask: usize,
     unit_ms: i64,
     window_units: u64,
@@ -70,7 +88,7 @@ pub struct RecentSenders {
 }
 
 impl RecentSenders {
-    /// A table of about `capacity` senders (rounded up to a power of two, at least 8; 8 bytes
+    /// A table of about `capacity` senders (rounded up to a power of two, at least 8; 9 bytes
     /// each) for a lesson window of `window`.
     pub fn new(capacity: usize, window: Duration) -> Self {
         let buckets = (capacity.max(WAYS) / WAYS).next_power_of_two();
@@ -80,6 +98,14 @@ impl RecentSenders {
         let unit_ms = (window_ms / 720).max(1);
         RecentSenders {
             buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            summary: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+            // `buckets * 4` bits per generation (one per two slots), 2 generations.
+            bloom: (0..(buckets * 4 / 64).max(1) * 2)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            bloom_gen: [AtomicI64::new(UNSET), AtomicI64::new(UNSET)],
+            bloom_mask: ((buckets * 4).max(64) - 1) as u64,
+            window_ms,
             mask: buckets - 1,
             unit_ms,
             window_units: u64::try_from(window_ms / unit_ms)
@@ -99,6 +125,8 @@ impl RecentSenders {
     /// Bytes of the table.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.buckets)
+            + std::mem::size_of_val(&*self.summary)
+            + std::mem::size_of_val(&*self.bloom)
     }
 
     /// The lesson window.
@@ -106,9 +134,88 @@ impl RecentSenders {
         self.window
     }
 
+    /// The bucket index and the tag of a key.
+    #[inline]
+    fn place(&self, key: u64) -> (usize, u8) {
+        let h = mix(key ^ self.seed);
+        ((h as usize) & self.mask, ((h >> 56) as u8).max(1))
+    }
+
+    /// The Bloom word (of generation half 0) and bit of a key.
+    #[inline]
+    fn bloom_place(&self, key: u64) -> (usize, u64) {
+        let bit = mix(key ^ self.seed).rotate_right(24) & self.bloom_mask;
+        ((bit / 64) as usize * 2, 1 << (bit % 64))
+    }
+
+    #[inline]
+    fn generation(&self, at: Timestamp) -> i64 {
+        at.as_millis().div_euclid(self.window_ms)
+    }
+
+    /// Whether the Bloom filter may hold `key` at `at`.
+    #[inline]
+    fn bloom_maybe(&self, key: u64, at: Timestamp) -> bool {
+        let (w, bit) = self.bloom_place(key);
+        let g = self.generation(at);
+        (0..2).any(|half| {
+            let hg = self.bloom_gen[half].load(Ordering::Acquire);
+            (hg == g || hg == g - 1) && self.bloom[w + half].load(Ordering::Relaxed) & bit != 0
+        })
+    }
+
+    /// Set `key`'s Bloom bit in the generation of `at`, clearing that half first when it holds
+    /// a generation older than the window.
+    fn bloom_insert(&self, key: u64, at: Timestamp) {
+        let g = self.generation(at);
+        let half = g.rem_euclid(2) as usize;
+        let hg = self.bloom_gen[half].load(Ordering::Acquire);
+        if hg != g {
+            if hg == CLEARING || hg > g {
+                return;
+            }
+            if self.bloom_gen[half]
+                .compare_exchange(hg, CLEARING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return;
+            }
+            for w in self.bloom.iter().skip(half).step_by(2) {
+                w.store(0, Ordering::Relaxed);
+            }
+            self.bloom_gen[half].store(g, Ordering::Release);
+        }
+        let (w, bit) = self.bloom_place(key);
+        self.bloom[w + half].fetch_or(bit, Ordering::Relaxed);
+    }
+
     #[inline]
     fn bucket(&self, key: u64) -> &Bucket {
-        &self.buckets[(mix(key ^ self.seed) as usize) & self.mask]
+        &self.buckets[self.place(key).0]
+    }
+
+    /// Whether some slot of bucket `b` may hold a key with tag `tag`.
+    #[inline]
+    fn maybe(&self, b: usize, tag: u8) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        let x = self.summary[b].load(Ordering::Relaxed) ^ (u64::from(tag) * ONES);
+        x.wrapping_sub(ONES) & !x & (ONES << 7) != 0
+    }
+
+    fn set_tag(&self, b: usize, slot: usize, tag: u8) {
+        let shift = slot * 8;
+        let word = &self.summary[b];
+        let mut old = word.load(Ordering::Relaxed);
+        loop {
+            let new = (old & !(0xff << shift)) | (u64::from(tag) << shift);
+            if new == old {
+                return;
+            }
+            match word.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(o) => old = o,
+            }
+        }
     }
 
     /// `at` in units since `base`, `None` when the base is not usable.
@@ -126,7 +233,14 @@ impl RecentSenders {
         if key == 0 || key > MAX_KEY {
             return false;
         }
-        let bucket = self.bucket(key);
+        if !self.bloom_maybe(key, at) {
+            return false;
+        }
+        let (b, tag) = self.place(key);
+        if !self.maybe(b, tag) {
+            return false;
+        }
+        let bucket = &self.buckets[b];
         let Some(now) = self.units(self.base_ms.load(Ordering::Acquire), at) else {
             return false;
         };
@@ -169,7 +283,8 @@ impl RecentSenders {
             return;
         }
         let packed = (now << KEY_BITS) | key;
-        let bucket = self.bucket(key);
+        let (b, tag) = self.place(key);
+        let bucket = &self.buckets[b];
         // Same key: refresh. Else an empty slot. Else evict the oldest.
         let mut victim = 0;
         let mut oldest = u64::MAX;
@@ -180,6 +295,8 @@ impl RecentSenders {
                 if (v >> KEY_BITS) < now {
                     let _ = slot.compare_exchange(v, packed, Ordering::Relaxed, Ordering::Relaxed);
                 }
+                self.set_tag(b, i, tag);
+                self.bloom_insert(key, at);
                 return;
             }
             if v == 0 {
@@ -204,7 +321,13 @@ impl RecentSenders {
             (i, bucket.0[i].load(Ordering::Relaxed))
         });
         // Losing a race only means this sender is not remembered: the durable store decides.
-        let _ = bucket.0[i].compare_exchange(old, packed, Ordering::Relaxed, Ordering::Relaxed);
+        if bucket.0[i]
+            .compare_exchange(old, packed, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.set_tag(b, i, tag);
+            self.bloom_insert(key, at);
+        }
         if self.base_ms.load(Ordering::Acquire) != base {
             // A rebase happened meanwhile: the stamp is relative to the old base, take it back.
             let _ = bucket.0[i].compare_exchange(packed, 0, Ordering::Relaxed, Ordering::Relaxed);
@@ -236,6 +359,9 @@ impl RecentSenders {
             for s in &b.0 {
                 s.store(0, Ordering::Relaxed);
             }
+        }
+        for w in self.summary.iter() {
+            w.store(0, Ordering::Relaxed);
         }
         self.base_ms.store(at.as_millis(), Ordering::Release);
     }
@@ -286,5 +412,12 @@ impl ChainObserver for RecentSenders {
         if decision.is_allow() && c.channel == Channel::Sms {
             self.mark_taught(c.sender_key, c.at);
         }
+    }
+}
+
+impl Prefetch for RecentSenders {
+    #[inline]
+    fn prefetch(&self, c: &Contact) -> u64 {
+        self.bloom[self.bloom_place(c.sender_key).0].load(Ordering::Relaxed)
     }
 }

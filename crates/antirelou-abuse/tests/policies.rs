@@ -716,3 +716,23 @@ fn default_chain_counts_every_reason() {
         Err(AbuseError::ForbiddenKind(_))
     ));
 }
+
+#[test]
+fn recent_senders_keep_a_sender_across_a_filter_generation_change() {
+    let window = Duration::from_secs(1000);
+    let recent = RecentSenders::new(1024, window);
+    // Generations are whole windows since the epoch: this is the last second of one.
+    let end_of_gen = Timestamp::from_millis(1_700_000_000_000 / 1_000_000 * 1_000_000 + 999_000);
+    recent.mark_taught(33_612_345_678, end_of_gen);
+    // Next generation: another insertion clears the other half; the sender is still known.
+    let next = end_of_gen.add(Duration::from_secs(900));
+    recent.mark_taught(33_612_345_679, next);
+    assert!(recent.contains(33_612_345_678, end_of_gen.add(Duration::from_secs(900))));
+    assert!(recent.contains(33_612_345_679, next.add(Duration::from_secs(90))));
+    // Two generations on, the first one is gone (it was older than the window anyway).
+    let later = end_of_gen.add(Duration::from_secs(1_002));
+    recent.mark_taught(33_612_345_670, later);
+    assert!(!recent.contains(33_612_345_678, later));
+    assert!(recent.contains(33_612_345_679, later));
+    assert!(recent.contains(33_612_345_670, later));
+}

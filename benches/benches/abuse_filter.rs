@@ -1,0 +1,260 @@
+//! `cargo bench -p antirelou-benches --bench abuse_filter`
+//!
+//! The default abuse chain of `antirelou-abuse` against `governor`'s keyed GCRA limiter (one rule:
+//! one lesson per sender per 30 days), on the same stream of inbound texts over 10k, 1M and 10M
+//! distinct senders.
+//!
+//! The stream is realistic and pre-generated outside the timed loop: about 70 % of the texts are
+//! first contacts, the rest repeat a recent sender (a Zipf-like distance: most repeats are very
+//! recent). A pass over the pre-generated items shifts every sender index, so that across passes
+//! the whole key space of N senders is visited; the key of index `i` is a French mobile number
+//! from a fixed bijection (`33 6xx xxx xxx`–`33 7xx xxx xxx`), computed with constant divisors.
+//! Texts arrive 10 ms apart in virtual time (a flood of 100 a second). Each structure is warmed
+//! up over the whole key space before it is measured.
+//!
+//! Ids: `antirelou/{10k,1M,10M}`, `governor/{10k,1M,10M}`, and `antirelou_2threads/{1M,10M}`,
+//! `governor_2threads/{1M,10M}` (two threads sharing one structure, contacts dealt alternately).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use antirelou_abuse::{AbuseConfig, PolicyChain, default_chain};
+use antirelou_core::event::Channel;
+use antirelou_core::phone::Region;
+use antirelou_core::policy::{AbusePolicy, Contact};
+use antirelou_core::{NumberKind, Timestamp};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Items in the pre-generated stream (16 MiB of indices).
+const STREAM: usize = 1 << 21;
+const FRESH_SHARE: f64 = 0.70;
+const START_MS: i64 = 1_700_000_000_000;
+const STEP_MS: i64 = 10;
+const NUMBER_KEY: u64 = 33_937_000_000;
+
+/// A tiny deterministic generator (xorshift64*), so the stream is the same on every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Sender indices (relative to the pass) and how many fresh senders one pass introduces.
+struct Stream {
+    idx: Vec<u64>,
+    fresh_per_pass: u64,
+}
+
+fn stream() -> Stream {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut idx = Vec::with_capacity(STREAM);
+    let mut fresh = 0u64;
+    for _ in 0..STREAM {
+        if fresh == 0 || rng.unit() < FRESH_SHARE {
+            idx.push(fresh);
+            fresh += 1;
+        } else {
+            // Zipf-like distance back to a recent sender: P(d) ~ 1/d over 1..=10,000.
+            let max = fresh.min(10_000) as f64;
+            let d = max.powf(rng.unit()).floor() as u64;
+            idx.push(fresh - d.clamp(1, fresh));
+        }
+    }
+    Stream {
+        idx,
+        fresh_per_pass: fresh,
+    }
+}
+
+/// The sender key of index `i` among `N` senders: a French mobile number.
+#[inline(always)]
+fn key<const N: u64>(i: u64) -> u64 {
+    33_600_000_000 + ((i % N).wrapping_mul(1_234_567_891) % 200_000_000)
+}
+
+#[inline(always)]
+fn item<const N: u64>(s: &Stream, g: u64) -> (u64, i64) {
+    let pass = g / STREAM as u64;
+    let i = s.idx[(g % STREAM as u64) as usize] + pass * s.fresh_per_pass;
+    (key::<N>(i), START_MS + g as i64 * STEP_MS)
+}
+
+#[inline(always)]
+fn contact(fr: Region, sender_key: u64, at: i64) -> Contact {
+    Contact {
+        sender_key,
+        sender_calling_code: 33,
+        sender_region: Some(fr),
+        sender_kind: NumberKind::Mobile,
+        number_key: NUMBER_KEY,
+        number_region: Some(fr),
+        channel: Channel::Sms,
+        at: Timestamp::from_millis(at),
+    }
+}
+
+fn fr() -> Region {
+    Region::new("FR").unwrap()
+}
+
+fn new_chain() -> PolicyChain {
+    default_chain(Some(fr()), &AbuseConfig::default()).unwrap()
+}
+
+fn new_governor() -> DefaultKeyedRateLimiter<u64> {
+    RateLimiter::keyed(
+        Quota::with_period(Duration::from_secs(30 * 86_400))
+            .unwrap()
+            .allow_burst(NonZeroU32::MIN),
+    )
+}
+
+/// Decide on the stream items `from, from + stride, …` (`count` of them).
+#[inline(never)]
+fn run_chain<const N: u64>(chain: &PolicyChain, s: &Stream, from: u64, stride: u64, count: u64) {
+    let fr = fr();
+    let mut g = from;
+    for _ in 0..count {
+        let (k, at) = item::<N>(s, g);
+        black_box(chain.check(&contact(fr, k, at)));
+        g += stride;
+    }
+}
+
+#[inline(never)]
+fn run_governor<const N: u64>(
+    lim: &DefaultKeyedRateLimiter<u64>,
+    s: &Stream,
+    from: u64,
+    stride: u64,
+    count: u64,
+) {
+    let mut g = from;
+    for _ in 0..count {
+        let (k, _) = item::<N>(s, g);
+        black_box(lim.check_key(&k).is_ok());
+        g += stride;
+    }
+}
+
+/// Warm-up decisions: enough for the stream to visit every one of the N senders.
+fn warm_up_items<const N: u64>(s: &Stream) -> u64 {
+    let passes = N.div_ceil(s.fresh_per_pass);
+    passes * STREAM as u64
+}
+
+/// Whether a benchmark id may run under the command line's filters (so that setting up the other
+/// structures, which takes seconds at 10M, is skipped when filtering).
+fn wanted(id: &str) -> bool {
+    const WITH_VALUE: [&str; 8] = [
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--output-format",
+        "--color",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut filters = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let after_option = i > 0 && WITH_VALUE.contains(&args[i - 1].as_str());
+        if !a.starts_with('-') && !after_option {
+            filters.push(a.as_str());
+        }
+    }
+    filters.is_empty() || filters.iter().any(|f| id.contains(f))
+}
+
+fn bench_size<const N: u64>(c: &mut Criterion, s: &Stream, label: &str, two_threads: bool) {
+    let mut group = c.benchmark_group("abuse_filter");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+
+    if wanted(&format!("abuse_filter/antirelou/{label}"))
+        || wanted(&format!("abuse_filter/antirelou_2threads/{label}"))
+    {
+        let chain = new_chain();
+        let warm = warm_up_items::<N>(s);
+        run_chain::<N>(&chain, s, 0, 1, warm);
+        let mut g = warm;
+        group.bench_function(BenchmarkId::new("antirelou", label), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                run_chain::<N>(&chain, s, g, 1, iters);
+                g += iters;
+                t.elapsed()
+            })
+        });
+        if two_threads {
+            group.bench_function(BenchmarkId::new("antirelou_2threads", label), |b| {
+                b.iter_custom(|iters| {
+                    let half = iters / 2;
+                    let t = Instant::now();
+                    std::thread::scope(|sc| {
+                        let chain = &chain;
+                        sc.spawn(move || run_chain::<N>(chain, s, g, 2, half));
+                        sc.spawn(move || run_chain::<N>(chain, s, g + 1, 2, iters - half));
+                    });
+                    g += iters;
+                    t.elapsed()
+                })
+            });
+        }
+    }
+    if wanted(&format!("abuse_filter/governor/{label}"))
+        || wanted(&format!("abuse_filter/governor_2threads/{label}"))
+    {
+        let lim = new_governor();
+        let warm = warm_up_items::<N>(s);
+        run_governor::<N>(&lim, s, 0, 1, warm);
+        let mut g = warm;
+        group.bench_function(BenchmarkId::new("governor", label), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                run_governor::<N>(&lim, s, g, 1, iters);
+                g += iters;
+                t.elapsed()
+            })
+        });
+        if two_threads {
+            group.bench_function(BenchmarkId::new("governor_2threads", label), |b| {
+                b.iter_custom(|iters| {
+                    let half = iters / 2;
+                    let t = Instant::now();
+                    std::thread::scope(|sc| {
+                        let lim = &lim;
+                        sc.spawn(move || run_governor::<N>(lim, s, g, 2, half));
+                        sc.spawn(move || run_governor::<N>(lim, s, g + 1, 2, iters - half));
+                    });
+                    g += iters;
+                    t.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn abuse_filter(c: &mut Criterion) {
+    let s = stream();
+    bench_size::<10_000>(c, &s, "10k", false);
+    bench_size::<1_000_000>(c, &s, "1M", true);
+    bench_size::<10_000_000>(c, &s, "10M", true);
+}
+
+criterion_group!(benches, abuse_filter);
+criterion_main!(benches);
