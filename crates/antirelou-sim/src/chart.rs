@@ -50,6 +50,7 @@ pub fn write_spend_chart(path: &Path, replay: &Replay, funds: Option<f64>) -> Re
         .configure_mesh()
         .x_desc("hours since the start")
         .y_desc("spend (EUR)")
+        .light_line_style(WHITE)
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;

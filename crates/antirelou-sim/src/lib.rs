@@ -10,7 +10,7 @@
 //! * [`traffic`]: legitimate senders, media spikes, raids, spoofed floods, SMS pumping;
 //! * [`scenario`]: TOML scenario files (four built in: `paris-2017`, `spoofed-flood`,
 //!   `viral-day`, `sms-pumping`);
-//! * [`replay`]: runs a scenario twice, `naive` (reply to every text, as in 2017) and
+//! * [`replay`](mod@replay): runs a scenario twice, `naive` (reply to every text, as in 2017) and
 //!   `antirelou` (the default policy chain), and reports both; [`report`] prints the table and
 //!   [`chart`] draws the cumulative spend as SVG;
 //! * [`harness`]: for embedders, drive texts and calls into your own app in tests and read what

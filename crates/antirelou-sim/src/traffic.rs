@@ -100,7 +100,7 @@ pub struct Traffic {
     pub number: PhoneNumber,
     /// Start of the window.
     pub start: Timestamp,
-    /// End of the window (contacts may spill a little past it: a repeat text of a late sender).
+    /// End of the window (a late caller's first text may come a few minutes past it).
     pub end: Timestamp,
     /// The senders; [`SimEvent::sender`] indexes this.
     pub senders: Vec<Sender>,
@@ -391,12 +391,16 @@ fn legit(
             b.push(at(start, t), ContactKind::Call, id);
             text_at = t + rng.random_range(60.0..900.0);
         }
+        // A man's first text always counts (even a minute past the window, after his call);
+        // his repeats stay inside the window.
         b.push(at(start, text_at), ContactKind::Text, id);
         if m.max_texts >= 2 && rng.random::<f64>() < m.repeat_share {
             let extra = rng.random_range(1..m.max_texts);
             for _ in 0..extra {
                 text_at += rng.random_range(120.0..6.0 * 3600.0);
-                b.push(at(start, text_at), ContactKind::Text, id);
+                if text_at < window {
+                    b.push(at(start, text_at), ContactKind::Text, id);
+                }
             }
         }
     }
