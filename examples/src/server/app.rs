@@ -1,0 +1,437 @@
+//! Building the server from its configuration: the store, the engine and its policies, the
+//! provider senders, the HTTP router, and the background tasks (dispatcher, statistics sampler,
+//! purge).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use antirelou_abuse::{AbuseConfig, AllowedCountries, DefaultPolicies};
+use antirelou_core::engine::{
+    DecoyConfig, Engine, EngineConfig, NumberConfig, RatePerSecond, Senders,
+};
+use antirelou_core::event::Provider;
+use antirelou_core::policy::AbusePolicy;
+use antirelou_core::privacy::NumberHasher;
+use antirelou_core::store::{SpendCaps, Store};
+use antirelou_core::{InboundHandler, Money};
+use antirelou_postgres::{PgConfig, PgStore};
+use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
+use antirelou_twilio::router::TwilioWebhookState;
+use antirelou_twilio::twiml::VoiceMap;
+use antirelou_twilio::{Auth, SignatureValidator, TwilioConfig, TwilioSender, WebhookConfig};
+use antirelou_vonage::jwt::JwtVerifier;
+use antirelou_vonage::{SmsSigner, VonageAuth, VonageConfig, VonageSender, VonageWebhooks};
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use url::Url;
+
+use super::admin::{self, AdminState, History};
+use super::config::{Config, Storage};
+use super::metrics;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] super::config::ConfigError),
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The engine refused its settings.
+    #[error("engine: {0}")]
+    Engine(#[from] antirelou_core::Error),
+    /// A provider adapter refused its settings.
+    #[error("{provider}: {message}")]
+    Provider {
+        /// `twilio` or `vonage`.
+        provider: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Listening or serving failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The opened store, kept concrete so that it can be closed cleanly.
+#[derive(Clone, Debug)]
+enum StoreHandle {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl StoreHandle {
+    fn as_store(&self) -> Arc<dyn Store> {
+        match self {
+            StoreHandle::Sqlite(s) => Arc::new(s.clone()),
+            StoreHandle::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            StoreHandle::Sqlite(s) => s.close().await,
+            StoreHandle::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// A built server: everything is wired, nothing runs yet. [`Server::run`] serves it.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    engine: Engine,
+    store: StoreHandle,
+    senders: Senders,
+    admin: Arc<AdminState>,
+}
+
+async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
+    match storage {
+        Storage::Sqlite {
+            path,
+            full_durability,
+        } => {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.exists()
+            {
+                return Err(ServerError::Storage(format!(
+                    "storage.sqlite: directory {} does not exist",
+                    dir.display()
+                )));
+            }
+            let durability = if *full_durability {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
+            let store =
+                SqliteStore::open_with(path, SqliteConfig::default().with_durability(durability))
+                    .await
+                    .map_err(|e| ServerError::Storage(format!("storage.sqlite: {e}")))?;
+            Ok(StoreHandle::Sqlite(store))
+        }
+        Storage::Postgres {
+            url,
+            max_connections,
+        } => {
+            let mut pg = PgConfig::default();
+            if let Some(n) = max_connections {
+                pg = pg.max_connections(*n);
+            }
+            let store = PgStore::connect_with(url, pg)
+                .await
+                .map_err(|e| ServerError::Storage(format!("storage.postgres: {e}")))?;
+            Ok(StoreHandle::Postgres(store))
+        }
+    }
+}
+
+fn endpoint(public: &Url, path: &str) -> Result<Url, ServerError> {
+    let base = public.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}{path}")).map_err(|e| ServerError::Provider {
+        provider: "public_url",
+        message: e.to_string(),
+    })
+}
+
+fn pace(v: Option<f64>, provider: &'static str) -> Result<Option<RatePerSecond>, ServerError> {
+    v.map(|r| {
+        RatePerSecond::new(r).map_err(|e| ServerError::Provider {
+            provider,
+            message: format!("pace_per_second: {e}"),
+        })
+    })
+    .transpose()
+}
+
+impl Server {
+    /// Open the store and wire the engine, policies, senders and routes from `config`.
+    pub async fn build(config: Config) -> Result<Server, ServerError> {
+        let store = open_store(&config.storage).await?;
+        let hasher = NumberHasher::new(config.hash_secret.as_bytes())?;
+
+        // The abuse policies: allowed countries default to those of our numbers.
+        let region = config.numbers.first().and_then(|n| n.phone.region());
+        let policies = if config.abuse.enabled {
+            let countries = match &config.abuse.countries {
+                Some(list) => AllowedCountries::List(list.clone()),
+                None => {
+                    let mut regions: Vec<_> = config
+                        .numbers
+                        .iter()
+                        .filter_map(|n| n.phone.region())
+                        .collect();
+                    regions.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                    regions.dedup();
+                    if regions.len() <= 1 {
+                        AllowedCountries::OwnRegion
+                    } else {
+                        AllowedCountries::List(regions)
+                    }
+                }
+            };
+            let defaults = AbuseConfig::default();
+            let abuse = AbuseConfig {
+                lesson_window: config.reply.lesson_window,
+                countries,
+                lessons_per_minute: config
+                    .abuse
+                    .lessons_per_minute
+                    .unwrap_or(defaults.lessons_per_minute),
+                pace_burst: config.abuse.pace_burst.unwrap_or(defaults.pace_burst),
+                recent_capacity: config
+                    .abuse
+                    .recent_capacity
+                    .unwrap_or(defaults.recent_capacity),
+                ..defaults
+            };
+            Some(DefaultPolicies::new(region, &abuse).map_err(antirelou_core::Error::from)?)
+        } else {
+            tracing::warn!("[abuse] enabled = false: every contact is allowed (load tests only)");
+            None
+        };
+
+        let engine_config = EngineConfig {
+            reply_delay: config.reply.delay,
+            reply_jitter: config.reply.jitter,
+            reply_deadline: config.reply.deadline,
+            lesson_window: config.reply.lesson_window,
+            caps: SpendCaps {
+                daily: config.budget.daily_cap,
+                monthly: config.budget.monthly_cap,
+            },
+            price_per_segment: config.budget.price_per_segment,
+            workers: config.dispatcher.workers,
+            poll_interval: config.dispatcher.poll_interval,
+            lease: config.dispatcher.lease,
+            ..EngineConfig::default()
+        };
+        let mut builder = Engine::builder(store.as_store(), hasher).config(engine_config);
+        if let Some(p) = &policies {
+            builder = builder.policy(Arc::new(p.chain()) as Arc<dyn AbusePolicy>);
+        }
+        for n in &config.numbers {
+            let mut nc = NumberConfig::new(n.phone.clone(), n.locale.clone(), n.provider);
+            nc.status = n.status;
+            nc.decoy = DecoyConfig {
+                enabled: n.decoy,
+                ..DecoyConfig::default()
+            };
+            nc.neutral_first_reply = n.neutral_first_reply;
+            nc.sms_to_callers = n.sms_to_callers;
+            builder = builder.number(nc);
+        }
+        let engine = builder.build()?;
+
+        let mut senders = Senders::new();
+        if let Some(t) = &config.twilio {
+            let mut tc = TwilioConfig::new(Auth::AccountToken {
+                account_sid: t.account_sid.clone(),
+                auth_token: t.auth_token.clone(),
+            })
+            .with_api_base(t.api_base.clone());
+            if let Some(sid) = &t.messaging_service_sid {
+                tc = tc.with_messaging_service(sid.clone());
+            }
+            if t.status_callback {
+                tc = tc.with_status_callback(endpoint(&config.public_url, "/twilio/status")?);
+            }
+            let sender = TwilioSender::new(tc).map_err(|e| ServerError::Provider {
+                provider: "twilio",
+                message: e.to_string(),
+            })?;
+            senders = senders.with(
+                Provider::Twilio,
+                Arc::new(sender),
+                pace(t.pace_per_second, "twilio")?,
+            );
+        }
+        if let Some(v) = &config.vonage {
+            let mut vc =
+                VonageConfig::new(v.api_key.clone(), VonageAuth::Secret(v.api_secret.clone()))
+                    .with_api_base(v.api_base.clone());
+            if v.delivery_receipts {
+                vc = vc.with_callback(endpoint(&config.public_url, "/vonage/dlr")?);
+            }
+            let sender = VonageSender::new(vc).map_err(|e| ServerError::Provider {
+                provider: "vonage",
+                message: e.to_string(),
+            })?;
+            senders = senders.with(
+                Provider::Vonage,
+                Arc::new(sender),
+                pace(v.pace_per_second, "vonage")?,
+            );
+        }
+
+        let admin = Arc::new(AdminState::new(
+            engine.clone(),
+            policies,
+            &config.admin_token,
+            config.budget,
+            History::new(720),
+        ));
+        Ok(Server {
+            config,
+            engine,
+            store,
+            senders,
+            admin,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every route: the providers' webhooks, `/healthz`, `/metrics` and `/admin`.
+    pub fn router(&self) -> Result<Router, ServerError> {
+        let handler: Arc<dyn InboundHandler> = Arc::new(self.engine.clone());
+        let mut app = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .merge(metrics::router(self.admin.clone()))
+            .merge(admin::router(self.admin.clone()));
+        if let Some(t) = &self.config.twilio {
+            let wc = WebhookConfig::new(
+                self.config.public_url.as_str(),
+                SignatureValidator::new(t.auth_token.clone()),
+            )
+            .map_err(|e| ServerError::Provider {
+                provider: "twilio",
+                message: e.to_string(),
+            })?;
+            app = app.merge(antirelou_twilio::router::router(TwilioWebhookState {
+                handler: handler.clone(),
+                config: wc,
+                voices: VoiceMap::default(),
+            }));
+        }
+        if let Some(v) = &self.config.vonage {
+            let hooks = VonageWebhooks::builder(handler.clone())
+                .voice_jwt(JwtVerifier::new(v.signature_secret.as_bytes()))
+                .sms_signer(SmsSigner::new(
+                    v.signature_secret.clone(),
+                    v.signature_method,
+                ))
+                .id_key(self.config.hash_secret.as_bytes())
+                .build()
+                .map_err(|e| ServerError::Provider {
+                    provider: "vonage",
+                    message: e.to_string(),
+                })?;
+            app = app.merge(antirelou_vonage::router::router(Arc::new(hooks)));
+        }
+        Ok(app)
+    }
+
+    /// Bind the configured `listen` address and [`run`](Self::run).
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let listener = TcpListener::bind(self.config.listen).await?;
+        self.run(listener, shutdown).await
+    }
+
+    /// Serve on `listener` until `shutdown` completes, then stop in order: stop accepting
+    /// webhooks and finish those in flight, stop the dispatcher (it finishes the sends in
+    /// progress and gives its other claims back), close the store.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = self.router()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+
+        let dispatcher = self.engine.dispatcher(self.senders.clone());
+        let dispatcher_task = tokio::spawn({
+            let stop = stopped(stop_rx.clone());
+            async move { dispatcher.run(stop).await }
+        });
+        let sampler_task = tokio::spawn(sampler(self.admin.clone(), stopped(stop_rx.clone())));
+        let purge_task = tokio::spawn(purger(self.engine.clone(), stopped(stop_rx.clone())));
+
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, numbers = self.config.numbers.len(), "antirelou server listening");
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tracing::info!("webhooks stopped; stopping the dispatcher");
+        let _ = stop_tx.send(true);
+        match dispatcher_task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "dispatcher stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
+        }
+        let _ = sampler_task.await;
+        let _ = purge_task.await;
+        self.store.close().await;
+        tracing::info!("stopped cleanly");
+        served.map_err(ServerError::Io)
+    }
+}
+
+/// Sample the statistics every few seconds for the console's chart and the recent drops, and
+/// tell the flood detector how much budget is left.
+async fn sampler(admin: Arc<AdminState>, stop: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => admin.sample().await,
+        }
+    }
+}
+
+/// Delete replies that ended more than 30 days ago, every hour.
+async fn purger(engine: Engine, stop: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                let before = engine.clock().now().sub(Duration::from_secs(30 * 86_400));
+                match engine.store().purge(before).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "old replies purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+        }
+    }
+}
+
+/// The money left under the tighter of the two caps, if any cap is set.
+pub(crate) fn remaining(
+    caps: (Option<Money>, Option<Money>),
+    day: Money,
+    month: Money,
+) -> Option<Money> {
+    let d = caps.0.map(|c| c.saturating_sub_floor(day));
+    let m = caps.1.map(|c| c.saturating_sub_floor(month));
+    match (d, m) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

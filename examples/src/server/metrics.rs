@@ -1,0 +1,185 @@
+//! `GET /metrics`: the engine's statistics in the Prometheus text exposition format, rendered
+//! from [`Engine::stats`](antirelou_core::engine::Engine::stats) (the durable counters, so they
+//! survive restarts and agree between servers sharing a PostgreSQL store).
+//!
+//! ```
+//! use antirelou_core::engine::EngineStats;
+//! use antirelou_examples::server::metrics::render;
+//! let mut stats = EngineStats::default();
+//! stats.counters.insert("inbound.sms".into(), 3);
+//! stats.counters.insert("drop.opted_out".into(), 1);
+//! let text = render(&stats, None, None, 1);
+//! assert!(text.contains("antirelou_inbound_total{channel=\"sms\"} 3\n"));
+//! assert!(text.contains("antirelou_drops_total{reason=\"opted_out\"} 1\n"));
+//! ```
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use antirelou_core::Money;
+use antirelou_core::engine::EngineStats;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::admin::AdminState;
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric name part from a counter name: `[a-z0-9_]` only.
+fn clean(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Render `stats` (and the caps, and how many numbers are paused) as Prometheus text.
+pub fn render(
+    stats: &EngineStats,
+    daily_cap: Option<Money>,
+    monthly_cap: Option<Money>,
+    paused_numbers: usize,
+) -> String {
+    let mut out = String::with_capacity(4096);
+    header(
+        &mut out,
+        "antirelou_inbound_total",
+        "counter",
+        "Inbound webhooks by channel.",
+    );
+    for ch in ["sms", "voice"] {
+        let _ = writeln!(
+            out,
+            "antirelou_inbound_total{{channel=\"{ch}\"}} {}",
+            stats.counter(&format!("inbound.{ch}"))
+        );
+    }
+    header(
+        &mut out,
+        "antirelou_drops_total",
+        "counter",
+        "Contacts that cost nothing, by reason.",
+    );
+    for (k, v) in &stats.counters {
+        if let Some(reason) = k.strip_prefix("drop.") {
+            let _ = writeln!(
+                out,
+                "antirelou_drops_total{{reason=\"{}\"}} {v}",
+                clean(reason)
+            );
+        }
+    }
+    header(
+        &mut out,
+        "antirelou_events_total",
+        "counter",
+        "Every other engine counter, by name.",
+    );
+    for (k, v) in &stats.counters {
+        if !k.starts_with("drop.") && !k.starts_with("inbound.") {
+            let _ = writeln!(out, "antirelou_events_total{{event=\"{}\"}} {v}", clean(k));
+        }
+    }
+    header(
+        &mut out,
+        "antirelou_queue_replies",
+        "gauge",
+        "Replies in the queue by state.",
+    );
+    let q = &stats.queue;
+    let _ = writeln!(
+        out,
+        "antirelou_queue_replies{{state=\"pending\"}} {}",
+        q.pending
+    );
+    let _ = writeln!(out, "antirelou_queue_replies{{state=\"due\"}} {}", q.due);
+    let _ = writeln!(
+        out,
+        "antirelou_queue_replies{{state=\"claimed\"}} {}",
+        q.claimed
+    );
+    header(
+        &mut out,
+        "antirelou_spend_eur",
+        "gauge",
+        "Committed spend (settled and reserved) by period.",
+    );
+    let _ = writeln!(
+        out,
+        "antirelou_spend_eur{{period=\"day\"}} {}",
+        stats.spend.day.as_units_f64()
+    );
+    let _ = writeln!(
+        out,
+        "antirelou_spend_eur{{period=\"month\"}} {}",
+        stats.spend.month.as_units_f64()
+    );
+    header(
+        &mut out,
+        "antirelou_spend_cap_eur",
+        "gauge",
+        "Spend caps by period (absent when unset).",
+    );
+    if let Some(c) = daily_cap {
+        let _ = writeln!(
+            out,
+            "antirelou_spend_cap_eur{{period=\"day\"}} {}",
+            c.as_units_f64()
+        );
+    }
+    if let Some(c) = monthly_cap {
+        let _ = writeln!(
+            out,
+            "antirelou_spend_cap_eur{{period=\"month\"}} {}",
+            c.as_units_f64()
+        );
+    }
+    header(
+        &mut out,
+        "antirelou_numbers_paused",
+        "gauge",
+        "Numbers paused by the operator.",
+    );
+    let _ = writeln!(out, "antirelou_numbers_paused {paused_numbers}");
+    out
+}
+
+async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
+    let stats = match st.stats().await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let paused = st
+        .engine()
+        .numbers()
+        .list()
+        .iter()
+        .filter(|n| n.status == antirelou_core::engine::NumberStatus::Paused)
+        .count();
+    let b = st.budget();
+    let mut r = render(&stats, b.daily_cap, b.monthly_cap, paused).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    r
+}
+
+/// The `/metrics` route.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}

@@ -1,0 +1,21 @@
+//! The reference server: antirelou behind real Twilio and Vonage webhooks, with an operator
+//! console.
+//!
+//! * [`config`]: the TOML configuration, secrets from the environment, errors naming the key;
+//! * [`app`]: [`Server`](app::Server) wires the store, engine, policies, senders and routes, and
+//!   runs them with an orderly shutdown;
+//! * [`admin`]: the `/admin` JSON endpoints and the console page;
+//! * [`metrics`]: `GET /metrics` in the Prometheus text format;
+//! * [`shutdown`]: `SIGTERM` / `SIGINT`.
+//!
+//! The binary `antirelou-server` is a thin wrapper:
+//! `cargo run --release -p antirelou-examples --bin antirelou-server -- --config antirelou.toml`.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod shutdown;
+
+pub use app::{Server, ServerError};
+pub use config::{Config, ConfigError};
