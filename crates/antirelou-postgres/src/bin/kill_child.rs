@@ -1,0 +1,178 @@
+//! Test helper of the crash-safety tests (`tests/kill.rs`), not a production program.
+//!
+//! Runs the real antirelou dispatcher against a PostgreSQL schema, sending through a loopback
+//! fake provider, until its standard input closes (then it shuts down gracefully) or it is
+//! killed. Several of them share one schema as several servers would.
+//!
+//! Usage: `antirelou-postgres-kill-child DATABASE_URL SCHEMA PROVIDER_ADDR INSTANCE WORKERS LEASE_MS`
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use antirelou_core::catalogue::{Catalogue, Locale};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::event::Provider;
+use antirelou_core::privacy::NumberHasher;
+use antirelou_core::{Error, OutboundSms, PhoneNumber, SendReceipt, SmsSender};
+use antirelou_postgres::{PgConfig, PgStore};
+use async_trait::async_trait;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+
+/// Our number in the kill tests.
+const NUMBER: &str = "+33937000000";
+
+/// Sends over the fake provider's line protocol, on pooled persistent connections.
+#[derive(Debug)]
+struct LineSender {
+    addr: SocketAddr,
+    instance: u32,
+    idle: tokio::sync::Mutex<Vec<BufStream<TcpStream>>>,
+}
+
+fn transient(e: impl std::fmt::Display) -> Error {
+    Error::Transient {
+        message: format!("fake provider: {e}"),
+        retry_after: None,
+    }
+}
+
+#[async_trait]
+impl SmsSender for LineSender {
+    async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
+        let pooled = self.idle.lock().await.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => BufStream::new(TcpStream::connect(self.addr).await.map_err(transient)?),
+        };
+        let request = format!("SEND {} {}\n", self.instance, sms.client_ref());
+        conn.write_all(request.as_bytes())
+            .await
+            .map_err(transient)?;
+        conn.flush().await.map_err(transient)?;
+        let mut line = String::new();
+        conn.read_line(&mut line).await.map_err(transient)?;
+        // Unknown outcome (no answer) is transient: a rare duplicate beats a lost lesson.
+        let id = line
+            .trim()
+            .strip_prefix("OK ")
+            .ok_or_else(|| transient(line.trim()))?
+            .to_owned();
+        self.idle.lock().await.push(conn);
+        Ok(SendReceipt {
+            provider_id: id,
+            segments: sms.segments(),
+            price: None,
+        })
+    }
+}
+
+struct Args {
+    url: String,
+    schema: String,
+    provider: SocketAddr,
+    instance: u32,
+    workers: usize,
+    lease: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let [url, schema, provider, instance, workers, lease_ms] = a.as_slice() else {
+        return Err("usage: DATABASE_URL SCHEMA PROVIDER_ADDR INSTANCE WORKERS LEASE_MS".into());
+    };
+    Ok(Args {
+        url: url.clone(),
+        schema: schema.clone(),
+        provider: provider
+            .parse()
+            .map_err(|e| format!("provider address: {e}"))?,
+        instance: instance.parse().map_err(|e| format!("instance: {e}"))?,
+        workers: workers.parse().map_err(|e| format!("workers: {e}"))?,
+        lease: Duration::from_millis(lease_ms.parse().map_err(|e| format!("lease: {e}"))?),
+    })
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let t0 = std::time::Instant::now();
+    let verbose = std::env::var_os("KILL_CHILD_VERBOSE").is_some();
+    let config = PgConfig::default().schema(&args.schema)?.max_connections(4);
+    let store = PgStore::connect_with(&args.url, config).await?;
+    if verbose {
+        eprintln!("store open after {:?}", t0.elapsed());
+    }
+    let engine = Engine::builder(
+        Arc::new(store),
+        NumberHasher::new(b"kill test secret of 32 bytes....")?,
+    )
+    .catalogue(Catalogue::builtin())
+    .config(EngineConfig {
+        lease: args.lease,
+        workers: args.workers,
+        claim_batch: 16,
+        poll_interval: Duration::from_millis(20),
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(1),
+        reply_deadline: Duration::from_secs(3600),
+        ..EngineConfig::default()
+    })
+    .number(NumberConfig::new(
+        PhoneNumber::parse(NUMBER)?,
+        Locale::new("fr-FR")?,
+        Provider::Simulated,
+    ))
+    .build()?;
+    let sender = LineSender {
+        addr: args.provider,
+        instance: args.instance,
+        idle: Default::default(),
+    };
+    let dispatcher =
+        engine.dispatcher(Senders::new().with(Provider::Simulated, Arc::new(sender), None));
+    if verbose {
+        eprintln!("engine built after {:?}", t0.elapsed());
+    }
+    // Shut down gracefully when the parent closes our stdin.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+        let _ = tx.send(());
+    });
+    dispatcher
+        .run(async move {
+            let _ = rx.await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kill child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
