@@ -193,7 +193,6 @@ fn dispatcher_processes_killed_at_random_moments_lose_no_reply() {
             next_instance,
             spawn_child(&schema, &provider, next_instance, 1),
         ));
-        next_instance += 1;
     }
     let committed = rt.block_on(drain(&store, &ids));
     let live_instances: Vec<u32> = children.iter().map(|(i, _)| *i).collect();
