@@ -53,6 +53,9 @@ pub struct EngineConfig {
     /// How long a reply for a paused number is held before it is looked at again (default
     /// 5 min). It still expires at its deadline.
     pub paused_hold: Duration,
+    /// Seed for the engine's random draws (reply jitter, backoff jitter). `None` (the default)
+    /// seeds from the operating system; a fixed seed makes a run reproducible (the simulator).
+    pub rng_seed: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             workers: 4,
             poll_interval: Duration::from_secs(1),
             paused_hold: Duration::from_secs(5 * 60),
+            rng_seed: None,
         }
     }
 }

@@ -25,7 +25,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -545,7 +544,7 @@ impl Dispatcher {
         let inner = self.inner();
         let cfg = &inner.config;
         let unit: f64 = if cfg.backoff_jitter > 0.0 {
-            rand::rng().random_range(0.0..1.0)
+            inner.unit_random()
         } else {
             0.0
         };

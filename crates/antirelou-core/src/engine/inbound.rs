@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::keywords::Keyword;
@@ -87,7 +86,7 @@ impl Inner {
         let extra = if jitter.is_zero() {
             Duration::ZERO
         } else {
-            jitter.mul_f64(rand::rng().random_range(0.0..=1.0))
+            jitter.mul_f64(self.unit_random())
         };
         now.add(self.config.reply_delay).add(extra)
     }

@@ -159,6 +159,16 @@ pub(crate) struct Inner {
     /// Estimated prices of sends whose provider gave no price, by provider id, so that a later
     /// delivery report with the real price can correct the ledger.
     pub(crate) estimates: Mutex<PriceMemo>,
+    /// The engine's random source (jitter), seeded from [`EngineConfig::rng_seed`].
+    pub(crate) rng: Mutex<rand::rngs::StdRng>,
+}
+
+impl Inner {
+    /// A uniform draw in `[0, 1)` from the engine's random source.
+    pub(crate) fn unit_random(&self) -> f64 {
+        use rand::Rng;
+        self.rng.lock().random_range(0.0..1.0)
+    }
 }
 
 /// Builds an [`Engine`].
@@ -218,9 +228,13 @@ impl EngineBuilder {
                 hasher: self.hasher,
                 clock: self.clock,
                 policy: self.policy,
-                config: self.config,
                 numbers,
                 estimates: Mutex::new(PriceMemo::default()),
+                rng: Mutex::new(match self.config.rng_seed {
+                    Some(seed) => rand::SeedableRng::seed_from_u64(seed),
+                    None => rand::SeedableRng::from_os_rng(),
+                }),
+                config: self.config,
             }),
         })
     }
