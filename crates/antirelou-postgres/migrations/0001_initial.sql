@@ -24,10 +24,9 @@ CREATE TABLE replies (
     CONSTRAINT replies_terminal_erased CHECK (state IN ('pending', 'claimed') OR recipient IS NULL)
 );
 
--- Claims walk the live replies (pending or claimed) oldest due first.
+-- Claims walk the live replies (pending or claimed) oldest due first; orphaned claims (lease
+-- ended) are found on the same walk. Fenced updates go through the primary key.
 CREATE INDEX replies_live_due ON replies (due_at, id) WHERE state IN ('pending', 'claimed');
--- Orphaned claims by lease end.
-CREATE INDEX replies_claimed_lease ON replies (lease_until) WHERE state = 'claimed';
 -- STOP / block cancels the sender's pending replies.
 CREATE INDEX replies_sender ON replies (sender) WHERE state = 'pending';
 -- Delivery reports.

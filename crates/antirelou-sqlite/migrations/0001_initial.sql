@@ -24,7 +24,8 @@ CREATE TABLE replies (
     CHECK (state IN ('pending', 'claimed') OR recipient IS NULL)
 );
 
--- Claims walk the live replies (pending or claimed) oldest due first.
+-- Claims walk the live replies (pending or claimed) oldest due first; orphaned claims (lease
+-- ended) are found on the same walk.
 CREATE INDEX replies_live_due ON replies (due_at, id) WHERE state IN ('pending', 'claimed');
 -- Expiry of pending replies.
 CREATE INDEX replies_pending_expiry ON replies (expires_at) WHERE state = 'pending';
