@@ -42,6 +42,7 @@ use crate::chain::ChainObserver;
 use crate::util::{Padded, STRIPES, mix, random_seed, stripe};
 
 const REGISTERS: usize = 64;
+const HLL_STRIPES: usize = 4;
 const UNSET: i64 = i64::MIN;
 const NO_LIMIT: u64 = u64::MAX;
 
@@ -114,7 +115,11 @@ pub struct FloodStatus {
 #[derive(Debug)]
 struct NumberState {
     bucket: AtomicI64,
-    registers: Padded<[AtomicU8; REGISTERS]>,
+    /// Where the current bucket ends, in ms (so that the hot path compares instead of divides).
+    bucket_end: AtomicI64,
+    /// Per-thread copies of the HyperLogLog registers (merged by maximum when read), so that
+    /// two busy threads do not bounce one cache line.
+    registers: [Padded<[AtomicU8; REGISTERS]>; HLL_STRIPES],
     messages: [Padded<AtomicU64>; STRIPES],
     degraded: AtomicBool,
     last_flood_bucket: AtomicI64,
@@ -127,7 +132,8 @@ impl NumberState {
     fn new(baseline: f64) -> Self {
         NumberState {
             bucket: AtomicI64::new(UNSET),
-            registers: Padded(std::array::from_fn(|_| AtomicU8::new(0))),
+            bucket_end: AtomicI64::new(i64::MIN),
+            registers: std::array::from_fn(|_| Padded(std::array::from_fn(|_| AtomicU8::new(0)))),
             messages: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
             degraded: AtomicBool::new(false),
             last_flood_bucket: AtomicI64::new(UNSET),
@@ -142,8 +148,13 @@ impl NumberState {
         let m = REGISTERS as f64;
         let mut sum = 0.0;
         let mut zeros = 0;
-        for r in self.registers.0.iter() {
-            let v = r.load(Ordering::Relaxed);
+        for i in 0..REGISTERS {
+            let v = self
+                .registers
+                .iter()
+                .map(|s| s.0[i].load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
             if v == 0 {
                 zeros += 1;
             }
@@ -285,29 +296,36 @@ impl FloodDetector {
     /// Start a new bucket when `at` is past the current one, judging the finished one.
     #[inline]
     fn roll(&self, s: &NumberState, at: i64) {
-        let b = at.div_euclid(self.bucket_ms);
-        let cur = s.bucket.load(Ordering::Acquire);
-        if b <= cur && cur != UNSET {
+        if at < s.bucket_end.load(Ordering::Acquire) {
             return;
         }
-        self.roll_slow(s, cur, b);
+        self.roll_slow(s, at);
     }
 
     #[cold]
-    fn roll_slow(&self, s: &NumberState, cur: i64, b: i64) {
+    fn roll_slow(&self, s: &NumberState, at: i64) {
+        let b = at.div_euclid(self.bucket_ms);
+        let cur = s.bucket.load(Ordering::Acquire);
+        if cur != UNSET && b <= cur {
+            return;
+        }
         if s.bucket
             .compare_exchange(cur, b, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             return;
         }
+        s.bucket_end.store(
+            b.saturating_add(1).saturating_mul(self.bucket_ms),
+            Ordering::Release,
+        );
         let senders = s.senders();
         let messages: u64 = s
             .messages
             .iter()
             .map(|m| m.0.swap(0, Ordering::Relaxed))
             .sum();
-        for r in s.registers.0.iter() {
+        for r in s.registers.iter().flat_map(|s| s.0.iter()) {
             r.store(0, Ordering::Relaxed);
         }
         if cur == UNSET {
@@ -400,7 +418,7 @@ impl AbusePolicy for FloodDetector {
         let h = mix(c.sender_key ^ self.seed.rotate_left(29));
         let idx = (h as usize) & (REGISTERS - 1);
         let rho = ((h >> 6).trailing_zeros() + 1).min(58) as u8;
-        let reg = &s.registers.0[idx];
+        let reg = &s.registers[stripe() % HLL_STRIPES].0[idx];
         if reg.load(Ordering::Relaxed) < rho {
             reg.fetch_max(rho, Ordering::Relaxed);
         }

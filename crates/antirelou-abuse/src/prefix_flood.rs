@@ -78,6 +78,7 @@ pub struct PrefixFloodGuard {
     mask: usize,
     divisor: u64,
     window_ms: i64,
+    inv_window: f32,
     block_ms: i64,
     threshold: f32,
     /// Linear-counting estimate for each number of zero bits.
@@ -115,6 +116,7 @@ impl PrefixFloodGuard {
             mask: sets - 1,
             divisor: POW10[config.block_digits as usize],
             window_ms,
+            inv_window: 1.0 / window_ms as f32,
             block_ms: i64::try_from(config.block_for.as_millis()).unwrap_or(i64::MAX / 4),
             threshold: config.threshold as f32,
             estimate,
@@ -168,7 +170,9 @@ impl PrefixFloodGuard {
         let at = c.at.as_millis();
         let block = self.block_of(c.sender_key);
         let t = (block + 1) & TAG_MASK;
-        let epoch = (at.max(0) / self.window_ms) as u64 & EPOCH_MASK;
+        let at_pos = at.max(0);
+        let epoch_index = at_pos / self.window_ms;
+        let epoch = epoch_index as u64 & EPOCH_MASK;
         let set = self.set(block);
         let tag0 = set.0[0].tag.load(Ordering::Acquire);
         let tag1 = set.0[1].tag.load(Ordering::Acquire);
@@ -233,7 +237,7 @@ impl PrefixFloodGuard {
             cur = way.cur.fetch_or(bit, Ordering::Relaxed) | bit;
         }
         let prev = way.prev.load(Ordering::Relaxed);
-        let frac = (at.max(0) % self.window_ms) as f32 / self.window_ms as f32;
+        let frac = (at_pos - epoch_index * self.window_ms) as f32 * self.inv_window;
         let n = self.estimate[cur.count_zeros() as usize]
             + self.estimate[prev.count_zeros() as usize] * (1.0 - frac);
         if n >= self.threshold {

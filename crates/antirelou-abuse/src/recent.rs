@@ -77,6 +77,8 @@ pub struct RecentSenders {
     bloom: Box<[AtomicU64]>,
     /// The generation (window index) each half holds, or `CLEARING`.
     bloom_gen: [AtomicI64; 2],
+    /// The start (ms) of the generation each half holds; `i64::MAX` when it holds none.
+    bloom_start: [AtomicI64; 2],
     bloom_mask: u64,
     window_ms: i64,
     mask: usize,
@@ -104,6 +106,7 @@ impl RecentSenders {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             bloom_gen: [AtomicI64::new(UNSET), AtomicI64::new(UNSET)],
+            bloom_start: [AtomicI64::new(i64::MAX), AtomicI64::new(i64::MAX)],
             bloom_mask: ((buckets * 4).max(64) - 1) as u64,
             window_ms,
             mask: buckets - 1,
@@ -153,14 +156,17 @@ impl RecentSenders {
         at.as_millis().div_euclid(self.window_ms)
     }
 
-    /// Whether the Bloom filter may hold `key` at `at`.
+    /// Whether the Bloom filter may hold `key` at `at`: a half counts if it holds the generation
+    /// of `at` or the one before, that is if `at` is within two windows of its start.
     #[inline]
     fn bloom_maybe(&self, key: u64, at: Timestamp) -> bool {
         let (w, bit) = self.bloom_place(key);
-        let g = self.generation(at);
+        let at = at.as_millis();
         (0..2).any(|half| {
-            let hg = self.bloom_gen[half].load(Ordering::Acquire);
-            (hg == g || hg == g - 1) && self.bloom[w + half].load(Ordering::Relaxed) & bit != 0
+            let start = self.bloom_start[half].load(Ordering::Acquire);
+            at >= start
+                && at.saturating_sub(start) < self.window_ms.saturating_mul(2)
+                && self.bloom[w + half].load(Ordering::Relaxed) & bit != 0
         })
     }
 
@@ -180,9 +186,11 @@ impl RecentSenders {
             {
                 return;
             }
+            self.bloom_start[half].store(i64::MAX, Ordering::Release);
             for w in self.bloom.iter().skip(half).step_by(2) {
                 w.store(0, Ordering::Relaxed);
             }
+            self.bloom_start[half].store(g.saturating_mul(self.window_ms), Ordering::Release);
             self.bloom_gen[half].store(g, Ordering::Release);
         }
         let (w, bit) = self.bloom_place(key);
