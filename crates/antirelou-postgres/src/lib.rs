@@ -20,6 +20,13 @@
 //!   table makes settle and release apply at most once.
 //! * **Shared state**: opt-outs, sender history (with the atomic one-lesson-per-window slot) and
 //!   counters live in the database, so every instance sees them.
+//! * **Durability**: a method that returned `Ok` is committed with the server's
+//!   `synchronous_commit` setting (normally `on`: flushed to the WAL), with two deliberate
+//!   exceptions that skip the wait for the flush: counter increments (statistics) and settles or
+//!   releases that *lower* committed spend. A crash of the database server may lose the last
+//!   fraction of a second of those; the ledger then still counts the reservation, which its
+//!   contract allows (it errs on the side of spending less). Replies, claims, completions,
+//!   opt-outs, sender history and reservations always wait for the flush.
 //! * **Privacy**: the plain recipient is erased (a `CHECK` constraint enforces it) as soon as a
 //!   reply is sent, failed, expired or cancelled; terminal replies are deleted by `purge` after
 //!   the retention period.
