@@ -244,10 +244,13 @@ impl ReplyQueue for PgStore {
         // ended (their worker died), oldest due first, each with a new attempt number.
         // `SKIP LOCKED`: concurrent claimers on any server skip rows another one is taking;
         // a row taken and committed meanwhile is re-checked on its new version and dropped.
+        // `due_at <= now` holds for both branches (a reply is claimed only once due) and bounds
+        // the index range: replies not yet due are never scanned.
         let rows = sqlx::query(
             "UPDATE replies r SET state = 'claimed', attempt = r.attempt + 1, lease_until = $2, \
              updated_at = $1 \
              FROM (SELECT id FROM replies WHERE state IN ('pending', 'claimed') \
+               AND due_at <= $1 \
                AND ((state = 'pending' AND due_at <= $1) OR (state = 'claimed' AND lease_until <= $1)) \
                ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c \
              WHERE r.id = c.id \

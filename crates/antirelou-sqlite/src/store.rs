@@ -245,10 +245,13 @@ impl ReplyQueue for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // One statement, hence atomic: pending replies that are due and claims whose lease
         // ended (their worker died), oldest due first, each with a new attempt number.
+        // `due_at <= now` holds for both (a reply is claimed only once due), and bounds the
+        // index range: replies not yet due are never scanned.
         let rows = sqlx::query(
             "UPDATE replies SET state = 'claimed', attempt = attempt + 1, lease_until = ?2, \
              updated_at = ?1 \
              WHERE id IN (SELECT id FROM replies WHERE state IN ('pending', 'claimed') \
+               AND due_at <= ?1 \
                AND ((state = 'pending' AND due_at <= ?1) OR (state = 'claimed' AND lease_until <= ?1)) \
                ORDER BY due_at, id LIMIT ?3) \
              RETURNING id, attempt, lease_until, number, recipient, sender, kind, due_at, expires_at",
