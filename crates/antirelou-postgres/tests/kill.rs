@@ -26,7 +26,9 @@ use common::{database_url, drop_schema, fresh_schema, store_in};
 use fake_provider::{FakeProvider, Verdict, verdict};
 use rand::Rng;
 
-const LEASE_MS: u64 = 2_000;
+/// Long enough that a live dispatcher never loses a lease to a slow commit on a loaded machine
+/// (a send starts with at least half of it left); short enough that orphans return quickly.
+const LEASE_MS: u64 = 5_000;
 
 fn spawn_child(schema: &str, provider: &FakeProvider, instance: u32, workers: usize) -> Child {
     Command::new(env!("CARGO_BIN_EXE_antirelou-postgres-kill-child"))
