@@ -47,13 +47,19 @@ impl Timestamp {
     /// This instant plus `d` (saturating).
     #[allow(clippy::should_implement_trait)] // saturating, takes a `Duration`: not `ops::Add`
     pub fn add(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// This instant minus `d` (saturating).
     #[allow(clippy::should_implement_trait)] // saturating, takes a `Duration`: not `ops::Sub`
     pub fn sub(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.
@@ -142,7 +148,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: Timestamp) -> Self {
-        ManualClock { ms: Arc::new(AtomicI64::new(start.as_millis())) }
+        ManualClock {
+            ms: Arc::new(AtomicI64::new(start.as_millis())),
+        }
     }
 
     /// Move the clock forward by `d`.

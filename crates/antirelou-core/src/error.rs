@@ -148,11 +148,17 @@ impl Error {
 
     /// Shorthand for a transient storage error.
     pub fn storage_transient(message: impl Into<String>) -> Self {
-        Error::Storage { message: message.into(), transient: true }
+        Error::Storage {
+            message: message.into(),
+            transient: true,
+        }
     }
 
     /// Shorthand for a permanent storage error.
     pub fn storage_permanent(message: impl Into<String>) -> Self {
-        Error::Storage { message: message.into(), transient: false }
+        Error::Storage {
+            message: message.into(),
+            transient: false,
+        }
     }
 }

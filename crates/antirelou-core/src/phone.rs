@@ -95,9 +95,14 @@ impl Region {
     pub fn new(code: &str) -> Result<Self> {
         let b = code.as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
-            Ok(Region([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+            Ok(Region([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
         } else {
-            Err(Error::Config(format!("{code:?} is not a two-letter region code")))
+            Err(Error::Config(format!(
+                "{code:?} is not a two-letter region code"
+            )))
         }
     }
 
@@ -212,7 +217,10 @@ impl PhoneNumber {
             digits_only.clone()
         };
         let lib_region = match region {
-            Some(r) => Some(r.to_lib().ok_or_else(|| bad(&format!("unknown region {r}")))?),
+            Some(r) => Some(
+                r.to_lib()
+                    .ok_or_else(|| bad(&format!("unknown region {r}")))?,
+            ),
             None => None,
         };
         let parsed = phonenumber::parse(lib_region, &candidate).map_err(|e| bad(&e.to_string()))?;
@@ -227,9 +235,18 @@ impl PhoneNumber {
             .trim_start_matches('+')
             .parse()
             .map_err(|_| bad("E.164 form is not numeric"))?;
-        let region = parsed.country().id().and_then(|id| Region::new(id.as_ref()).ok());
+        let region = parsed
+            .country()
+            .id()
+            .and_then(|id| Region::new(id.as_ref()).ok());
         let kind = NumberKind::from_lib(parsed.number_type(&DATABASE));
-        Ok(PhoneNumber { e164, key, calling_code: parsed.code().value(), region, kind })
+        Ok(PhoneNumber {
+            e164,
+            key,
+            calling_code: parsed.code().value(),
+            region,
+            kind,
+        })
     }
 
     /// Canonical E.164 with the leading `+`: `+33612345678`.
@@ -397,7 +414,11 @@ mod tests {
         ];
         for (input, region, kind) in cases {
             let n = PhoneNumber::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(n.region().map(|r| r.as_str().to_owned()).as_deref(), Some(region), "{input}");
+            assert_eq!(
+                n.region().map(|r| r.as_str().to_owned()).as_deref(),
+                Some(region),
+                "{input}"
+            );
             assert_eq!(n.kind(), kind, "{input}");
         }
     }
@@ -417,7 +438,11 @@ mod tests {
         assert!(msg("").contains("empty input"), "{}", msg(""));
         assert!(msg("hello").contains("no digits"));
         assert!(msg("+33 6 12 <script>").contains("unexpected character '<'"));
-        assert!(msg("+33 1").contains("+33") || msg("+33 1").contains("short"), "{}", msg("+33 1"));
+        assert!(
+            msg("+33 1").contains("+33") || msg("+33 1").contains("short"),
+            "{}",
+            msg("+33 1")
+        );
         assert!(msg(&"9".repeat(80)).contains("longer"));
     }
 

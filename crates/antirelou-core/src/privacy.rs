@@ -85,7 +85,9 @@ impl NumberHasher {
     /// A hasher keyed with `secret`, which must be at least 16 bytes.
     pub fn new(secret: &[u8]) -> Result<Self> {
         if secret.len() < 16 {
-            return Err(Error::Config("hash_secret must be at least 16 bytes".into()));
+            return Err(Error::Config(
+                "hash_secret must be at least 16 bytes".into(),
+            ));
         }
         let mac = Hmac::<Sha256>::new_from_slice(secret)
             .map_err(|e| Error::Config(format!("hash_secret: {e}")))?;

@@ -22,7 +22,12 @@ pub struct OutboundSms {
 
 impl OutboundSms {
     #[allow(dead_code)]
-    pub(crate) fn new(from: PhoneNumber, to: PhoneNumber, body: String, client_ref: String) -> Self {
+    pub(crate) fn new(
+        from: PhoneNumber,
+        to: PhoneNumber,
+        body: String,
+        client_ref: String,
+    ) -> Self {
         let plan = crate::encoding::plan(&body);
         OutboundSms {
             from,

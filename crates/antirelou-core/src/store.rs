@@ -260,30 +260,57 @@ pub trait ReplyQueue: Send + Sync {
     async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome>;
 
     /// Claim up to `limit` due replies for `lease`.
-    async fn claim_due(&self, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<ClaimedReply>>;
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedReply>>;
 
     /// The provider accepted the reply: mark it sent with the provider's id and erase the number.
     async fn complete(&self, token: LeaseToken, provider_id: &str, now: Timestamp) -> Result<()>;
 
     /// A transient failure: back to pending, due again at `next_attempt_at`.
-    async fn retry_later(&self, token: LeaseToken, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Result<()>;
+    async fn retry_later(
+        &self,
+        token: LeaseToken,
+        next_attempt_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<()>;
 
     /// End the reply for good (failed, expired, cancelled) with a reason, and erase the number.
-    async fn finish(&self, token: LeaseToken, state: TerminalState, reason: &str, now: Timestamp) -> Result<()>;
+    async fn finish(
+        &self,
+        token: LeaseToken,
+        state: TerminalState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()>;
 
     /// Give the reply back unsent (graceful shutdown): pending again, due as before.
     async fn release(&self, token: LeaseToken, now: Timestamp) -> Result<()>;
 
     /// Cancel every pending (not claimed) reply to `sender`; returns how many. Used on STOP and
     /// blocks. A claimed reply is caught by the dispatcher's send-time re-check.
-    async fn cancel_pending(&self, sender: &SenderHash, reason: &str, now: Timestamp) -> Result<u64>;
+    async fn cancel_pending(
+        &self,
+        sender: &SenderHash,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64>;
 
     /// Expire every pending reply whose `expires_at <= now`; returns how many.
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64>;
 
     /// Record a delivery report for the reply sent with `provider_id`. Returns whether a reply
     /// matched.
-    async fn record_delivery(&self, provider_id: &str, state: DeliveryState, now: Timestamp) -> Result<bool>;
+    async fn record_delivery(
+        &self,
+        provider_id: &str,
+        state: DeliveryState,
+        now: Timestamp,
+    ) -> Result<bool>;
 
     /// One reply, if it exists.
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
@@ -320,10 +347,20 @@ pub struct SenderRecord {
 #[async_trait]
 pub trait SenderHistory: Send + Sync {
     /// Store a contact; returns the previous record.
-    async fn record_contact(&self, sender: &SenderHash, channel: Channel, now: Timestamp) -> Result<Option<SenderRecord>>;
+    async fn record_contact(
+        &self,
+        sender: &SenderHash,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Option<SenderRecord>>;
 
     /// Take the sender's lesson slot if no lesson was begun in `(now - window, now]`.
-    async fn try_begin_lesson(&self, sender: &SenderHash, window: Duration, now: Timestamp) -> Result<bool>;
+    async fn try_begin_lesson(
+        &self,
+        sender: &SenderHash,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<bool>;
 
     /// The sender's record, if any.
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>>;
@@ -336,7 +373,12 @@ pub trait SenderHistory: Send + Sync {
 #[async_trait]
 pub trait OptOutStore: Send + Sync {
     /// Record an opt-out (`true`) or an opt-in (`false`).
-    async fn set_opted_out(&self, sender: &SenderHash, opted_out: bool, now: Timestamp) -> Result<()>;
+    async fn set_opted_out(
+        &self,
+        sender: &SenderHash,
+        opted_out: bool,
+        now: Timestamp,
+    ) -> Result<()>;
 
     /// Whether the sender is opted out.
     async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool>;
@@ -390,7 +432,8 @@ pub struct SpendSummary {
 #[async_trait]
 pub trait SpendLedger: Send + Sync {
     /// Reserve `amount` against `caps` at `now`.
-    async fn reserve(&self, amount: Money, caps: &SpendCaps, now: Timestamp) -> Result<Reservation>;
+    async fn reserve(&self, amount: Money, caps: &SpendCaps, now: Timestamp)
+    -> Result<Reservation>;
 
     /// Replace a reservation by the actual spend.
     async fn settle(&self, reservation: &Reservation, actual: Money) -> Result<()>;
@@ -416,6 +459,12 @@ pub trait Counters: Send + Sync {
 }
 
 /// Everything the engine needs from storage.
-pub trait Store: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug {}
+pub trait Store:
+    ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug
+{
+}
 
-impl<T> Store for T where T: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug {}
+impl<T> Store for T where
+    T: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug
+{
+}

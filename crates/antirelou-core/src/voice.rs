@@ -88,12 +88,17 @@ pub struct VoiceScript {
 impl VoiceScript {
     /// A script that refuses the call, unbilled where the provider allows it.
     pub fn reject(reason: RejectReason) -> Self {
-        VoiceScript { steps: vec![VoiceStep::Reject { reason }] }
+        VoiceScript {
+            steps: vec![VoiceStep::Reject { reason }],
+        }
     }
 
     /// Start building an answering script.
     pub fn builder() -> VoiceScriptBuilder {
-        VoiceScriptBuilder { ring: None, steps: Vec::new() }
+        VoiceScriptBuilder {
+            ring: None,
+            steps: Vec::new(),
+        }
     }
 
     /// The steps, in order.
@@ -130,8 +135,17 @@ impl VoiceScriptBuilder {
     }
 
     /// Speak `text` in `language`.
-    pub fn say(mut self, text: impl Into<String>, language: impl Into<String>, voice: VoiceHint) -> Self {
-        self.steps.push(VoiceStep::Say { text: text.into(), language: language.into(), voice });
+    pub fn say(
+        mut self,
+        text: impl Into<String>,
+        language: impl Into<String>,
+        voice: VoiceHint,
+    ) -> Self {
+        self.steps.push(VoiceStep::Say {
+            text: text.into(),
+            language: language.into(),
+            voice,
+        });
         self
     }
 
@@ -143,7 +157,9 @@ impl VoiceScriptBuilder {
 
     /// Stay silent for `seconds` (at least one).
     pub fn pause(mut self, seconds: u32) -> Self {
-        self.steps.push(VoiceStep::Pause { seconds: seconds.max(1) });
+        self.steps.push(VoiceStep::Pause {
+            seconds: seconds.max(1),
+        });
         self
     }
 
