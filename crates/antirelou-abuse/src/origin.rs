@@ -32,7 +32,8 @@ const NANP_REGIONS: [&str; 25] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AllowedCountries {
     /// Only the country of the number that was texted (the default): a French number teaches
-    /// French senders.
+    /// French senders. When the contact does not say the number's country, the region given to
+    /// [`OriginRules::for_region`] is used.
     OwnRegion,
     /// An explicit list.
     List(Vec<Region>),
@@ -68,6 +69,7 @@ pub struct OriginRules {
     /// Bit `i` set: the kind of index `i` in [`kind_index`] is allowed.
     kinds: u16,
     voice: bool,
+    region: Option<Region>,
 }
 
 fn kind_index(k: NumberKind) -> u32 {
@@ -103,6 +105,7 @@ impl OriginRules {
             countries: AllowedCountries::OwnRegion,
             kinds,
             voice: false,
+            region,
         }
     }
 
@@ -144,7 +147,7 @@ impl OriginRules {
         }
         let country_ok = match &self.countries {
             AllowedCountries::OwnRegion => {
-                c.sender_region.is_some() && c.sender_region == c.number_region
+                c.sender_region.is_some() && c.sender_region == c.number_region.or(self.region)
             }
             AllowedCountries::List(list) => c.sender_region.is_some_and(|r| list.contains(&r)),
             AllowedCountries::Any => true,

@@ -143,6 +143,14 @@ fn origin_rules_never_allow_pumping_kinds_and_spare_calls_by_default() {
             .check(&premium_call),
         Decision::Deny(Reason::OriginKind)
     );
+    // Our number's region missing from the contact: the configured region is used.
+    let mut c = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
+    c.number_region = None;
+    assert!(OriginRules::for_region(Some(fr)).check(&c).is_allow());
+    assert_eq!(
+        OriginRules::for_region(None).check(&c),
+        Decision::Deny(Reason::OriginCountry)
+    );
     // A sender without a region (non-geographic) is not from our country.
     let mut c = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
     c.sender_region = None;
