@@ -59,6 +59,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 mod store;
 
@@ -104,6 +105,11 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// How many read-only connections to keep for reads; 4 by default.
     pub readers: u32,
+    /// Group commit (off by default): the writes of the webhook path from concurrent callers
+    /// are committed together, one transaction and one `fsync` per batch, each caller answered
+    /// after the commit that holds its write. Durability and atomicity are unchanged; under
+    /// load, throughput is many times higher. Needs a tokio runtime at open time.
+    pub group_commit: bool,
 }
 
 impl Default for SqliteConfig {
@@ -112,6 +118,7 @@ impl Default for SqliteConfig {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
             readers: 4,
+            group_commit: false,
         }
     }
 }
@@ -120,6 +127,12 @@ impl SqliteConfig {
     /// The default configuration with another durability.
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// The configuration with group commit on or off (see [`SqliteConfig::group_commit`]).
+    pub fn with_group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
         self
     }
 }
@@ -134,6 +147,8 @@ pub struct SqliteStore {
     /// Read-only connections (the writer itself for an in-memory database).
     reader: SqlitePool,
     path: Option<PathBuf>,
+    /// The group-commit writer, when [`SqliteConfig::group_commit`] is on.
+    batcher: Option<batch::Batcher>,
 }
 
 impl SqliteStore {
@@ -179,11 +194,16 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        tracing::debug!(path = %path.display(), durability = ?config.durability, "opened SQLite store");
+        tracing::debug!(path = %path.display(), durability = ?config.durability,
+            group_commit = config.group_commit, "opened SQLite store");
+        let batcher = config
+            .group_commit
+            .then(|| batch::Batcher::start(writer.clone()));
         Ok(SqliteStore {
             writer,
             reader,
             path: Some(path),
+            batcher,
         })
     }
 
@@ -203,6 +223,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             path: None,
+            batcher: None,
         })
     }
 

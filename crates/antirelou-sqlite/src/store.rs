@@ -22,6 +22,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
+use crate::batch::{Done, Op, unexpected};
 use crate::error::db_err;
 
 const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender, due_at, \
@@ -38,7 +39,7 @@ fn phone(e164: &str) -> Result<PhoneNumber> {
         .map_err(|_| Error::storage_permanent("stored phone number does not parse"))
 }
 
-fn to_u64(v: i64, what: &str) -> Result<u64> {
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| Error::storage_permanent(format!("negative {what}: {v}")))
 }
 
@@ -46,7 +47,7 @@ fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::storage_permanent(format!("{what} out of range: {v}")))
 }
 
-fn u64_to_i64(v: u64) -> i64 {
+pub(crate) fn u64_to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -137,7 +138,7 @@ fn claimed_reply(row: &SqliteRow) -> Result<ClaimedReply> {
     })
 }
 
-fn sender_record(row: &SqliteRow) -> Result<SenderRecord> {
+pub(crate) fn sender_record(row: &SqliteRow) -> Result<SenderRecord> {
     let last_lesson_at: Option<i64> = get(row, "last_lesson_at")?;
     Ok(SenderRecord {
         first_seen: Timestamp::from_millis(get(row, "first_seen")?),
@@ -185,7 +186,7 @@ impl SqliteStore {
     }
 }
 
-async fn schedule_on(
+pub(crate) async fn schedule_on(
     conn: &mut sqlx::SqliteConnection,
     reply: NewReply,
     now: Timestamp,
@@ -221,6 +222,12 @@ async fn schedule_on(
 #[async_trait]
 impl ReplyQueue for SqliteStore {
     async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome> {
+        if let Some(b) = &self.batcher {
+            return match b.submit(Op::Schedule { reply, now }).await? {
+                Done::Scheduled(o) => Ok(o),
+                _ => Err(unexpected("schedule")),
+            };
+        }
         // One transaction so that the duplicate look-up sees the row that made the insert a
         // no-op (a purge cannot slip in between).
         let mut tx = self
@@ -337,17 +344,19 @@ impl ReplyQueue for SqliteStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE replies SET state = 'cancelled', last_error = ?2, recipient = NULL, \
-             updated_at = ?3 WHERE sender = ?1 AND state = 'pending'",
-        )
-        .bind(&sender.0[..])
-        .bind(reason)
-        .bind(now.as_millis())
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected())
+        if let Some(b) = &self.batcher {
+            let op = Op::CancelPending {
+                sender: *sender,
+                reason: reason.to_owned(),
+                now,
+            };
+            return match b.submit(op).await? {
+                Done::Count(n) => Ok(n),
+                _ => Err(unexpected("cancel_pending")),
+            };
+        }
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        cancel_pending_on(&mut conn, sender, reason, now).await
     }
 
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
@@ -443,29 +452,22 @@ impl SenderHistory for SqliteStore {
         _channel: Channel,
         now: Timestamp,
     ) -> Result<Option<SenderRecord>> {
+        if let Some(b) = &self.batcher {
+            let op = Op::RecordContact {
+                sender: *sender,
+                now,
+            };
+            return match b.submit(op).await? {
+                Done::Contact(c) => Ok(c),
+                _ => Err(unexpected("record_contact")),
+            };
+        }
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        let previous = sqlx::query(
-            "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?1",
-        )
-        .bind(&sender.0[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let previous = previous.as_ref().map(sender_record).transpose()?;
-        sqlx::query(
-            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-             VALUES (?1, ?2, ?2, 1, NULL) \
-             ON CONFLICT (sender) DO UPDATE SET last_seen = ?2, contacts = contacts + 1",
-        )
-        .bind(&sender.0[..])
-        .bind(now.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let previous = record_contact_on(&mut tx, sender, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(previous)
     }
@@ -476,22 +478,19 @@ impl SenderHistory for SqliteStore {
         window: Duration,
         now: Timestamp,
     ) -> Result<bool> {
-        // Atomic: the conditional upsert takes the slot only if no lesson began in
-        // `(now - window, now]`; a refused update returns no row.
-        let taken = sqlx::query(
-            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-             VALUES (?1, ?2, ?2, 0, ?2) \
-             ON CONFLICT (sender) DO UPDATE SET last_lesson_at = ?2 \
-             WHERE last_lesson_at IS NULL OR last_lesson_at <= ?3 \
-             RETURNING 1",
-        )
-        .bind(&sender.0[..])
-        .bind(now.as_millis())
-        .bind(now.sub(window).as_millis())
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db_err)?;
-        Ok(taken.is_some())
+        if let Some(b) = &self.batcher {
+            let op = Op::BeginLesson {
+                sender: *sender,
+                window,
+                now,
+            };
+            return match b.submit(op).await? {
+                Done::Bool(v) => Ok(v),
+                _ => Err(unexpected("try_begin_lesson")),
+            };
+        }
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        try_begin_lesson_on(&mut conn, sender, window, now).await
     }
 
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
@@ -514,17 +513,19 @@ impl OptOutStore for SqliteStore {
         opted_out: bool,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (sender) DO UPDATE SET opted_out = ?2, updated_at = ?3",
-        )
-        .bind(&sender.0[..])
-        .bind(opted_out)
-        .bind(now.as_millis())
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        if let Some(b) = &self.batcher {
+            let op = Op::SetOptedOut {
+                sender: *sender,
+                opted_out,
+                now,
+            };
+            return match b.submit(op).await? {
+                Done::Unit => Ok(()),
+                _ => Err(unexpected("set_opted_out")),
+            };
+        }
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        set_opted_out_on(&mut conn, sender, opted_out, now).await
     }
 
     async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool> {
@@ -707,21 +708,22 @@ impl SqliteStore {
 #[async_trait]
 impl Counters for SqliteStore {
     async fn incr(&self, name: &str, by: u64) -> Result<()> {
-        // Saturating at i64::MAX, the largest value SQLite stores.
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES (?1, ?2) \
-             ON CONFLICT (name) DO UPDATE SET value = \
-               CASE WHEN value > 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE value + ?2 END",
-        )
-        .bind(name)
-        .bind(u64_to_i64(by))
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        if let Some(b) = &self.batcher {
+            // Statistics: queued, committed with the next batch (see crate::batch).
+            return b.enqueue(Op::Incr {
+                name: name.to_owned(),
+                by,
+            });
+        }
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        incr_on(&mut conn, name, by).await
     }
 
     async fn counters(&self) -> Result<BTreeMap<String, u64>> {
+        if let Some(b) = &self.batcher {
+            // Wait for the increments queued before this read.
+            b.submit(Op::Barrier).await?;
+        }
         let rows = sqlx::query("SELECT name, value FROM counters")
             .fetch_all(&self.reader)
             .await
@@ -735,6 +737,113 @@ impl Counters for SqliteStore {
             })
             .collect()
     }
+}
+
+// The statements of the webhook path, on a given connection: the trait methods run them on the
+// writer connection, the group-commit writer (crate::batch) inside its batch transaction.
+
+pub(crate) async fn cancel_pending_on(
+    conn: &mut sqlx::SqliteConnection,
+    sender: &SenderHash,
+    reason: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE replies SET state = 'cancelled', last_error = ?2, recipient = NULL, \
+         updated_at = ?3 WHERE sender = ?1 AND state = 'pending'",
+    )
+    .bind(&sender.0[..])
+    .bind(reason)
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected())
+}
+
+/// The previous record, then the contact stored; the caller provides the transaction.
+pub(crate) async fn record_contact_on(
+    conn: &mut sqlx::SqliteConnection,
+    sender: &SenderHash,
+    now: Timestamp,
+) -> Result<Option<SenderRecord>> {
+    let previous = sqlx::query(
+        "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?1",
+    )
+    .bind(&sender.0[..])
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let previous = previous.as_ref().map(sender_record).transpose()?;
+    sqlx::query(
+        "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+         VALUES (?1, ?2, ?2, 1, NULL) \
+         ON CONFLICT (sender) DO UPDATE SET last_seen = ?2, contacts = contacts + 1",
+    )
+    .bind(&sender.0[..])
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(previous)
+}
+
+pub(crate) async fn try_begin_lesson_on(
+    conn: &mut sqlx::SqliteConnection,
+    sender: &SenderHash,
+    window: Duration,
+    now: Timestamp,
+) -> Result<bool> {
+    // Atomic: the conditional upsert takes the slot only if no lesson began in
+    // `(now - window, now]`; a refused update returns no row.
+    let taken = sqlx::query(
+        "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+         VALUES (?1, ?2, ?2, 0, ?2) \
+         ON CONFLICT (sender) DO UPDATE SET last_lesson_at = ?2 \
+         WHERE last_lesson_at IS NULL OR last_lesson_at <= ?3 \
+         RETURNING 1",
+    )
+    .bind(&sender.0[..])
+    .bind(now.as_millis())
+    .bind(now.sub(window).as_millis())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(taken.is_some())
+}
+
+pub(crate) async fn set_opted_out_on(
+    conn: &mut sqlx::SqliteConnection,
+    sender: &SenderHash,
+    opted_out: bool,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (sender) DO UPDATE SET opted_out = ?2, updated_at = ?3",
+    )
+    .bind(&sender.0[..])
+    .bind(opted_out)
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn incr_on(conn: &mut sqlx::SqliteConnection, name: &str, by: u64) -> Result<()> {
+    // Saturating at i64::MAX, the largest value SQLite stores.
+    sqlx::query(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET value = \
+           CASE WHEN value > 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE value + ?2 END",
+    )
+    .bind(name)
+    .bind(u64_to_i64(by))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 #[cfg(test)]
