@@ -96,6 +96,7 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
         Storage::Sqlite {
             path,
             full_durability,
+            group_commit,
         } => {
             if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
@@ -111,10 +112,14 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
             } else {
                 Durability::Normal
             };
-            let store =
-                SqliteStore::open_with(path, SqliteConfig::default().with_durability(durability))
-                    .await
-                    .map_err(|e| ServerError::Storage(format!("storage.sqlite: {e}")))?;
+            let store = SqliteStore::open_with(
+                path,
+                SqliteConfig::default()
+                    .with_durability(durability)
+                    .with_group_commit(*group_commit),
+            )
+            .await
+            .map_err(|e| ServerError::Storage(format!("storage.sqlite: {e}")))?;
             Ok(StoreHandle::Sqlite(store))
         }
         Storage::Postgres {

@@ -124,6 +124,7 @@ struct RawStorage {
     sqlite: Option<String>,
     postgres: Option<String>,
     durability: Option<String>,
+    group_commit: Option<bool>,
     max_connections: Option<u32>,
 }
 
@@ -216,6 +217,8 @@ pub enum Storage {
         path: PathBuf,
         /// `fsync` each commit (`true`, "full", the default) or only at checkpoints ("normal").
         full_durability: bool,
+        /// Commit the webhooks' writes together (default true).
+        group_commit: bool,
     },
     /// PostgreSQL, for several servers.
     Postgres {
@@ -540,6 +543,7 @@ impl Config {
                     (Some(path), None) if !path.trim().is_empty() => Storage::Sqlite {
                         path: PathBuf::from(path.trim()),
                         full_durability: full,
+                        group_commit: s.group_commit.unwrap_or(true),
                     },
                     (Some(_), None) => {
                         return Err(ConfigError::key("storage.sqlite", "empty path"));
@@ -936,7 +940,8 @@ locale = "fr-BE"
             c.storage,
             Storage::Sqlite {
                 path: "antirelou.db".into(),
-                full_durability: true
+                full_durability: true,
+                group_commit: true,
             }
         );
     }

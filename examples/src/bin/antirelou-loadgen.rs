@@ -1,0 +1,404 @@
+//! A bounded loopback load generator: signed Twilio SMS webhooks against the real server (on a
+//! SQLite file in a temporary directory) and, in the same run, against a bare axum handler that
+//! returns a fixed TwiML answer. Prints requests per second and latency percentiles of both,
+//! and the ratio, as a table and as JSON.
+//!
+//! `cargo run --release -p antirelou-examples --bin antirelou-loadgen -- --requests 20000 --concurrency 64`
+//!
+//! Everything stays on 127.0.0.1; the run stops after `--requests` requests per target or
+//! `--max-seconds`, whichever comes first.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use antirelou_examples::server::{Config, Server};
+use antirelou_twilio::SignatureValidator;
+use axum::Router;
+use axum::routing::post;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+const TOKEN: &str = "loadgen-twilio-auth-token";
+const PUBLIC_URL: &str = "https://number.example.org";
+const OUR_NUMBER: &str = "+33937000000";
+const TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+/// Load generator for the antirelou server (loopback only, bounded).
+#[derive(Debug, Parser)]
+#[command(about)]
+struct Args {
+    /// Webhooks sent to each target (at most 500,000).
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent keep-alive connections to each target.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Stop a target's run after this many seconds (at most 300).
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+    /// SQLite durability: `full` (fsync every commit, the default) or `normal`.
+    #[arg(long, default_value = "full")]
+    durability: String,
+    /// Run the default abuse chain (off by default: every webhook then schedules a reply, the
+    /// most expensive path).
+    #[arg(long)]
+    abuse: bool,
+    /// Server worker threads (default: the machine's cores).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Turn group commit off (one transaction per write).
+    #[arg(long)]
+    no_group_commit: bool,
+    /// Skip the bare handler.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RunResult {
+    sent: usize,
+    ok: usize,
+    errors: usize,
+    seconds: f64,
+    rps: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i.min(sorted.len() - 1)]) / 1000.0
+}
+
+/// Distinct, valid French mobile numbers (+336…, +337…), skipping unassigned ranges.
+fn senders(n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0usize;
+    while out.len() < n && i < 400_000_000 {
+        let prefix = if i.is_multiple_of(2) { 6 } else { 7 };
+        let candidate = format!(
+            "+33{prefix}{:08}",
+            ((i / 2) * 7_919 + 12_345_678) % 100_000_000
+        );
+        i += 1;
+        if antirelou_core::PhoneNumber::parse(&candidate)
+            .is_ok_and(|p| p.kind() == antirelou_core::NumberKind::Mobile)
+        {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+/// Pre-sign every webhook so that signing costs nothing during the run.
+fn bodies(from: &[String], offset: usize) -> Vec<(Bytes, String)> {
+    let validator = SignatureValidator::new(TOKEN);
+    let url = format!("{PUBLIC_URL}/twilio/sms");
+    (0..from.len())
+        .map(|i| {
+            let sid = format!("SM{:032x}", i + offset);
+            let params: Vec<(String, String)> = vec![
+                (
+                    "AccountSid".into(),
+                    "AC00000000000000000000000000000000".into(),
+                ),
+                ("Body".into(), "slt t ou ?".into()),
+                ("From".into(), from[i].clone()),
+                ("MessageSid".into(), sid),
+                ("NumMedia".into(), "0".into()),
+                ("To".into(), OUR_NUMBER.into()),
+            ];
+            let sig = validator.sign(&url, &params);
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &params {
+                ser.append_pair(k, v);
+            }
+            (Bytes::from(ser.finish()), sig)
+        })
+        .collect()
+}
+
+async fn run(
+    addr: SocketAddr,
+    requests: Arc<Vec<(Bytes, String)>>,
+    concurrency: usize,
+    max: Duration,
+    expect_status: u16,
+) -> RunResult {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(concurrency)
+        .build_http();
+    let uri: hyper::Uri = match format!("http://{addr}/twilio/sms").parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("bad address: {e}");
+            std::process::exit(2);
+        }
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + max;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let uri = uri.clone();
+        let next = next.clone();
+        let requests = requests.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat: Vec<u32> = Vec::with_capacity(requests.len() / concurrency + 1);
+            let (mut ok, mut errors) = (0usize, 0usize);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests.len() || Instant::now() > deadline {
+                    break;
+                }
+                let (body, sig) = &requests[i];
+                let req = hyper::Request::post(uri.clone())
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-twilio-signature", sig.as_str())
+                    .body(Full::new(body.clone()));
+                let Ok(req) = req else {
+                    errors += 1;
+                    continue;
+                };
+                let t = Instant::now();
+                match client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let _ = resp.into_body().collect().await;
+                        lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        if status == expect_status {
+                            ok += 1;
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, ok, errors)
+        }));
+    }
+    let mut lat = Vec::with_capacity(requests.len());
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        if let Ok((l, o, e)) = t.await {
+            lat.extend(l);
+            ok += o;
+            errors += e;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    RunResult {
+        sent: ok + errors,
+        ok,
+        errors,
+        seconds,
+        rps: ok as f64 / seconds.max(1e-9),
+        p50_ms: percentile(&lat, 0.50),
+        p90_ms: percentile(&lat, 0.90),
+        p99_ms: percentile(&lat, 0.99),
+        max_ms: lat.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+    }
+}
+
+fn runtime(threads: usize, name: &str) -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name(name)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start a runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("antirelou-loadgen: {msg}");
+    std::process::exit(1)
+}
+
+fn row(name: &str, r: &RunResult) {
+    println!(
+        "{name:<22} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+        r.ok, r.errors, r.rps, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+    );
+}
+
+fn main() {
+    let args = Args::parse();
+    let requests = args.requests.clamp(1, 500_000);
+    let concurrency = args.concurrency.clamp(1, 1024);
+    let max = Duration::from_secs(args.max_seconds.clamp(1, 300));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server_threads = args.server_threads.unwrap_or(cores);
+    let dir = std::env::temp_dir().join(format!("antirelou-loadgen-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        fail(format!("temp dir: {e}"));
+    }
+    let db = dir.join("load.db");
+    eprintln!("preparing {requests} signed webhooks per target…");
+    let from = senders(requests);
+    if from.len() < requests {
+        fail("could not generate enough distinct valid sender numbers");
+    }
+    let server_bodies = Arc::new(bodies(&from, 0));
+
+    // The bare handler: fixed TwiML, nothing else.
+    let bare_rt = runtime(server_threads, "bare");
+    let bare_addr: SocketAddr = bare_rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let addr = listener.local_addr().unwrap_or_else(|e| fail(e));
+        let app = Router::new().route(
+            "/twilio/sms",
+            post(|| async { ([("content-type", "text/xml; charset=utf-8")], TWIML) }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    });
+
+    // The real server.
+    let server_rt = runtime(server_threads, "server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| fail(e));
+    let config_text = format!(
+        r#"
+listen = "127.0.0.1:{port}"
+public_url = "{PUBLIC_URL}"
+hash_secret = "loadgen-hash-secret-0123456789abcdef"
+[storage]
+sqlite = "{db}"
+durability = "{durability}"
+group_commit = {group_commit}
+[reply]
+delay = "1h"
+[budget]
+daily_cap_eur = 20.0
+monthly_cap_eur = 300.0
+[admin]
+token = "loadgen-admin-token-0123456789"
+[twilio]
+account_sid = "AC00000000000000000000000000000000"
+auth_token = "{TOKEN}"
+api_base = "http://127.0.0.1:9"
+[abuse]
+enabled = {abuse}
+[[number]]
+phone = "{OUR_NUMBER}"
+provider = "twilio"
+locale = "fr-FR"
+"#,
+        db = db.display(),
+        durability = args.durability,
+        abuse = args.abuse,
+        group_commit = !args.no_group_commit,
+    );
+    let config = Config::from_toml(&config_text, |_| None).unwrap_or_else(|e| fail(e));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| fail(e));
+    let engine = server_rt.block_on(async {
+        let server = Server::build(config).await.unwrap_or_else(|e| fail(e));
+        let engine = server.engine().clone();
+        let listener = tokio::net::TcpListener::bind(server_addr)
+            .await
+            .unwrap_or_else(|e| fail(e));
+        tokio::spawn(async move {
+            let _ = server
+                .run(listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        engine
+    });
+
+    let client_rt = runtime(cores, "client");
+    let bare = if args.no_baseline {
+        None
+    } else {
+        eprintln!("bare axum handler: {requests} requests, {concurrency} connections…");
+        let bare_bodies = Arc::new(bodies(&from, 1 << 40));
+        Some(client_rt.block_on(run(bare_addr, bare_bodies, concurrency, max, 200)))
+    };
+    eprintln!(
+        "antirelou-server (SQLite, durability {}, group commit {}): {requests} requests, {concurrency} connections…",
+        args.durability, !args.no_group_commit
+    );
+    let served = client_rt.block_on(run(server_addr, server_bodies, concurrency, max, 200));
+
+    let stats = server_rt
+        .block_on(engine.stats())
+        .unwrap_or_else(|e| fail(e));
+    let _ = stop_tx.send(());
+    drop(server_rt);
+    drop(bare_rt);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!(
+        "{:<22} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "target", "ok", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    if let Some(b) = &bare {
+        row("bare axum (TwiML)", b);
+    }
+    row("antirelou-server", &served);
+    let ratio = bare.map(|b| served.rps / b.rps.max(1e-9));
+    if let Some(r) = ratio {
+        println!("ratio server / bare: {:.1} %", r * 100.0);
+    }
+    println!(
+        "server side: inbound.sms = {}, lessons.scheduled = {}, queue pending = {}",
+        stats.counter("inbound.sms"),
+        stats.counter("lessons.scheduled"),
+        stats.queue.pending
+    );
+    let as_json = |r: &RunResult| {
+        json!({
+            "ok": r.ok, "errors": r.errors, "sent": r.sent, "seconds": r.seconds, "rps": r.rps,
+            "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
+        })
+    };
+    let report = json!({
+        "requests": requests,
+        "concurrency": concurrency,
+        "cores": cores,
+        "server_threads": server_threads,
+        "durability": args.durability,
+        "group_commit": !args.no_group_commit,
+        "abuse_chain": args.abuse,
+        "bare": bare.as_ref().map(as_json),
+        "server": as_json(&served),
+        "ratio": ratio,
+        "server_counters": {
+            "inbound_sms": stats.counter("inbound.sms"),
+            "lessons_scheduled": stats.counter("lessons.scheduled"),
+            "queue_pending": stats.queue.pending,
+        },
+    });
+    println!("{report}");
+}
