@@ -2,7 +2,7 @@
 //! console.
 //!
 //! * [`config`]: the TOML configuration, secrets from the environment, errors naming the key;
-//! * [`app`]: [`Server`](app::Server) wires the store, engine, policies, senders and routes, and
+//! * [`app`]: [`Server`] wires the store, engine, policies, senders and routes, and
 //!   runs them with an orderly shutdown;
 //! * [`admin`]: the `/admin` JSON endpoints and the console page;
 //! * [`metrics`]: `GET /metrics` in the Prometheus text format;
