@@ -16,11 +16,12 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 use parking_lot::Mutex;
 
 use crate::AbuseError;
-use crate::util::{MAX_KEY, POW10, digit_count, key_prefix, mix, random_seed};
+use crate::util::{MAX_KEY, POW10, digit_count, key_prefix, mix, seed_or_random};
 
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = u64::MAX;
 const NEVER: i64 = i64::MAX;
+const SEED_SALT: u64 = 0xb10c_1157;
 
 /// A blocked number or number prefix: the first `len` digits of the E.164 form.
 ///
@@ -197,6 +198,13 @@ impl Default for Blocklist {
 impl Blocklist {
     /// A blocklist holding up to `entries` patterns (memory: about 64 bytes per entry).
     pub fn with_capacity(entries: usize) -> Self {
+        Self::with_capacity_and_seed(entries, None)
+    }
+
+    /// Like [`with_capacity`](Self::with_capacity), with the table's hash seeded from
+    /// `hash_seed` (`None`: a random seed, so that positions cannot be predicted from outside;
+    /// `Some`: reproducible runs).
+    pub fn with_capacity_and_seed(entries: usize, hash_seed: Option<u64>) -> Self {
         let n = (entries.max(4) * 2).next_power_of_two();
         Blocklist {
             slots: (0..n).map(|_| Slot::default()).collect(),
@@ -204,7 +212,7 @@ impl Blocklist {
             lengths: AtomicU32::new(0),
             live: AtomicUsize::new(0),
             writer: Mutex::new(()),
-            seed: random_seed(),
+            seed: seed_or_random(hash_seed, SEED_SALT),
         }
     }
 

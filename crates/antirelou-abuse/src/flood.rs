@@ -39,12 +39,13 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 
 use crate::AbuseError;
 use crate::chain::ChainObserver;
-use crate::util::{Padded, STRIPES, mix, random_seed, stripe};
+use crate::util::{Padded, STRIPES, mix, seed_or_random, stripe};
 
 const REGISTERS: usize = 64;
 const HLL_STRIPES: usize = 4;
 const UNSET: i64 = i64::MIN;
 const NO_LIMIT: u64 = u64::MAX;
+const SEED_SALT: u64 = 0xf100_d5ee;
 
 /// `2^-v` for every register value.
 const INV_POW2: [f64; 64] = {
@@ -190,6 +191,12 @@ pub struct FloodDetector {
 impl FloodDetector {
     /// A detector with these settings.
     pub fn new(config: FloodConfig) -> Result<Self, AbuseError> {
+        Self::with_seed(config, None)
+    }
+
+    /// Like [`new`](Self::new), with the hashes (sender estimate, number table, thinning)
+    /// seeded from `hash_seed` (`None`: random; `Some`: reproducible decisions).
+    pub fn with_seed(config: FloodConfig, hash_seed: Option<u64>) -> Result<Self, AbuseError> {
         let bucket_ms = i64::try_from(config.bucket.as_millis()).unwrap_or(i64::MAX);
         if bucket_ms < 1000 {
             return Err(AbuseError::InvalidConfig(
@@ -219,7 +226,7 @@ impl FloodDetector {
             config,
             bucket_ms,
             affordable: AtomicU64::new(NO_LIMIT),
-            seed: random_seed(),
+            seed: seed_or_random(hash_seed, SEED_SALT),
         })
     }
 

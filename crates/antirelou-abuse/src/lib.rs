@@ -146,6 +146,10 @@ pub struct AbuseConfig {
     pub lessons_per_minute: u32,
     /// Global pace: burst (default 10).
     pub pace_burst: u32,
+    /// Seed of every policy's hashes (default `None`: a random seed per policy, so that an
+    /// attacker cannot predict table positions). Set it only for reproducible runs (the
+    /// simulator, tests): each policy derives its own seed from it.
+    pub hash_seed: Option<u64>,
 }
 
 impl Default for AbuseConfig {
@@ -161,6 +165,7 @@ impl Default for AbuseConfig {
             flood: FloodConfig::default(),
             lessons_per_minute: 30,
             pace_burst: 10,
+            hash_seed: None,
         }
     }
 }
@@ -195,13 +200,20 @@ impl DefaultPolicies {
         }
         Ok(DefaultPolicies {
             origin: Arc::new(origin),
-            blocklist: Arc::new(Blocklist::with_capacity(config.blocklist_capacity)),
-            prefix_flood: Arc::new(PrefixFloodGuard::new(config.prefix_flood)?),
-            recent: Arc::new(RecentSenders::new(
+            blocklist: Arc::new(Blocklist::with_capacity_and_seed(
+                config.blocklist_capacity,
+                config.hash_seed,
+            )),
+            prefix_flood: Arc::new(PrefixFloodGuard::with_seed(
+                config.prefix_flood,
+                config.hash_seed,
+            )?),
+            recent: Arc::new(RecentSenders::with_seed(
                 config.recent_capacity,
                 config.lesson_window,
+                config.hash_seed,
             )),
-            flood: Arc::new(FloodDetector::new(config.flood)?),
+            flood: Arc::new(FloodDetector::with_seed(config.flood, config.hash_seed)?),
             pace: Arc::new(GlobalPace::new(
                 config.lessons_per_minute,
                 config.pace_burst,

@@ -23,11 +23,12 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 
 use crate::AbuseError;
 use crate::chain::Prefetch;
-use crate::util::{POW10, mix, random_seed};
+use crate::util::{POW10, mix, seed_or_random};
 
 const TAG_BITS: u32 = 40;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const EPOCH_MASK: u64 = (1 << (64 - TAG_BITS)) - 1;
+const SEED_SALT: u64 = 0x9e_f1a0d;
 
 #[derive(Debug, Default)]
 struct Way {
@@ -89,6 +90,15 @@ pub struct PrefixFloodGuard {
 impl PrefixFloodGuard {
     /// A guard with these settings.
     pub fn new(config: PrefixFloodConfig) -> Result<Self, AbuseError> {
+        Self::with_seed(config, None)
+    }
+
+    /// Like [`new`](Self::new), with the hashes seeded from `hash_seed` (`None`: random;
+    /// `Some`: the same decisions for the same contacts, run after run).
+    pub fn with_seed(
+        config: PrefixFloodConfig,
+        hash_seed: Option<u64>,
+    ) -> Result<Self, AbuseError> {
         if !(1..=12).contains(&config.block_digits) {
             return Err(AbuseError::InvalidConfig(
                 "prefix flood: block_digits must be within 1..=12",
@@ -120,7 +130,7 @@ impl PrefixFloodGuard {
             block_ms: i64::try_from(config.block_for.as_millis()).unwrap_or(i64::MAX / 4),
             threshold: config.threshold as f32,
             estimate,
-            seed: random_seed(),
+            seed: seed_or_random(hash_seed, SEED_SALT),
         })
     }
 

@@ -37,7 +37,7 @@ use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::SenderHistory;
 
 use crate::chain::{ChainObserver, Prefetch};
-use crate::util::{MAX_KEY, mix, random_seed};
+use crate::util::{MAX_KEY, mix, seed_or_random};
 
 const KEY_BITS: u32 = 50;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
@@ -46,6 +46,7 @@ const UNSET: i64 = i64::MIN;
 const REBASING: i64 = i64::MIN + 1;
 const CLEARING: i64 = i64::MIN + 2;
 const WAYS: usize = 8;
+const SEED_SALT: u64 = 0x2ece_0717;
 
 #[derive(Debug, Default)]
 #[repr(align(64))]
@@ -93,6 +94,12 @@ impl RecentSenders {
     /// A table of about `capacity` senders (rounded up to a power of two, at least 8; 9 bytes
     /// each) for a lesson window of `window`.
     pub fn new(capacity: usize, window: Duration) -> Self {
+        Self::with_seed(capacity, window, None)
+    }
+
+    /// Like [`new`](Self::new), with the table's hashes seeded from `hash_seed` (`None`:
+    /// random; `Some`: reproducible placement and evictions).
+    pub fn with_seed(capacity: usize, window: Duration, hash_seed: Option<u64>) -> Self {
         let buckets = (capacity.max(WAYS) / WAYS).next_power_of_two();
         let window_ms = i64::try_from(window.as_millis())
             .unwrap_or(i64::MAX / 4)
@@ -116,7 +123,7 @@ impl RecentSenders {
                 .min(TIME_MAX / 2),
             window,
             base_ms: AtomicI64::new(UNSET),
-            seed: random_seed(),
+            seed: seed_or_random(hash_seed, SEED_SALT),
         }
     }
 

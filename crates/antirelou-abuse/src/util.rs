@@ -51,6 +51,15 @@ pub(crate) fn random_seed() -> u64 {
     RandomState::new().hash_one(0x5eed_u64) | 1
 }
 
+/// The seed of one policy's hashes: derived from `hash_seed` and the policy's own `salt` when
+/// one is given (reproducible runs: the simulator, tests), else [`random_seed`].
+pub(crate) fn seed_or_random(hash_seed: Option<u64>, salt: u64) -> u64 {
+    match hash_seed {
+        Some(s) => mix(s ^ mix(salt)) | 1,
+        None => random_seed(),
+    }
+}
+
 /// Number of per-thread stripes of striped counters (a power of two).
 pub(crate) const STRIPES: usize = 16;
 

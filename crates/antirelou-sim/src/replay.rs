@@ -13,8 +13,9 @@
 //! the dispatcher wakes every `engine.tick_seconds` of virtual time and sends whatever is due.
 //! When the carrier suspends the number for lack of funds, the run stops: the number is dead.
 //!
-//! The engine's own random jitters (reply jitter, retry backoff jitter) are set to zero so that
-//! the same seed gives the same result.
+//! Every random draw derives from the seed, so the same scenario and seed give the same JSON: the
+//! traffic, the carrier's faults, the engine's reply and backoff jitter
+//! ([`EngineConfig::rng_seed`]) and the abuse policies' hashes ([`AbuseConfig::hash_seed`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -215,6 +216,19 @@ impl SenderIndex {
 /// The fixed key of the simulator's number hasher (the simulated store is thrown away).
 const SIM_SECRET: &[u8] = b"antirelou-sim: a fixed key for simulated stores only";
 
+const ENGINE_SALT: u64 = 0xE461_4E00;
+const ABUSE_SALT: u64 = 0xAB05_E000;
+
+/// A seed for one random source of one run, derived from the replay's seed (SplitMix64 of the
+/// seed, the policy and the source), so that the sources are independent of one another.
+fn derived_seed(seed: u64, policy: Policy, salt: u64) -> u64 {
+    let mut z = seed ^ salt ^ ((policy as u64 + 1) << 56);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn duration_minutes(m: f64) -> Duration {
     hours(m / 60.0)
 }
@@ -279,9 +293,9 @@ async fn run_async(
 
     let mut config = EngineConfig {
         reply_delay: duration_minutes(sc.reply_delay_minutes),
-        reply_jitter: Duration::ZERO,
+        reply_jitter: duration_minutes(sc.reply_jitter_minutes),
         reply_deadline: hours(sc.reply_deadline_hours).max(Duration::from_secs(1)),
-        backoff_jitter: 0.0,
+        rng_seed: Some(derived_seed(seed, policy, ENGINE_SALT)),
         price_per_segment: Money::from_units_f64(scenario.prices.outbound_segment_eur),
         claim_batch: 100_000,
         workers: 1,
@@ -305,6 +319,7 @@ async fn run_async(
             let abuse = AbuseConfig {
                 lesson_window: window,
                 recent_capacity: recent_capacity(traffic.senders.len()),
+                hash_seed: Some(derived_seed(seed, policy, ABUSE_SALT)),
                 ..AbuseConfig::default()
             };
             let policies = DefaultPolicies::new(number.region(), &abuse)
