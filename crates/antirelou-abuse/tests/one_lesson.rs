@@ -216,3 +216,93 @@ fn windows_are_measured_from_the_contact_time_not_the_wall_clock() {
     );
     let _ = Duration::ZERO;
 }
+
+/// The repeat filter remembers a sender only when the **whole** chain allowed him: a sender the
+/// global pace (or the flood detector) denied never got a lesson, so a later text of his must
+/// reach the durable check and get one, not be denied as [`Reason::AlreadyTaught`].
+#[tokio::test]
+async fn a_sender_denied_after_the_repeat_filter_gets_his_lesson_later() {
+    let h = Harness::new();
+    let config = AbuseConfig {
+        recent_capacity: 1 << 10,
+        lessons_per_minute: 1,
+        pace_burst: 1,
+        flood: FloodConfig {
+            min_surge: 1_000_000,
+            ..FloodConfig::default()
+        },
+        ..AbuseConfig::default()
+    };
+    let policies = DefaultPolicies::new(fr(), &config).unwrap();
+    let chain = policies.chain();
+    let [first, second] = &senders(2)[..] else {
+        panic!("two senders")
+    };
+    // The first sender takes the pace's only token; the second is paced out.
+    let c1 = h.contact(first, T0);
+    assert_eq!(chain.check(&c1), Decision::Allow);
+    assert!(
+        policies
+            .recent
+            .begin_lesson(&*h.store, &h.hasher.hash(first), &c1)
+            .await
+            .unwrap()
+    );
+    let denied = h.contact(second, T0 + 1_000);
+    assert_eq!(chain.check(&denied), Decision::Deny(Reason::GlobalPace));
+    assert!(!policies.recent.contains(second.key(), denied.at));
+    // He texts again while the pace is still spent: paced again, not "already taught".
+    assert_eq!(
+        chain.check(&h.contact(second, T0 + 30_000)),
+        Decision::Deny(Reason::GlobalPace)
+    );
+    // A minute later the pace allows: his lesson, once.
+    let later = h.contact(second, T0 + 61_000);
+    assert_eq!(chain.check(&later), Decision::Allow);
+    assert!(
+        policies
+            .recent
+            .begin_lesson(&*h.store, &h.hasher.hash(second), &later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        chain.check(&h.contact(second, T0 + 200_000)),
+        Decision::Deny(Reason::AlreadyTaught)
+    );
+    assert_eq!(chain.count(Reason::AlreadyTaught), 1);
+    assert_eq!(chain.count(Reason::GlobalPace), 2);
+}
+
+/// The same for the flood detector: senders denied in degraded mode are not remembered, and get
+/// their lesson once the number is calm again.
+#[test]
+fn senders_denied_in_degraded_mode_are_not_remembered() {
+    let h = Harness::new();
+    let config = AbuseConfig {
+        recent_capacity: 1 << 12,
+        lessons_per_minute: 1_000_000,
+        pace_burst: 1_000_000,
+        ..AbuseConfig::default()
+    };
+    let policies = DefaultPolicies::new(fr(), &config).unwrap();
+    let chain = policies.chain();
+    // A troll flood: 100 senders, 10 texts each within one minute.
+    let trolls = senders(100);
+    for round in 0..10 {
+        for (i, s) in trolls.iter().enumerate() {
+            chain.check(&h.contact(s, T0 + round * 5_000 + i as i64));
+        }
+    }
+    assert!(policies.flood.status(h.number.key()).degraded);
+    let man = PhoneNumber::parse("+33687654321").unwrap();
+    assert_eq!(
+        chain.check(&h.contact(&man, T0 + 70_000)),
+        Decision::Deny(Reason::FloodDegraded)
+    );
+    // Ten quiet minutes later: his lesson.
+    assert_eq!(
+        chain.check(&h.contact(&man, T0 + 11 * 60_000)),
+        Decision::Allow
+    );
+}
