@@ -12,7 +12,7 @@
 //! | [`PrefixFloodGuard`] | number blocks sending from many distinct senders at once (blocked 12 h, renewed while it goes on) | SMS and calls |
 //! | [`RecentSenders`] | senders that surely got their lesson within the window (the durable store decides the rest) | SMS |
 //! | [`FloodDetector`] | new senders while the number is in degraded mode after a flood | SMS |
-//! | [`GlobalPace`] | lessons beyond the global pace (GCRA) | SMS |
+//! | [`GlobalPace`] | lessons beyond the global pace (GCRA): a backstop sized from the daily cap | SMS |
 //!
 //! # The default chain
 //! [`default_chain`] (or [`DefaultPolicies`], which also hands out each policy for the operator
@@ -35,6 +35,14 @@
 //!
 //! Spend caps are not a policy: the store's
 //! [`SpendLedger`](antirelou_core::store::SpendLedger) enforces them atomically.
+//!
+//! # Feeding the budget
+//! The flood detector tells a viral day from a flood of one-text SIMs by money, and the global
+//! pace is sized from the daily cap, so whoever runs the engine must tell the policies the
+//! spend: spawn [`budget_refresher`] next to the dispatcher (it reads the ledger every few
+//! seconds), or call [`DefaultPolicies::refresh_budget_from`] on a timer of your own. Without
+//! it the flood detector has no budget limit and the pace stays at its floor (see the
+//! [`budget`] module).
 //!
 //! Time always comes from [`Contact::at`](antirelou_core::policy::Contact), never from the wall
 //! clock, so the policies run the same under a virtual clock.
@@ -60,6 +68,7 @@
 #![deny(missing_docs)]
 
 pub mod blocklist;
+pub mod budget;
 pub mod chain;
 pub mod flood;
 pub mod origin;
@@ -76,6 +85,7 @@ use antirelou_core::phone::Region;
 use antirelou_core::policy::Reason;
 
 pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
+pub use budget::budget_refresher;
 pub use chain::{ChainObserver, PolicyChain, Prefetch};
 pub use flood::{FloodConfig, FloodDetector, FloodStatus};
 pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
@@ -142,10 +152,18 @@ pub struct AbuseConfig {
     pub prefix_flood: PrefixFloodConfig,
     /// Flood detector settings.
     pub flood: FloodConfig,
-    /// Global pace: SMS lessons per minute (default 30).
+    /// Global pace: SMS lessons per minute, a floor (default 60). When the daily cap is known
+    /// ([`DefaultPolicies::refresh_budget`]), the pace is raised to spend the cap in
+    /// `pace_cap_span`.
     pub lessons_per_minute: u32,
-    /// Global pace: burst (default 10).
+    /// Global pace: burst at the floor rate (default 20). Once raised from the budget, the burst
+    /// is a minute's worth.
     pub pace_burst: u32,
+    /// The global pace, once it knows the daily cap, allows lessons worth the whole cap within
+    /// this long, and no faster (default two hours; zero: the pace stays at its floor). The pace
+    /// is a backstop against spending the day's money in minutes, never the limit of a
+    /// legitimate surge: a paced-out sender gets no lesson at all.
+    pub pace_cap_span: Duration,
     /// Seed of every policy's hashes (default `None`: a random seed per policy, so that an
     /// attacker cannot predict table positions). Set it only for reproducible runs (the
     /// simulator, tests): each policy derives its own seed from it.
@@ -163,16 +181,17 @@ impl Default for AbuseConfig {
             blocklist_capacity: 2048,
             prefix_flood: PrefixFloodConfig::default(),
             flood: FloodConfig::default(),
-            lessons_per_minute: 30,
-            pace_burst: 10,
+            lessons_per_minute: 60,
+            pace_burst: 20,
+            pace_cap_span: Duration::from_secs(2 * 3600),
             hash_seed: None,
         }
     }
 }
 
 /// The policies of the default chain, each shared, so that the engine and the operator console
-/// can reach them (add to the blocklist, tell the flood detector the budget left, warm the repeat
-/// filter).
+/// can reach them (add to the blocklist, warm the repeat filter), and the budget feed
+/// ([`refresh_budget`](Self::refresh_budget), [`budget_refresher`]).
 #[derive(Debug, Clone)]
 pub struct DefaultPolicies {
     /// Origin rules.
@@ -187,6 +206,7 @@ pub struct DefaultPolicies {
     pub flood: Arc<FloodDetector>,
     /// Global pace.
     pub pace: Arc<GlobalPace>,
+    pace_cap_span: Duration,
 }
 
 impl DefaultPolicies {
@@ -218,6 +238,7 @@ impl DefaultPolicies {
                 config.lessons_per_minute,
                 config.pace_burst,
             )?),
+            pace_cap_span: config.pace_cap_span,
         })
     }
 

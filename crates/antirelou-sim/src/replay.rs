@@ -301,7 +301,7 @@ async fn run_async(
         workers: 1,
         ..EngineConfig::default()
     };
-    let mut flood = None;
+    let mut policies = None;
     let policy_impl: Arc<dyn AbusePolicy> = match policy {
         Policy::Naive => {
             config.lesson_window = Duration::ZERO;
@@ -322,10 +322,11 @@ async fn run_async(
                 hash_seed: Some(derived_seed(seed, policy, ABUSE_SALT)),
                 ..AbuseConfig::default()
             };
-            let policies = DefaultPolicies::new(number.region(), &abuse)
+            let p = DefaultPolicies::new(number.region(), &abuse)
                 .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
-            flood = Some(policies.flood.clone());
-            Arc::new(policies.chain())
+            let chain = Arc::new(p.chain());
+            policies = Some(p);
+            chain
         }
     };
     let caps = config.caps;
@@ -351,19 +352,17 @@ async fn run_async(
     let mut deferred = 0u64;
     let call_seconds = scenario.prices.call_seconds;
 
-    // Wake the dispatcher at `t`: refresh the flood detector's view of the budget, then send
-    // everything due.
+    // Wake the dispatcher at `t`: refresh the policies' view of the budget from the ledger (as
+    // a server's `budget_refresher` does), then send everything due.
     let wake = |t: Timestamp| {
         clock.set(t);
         let dispatcher = &dispatcher;
         let store = &store;
-        let flood = &flood;
+        let policies = &policies;
         async move {
-            if let (Some(f), Some(daily)) = (flood, caps.daily) {
-                let spent = antirelou_core::store::SpendLedger::spend(&**store, t)
-                    .await?
-                    .day;
-                f.update_budget(daily.saturating_sub_floor(spent), lesson_cost);
+            if let Some(p) = policies {
+                p.refresh_budget_from(&**store, &caps, lesson_cost, t)
+                    .await?;
             }
             let mut deferred = 0;
             for _ in 0..1_000 {

@@ -144,3 +144,26 @@ fn users_scenario_files_load_by_path() {
     assert_eq!(anti.legit_senders_with_one_lesson, 30);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn viral_day_every_legitimate_sender_gets_exactly_one_lesson() {
+    // The whole scenario (6,300 senders, a TV surge peaking near 50 new senders a minute): a
+    // viral day is not a flood while the budget allows, and the pace, sized from the daily cap,
+    // drops nobody.
+    let s = Scenario::builtin("viral-day").unwrap().unwrap();
+    let r = replay(&s, None).unwrap();
+    let anti = &r.report.runs[1];
+    assert_eq!(anti.legit_senders, 6_300);
+    assert_eq!(anti.legit_senders_with_one_lesson, 6_300);
+    assert_eq!(anti.legit_senders_without_lesson, 0);
+    assert_eq!(anti.legit_senders_with_several_lessons, 0);
+    assert_eq!(anti.lessons_sent, 6_300);
+    for reason in [
+        "drop.global_pace",
+        "drop.flood_degraded",
+        "drop.prefix_flood",
+    ] {
+        assert_eq!(anti.dropped.get(reason), None, "{reason}");
+    }
+    assert_eq!(anti.replies_deferred_by_cap, 0);
+}
