@@ -179,7 +179,7 @@ async fn commit_batch<'a>(
             return Ok(results.into_iter().map(Ok).collect());
         }
         Err(e) => {
-            tracing::debug!(error = %e, "batch script failed; running the batch one write at a time");
+            tracing::warn!(error = %e, "batch script failed; running the batch one write at a time");
             tx.rollback().await.map_err(db_err)?;
         }
     }
@@ -189,193 +189,445 @@ async fn commit_batch<'a>(
     Ok(results)
 }
 
-/// What one op expects from the script: how many statements it owns.
-#[derive(Clone, Copy)]
-enum Expect {
-    /// A counter increment: summed, nothing to read.
-    Counter,
-    BeginLesson,
-    RecordContact,
-    Schedule,
-    SetOptedOut,
-    CancelPending,
+/// How to read one statement's output back into the ops' results.
+enum Read {
+    /// Nothing to read (opt-outs, upserts, counters).
+    Ignore,
+    /// The senders whose lesson slot is taken (`SELECT` before the multi-row upsert): every
+    /// other op of the list gets its slot.
+    LessonsRefused(Vec<(Vec<u8>, usize)>),
+    /// A single lesson-slot upsert `RETURNING 1` for op `usize`.
+    Lesson(usize),
+    /// The previous records of these senders (`SELECT sender, …`).
+    Contacts(Vec<(Vec<u8>, usize)>),
+    /// The keys already in the queue (`SELECT idempotency_key, id` before the insert).
+    Existing,
+    /// After the multi-row insert into the queue: `json_group_object(key, id)` of every key
+    /// of these ops (key, op index), in row order.
+    Inserted(Vec<(String, usize)>),
+    /// The cancelled count of op `usize`.
+    Cancelled(usize),
 }
 
-/// The whole batch as one script with numbered parameters (absolute across statements).
+/// The whole batch as one script: one multi-row statement per kind of write (a valid order,
+/// since the writes of one batch come from concurrent callers). Parameters are anonymous `?`,
+/// bound in the order they appear across the statements. A key that appears twice in a kind
+/// gets its own statement after the multi-row one, so that every result is exactly what
+/// running the writes in that order gives.
 async fn run_script<'a>(
     conn: &mut sqlx::SqliteConnection,
     ops: impl Iterator<Item = &'a Op>,
 ) -> Result<Vec<Done>> {
+    use std::collections::{HashMap, HashSet};
+
     use futures_core::stream::Stream as _;
     use sqlx::Arguments as _;
     use sqlx::sqlite::SqliteArguments;
 
+    let ops: Vec<&Op> = ops.collect();
+    let mut results: Vec<Option<Done>> = (0..ops.len()).map(|_| None).collect();
     let mut sql = String::with_capacity(4096);
     let mut args = SqliteArguments::default();
-    let mut n = 0usize;
-    let mut expects = Vec::new();
-    let mut counters: BTreeMap<&str, u64> = BTreeMap::new();
-    macro_rules! arg {
+    let mut reads: Vec<Read> = Vec::new();
+    // Bind a value and write its placeholder, in textual order.
+    macro_rules! p {
         ($v:expr) => {{
             args.add($v)
                 .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
-            n += 1;
-            n
+            sql.push('?');
         }};
     }
-    for op in ops {
+    macro_rules! push {
+        ($s:expr) => {
+            sql.push_str($s)
+        };
+    }
+
+    // Sort the ops by kind.
+    let mut counters: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut opt_outs = Vec::new();
+    let mut cancels = Vec::new();
+    let mut lessons: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    let mut lesson_dups = Vec::new();
+    let mut lesson_seen: HashSet<[u8; 16]> = HashSet::new();
+    let mut contacts = Vec::new();
+    let mut contact_dups = Vec::new();
+    let mut contact_seen: HashSet<[u8; 16]> = HashSet::new();
+    let mut schedules = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Incr { name, by } => {
                 let e = counters.entry(name.as_str()).or_insert(0);
                 *e = e.saturating_add(*by);
-                expects.push(Expect::Counter);
+                results[i] = Some(Done::Unit);
             }
-            Op::Barrier => expects.push(Expect::Counter),
-            Op::BeginLesson {
-                sender,
-                window,
-                now,
-            } => {
-                let s = arg!(sender.0.to_vec());
-                let t = arg!(now.as_millis());
-                let w = arg!(now.sub(*window).as_millis());
-                sql.push_str(&format!(
-                    "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                     VALUES (?{s}, ?{t}, ?{t}, 0, ?{t}) \
-                     ON CONFLICT (sender) DO UPDATE SET last_lesson_at = ?{t} \
-                     WHERE last_lesson_at IS NULL OR last_lesson_at <= ?{w} RETURNING 1;\n"
-                ));
-                expects.push(Expect::BeginLesson);
+            Op::Barrier => results[i] = Some(Done::Unit),
+            Op::SetOptedOut { .. } => {
+                opt_outs.push(i);
+                results[i] = Some(Done::Unit);
             }
-            Op::RecordContact { sender, now } => {
-                let s = arg!(sender.0.to_vec());
-                let t = arg!(now.as_millis());
-                sql.push_str(&format!(
-                    "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?{s};\n\
-                     INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                     VALUES (?{s}, ?{t}, ?{t}, 1, NULL) \
-                     ON CONFLICT (sender) DO UPDATE SET last_seen = ?{t}, contacts = contacts + 1;\n"
-                ));
-                expects.push(Expect::RecordContact);
+            Op::CancelPending { .. } => cancels.push(i),
+            Op::BeginLesson { sender, window, .. } => {
+                if lesson_seen.insert(sender.0) {
+                    let w = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+                    lessons.entry(w).or_default().push(i);
+                } else {
+                    lesson_dups.push(i);
+                }
             }
-            Op::Schedule { reply, now } => {
-                let k = arg!(reply.idempotency_key.clone());
-                let kind = arg!(reply.kind.as_str().to_owned());
-                let num = arg!(reply.number.e164().to_owned());
-                let rcp = arg!(reply.recipient.e164().to_owned());
-                let snd = arg!(reply.sender.0.to_vec());
-                let due = arg!(reply.due_at.as_millis());
-                let exp = arg!(reply.expires_at.as_millis());
-                let t = arg!(now.as_millis());
-                sql.push_str(&format!(
-                    "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, sender, \
-                     due_at, expires_at, created_at, updated_at) \
-                     VALUES (?{k}, 'pending', 0, ?{kind}, ?{num}, ?{rcp}, ?{snd}, ?{due}, ?{exp}, ?{t}, ?{t}) \
-                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id;\n\
-                     SELECT id FROM replies WHERE idempotency_key = ?{k};\n"
-                ));
-                expects.push(Expect::Schedule);
+            Op::RecordContact { sender, .. } => {
+                if contact_seen.insert(sender.0) {
+                    contacts.push(i);
+                } else {
+                    contact_dups.push(i);
+                }
             }
-            Op::SetOptedOut {
-                sender,
-                opted_out,
-                now,
-            } => {
-                let s = arg!(sender.0.to_vec());
-                let o = arg!(*opted_out);
-                let t = arg!(now.as_millis());
-                sql.push_str(&format!(
-                    "INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (?{s}, ?{o}, ?{t}) \
-                     ON CONFLICT (sender) DO UPDATE SET opted_out = ?{o}, updated_at = ?{t};\n"
-                ));
-                expects.push(Expect::SetOptedOut);
-            }
-            Op::CancelPending {
-                sender,
-                reason,
-                now,
-            } => {
-                let s = arg!(sender.0.to_vec());
-                let r = arg!(reason.clone());
-                let t = arg!(now.as_millis());
-                sql.push_str(&format!(
-                    "UPDATE replies SET state = 'cancelled', last_error = ?{r}, recipient = NULL, \
-                     updated_at = ?{t} WHERE sender = ?{s} AND state = 'pending';\n"
-                ));
-                expects.push(Expect::CancelPending);
-            }
+            Op::Schedule { .. } => schedules.push(i),
         }
-    }
-    for (name, by) in &counters {
-        let k = arg!((*name).to_owned());
-        let v = arg!(store::u64_to_i64(*by));
-        sql.push_str(&format!(
-            "INSERT INTO counters (name, value) VALUES (?{k}, ?{v}) \
-             ON CONFLICT (name) DO UPDATE SET value = \
-             CASE WHEN value > 9223372036854775807 - ?{v} THEN 9223372036854775807 ELSE value + ?{v} END;\n"
-        ));
-    }
-    if sql.is_empty() {
-        return Ok(expects.iter().map(|_| Done::Unit).collect());
     }
 
-    // Each statement's rows, then its result: group them.
-    let mut outputs: Vec<(Vec<SqliteRow>, u64)> = Vec::new();
-    {
-        // Several statements in one prepared query: supported by the SQLite driver of sqlx 0.8
-        // (parameters `?NNN` are absolute across the statements).
-        let mut stream =
-            sqlx::Executor::fetch_many(&mut *conn, sqlx::query_with(&sql, args).persistent(false));
-        let mut rows = Vec::new();
-        while let Some(item) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await
+    // Opt-outs and cancellations, one statement each, in order.
+    for &i in &opt_outs {
+        if let Op::SetOptedOut {
+            sender,
+            opted_out,
+            now,
+        } = ops[i]
         {
-            match item.map_err(db_err)? {
-                sqlx::Either::Right(row) => rows.push(row),
-                sqlx::Either::Left(done) => {
-                    outputs.push((std::mem::take(&mut rows), done.rows_affected()));
+            push!("INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (");
+            p!(sender.0.to_vec());
+            push!(", ");
+            p!(*opted_out);
+            push!(", ");
+            p!(now.as_millis());
+            push!(
+                ") ON CONFLICT (sender) DO UPDATE SET opted_out = excluded.opted_out, \
+                 updated_at = excluded.updated_at;\n"
+            );
+            reads.push(Read::Ignore);
+        }
+    }
+    for &i in &cancels {
+        if let Op::CancelPending {
+            sender,
+            reason,
+            now,
+        } = ops[i]
+        {
+            push!("UPDATE replies SET state = 'cancelled', last_error = ");
+            p!(reason.clone());
+            push!(", recipient = NULL, updated_at = ");
+            p!(now.as_millis());
+            push!(" WHERE sender = ");
+            p!(sender.0.to_vec());
+            push!(" AND state = 'pending';\n");
+            reads.push(Read::Cancelled(i));
+        }
+    }
+
+    // Lesson slots, per window: the senders whose slot is taken, then one multi-row upsert
+    // (the keys of one statement are distinct, so the refused set is exact).
+    for (w, idx) in &lessons {
+        let mut owners = Vec::with_capacity(idx.len());
+        push!("SELECT v.column1 FROM (VALUES ");
+        for (j, &i) in idx.iter().enumerate() {
+            if let Op::BeginLesson { sender, now, .. } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+                owners.push((sender.0.to_vec(), i));
+            }
+        }
+        push!(
+            ") AS v JOIN senders ON senders.sender = v.column1 \
+             WHERE senders.last_lesson_at IS NOT NULL AND senders.last_lesson_at > v.column2 - "
+        );
+        p!(*w);
+        push!(
+            ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             SELECT column1, column2, column2, 0, column2 FROM (VALUES "
+        );
+        for (j, &i) in idx.iter().enumerate() {
+            if let Op::BeginLesson { sender, now, .. } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(
+            ") WHERE true \
+             ON CONFLICT (sender) DO UPDATE SET last_lesson_at = excluded.last_lesson_at \
+             WHERE senders.last_lesson_at IS NULL \
+             OR senders.last_lesson_at <= excluded.last_lesson_at - "
+        );
+        p!(*w);
+        push!(";\n");
+        reads.push(Read::LessonsRefused(owners));
+        reads.push(Read::Ignore);
+    }
+    for &i in &lesson_dups {
+        if let Op::BeginLesson {
+            sender,
+            window,
+            now,
+        } = ops[i]
+        {
+            push!(
+                "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) VALUES ("
+            );
+            p!(sender.0.to_vec());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", 0, ");
+            p!(now.as_millis());
+            push!(
+                ") ON CONFLICT (sender) DO UPDATE SET last_lesson_at = excluded.last_lesson_at \
+                 WHERE last_lesson_at IS NULL OR last_lesson_at <= "
+            );
+            p!(now.sub(*window).as_millis());
+            push!(" RETURNING 1;\n");
+            reads.push(Read::Lesson(i));
+        }
+    }
+
+    // Contacts: read the previous records, then one multi-row upsert.
+    if !contacts.is_empty() {
+        let mut owners = Vec::with_capacity(contacts.len());
+        push!(
+            "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
+             WHERE sender IN ("
+        );
+        for (j, &i) in contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, .. } = ops[i] {
+                if j > 0 {
+                    push!(", ");
+                }
+                p!(sender.0.to_vec());
+                owners.push((sender.0.to_vec(), i));
+            }
+        }
+        push!(");\n");
+        reads.push(Read::Contacts(owners));
+        push!(
+            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             SELECT column1, column2, column2, 1, NULL FROM (VALUES "
+        );
+        for (j, &i) in contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(
+            ") WHERE true ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
+             contacts = senders.contacts + 1;\n"
+        );
+        reads.push(Read::Ignore);
+    }
+    for &i in &contact_dups {
+        if let Op::RecordContact { sender, now } = ops[i] {
+            push!(
+                "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
+                 WHERE sender = "
+            );
+            p!(sender.0.to_vec());
+            push!(
+                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                 VALUES ("
+            );
+            p!(sender.0.to_vec());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(
+                ", 1, NULL) ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
+                 contacts = senders.contacts + 1;\n"
+            );
+            reads.push(Read::Contacts(vec![(sender.0.to_vec(), i)]));
+            reads.push(Read::Ignore);
+        }
+    }
+
+    // The queue: the keys already there, one multi-row insert, then every key's id in one row.
+    if !schedules.is_empty() {
+        let mut owners = Vec::with_capacity(schedules.len());
+        push!("SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (");
+        for (j, &i) in schedules.iter().enumerate() {
+            if let Op::Schedule { reply, .. } = ops[i] {
+                if j > 0 {
+                    push!(", ");
+                }
+                p!(reply.idempotency_key.clone());
+                owners.push((reply.idempotency_key.clone(), i));
+            }
+        }
+        push!(
+            ");\nINSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, \
+             sender, due_at, expires_at, created_at, updated_at) \
+             SELECT column1, 'pending', 0, column2, column3, column4, column5, column6, \
+             column7, column8, column8 FROM (VALUES "
+        );
+        for (j, &i) in schedules.iter().enumerate() {
+            if let Op::Schedule { reply, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(reply.idempotency_key.clone());
+                push!(", ");
+                p!(reply.kind.as_str().to_owned());
+                push!(", ");
+                p!(reply.number.e164().to_owned());
+                push!(", ");
+                p!(reply.recipient.e164().to_owned());
+                push!(", ");
+                p!(reply.sender.0.to_vec());
+                push!(", ");
+                p!(reply.due_at.as_millis());
+                push!(", ");
+                p!(reply.expires_at.as_millis());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(
+            ") WHERE true ON CONFLICT (idempotency_key) DO NOTHING;\n\
+             SELECT json_group_object(idempotency_key, id) FROM replies WHERE idempotency_key IN ("
+        );
+        for (j, (key, _)) in owners.iter().enumerate() {
+            if j > 0 {
+                push!(", ");
+            }
+            p!(key.clone());
+        }
+        push!(");\n");
+        reads.push(Read::Existing);
+        reads.push(Read::Ignore);
+        reads.push(Read::Inserted(owners));
+    }
+
+    // Counters last, summed.
+    if !counters.is_empty() {
+        push!("INSERT INTO counters (name, value) SELECT column1, column2 FROM (VALUES ");
+        for (j, (name, by)) in counters.iter().enumerate() {
+            push!(if j == 0 { "(" } else { ", (" });
+            p!((*name).to_owned());
+            push!(", ");
+            p!(store::u64_to_i64(*by));
+            push!(")");
+        }
+        push!(
+            ") WHERE true ON CONFLICT (name) DO UPDATE SET value = \
+             CASE WHEN counters.value > 9223372036854775807 - excluded.value \
+             THEN 9223372036854775807 ELSE counters.value + excluded.value END;\n"
+        );
+        reads.push(Read::Ignore);
+    }
+
+    if !sql.is_empty() {
+        // Each statement's rows, then its result.
+        let mut outputs: Vec<(Vec<SqliteRow>, u64, i64)> = Vec::with_capacity(reads.len());
+        {
+            // Several statements in one prepared query: supported by the SQLite driver of sqlx
+            // 0.8, which binds anonymous parameters across the statements in order.
+            let mut stream = sqlx::Executor::fetch_many(
+                &mut *conn,
+                sqlx::query_with(&sql, args).persistent(false),
+            );
+            let mut rows = Vec::new();
+            while let Some(item) =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await
+            {
+                match item.map_err(db_err)? {
+                    sqlx::Either::Right(row) => rows.push(row),
+                    sqlx::Either::Left(done) => {
+                        outputs.push((
+                            std::mem::take(&mut rows),
+                            done.rows_affected(),
+                            done.last_insert_rowid(),
+                        ));
+                    }
+                }
+            }
+        }
+        if outputs.len() != reads.len() {
+            return Err(unexpected("the statements of the batch script"));
+        }
+        let mut existing: HashMap<String, u64> = HashMap::new();
+        for (read, (rows, changes, _)) in reads.into_iter().zip(outputs) {
+            match read {
+                Read::Ignore => {}
+                Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
+                Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
+                Read::LessonsRefused(owners) => {
+                    let mut refused: HashSet<Vec<u8>> = HashSet::with_capacity(rows.len());
+                    for r in &rows {
+                        refused.insert(r.try_get::<Vec<u8>, _>(0).map_err(db_err)?);
+                    }
+                    for (key, i) in owners {
+                        results[i] = Some(Done::Bool(!refused.contains(&key)));
+                    }
+                }
+                Read::Contacts(owners) => {
+                    let mut previous: HashMap<Vec<u8>, SenderRecord> = HashMap::new();
+                    for r in &rows {
+                        let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
+                        previous.insert(key, store::sender_record(r)?);
+                    }
+                    for (key, i) in owners {
+                        results[i] = Some(Done::Contact(previous.get(&key).copied()));
+                    }
+                }
+                Read::Existing => {
+                    for r in &rows {
+                        let key: String = r.try_get(0).map_err(db_err)?;
+                        let id: i64 = r.try_get(1).map_err(db_err)?;
+                        existing.insert(key, store::to_u64(id, "id")?);
+                    }
+                }
+                Read::Inserted(owners) => {
+                    let json: String = rows
+                        .first()
+                        .map(|r| r.try_get(0))
+                        .transpose()
+                        .map_err(db_err)?
+                        .unwrap_or_default();
+                    let ids: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(&json).map_err(|e| {
+                            Error::storage_permanent(format!("sqlite group commit ids: {e}"))
+                        })?;
+                    // In row order: a key already there, or seen earlier in the batch, is a
+                    // duplicate; the first row of any other key inserted it.
+                    let mut seen: HashSet<String> = HashSet::new();
+                    for (key, i) in owners {
+                        let id = ids
+                            .get(&key)
+                            .and_then(serde_json::Value::as_i64)
+                            .ok_or_else(|| unexpected("schedule"))?;
+                        let id = store::to_u64(id, "id")?;
+                        let fresh = !existing.contains_key(&key) && seen.insert(key);
+                        results[i] = Some(Done::Scheduled(if fresh {
+                            ScheduleOutcome::Scheduled(id)
+                        } else {
+                            ScheduleOutcome::Duplicate(id)
+                        }));
+                    }
                 }
             }
         }
     }
-    let mut out = outputs.into_iter();
-    let mut next = || {
-        out.next()
-            .ok_or_else(|| unexpected("a statement of the batch script"))
-    };
-    let mut results = Vec::with_capacity(expects.len());
-    for e in expects {
-        results.push(match e {
-            Expect::Counter => Done::Unit,
-            Expect::BeginLesson => Done::Bool(!next()?.0.is_empty()),
-            Expect::RecordContact => {
-                let (rows, _) = next()?;
-                let _ = next()?;
-                Done::Contact(rows.first().map(store::sender_record).transpose()?)
-            }
-            Expect::Schedule => {
-                let (inserted, _) = next()?;
-                let (existing, _) = next()?;
-                match (inserted.first(), existing.first()) {
-                    (Some(r), _) => {
-                        let id: i64 = r.try_get(0).map_err(db_err)?;
-                        Done::Scheduled(ScheduleOutcome::Scheduled(store::to_u64(id, "id")?))
-                    }
-                    (None, Some(r)) => {
-                        let id: i64 = r.try_get(0).map_err(db_err)?;
-                        Done::Scheduled(ScheduleOutcome::Duplicate(store::to_u64(id, "id")?))
-                    }
-                    (None, None) => return Err(unexpected("schedule")),
-                }
-            }
-            Expect::SetOptedOut => {
-                let _ = next()?;
-                Done::Unit
-            }
-            Expect::CancelPending => Done::Count(next()?.1),
-        });
-    }
-    Ok(results)
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| unexpected("an op of the batch")))
+        .collect()
 }
 
 /// The batch one statement at a time (after a script failed): each op gets its own result.

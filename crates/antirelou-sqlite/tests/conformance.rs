@@ -152,6 +152,55 @@ async fn group_commit_keeps_one_slot_per_sender_and_durability() {
     assert_eq!(stats.pending, 400);
 }
 
+/// Concurrent schedules with repeated keys through group commit: one `Scheduled` per key, every
+/// `Duplicate` names the same id, and each id holds its own reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_schedule_ids_and_duplicates() {
+    use antirelou_core::store::ScheduleOutcome;
+    let dir = TempDir::new("group-ids");
+    let now = Timestamp::from_secs(1_700_000_000);
+    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
+        .await
+        .unwrap();
+    // One key scheduled before, so that the batch meets an existing row too.
+    let before = store.schedule(reply("k0", now), now).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("k{}", i % 40);
+            let mut r = reply(&key, now);
+            r.sender = SenderHash([(i % 40) as u8; 16]);
+            (key, store.schedule(r, now).await.unwrap())
+        }));
+    }
+    let mut by_key: std::collections::HashMap<String, Vec<ScheduleOutcome>> = Default::default();
+    for t in tasks {
+        let (k, o) = t.await.unwrap();
+        by_key.entry(k).or_default().push(o);
+    }
+    assert_eq!(by_key.len(), 40);
+    for (k, outcomes) in &by_key {
+        let scheduled: Vec<_> = outcomes
+            .iter()
+            .filter(|o| matches!(o, ScheduleOutcome::Scheduled(_)))
+            .collect();
+        let id = if k == "k0" {
+            assert!(scheduled.is_empty(), "k0 existed before");
+            before.id()
+        } else {
+            assert_eq!(scheduled.len(), 1, "{k}: {outcomes:?}");
+            scheduled[0].id()
+        };
+        assert!(outcomes.iter().all(|o| o.id() == id), "{k}: {outcomes:?}");
+        let rec = store.get(id).await.unwrap().unwrap();
+        let n: u8 = k[1..].parse().unwrap();
+        if k != "k0" {
+            assert_eq!(rec.sender, SenderHash([n; 16]), "{k} -> id {id}");
+        }
+    }
+}
+
 fn reply(key: &str, now: Timestamp) -> NewReply {
     NewReply {
         idempotency_key: key.into(),
