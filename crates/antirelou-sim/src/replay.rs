@@ -316,11 +316,15 @@ async fn run_async(
                 monthly: positive(scenario.budget.monthly_cap_eur),
             };
             number_config.neutral_first_reply = scenario.number.neutral_first_reply;
+            let tuned = scenario
+                .abuse
+                .config()
+                .map_err(|r| SimError::scenario(&scenario.name, r))?;
             let abuse = AbuseConfig {
                 lesson_window: window,
                 recent_capacity: recent_capacity(traffic.senders.len()),
                 hash_seed: Some(derived_seed(seed, policy, ABUSE_SALT)),
-                ..AbuseConfig::default()
+                ..tuned
             };
             let p = DefaultPolicies::new(number.region(), &abuse)
                 .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;

@@ -167,3 +167,23 @@ fn viral_day_every_legitimate_sender_gets_exactly_one_lesson() {
     }
     assert_eq!(anti.replies_deferred_by_cap, 0);
 }
+
+#[test]
+fn the_abuse_section_reaches_the_antirelou_run() {
+    // 30 men in an hour against a pace of one lesson a minute that the budget may not raise:
+    // some are paced out. With the defaults, none is.
+    let base = "name = \"paced\"\nstart = \"2024-01-01T18:00:00Z\"\nduration_hours = 0.5\n[legit]\nsenders = 60\n";
+    let tuned =
+        format!("{base}[abuse]\nlessons_per_minute = 1\npace_burst = 1\npace_cap_hours = 0\n");
+    let anti = |toml: &str| {
+        let s = Scenario::from_toml("paced", toml).unwrap();
+        replay(&s, Some(1)).unwrap().report.runs[1].clone()
+    };
+    let paced = anti(&tuned);
+    let dropped = paced.dropped.get("drop.global_pace").copied().unwrap_or(0);
+    assert!(dropped > 0, "{:?}", paced.dropped);
+    assert!(paced.legit_senders_without_lesson > 0);
+    let free = anti(base);
+    assert_eq!(free.dropped.get("drop.global_pace"), None);
+    assert_eq!(free.legit_senders_without_lesson, 0);
+}

@@ -202,3 +202,43 @@ fn bad_scenarios_are_rejected_with_a_reason() {
         Err(antirelou_sim::SimError::UnknownScenario(_))
     ));
 }
+
+#[test]
+fn the_abuse_section_tunes_the_chain_and_is_checked() {
+    let base = "name = \"t\"\nstart = \"2024-01-01T00:00:00Z\"\nduration_hours = 24\n";
+    let s = Scenario::from_toml(
+        "t",
+        &format!(
+            "{base}[abuse]\ncountries = [\"FR\", \"BE\"]\nlessons_per_minute = 5\npace_cap_hours = 0\nprefix_threshold = 40\nflood_min_surge = 100\nflood_keep_one_in = 4\n"
+        ),
+    )
+    .unwrap();
+    let c = s.abuse.config().unwrap();
+    assert_eq!(c.lessons_per_minute, 5);
+    assert!(c.pace_cap_span.is_zero());
+    assert_eq!(c.prefix_flood.threshold, 40);
+    assert_eq!((c.flood.min_surge, c.flood.degraded_keep_one_in), (100, 4));
+    assert_eq!(
+        c.countries,
+        antirelou_abuse::AllowedCountries::List(vec![
+            antirelou_core::phone::Region::new("FR").unwrap(),
+            antirelou_core::phone::Region::new("BE").unwrap()
+        ])
+    );
+    // Absent: the library's defaults.
+    let plain = Scenario::from_toml("t", base).unwrap();
+    assert_eq!(
+        plain.abuse.config().unwrap(),
+        antirelou_abuse::AbuseConfig::default()
+    );
+    let err = |toml: &str| {
+        Scenario::from_toml("t", &format!("{base}[abuse]\n{toml}"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err("pace = 3").contains("unknown field"));
+    assert!(err("prefix_threshold = 1").contains("threshold"));
+    assert!(err("lessons_per_minute = 0").contains("lessons per minute"));
+    assert!(err("countries = [\"France\"]").contains("abuse.countries"));
+    assert!(err("prefix_block_hours = -1").contains("prefix_block_hours"));
+}
