@@ -302,42 +302,42 @@ fn default_tick() -> u64 {
 }
 
 /// `[abuse]`: the antirelou run's policy chain, tuned. Every key is optional; an absent key keeps
-/// the default of [`AbuseConfig`] (given in brackets).
+/// the default of [`AbuseConfig`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbuseSection {
-    /// Allowed sender countries, ISO codes (`["FR", "BE"]`), or `["any"]` [the number's own].
+    /// Allowed sender countries, ISO codes (`["FR", "BE"]`), or `["any"]` (default the number's own).
     pub countries: Option<Vec<String>>,
-    /// Global pace floor, lessons per minute [60].
+    /// Global pace floor, lessons per minute (default 60).
     pub lessons_per_minute: Option<u32>,
-    /// Global pace burst at the floor [20].
+    /// Global pace burst at the floor (default 20).
     pub pace_burst: Option<u32>,
     /// Hours in which the pace, sized from the daily cap, may spend the whole cap; `0` keeps the
-    /// pace at its floor [2].
+    /// pace at its floor (default 2).
     pub pace_cap_hours: Option<f64>,
-    /// Prefix flood guard: a block is every number sharing all digits but this many [4].
+    /// Prefix flood guard: a block is every number sharing all digits but this many (default 4).
     pub prefix_block_digits: Option<u32>,
-    /// Prefix flood guard: distinct senders of a block within the window that block it [16].
+    /// Prefix flood guard: distinct senders of a block within the window that block it (default 16).
     pub prefix_threshold: Option<u32>,
-    /// Prefix flood guard: the sliding window, in minutes [10].
+    /// Prefix flood guard: the sliding window, in minutes (default 10).
     pub prefix_window_minutes: Option<f64>,
-    /// Prefix flood guard: how long a block lasts, in hours [12].
+    /// Prefix flood guard: how long a block lasts, in hours (default 12).
     pub prefix_block_hours: Option<f64>,
-    /// Flood detector: length of a bucket, in seconds [60].
+    /// Flood detector: length of a bucket, in seconds (default 60).
     pub flood_bucket_seconds: Option<u64>,
-    /// Flood detector: a surge is this many times the baseline of new senders [5] ...
+    /// Flood detector: a surge is this many times the baseline of new senders (default 5) ...
     pub flood_surge_factor: Option<f64>,
-    /// ... and at least this many new senders in a bucket [20].
+    /// ... and at least this many new senders in a bucket (default 20).
     pub flood_min_surge: Option<u32>,
-    /// Flood detector: texts per new sender from which a surge is a flood [3].
+    /// Flood detector: texts per new sender from which a surge is a flood (default 3).
     pub flood_messages_per_sender: Option<f64>,
     /// Flood detector: the budget left must pay the rate of new senders over this horizon, in
-    /// minutes [60].
+    /// minutes (default 60).
     pub flood_budget_horizon_minutes: Option<f64>,
-    /// Flood detector: calm buckets in a row that end degraded mode [5].
+    /// Flood detector: calm buckets in a row that end degraded mode (default 5).
     pub flood_calm_buckets: Option<u32>,
     /// Flood detector: in degraded mode, still teach one new sender in this many; `0` pauses
-    /// SMS lessons [0].
+    /// SMS lessons (default 0).
     pub flood_keep_one_in: Option<u32>,
 }
 
