@@ -116,7 +116,8 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
                 path,
                 SqliteConfig::default()
                     .with_durability(durability)
-                    .with_group_commit(*group_commit),
+                    .with_group_commit(*group_commit)
+                    .for_heavy_writes(),
             )
             .await
             .map_err(|e| ServerError::Storage(format!("storage.sqlite: {e}")))?;
