@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use antirelou_abuse::{BlockPattern, DefaultPolicies};
 use antirelou_core::engine::{Engine, EngineStats, NumberStatus};
+use antirelou_core::store::SpendCaps;
 use antirelou_core::{Money, PhoneNumber, Timestamp};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -182,19 +183,16 @@ impl AdminState {
             drops,
         });
         if let Some(p) = &self.policies {
-            let left = super::app::remaining(
-                (self.budget.daily_cap, self.budget.monthly_cap),
-                stats.spend.day,
-                stats.spend.month,
+            // The flood detector learns the budget left; the global pace follows the daily cap.
+            // A lesson is at most two segments.
+            p.refresh_budget(
+                &SpendCaps {
+                    daily: self.budget.daily_cap,
+                    monthly: self.budget.monthly_cap,
+                },
+                stats.spend,
+                Money::from_micros(self.budget.price_per_segment.micros().saturating_mul(2)),
             );
-            match left {
-                // A lesson is at most two segments.
-                Some(left) => p.flood.update_budget(
-                    left,
-                    Money::from_micros(self.budget.price_per_segment.micros().saturating_mul(2)),
-                ),
-                None => p.flood.set_affordable_per_bucket(None),
-            }
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, AllowedCountries, DefaultPolicies};
+use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
     DecoyConfig, Engine, EngineConfig, NumberConfig, RatePerSecond, Senders,
 };
@@ -14,7 +15,6 @@ use antirelou_core::event::Provider;
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::{SpendCaps, Store};
-use antirelou_core::{InboundHandler, Money};
 use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
 use antirelou_twilio::router::TwilioWebhookState;
@@ -425,19 +425,5 @@ async fn purger(engine: Engine, stop: impl Future<Output = ()>) {
                 }
             }
         }
-    }
-}
-
-/// The money left under the tighter of the two caps, if any cap is set.
-pub(crate) fn remaining(
-    caps: (Option<Money>, Option<Money>),
-    day: Money,
-    month: Money,
-) -> Option<Money> {
-    let d = caps.0.map(|c| c.saturating_sub_floor(day));
-    let m = caps.1.map(|c| c.saturating_sub_floor(month));
-    match (d, m) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
