@@ -316,9 +316,10 @@ pub struct AbuseSettings {
     pub enabled: bool,
     /// Allowed sender countries (default: the countries of our numbers).
     pub countries: Option<Vec<Region>>,
-    /// Global pace of lessons per minute (default 30).
+    /// Floor of the global pace of lessons per minute (default: `AbuseConfig`'s, 60); the pace
+    /// rises with the daily cap so the whole cap takes at least two hours to spend.
     pub lessons_per_minute: Option<u32>,
-    /// Global pace burst (default 10).
+    /// Global pace burst (default: `AbuseConfig`'s, 20).
     pub pace_burst: Option<u32>,
     /// Slots of the in-memory repeat filter (default 4 Mi).
     pub recent_capacity: Option<usize>,
