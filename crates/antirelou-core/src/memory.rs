@@ -55,9 +55,9 @@ use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::privacy::SenderHash;
 use crate::store::{
-    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyKind,
-    ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SenderRecord,
-    SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
+    ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory,
+    SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
 };
 
 /// The reason stored on replies that [`ReplyQueue::expire_overdue`] ends.
@@ -133,6 +133,7 @@ struct Item {
     provider_id: Option<String>,
     last_error: Option<String>,
     delivery: Option<DeliveryState>,
+    created_at: Timestamp,
     updated_at: Timestamp,
 }
 
@@ -213,6 +214,63 @@ impl Inner {
         }
     }
 
+    /// Store a new pending reply under a fresh id (the key is known to be new).
+    fn insert(&mut self, reply: NewReply, now: Timestamp) -> ReplyId {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.keys.insert(reply.idempotency_key.clone(), id);
+        self.pending.insert((reply.due_at, id));
+        self.replies.insert(
+            id,
+            Item {
+                key: reply.idempotency_key,
+                state: ReplyState::Pending,
+                attempt: 0,
+                kind: reply.kind,
+                number: reply.number,
+                recipient: Some(reply.recipient),
+                sender: reply.sender,
+                due_at: reply.due_at,
+                expires_at: reply.expires_at,
+                lease_until: None,
+                provider_id: None,
+                last_error: None,
+                delivery: None,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        id
+    }
+
+    /// Take `sender`'s lesson slot at `now` unless a lesson began in `(now - window, now]`.
+    fn begin_lesson(&mut self, sender: &SenderHash, window: Duration, now: Timestamp) -> bool {
+        let record = self.senders.entry(*sender).or_insert(SenderRecord {
+            first_seen: now,
+            last_seen: now,
+            contacts: 0,
+            last_lesson_at: None,
+        });
+        // Taken when a lesson began in `(now - window, now]` (or, with a clock that went back,
+        // later than that).
+        if record.last_lesson_at.is_some_and(|t| t > now.sub(window)) {
+            return false;
+        }
+        record.last_lesson_at = Some(now);
+        true
+    }
+
+    /// Free `sender`'s slot if it still holds the lesson begun at `began_at`.
+    fn release_lesson(&mut self, sender: &SenderHash, began_at: Timestamp) -> bool {
+        match self.senders.get_mut(sender) {
+            Some(r) if r.last_lesson_at == Some(began_at) => {
+                r.last_lesson_at = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Make a claimed item pending again, due at `due_at`.
     fn repend(&mut self, id: ReplyId, due_at: Timestamp, now: Timestamp) {
         self.unclaim(id);
@@ -232,30 +290,28 @@ impl ReplyQueue for InMemoryStore {
         if let Some(&id) = inner.keys.get(&reply.idempotency_key) {
             return Ok(ScheduleOutcome::Duplicate(id));
         }
-        inner.next_id += 1;
-        let id = inner.next_id;
-        inner.keys.insert(reply.idempotency_key.clone(), id);
-        inner.pending.insert((reply.due_at, id));
-        inner.replies.insert(
-            id,
-            Item {
-                key: reply.idempotency_key,
-                state: ReplyState::Pending,
-                attempt: 0,
-                kind: reply.kind,
-                number: reply.number,
-                recipient: Some(reply.recipient),
-                sender: reply.sender,
-                due_at: reply.due_at,
-                expires_at: reply.expires_at,
-                lease_until: None,
-                provider_id: None,
-                last_error: None,
-                delivery: None,
-                updated_at: now,
-            },
-        );
+        let id = inner.insert(reply, now);
         Ok(ScheduleOutcome::Scheduled(id))
+    }
+
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        let mut inner = self.inner.lock();
+        if let Some(&id) = inner.keys.get(&reply.idempotency_key) {
+            return Ok(LessonSchedule::Duplicate(id));
+        }
+        if !inner.begin_lesson(&reply.sender, window, now) {
+            return Ok(LessonSchedule::AlreadyTaught);
+        }
+        Ok(LessonSchedule::Scheduled(inner.insert(reply, now)))
+    }
+
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
+        Ok(self.inner.lock().keys.get(idempotency_key).copied())
     }
 
     async fn claim_due(
@@ -323,6 +379,7 @@ impl ReplyQueue for InMemoryStore {
                 kind: item.kind,
                 due_at: item.due_at,
                 expires_at: item.expires_at,
+                created_at: item.created_at,
             });
         }
         Ok(out)
@@ -397,6 +454,14 @@ impl ReplyQueue for InMemoryStore {
             .map(|&(_, id)| id)
             .collect();
         for &id in &ids {
+            let lesson = inner
+                .replies
+                .get(&id)
+                .filter(|i| i.kind == ReplyKind::Lesson)
+                .map(|i| (i.sender, i.created_at));
+            if let Some((sender, began_at)) = lesson {
+                inner.release_lesson(&sender, began_at);
+            }
             inner.terminate(id, ReplyState::Expired, Some(EXPIRED_REASON), now);
         }
         Ok(ids.len() as u64)
@@ -499,24 +564,28 @@ impl SenderHistory for InMemoryStore {
         window: Duration,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut inner = self.inner.lock();
-        let record = inner.senders.entry(*sender).or_insert(SenderRecord {
-            first_seen: now,
-            last_seen: now,
-            contacts: 0,
-            last_lesson_at: None,
-        });
-        // Taken when a lesson began in `(now - window, now]` (or, with a clock that went back,
-        // later than that).
-        if record.last_lesson_at.is_some_and(|t| t > now.sub(window)) {
-            return Ok(false);
-        }
-        record.last_lesson_at = Some(now);
-        Ok(true)
+        Ok(self.inner.lock().begin_lesson(sender, window, now))
     }
 
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
         Ok(self.inner.lock().senders.get(sender).copied())
+    }
+
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        Ok(self.inner.lock().release_lesson(sender, began_at))
+    }
+
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let opt_outs = &inner.opt_outs;
+        let n = inner.senders.len();
+        inner.senders.retain(|h, r| {
+            r.last_seen >= before
+                || r.last_lesson_at.is_some_and(|t| t >= before)
+                || opt_outs.get(h).copied().unwrap_or(false)
+        });
+        Ok((n - inner.senders.len()) as u64)
     }
 }
 

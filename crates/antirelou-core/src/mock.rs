@@ -38,9 +38,9 @@ use crate::policy::{AbusePolicy, Contact, Decision};
 use crate::privacy::SenderHash;
 use crate::sender::{OutboundSms, SendReceipt, SmsSender};
 use crate::store::{
-    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyQueue,
-    ReplyRecord, Reservation, ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps, SpendLedger,
-    SpendSummary, TerminalState,
+    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
+    ReplyQueue, ReplyRecord, Reservation, ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps,
+    SpendLedger, SpendSummary, TerminalState,
 };
 use crate::voice::VoiceScript;
 
@@ -61,6 +61,8 @@ mock! {
     #[async_trait]
     impl ReplyQueue for ReplyQueue {
         async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome>;
+        async fn schedule_lesson(&self, reply: NewReply, window: Duration, now: Timestamp) -> Result<LessonSchedule>;
+        async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>>;
         async fn claim_due(&self, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<ClaimedReply>>;
         async fn complete(&self, token: LeaseToken, provider_id: &str, now: Timestamp) -> Result<()>;
         async fn retry_later(&self, token: LeaseToken, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Result<()>;
@@ -84,6 +86,8 @@ mock! {
         async fn record_contact(&self, sender: &SenderHash, channel: Channel, now: Timestamp) -> Result<Option<SenderRecord>>;
         async fn try_begin_lesson(&self, sender: &SenderHash, window: Duration, now: Timestamp) -> Result<bool>;
         async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>>;
+        async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool>;
+        async fn purge_senders(&self, before: Timestamp) -> Result<u64>;
     }
 }
 
@@ -237,6 +241,17 @@ impl ReplyQueue for MockStore {
     async fn purge(&self, before: Timestamp) -> Result<u64> {
         self.queue.purge(before).await
     }
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        self.queue.schedule_lesson(reply, window, now).await
+    }
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
+        self.queue.find_by_key(idempotency_key).await
+    }
 }
 
 #[async_trait]
@@ -259,6 +274,12 @@ impl SenderHistory for MockStore {
     }
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
         self.history.sender(sender).await
+    }
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        self.history.release_lesson(sender, began_at).await
+    }
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        self.history.purge_senders(before).await
     }
 }
 

@@ -85,6 +85,18 @@ pub enum ScheduleOutcome {
     Duplicate(ReplyId),
 }
 
+/// What [`ReplyQueue::schedule_lesson`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LessonSchedule {
+    /// The sender's lesson slot was taken at `now` and the lesson stored under this id.
+    Scheduled(ReplyId),
+    /// A reply with the same idempotency key already existed (a second delivery of the same
+    /// message); nothing changed.
+    Duplicate(ReplyId),
+    /// The sender began a lesson within the window; nothing changed.
+    AlreadyTaught,
+}
+
 impl ScheduleOutcome {
     /// The reply's id either way.
     pub fn id(self) -> ReplyId {
@@ -123,6 +135,10 @@ pub struct ClaimedReply {
     pub due_at: Timestamp,
     /// When it expires.
     pub expires_at: Timestamp,
+    /// When it was scheduled. For a lesson stored by [`ReplyQueue::schedule_lesson`], the
+    /// instant its sender's lesson slot was taken: the `began_at` to give
+    /// [`SenderHistory::release_lesson`] when the lesson ends unsent.
+    pub created_at: Timestamp,
 }
 
 /// The state of a reply.
@@ -254,10 +270,34 @@ pub struct QueueStats {
 ///   (only its [`SenderHash`] remains).
 /// * **Durability**: a method that returned `Ok` has its effect stored (for durable backends,
 ///   committed to disk).
+/// * **One lesson per sender, atomically with its reply**: `schedule_lesson` checks the
+///   idempotency key, takes the sender's lesson slot (the one of [`SenderHistory`]) and stores
+///   the reply in one transaction: either all of it happens or nothing does, so a crash can
+///   never leave a slot taken without its lesson (the provider's retry schedules it), and of
+///   concurrent calls for one sender within the window exactly one schedules. It lives on the
+///   queue because its result is a reply and its first test is the queue's idempotency key.
+/// * **Expiry gives the slot back**: `expire_overdue` releases, as
+///   [`SenderHistory::release_lesson`] does, the lesson slot of every lesson it expires.
 #[async_trait]
 pub trait ReplyQueue: Send + Sync {
     /// Store a reply, unless one with the same idempotency key exists.
     async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome>;
+
+    /// In one transaction: if a reply with `reply.idempotency_key` exists →
+    /// [`LessonSchedule::Duplicate`] (nothing changes); else if `reply.sender` began a lesson
+    /// in `(now - window, now]` → [`LessonSchedule::AlreadyTaught`] (nothing changes); else take
+    /// the slot (`last_lesson_at = now`, creating the sender's record with no contact if
+    /// needed) and store the reply (its `created_at` is `now`) → [`LessonSchedule::Scheduled`].
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule>;
+
+    /// The id of the reply stored under `idempotency_key`, if any (a cheap read, to answer a
+    /// duplicate delivery before counting it).
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>>;
 
     /// Claim up to `limit` due replies for `lease`.
     async fn claim_due(
@@ -300,7 +340,9 @@ pub trait ReplyQueue: Send + Sync {
         now: Timestamp,
     ) -> Result<u64>;
 
-    /// Expire every pending reply whose `expires_at <= now`; returns how many.
+    /// Expire every pending reply whose `expires_at <= now`; returns how many. Each expired
+    /// lesson releases its sender's slot if the slot still holds it (see
+    /// [`SenderHistory::release_lesson`]).
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64>;
 
     /// Record a delivery report for the reply sent with `provider_id`. Returns whether a reply
@@ -342,8 +384,18 @@ pub struct SenderRecord {
 /// * `record_contact` returns the record as it was **before** this contact (`None` for a sender
 ///   never seen), and stores the contact.
 /// * `try_begin_lesson` is atomic: of any number of concurrent calls for one sender within
-///   `window`, exactly one returns `true`. It is the source of truth for "one lesson per sender";
+///   `window`, exactly one returns `true` (and so for it against
+///   [`ReplyQueue::schedule_lesson`]). It is the source of truth for "one lesson per sender";
 ///   in-memory filters only speed it up.
+/// * `release_lesson(sender, began_at)` frees the slot only if it still holds the lesson begun
+///   at `began_at` (`last_lesson_at == began_at`): it never frees a newer lesson.
+/// * **Retention**: `purge_senders(before)` deletes the records of senders whose last contact
+///   and last lesson (if any) are both before `before`, except those opted out (an opt-out is
+///   kept as long as it stands, and so is its sender's record). A purged sender is a stranger
+///   again: his next text is a first contact. Run it periodically with `before = now -
+///   retention`; the retention must be at least the lesson window (or a purged sender could be
+///   taught twice within it), and the engine does not run it: call it where
+///   [`ReplyQueue::purge`] is called (in the reference server, its hourly purger).
 #[async_trait]
 pub trait SenderHistory: Send + Sync {
     /// Store a contact; returns the previous record.
@@ -364,6 +416,16 @@ pub trait SenderHistory: Send + Sync {
 
     /// The sender's record, if any.
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>>;
+
+    /// Give back the lesson slot taken at `began_at`, if the sender's slot still holds it
+    /// (`last_lesson_at == began_at` becomes "no lesson"). Returns whether it did. The
+    /// dispatcher calls it when a lesson ends unsent for a reason that is not the man's
+    /// (policy re-check, expiry), so that his next text is not refused as "already taught".
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool>;
+
+    /// Delete the records of senders whose last contact and last lesson are both before
+    /// `before` and who are not opted out; returns how many.
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Opt-outs (STOP / START), keyed by hash.

@@ -10,8 +10,8 @@ use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
-    ClaimedReply, LeaseToken, NewReply, QueueStats, ReplyId, ReplyQueue, ReplyRecord,
-    ScheduleOutcome, SenderHistory, SenderRecord, TerminalState,
+    ClaimedReply, LeaseToken, LessonSchedule, NewReply, QueueStats, ReplyId, ReplyQueue,
+    ReplyRecord, ScheduleOutcome, SenderHistory, SenderRecord, TerminalState,
 };
 use antirelou_core::{PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
@@ -31,6 +31,10 @@ enum Bug {
     HandsOutTwice,
     /// `try_begin_lesson` reads, yields, then writes.
     RacyLessonSlot,
+    /// `schedule_lesson` checks the key and the slot, yields, then writes.
+    RacyScheduleLesson,
+    /// `release_lesson` frees the slot whatever lesson it holds.
+    ReleasesAnyLesson,
 }
 
 #[derive(Debug)]
@@ -160,6 +164,40 @@ impl ReplyQueue for Broken {
     async fn purge(&self, before: Timestamp) -> Result<u64> {
         self.inner.purge(before).await
     }
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        if self.bug != Bug::RacyScheduleLesson {
+            return self.inner.schedule_lesson(reply, window, now).await;
+        }
+        if let Some(id) = self.inner.find_by_key(&reply.idempotency_key).await? {
+            return Ok(LessonSchedule::Duplicate(id));
+        }
+        let taught = self
+            .inner
+            .sender(&reply.sender)
+            .await?
+            .and_then(|r| r.last_lesson_at)
+            .is_some_and(|t| t > now.sub(window));
+        tokio::task::yield_now().await;
+        if taught {
+            return Ok(LessonSchedule::AlreadyTaught);
+        }
+        // Write without re-checking.
+        self.inner
+            .try_begin_lesson(&reply.sender, Duration::ZERO, now)
+            .await?;
+        Ok(match self.inner.schedule(reply, now).await? {
+            ScheduleOutcome::Scheduled(id) => LessonSchedule::Scheduled(id),
+            ScheduleOutcome::Duplicate(id) => LessonSchedule::Duplicate(id),
+        })
+    }
+    async fn find_by_key(&self, key: &str) -> Result<Option<ReplyId>> {
+        self.inner.find_by_key(key).await
+    }
 }
 
 #[async_trait]
@@ -198,6 +236,21 @@ impl SenderHistory for Broken {
     }
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
         self.inner.sender(sender).await
+    }
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        if self.bug == Bug::ReleasesAnyLesson
+            && let Some(t) = self
+                .inner
+                .sender(sender)
+                .await?
+                .and_then(|r| r.last_lesson_at)
+        {
+            return self.inner.release_lesson(sender, t).await;
+        }
+        self.inner.release_lesson(sender, began_at).await
+    }
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        self.inner.purge_senders(before).await
     }
 }
 

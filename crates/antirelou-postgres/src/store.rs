@@ -12,9 +12,9 @@ use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::EXPIRED_REASON;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
-    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyKind,
-    ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SenderRecord,
-    SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
+    ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory,
+    SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
 };
 use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
@@ -134,6 +134,7 @@ fn claimed_reply(row: &PgRow) -> Result<ClaimedReply> {
             .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
         due_at: Timestamp::from_millis(get(row, "due_at")?),
         expires_at: Timestamp::from_millis(get(row, "expires_at")?),
+        created_at: Timestamp::from_millis(get(row, "created_at")?),
     })
 }
 
@@ -221,6 +222,15 @@ async fn schedule_on(
     }
 }
 
+async fn find_key(conn: &mut sqlx::PgConnection, key: &str) -> Result<Option<ReplyId>> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    id.map(|id| to_u64(id, "id")).transpose()
+}
+
 #[async_trait]
 impl ReplyQueue for PgStore {
     async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome> {
@@ -228,6 +238,77 @@ impl ReplyQueue for PgStore {
         // duplicate look-up that follows sees the winner.
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         schedule_on(&mut conn, reply, now).await
+    }
+
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        // One transaction (READ COMMITTED). The slot first: the conditional upsert locks the
+        // sender's row, so concurrent calls for one sender queue up behind it and each sees the
+        // slot as the one before left it. A refused slot is a duplicate if the key is stored
+        // (read after the wait, so it sees the winner's committed reply), else "already
+        // taught". A taken slot is kept only if the insert stores the key; a key that exists
+        // rolls the slot back.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let taken = sqlx::query(
+            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             VALUES ($1, $2, $2, 0, $2) \
+             ON CONFLICT (sender) DO UPDATE SET last_lesson_at = $2 \
+             WHERE senders.last_lesson_at IS NULL OR senders.last_lesson_at <= $3 \
+             RETURNING 1",
+        )
+        .bind(&reply.sender.0[..])
+        .bind(now.as_millis())
+        .bind(now.sub(window).as_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if taken.is_none() {
+            let existing = find_key(&mut tx, &reply.idempotency_key).await?;
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(match existing {
+                Some(id) => LessonSchedule::Duplicate(id),
+                None => LessonSchedule::AlreadyTaught,
+            });
+        }
+        let key = reply.idempotency_key.clone();
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, sender, \
+             due_at, expires_at, created_at, updated_at) \
+             VALUES ($1, 'pending', 0, $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(&reply.idempotency_key)
+        .bind(reply.kind.as_str())
+        .bind(reply.number.e164())
+        .bind(reply.recipient.e164())
+        .bind(&reply.sender.0[..])
+        .bind(reply.due_at.as_millis())
+        .bind(reply.expires_at.as_millis())
+        .bind(now.as_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(id) = inserted {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(LessonSchedule::Scheduled(to_u64(id, "id")?));
+        }
+        let existing = find_key(&mut tx, &key).await?;
+        tx.rollback().await.map_err(db_err)?;
+        match existing {
+            Some(id) => Ok(LessonSchedule::Duplicate(id)),
+            None => Err(Error::storage_transient(
+                "reply purged while being scheduled; retry",
+            )),
+        }
+    }
+
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        find_key(&mut conn, idempotency_key).await
     }
 
     async fn claim_due(
@@ -255,7 +336,7 @@ impl ReplyQueue for PgStore {
                ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c \
              WHERE r.id = c.id \
              RETURNING r.id, r.attempt, r.lease_until, r.number, r.recipient, r.sender, r.kind, \
-               r.due_at, r.expires_at",
+               r.due_at, r.expires_at, r.created_at",
         )
         .bind(now.as_millis())
         .bind(now.add(lease).as_millis())
@@ -352,16 +433,22 @@ impl ReplyQueue for PgStore {
     }
 
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE replies SET state = 'expired', last_error = $2, recipient = NULL, \
-             updated_at = $1 WHERE state = 'pending' AND expires_at <= $1",
+        // One statement: expire, and give back the slots the expired lessons still hold.
+        let n: i64 = sqlx::query_scalar(
+            "WITH e AS (UPDATE replies SET state = 'expired', last_error = $2, recipient = NULL, \
+               updated_at = $1 WHERE state = 'pending' AND expires_at <= $1 \
+               RETURNING sender, kind, created_at), \
+             r AS (UPDATE senders s SET last_lesson_at = NULL FROM e \
+               WHERE e.kind = 'lesson' AND s.sender = e.sender \
+               AND s.last_lesson_at = e.created_at RETURNING 1) \
+             SELECT count(*) FROM e",
         )
         .bind(now.as_millis())
         .bind(EXPIRED_REASON)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected())
+        to_u64(n, "count")
     }
 
     async fn record_delivery(
@@ -456,15 +543,22 @@ impl SenderHistory for PgStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(None);
         }
-        // The row exists (rows are never deleted): lock it, read it, update it.
+        // The row exists: lock it, read it, update it. (`purge_senders` may have deleted it
+        // in between: then the contact is retried as a first one.)
         let previous = sqlx::query(
             "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders \
              WHERE sender = $1 FOR UPDATE",
         )
         .bind(&sender.0[..])
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
+        let Some(previous) = previous else {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(Error::storage_transient(
+                "sender purged while being recorded; retry",
+            ));
+        };
         let previous = sender_record(&previous)?;
         sqlx::query("UPDATE senders SET last_seen = $2, contacts = contacts + 1 WHERE sender = $1")
             .bind(&sender.0[..])
@@ -509,6 +603,31 @@ impl SenderHistory for PgStore {
         .await
         .map_err(db_err)?;
         row.as_ref().map(sender_record).transpose()
+    }
+
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE senders SET last_lesson_at = NULL WHERE sender = $1 AND last_lesson_at = $2",
+        )
+        .bind(&sender.0[..])
+        .bind(began_at.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM senders s WHERE s.last_seen < $1 \
+             AND (s.last_lesson_at IS NULL OR s.last_lesson_at < $1) \
+             AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.sender = s.sender AND o.opted_out)",
+        )
+        .bind(before.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }
 

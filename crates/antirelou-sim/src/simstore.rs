@@ -15,9 +15,9 @@ use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
-    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyQueue,
-    ReplyRecord, Reservation, ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps, SpendLedger,
-    SpendSummary, TerminalState,
+    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
+    ReplyQueue, ReplyRecord, Reservation, ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps,
+    SpendLedger, SpendSummary, TerminalState,
 };
 use antirelou_core::{Money, Result, Timestamp};
 use async_trait::async_trait;
@@ -110,6 +110,17 @@ impl ReplyQueue for SimStore {
     async fn purge(&self, before: Timestamp) -> Result<u64> {
         self.inner.purge(before).await
     }
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        self.inner.schedule_lesson(reply, window, now).await
+    }
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
+        self.inner.find_by_key(idempotency_key).await
+    }
 }
 
 #[async_trait]
@@ -132,6 +143,12 @@ impl SenderHistory for SimStore {
     }
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
         self.inner.sender(sender).await
+    }
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        self.inner.release_lesson(sender, began_at).await
+    }
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        self.inner.purge_senders(before).await
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! With [`SqliteConfig::group_commit`](crate::SqliteConfig::group_commit) on, the writes an
 //! inbound text makes (`incr`, `try_begin_lesson`, `record_contact`, `schedule`,
-//! `set_opted_out`, `cancel_pending`) are sent to one task. That task takes every write waiting,
+//! `schedule_lesson`, `set_opted_out`, `cancel_pending`) are sent to one task. That task takes every write waiting,
 //! runs them in order on the writer connection inside one `BEGIN IMMEDIATE` transaction,
 //! commits, and only then answers each caller. So:
 //!
@@ -18,7 +18,7 @@
 //!   multi-statement script (one round trip to the connection's thread), and its counter
 //!   increments are summed into one statement per counter;
 //! * **counters** are statistics: `incr` returns once queued, without waiting for its commit
-//!   (so the webhook path waits for four commits rather than six). A crash may lose the last
+//!   (so the webhook path waits for two commits: `record_contact`, `schedule_lesson`). A crash may lose the last
 //!   increments; `counters` first waits for every increment queued before it, so a read
 //!   always sees the increments made before it.
 //!
@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use antirelou_core::privacy::SenderHash;
-use antirelou_core::store::{NewReply, ScheduleOutcome, SenderRecord};
+use antirelou_core::store::{LessonSchedule, NewReply, ScheduleOutcome, SenderRecord};
 use antirelou_core::{Error, Result, Timestamp};
 use sqlx::Row as _;
 use sqlx::SqlitePool;
@@ -39,8 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::db_err;
 use crate::store;
 
-/// Most writes in one transaction.
-/// Most writes in one transaction (a script binds at most 8 parameters per write, and SQLite
+/// Most writes in one transaction (a script binds at most 15 parameters per write, and SQLite
 /// takes at most 32,766).
 const MAX_BATCH: usize = 1024;
 
@@ -64,6 +63,11 @@ pub(crate) enum Op {
         reply: NewReply,
         now: Timestamp,
     },
+    ScheduleLesson {
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    },
     SetOptedOut {
         sender: SenderHash,
         opted_out: bool,
@@ -85,6 +89,7 @@ pub(crate) enum Done {
     Bool(bool),
     Contact(Option<SenderRecord>),
     Scheduled(ScheduleOutcome),
+    Lesson(LessonSchedule),
     Count(u64),
 }
 
@@ -207,6 +212,12 @@ enum Read {
     Inserted(Vec<(String, usize)>),
     /// The cancelled count of op `usize`.
     Cancelled(usize),
+    /// `schedule_lesson` of op `usize`, step 1: the id already stored under its key, if any.
+    LessonKey(usize),
+    /// Step 2: the slot upsert `RETURNING 1` (a row when the slot was taken).
+    LessonSlot(usize),
+    /// Step 3: the insert `RETURNING id` (a row when the lesson was stored).
+    LessonInsert(usize),
 }
 
 /// The whole batch as one script: one multi-row statement per kind of write (a valid order,
@@ -254,6 +265,7 @@ async fn run_script<'a>(
     let mut contact_dups = Vec::new();
     let mut contact_seen: HashSet<[u8; 16]> = HashSet::new();
     let mut schedules = Vec::new();
+    let mut lesson_schedules = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Incr { name, by } => {
@@ -283,6 +295,7 @@ async fn run_script<'a>(
                 }
             }
             Op::Schedule { .. } => schedules.push(i),
+            Op::ScheduleLesson { .. } => lesson_schedules.push(i),
         }
     }
 
@@ -458,6 +471,59 @@ async fn run_script<'a>(
         }
     }
 
+    // Lessons with their slot, one op after the other (each sees the ones before it): the key
+    // look-up; the slot upsert, only if the key is new and the slot free (`RETURNING 1`); the
+    // insert, only if that upsert changed a row (`changes()` is the previous statement's count).
+    for &i in &lesson_schedules {
+        if let Op::ScheduleLesson { reply, window, now } = ops[i] {
+            push!("SELECT id FROM replies WHERE idempotency_key = ");
+            p!(reply.idempotency_key.clone());
+            push!(
+                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                 SELECT "
+            );
+            p!(reply.sender.0.to_vec());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", 0, ");
+            p!(now.as_millis());
+            push!(" WHERE NOT EXISTS (SELECT 1 FROM replies WHERE idempotency_key = ");
+            p!(reply.idempotency_key.clone());
+            push!(
+                ") ON CONFLICT (sender) DO UPDATE SET last_lesson_at = excluded.last_lesson_at \
+                 WHERE senders.last_lesson_at IS NULL OR senders.last_lesson_at <= "
+            );
+            p!(now.sub(*window).as_millis());
+            push!(
+                " RETURNING 1;\nINSERT INTO replies (idempotency_key, state, attempt, kind, \
+                 number, recipient, sender, due_at, expires_at, created_at, updated_at) SELECT "
+            );
+            p!(reply.idempotency_key.clone());
+            push!(", 'pending', 0, ");
+            p!(reply.kind.as_str().to_owned());
+            push!(", ");
+            p!(reply.number.e164().to_owned());
+            push!(", ");
+            p!(reply.recipient.e164().to_owned());
+            push!(", ");
+            p!(reply.sender.0.to_vec());
+            push!(", ");
+            p!(reply.due_at.as_millis());
+            push!(", ");
+            p!(reply.expires_at.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(" WHERE changes() = 1 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id;\n");
+            reads.push(Read::LessonKey(i));
+            reads.push(Read::LessonSlot(i));
+            reads.push(Read::LessonInsert(i));
+        }
+    }
+
     // The queue: the keys already there, one multi-row insert, then every key's id in one row.
     if !schedules.is_empty() {
         let mut owners = Vec::with_capacity(schedules.len());
@@ -562,9 +628,44 @@ async fn run_script<'a>(
             return Err(unexpected("the statements of the batch script"));
         }
         let mut existing: HashMap<String, u64> = HashMap::new();
+        // The first id read of each `schedule_lesson` op (its key), then whether its slot
+        // was taken.
+        let mut lesson_key: HashMap<usize, Option<i64>> = HashMap::new();
+        let mut lesson_slot: HashMap<usize, bool> = HashMap::new();
         for (read, (rows, changes, _)) in reads.into_iter().zip(outputs) {
             match read {
                 Read::Ignore => {}
+                Read::LessonKey(i) => {
+                    let id = rows
+                        .first()
+                        .map(|r| r.try_get::<i64, _>(0))
+                        .transpose()
+                        .map_err(db_err)?;
+                    lesson_key.insert(i, id);
+                }
+                Read::LessonSlot(i) => {
+                    lesson_slot.insert(i, !rows.is_empty());
+                }
+                Read::LessonInsert(i) => {
+                    let inserted = rows
+                        .first()
+                        .map(|r| r.try_get::<i64, _>(0))
+                        .transpose()
+                        .map_err(db_err)?;
+                    let outcome = match (
+                        lesson_key.get(&i).copied().flatten(),
+                        lesson_slot.get(&i).copied().unwrap_or(false),
+                        inserted,
+                    ) {
+                        (Some(id), _, _) => LessonSchedule::Duplicate(store::to_u64(id, "id")?),
+                        (None, false, _) => LessonSchedule::AlreadyTaught,
+                        (None, true, Some(id)) => {
+                            LessonSchedule::Scheduled(store::to_u64(id, "id")?)
+                        }
+                        (None, true, None) => return Err(unexpected("schedule_lesson")),
+                    };
+                    results[i] = Some(Done::Lesson(outcome));
+                }
                 Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
                 Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
                 Read::LessonsRefused(owners) => {
@@ -659,6 +760,11 @@ async fn run_one_by_one<'a>(
             Op::Schedule { reply, now } => store::schedule_on(tx, reply.clone(), *now)
                 .await
                 .map(Done::Scheduled),
+            Op::ScheduleLesson { reply, window, now } => {
+                store::schedule_lesson_on(tx, reply.clone(), *window, *now)
+                    .await
+                    .map(Done::Lesson)
+            }
             Op::SetOptedOut {
                 sender,
                 opted_out,

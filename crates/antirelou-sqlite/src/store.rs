@@ -12,9 +12,9 @@ use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::EXPIRED_REASON;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
-    ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, QueueStats, ReplyId, ReplyKind,
-    ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SenderRecord,
-    SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
+    ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory,
+    SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
 };
 use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
@@ -24,6 +24,10 @@ use sqlx::sqlite::SqliteRow;
 use crate::SqliteStore;
 use crate::batch::{Done, Op, unexpected};
 use crate::error::db_err;
+
+/// The replies' columns a claim returns.
+const CLAIM_COLUMNS: &str =
+    "id, attempt, lease_until, number, recipient, sender, kind, due_at, expires_at, created_at";
 
 const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender, due_at, \
      expires_at, provider_id, last_error, delivery, updated_at";
@@ -135,6 +139,7 @@ fn claimed_reply(row: &SqliteRow) -> Result<ClaimedReply> {
             .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
         due_at: Timestamp::from_millis(get(row, "due_at")?),
         expires_at: Timestamp::from_millis(get(row, "expires_at")?),
+        created_at: Timestamp::from_millis(get(row, "created_at")?),
     })
 }
 
@@ -240,6 +245,40 @@ impl ReplyQueue for SqliteStore {
         Ok(out)
     }
 
+    async fn schedule_lesson(
+        &self,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<LessonSchedule> {
+        if let Some(b) = &self.batcher {
+            let op = Op::ScheduleLesson { reply, window, now };
+            return match b.submit(op).await? {
+                Done::Lesson(o) => Ok(o),
+                _ => Err(unexpected("schedule_lesson")),
+            };
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let out = schedule_lesson_on(&mut tx, reply, window, now).await?;
+        // Nothing to undo when nothing was written; committing is as cheap as rolling back.
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
+                .bind(idempotency_key)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        id.map(|id| to_u64(id, "id")).transpose()
+    }
+
     async fn claim_due(
         &self,
         now: Timestamp,
@@ -254,15 +293,15 @@ impl ReplyQueue for SqliteStore {
         // ended (their worker died), oldest due first, each with a new attempt number.
         // `due_at <= now` holds for both (a reply is claimed only once due), and bounds the
         // index range: replies not yet due are never scanned.
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE replies SET state = 'claimed', attempt = attempt + 1, lease_until = ?2, \
              updated_at = ?1 \
              WHERE id IN (SELECT id FROM replies WHERE state IN ('pending', 'claimed') \
                AND due_at <= ?1 \
                AND ((state = 'pending' AND due_at <= ?1) OR (state = 'claimed' AND lease_until <= ?1)) \
                ORDER BY due_at, id LIMIT ?3) \
-             RETURNING id, attempt, lease_until, number, recipient, sender, kind, due_at, expires_at",
-        )
+             RETURNING {CLAIM_COLUMNS}"
+        ))
         .bind(now.as_millis())
         .bind(now.add(lease).as_millis())
         .bind(limit)
@@ -360,15 +399,34 @@ impl ReplyQueue for SqliteStore {
     }
 
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        // First give back the slots the expiring lessons still hold, then expire them.
+        sqlx::query(
+            "UPDATE senders SET last_lesson_at = NULL \
+             WHERE sender IN (SELECT sender FROM replies \
+               WHERE state = 'pending' AND expires_at <= ?1 AND kind = 'lesson') \
+             AND EXISTS (SELECT 1 FROM replies r WHERE r.sender = senders.sender \
+               AND r.state = 'pending' AND r.expires_at <= ?1 AND r.kind = 'lesson' \
+               AND r.created_at = senders.last_lesson_at)",
+        )
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE replies SET state = 'expired', last_error = ?2, recipient = NULL, \
              updated_at = ?1 WHERE state = 'pending' AND expires_at <= ?1",
         )
         .bind(now.as_millis())
         .bind(EXPIRED_REASON)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
@@ -502,6 +560,31 @@ impl SenderHistory for SqliteStore {
         .await
         .map_err(db_err)?;
         row.as_ref().map(sender_record).transpose()
+    }
+
+    async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE senders SET last_lesson_at = NULL WHERE sender = ?1 AND last_lesson_at = ?2",
+        )
+        .bind(&sender.0[..])
+        .bind(began_at.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_senders(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM senders WHERE last_seen < ?1 \
+             AND (last_lesson_at IS NULL OR last_lesson_at < ?1) \
+             AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.sender = senders.sender AND o.opted_out)",
+        )
+        .bind(before.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -810,6 +893,32 @@ pub(crate) async fn try_begin_lesson_on(
     .await
     .map_err(db_err)?;
     Ok(taken.is_some())
+}
+
+/// [`ReplyQueue::schedule_lesson`] inside the caller's transaction.
+pub(crate) async fn schedule_lesson_on(
+    conn: &mut sqlx::SqliteConnection,
+    reply: NewReply,
+    window: Duration,
+    now: Timestamp,
+) -> Result<LessonSchedule> {
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
+            .bind(&reply.idempotency_key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    if let Some(id) = existing {
+        return Ok(LessonSchedule::Duplicate(to_u64(id, "id")?));
+    }
+    if !try_begin_lesson_on(conn, &reply.sender, window, now).await? {
+        return Ok(LessonSchedule::AlreadyTaught);
+    }
+    match schedule_on(conn, reply, now).await? {
+        ScheduleOutcome::Scheduled(id) => Ok(LessonSchedule::Scheduled(id)),
+        // Not after the look-up above in the same transaction; kept exact all the same.
+        ScheduleOutcome::Duplicate(id) => Ok(LessonSchedule::Duplicate(id)),
+    }
 }
 
 pub(crate) async fn set_opted_out_on(

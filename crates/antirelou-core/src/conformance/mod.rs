@@ -95,11 +95,13 @@ use crate::store::{
 
 mod history;
 mod ledger;
+mod lessons;
 mod queue;
 mod sender;
 
 pub use history::*;
 pub use ledger::*;
+pub use lessons::*;
 pub use queue::*;
 pub use sender::*;
 
@@ -129,6 +131,10 @@ pub async fn run_store_suite<S: Store + ?Sized>(store: &S) {
     history_concurrent_contacts(store).await;
     history_lesson_window(store).await;
     history_concurrent_lesson(store).await;
+    queue_schedule_lesson(store).await;
+    queue_schedule_lesson_concurrent(store).await;
+    history_release_lesson(store).await;
+    history_purge_senders(store).await;
     opt_out_last_wins(store).await;
     ledger_reserve_within_daily_cap(store).await;
     ledger_monthly_cap(store).await;
@@ -165,6 +171,10 @@ where
     history_concurrent_contacts(&make().await).await;
     history_lesson_window(&make().await).await;
     history_concurrent_lesson(&make().await).await;
+    queue_schedule_lesson(&make().await).await;
+    queue_schedule_lesson_concurrent(&make().await).await;
+    history_release_lesson(&make().await).await;
+    history_purge_senders(&make().await).await;
     opt_out_last_wins(&make().await).await;
     ledger_reserve_within_daily_cap(&make().await).await;
     ledger_monthly_cap(&make().await).await;

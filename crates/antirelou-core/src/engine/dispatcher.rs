@@ -6,6 +6,10 @@
 //! 2. its number gone or retired → cancelled; paused → held for
 //!    [`EngineConfig::paused_hold`](super::EngineConfig::paused_hold);
 //! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled;
+//!    a lesson cancelled by the re-check or expired (here, by the budget or by
+//!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
+//!    ([`SenderHistory::release_lesson`](crate::store::SenderHistory::release_lesson)): he never
+//!    got it, so his next text may schedule one;
 //! 4. the text is built from the number's lessons (never from the queue) and its cost is
 //!    reserved in the ledger; a cap reached → deferred to the next day or month, or expired;
 //! 5. the provider account's pace is respected (a burst waits for its slot);
@@ -271,6 +275,7 @@ impl Dispatcher {
             store
                 .finish(token, TerminalState::Expired, "deadline", now)
                 .await?;
+            self.lesson_unsent(&c, now).await;
             inner.count(Reason::Expired.counter(), 1).await;
             return Ok(Step::Expired);
         }
@@ -311,6 +316,7 @@ impl Dispatcher {
                             now,
                         )
                         .await?;
+                    self.lesson_unsent(&c, now).await;
                     inner.count(Reason::NumberPaused.counter(), 1).await;
                     return Ok(Step::Expired);
                 }
@@ -340,6 +346,7 @@ impl Dispatcher {
             store
                 .finish(token, TerminalState::Cancelled, r.as_str(), now)
                 .await?;
+            self.lesson_unsent(&c, now).await;
             inner.count(r.counter(), 1).await;
             return Ok(Step::Cancelled);
         }
@@ -396,6 +403,7 @@ impl Dispatcher {
                         now,
                     )
                     .await?;
+                self.lesson_unsent(&c, now).await;
                 inner.count(Reason::BudgetExhausted.counter(), 1).await;
                 tracing::warn!(
                     period,
@@ -426,6 +434,7 @@ impl Dispatcher {
                                 now,
                             )
                             .await?;
+                        self.lesson_unsent(&c, now).await;
                         inner.count(Reason::Expired.counter(), 1).await;
                         return Ok(Step::Expired);
                     }
@@ -486,6 +495,24 @@ impl Dispatcher {
             Err(e) => {
                 SpendLedger::release(&**store, &reservation).await?;
                 self.fail(&c, now, e).await
+            }
+        }
+    }
+
+    /// A lesson ended unsent for a reason that is not the man's (the policy's re-check, its
+    /// deadline, the budget): give his lesson slot back, if it still holds this lesson, so that
+    /// his next text is not refused as "already taught". Not on opt-outs, failures or retired
+    /// numbers. A store error is logged: the slot then stays taken until the window ends.
+    async fn lesson_unsent(&self, c: &ClaimedReply, now: Timestamp) {
+        if c.kind != ReplyKind::Lesson {
+            return;
+        }
+        let inner = self.inner();
+        match inner.store.release_lesson(&c.sender, c.created_at).await {
+            Ok(true) => inner.count("lessons.released", 1).await,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(reply = c.token.id, error = %e, at = %now, "could not release the lesson slot")
             }
         }
     }
@@ -562,6 +589,7 @@ impl Dispatcher {
                 .store
                 .finish(c.token, TerminalState::Expired, reason, now)
                 .await?;
+            self.lesson_unsent(c, now).await;
             inner.count(Reason::Expired.counter(), 1).await;
             tracing::warn!(
                 reply = c.token.id,

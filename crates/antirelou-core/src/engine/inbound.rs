@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::keywords::Keyword;
 use super::numbers::{NumberEntry, NumberStatus};
@@ -19,7 +18,7 @@ use crate::money::Money;
 use crate::phone::{Caller, PhoneNumber};
 use crate::policy::{Contact, Decision, Reason};
 use crate::privacy::SenderHash;
-use crate::store::{NewReply, ReplyKind, ScheduleOutcome};
+use crate::store::{LessonSchedule, NewReply, ReplyKind, ScheduleOutcome};
 use crate::voice::{RejectReason, VoiceHint, VoiceScript};
 
 /// The policy's view of a contact from `from` to `to`.
@@ -61,26 +60,6 @@ impl Inner {
         self.count(reason.counter(), 1).await;
     }
 
-    /// A keyed hash of one inbound message, for the duplicate-delivery claim: derived from the
-    /// sender's keyed hash, so it is as unguessable as that hash.
-    fn message_hash(sender: &SenderHash, key: &str) -> SenderHash {
-        let mut h = Sha256::new();
-        h.update(b"antirelou:message:");
-        h.update(sender.0);
-        h.update(key.as_bytes());
-        let out = h.finalize();
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&out[..16]);
-        SenderHash(b)
-    }
-
-    /// The window during which a second delivery of a message counts as a duplicate.
-    fn dedupe_window(&self) -> Duration {
-        let c = &self.config;
-        c.lesson_window
-            .max(c.reply_delay + c.reply_jitter + c.reply_deadline)
-    }
-
     fn lesson_due(&self, now: Timestamp) -> Timestamp {
         let jitter = self.config.reply_jitter;
         let extra = if jitter.is_zero() {
@@ -91,35 +70,29 @@ impl Inner {
         now.add(self.config.reply_delay).add(extra)
     }
 
-    /// Claim one inbound event (a message or a call) durably and atomically. Returns the base of
-    /// its idempotency keys (`{provider}:{id}`), or `None` when the event was already claimed: a
-    /// duplicate delivery.
-    async fn claim_event(
-        &self,
-        provider: Provider,
-        event_id: &str,
-        hash: &SenderHash,
-        now: Timestamp,
-    ) -> Result<Option<String>> {
+    /// The base of an inbound event's idempotency keys (`{provider}:{id}`). An adapter with no
+    /// id to deduplicate on gets keys from the instant (no duplicate detection).
+    fn event_base(provider: Provider, event_id: &str, hash: &SenderHash, now: Timestamp) -> String {
         if event_id.is_empty() {
-            // The adapter had no id to deduplicate on: nothing to claim, keys from the instant.
-            return Ok(Some(format!(
+            format!(
                 "{}:noid-{}-{}",
                 provider.as_str(),
                 hash.to_hex(),
                 now.as_millis()
-            )));
+            )
+        } else {
+            format!("{}:{}", provider.as_str(), event_id)
         }
-        let base = format!("{}:{}", provider.as_str(), event_id);
-        let fresh = self
-            .store
-            .try_begin_lesson(&Self::message_hash(hash, &base), self.dedupe_window(), now)
-            .await?;
-        Ok(fresh.then_some(base))
     }
 
-    /// Take the sender's lesson slot and schedule the lesson after the delay, plus the neutral
-    /// reply at once when `neutral` is set.
+    /// The idempotency key of the lesson answering the event `base`.
+    fn lesson_key(base: &str) -> String {
+        format!("{base}:lesson")
+    }
+
+    /// Take the sender's lesson slot and store the lesson after the delay, atomically
+    /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)), plus the
+    /// neutral reply at once when `neutral` is set.
     async fn schedule_lesson(
         &self,
         entry: &NumberEntry,
@@ -130,16 +103,9 @@ impl Inner {
         neutral: bool,
     ) -> Result<LessonOutcome> {
         let number = &entry.config.number;
-        if !self
-            .store
-            .try_begin_lesson(hash, self.config.lesson_window, now)
-            .await?
-        {
-            return Ok(LessonOutcome::Dropped(Reason::AlreadyTaught));
-        }
         let due = self.lesson_due(now);
         let lesson = NewReply {
-            idempotency_key: format!("{base}:lesson"),
+            idempotency_key: Self::lesson_key(base),
             number: number.clone(),
             recipient: from.clone(),
             sender: *hash,
@@ -147,8 +113,16 @@ impl Inner {
             due_at: due,
             expires_at: due.add(self.config.reply_deadline),
         };
-        if let ScheduleOutcome::Duplicate(_) = self.store.schedule(lesson, now).await? {
-            return Ok(LessonOutcome::Duplicate);
+        match self
+            .store
+            .schedule_lesson(lesson, self.config.lesson_window, now)
+            .await?
+        {
+            LessonSchedule::Scheduled(_) => {}
+            LessonSchedule::Duplicate(_) => return Ok(LessonOutcome::Duplicate),
+            LessonSchedule::AlreadyTaught => {
+                return Ok(LessonOutcome::Dropped(Reason::AlreadyTaught));
+            }
         }
         self.count("lessons.scheduled", 1).await;
         tracing::info!(number = %number.masked(), to = %from.masked(), due = %due, "lesson scheduled");
@@ -228,16 +202,9 @@ impl Inner {
             {
                 return Ok(LessonOutcome::Dropped(r));
             }
-            match self
-                .claim_event(call.provider, &call.call_id, hash, now)
-                .await?
-            {
-                Some(base) => {
-                    self.schedule_lesson(entry, &base, from, hash, now, false)
-                        .await
-                }
-                None => Ok(LessonOutcome::Duplicate),
-            }
+            let base = Self::event_base(call.provider, &call.call_id, hash, now);
+            self.schedule_lesson(entry, &base, from, hash, now, false)
+                .await
         }
         .await;
         match result {
@@ -318,15 +285,20 @@ impl InboundHandler for Engine {
             return Ok(SmsOutcome::Dropped(Reason::OptedOut));
         }
 
-        // The duplicate claim comes before anything that counts the contact.
-        let Some(base) = inner
-            .claim_event(sms.provider, &sms.message_id, &hash, now)
+        // A second delivery of a message whose lesson is stored is answered before anything
+        // counts the contact. (One whose first delivery died before storing it goes on: it is
+        // counted twice, and its lesson is scheduled now.)
+        let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
+        if inner
+            .store
+            .find_by_key(&Inner::lesson_key(&base))
             .await?
-        else {
+            .is_some()
+        {
             inner.count(Reason::Duplicate.counter(), 1).await;
             tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
             return Ok(SmsOutcome::Duplicate);
-        };
+        }
         let prev = inner.store.record_contact(&hash, Channel::Sms, now).await?;
         if let Decision::Deny(r) = inner
             .policy

@@ -21,18 +21,26 @@
 //! dispatcher takes the text from the number's configured lessons and sends it to the person who
 //! contacted that number. No public API takes a text and a recipient.
 //!
-//! # Duplicate webhooks
+//! # Duplicate webhooks and crashes
 //!
-//! Providers deliver a webhook again when our answer was slow or lost. The engine turns the
-//! provider's message id into a durable, atomic claim before it touches anything else: it takes a
-//! "lesson slot" in the store's [`SenderHistory`](crate::store::SenderHistory) for a keyed hash
-//! of `(sender, provider, message id)` rather than of the sender. The first delivery takes it; any
-//! later delivery of the same message finds it taken and gets [`SmsOutcome::Duplicate`], without
-//! counting the contact twice or reaching the abuse policy. The schedule itself is idempotent too
-//! (key `{provider}:{message_id}:lesson`), so even a store that lost the claim cannot schedule
-//! twice. The claim costs one row per text; it needs no change to the store traits.
+//! Providers deliver a webhook again when our answer was slow or lost. Each text's lesson is
+//! stored under the key `{provider}:{message_id}:lesson`, and the lesson slot is taken in the
+//! same transaction ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)):
 //!
-//! # Choices worth knowing
+//! * a second delivery of a message whose lesson is stored finds its key first
+//!   ([`ReplyQueue::find_by_key`](crate::store::ReplyQueue::find_by_key)) and gets
+//!   [`SmsOutcome::Duplicate`] without counting the contact again or reaching the abuse policy;
+//!   two deliveries racing each other both pass that read, and `schedule_lesson` answers the
+//!   second `Duplicate`;
+//! * if the process dies before the lesson is stored, nothing of the slot is stored either, so
+//!   the provider's retry schedules it (the contact was counted twice: statistics only);
+//! * a text's path costs two durable writes in a row (`record_contact`, `schedule_lesson`), and
+//!   nothing is left behind per message beyond the reply itself.
+//!
+//! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
+//! re-check, its deadline, the budget) gives its slot back: his next text may schedule one.
+//!
+//! //! # Choices worth knowing
 //!
 //! * **STOP first.** STOP / START are honoured on any of our numbers, even paused or retired
 //!   ones: an opt-out costs nothing and must never be lost.
@@ -53,7 +61,7 @@
 //!   longer after a later transient error (capped at [`EngineConfig::backoff_max`]).
 //! * **Counters** go to the store ([`Engine::stats`]) and to the `metrics` facade: `inbound.sms`,
 //!   `inbound.voice`, `lessons.scheduled`, `lessons.sent`, `neutral.scheduled`, `neutral.sent`,
-//!   `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
+//!   `lessons.released`, `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
 //!   `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`, `send.lease_lost`,
 //!   `budget.deferred`, `spend.micros`, `delivery.reports`, `delivery.failed` and
 //!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
