@@ -263,6 +263,21 @@ async fn the_wrapper_without_a_bug_passes() {
     conformance::queue_terminal_erases_recipient(&store).await;
     conformance::queue_concurrent_claims(&store).await;
     conformance::history_concurrent_lesson(&store).await;
+    conformance::queue_schedule_lesson(&store).await;
+    conformance::queue_schedule_lesson_concurrent(&store).await;
+    conformance::history_release_lesson(&store).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "16 concurrent messages from one sender")]
+async fn catches_a_racy_schedule_lesson() {
+    conformance::queue_schedule_lesson_concurrent(&Broken::new(Bug::RacyScheduleLesson)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "release with another began_at must not free the slot")]
+async fn catches_a_release_of_another_lesson() {
+    conformance::history_release_lesson(&Broken::new(Bug::ReleasesAnyLesson)).await;
 }
 
 #[tokio::test]
