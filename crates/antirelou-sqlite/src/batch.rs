@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::db_err;
 use crate::store;
 
-/// Most writes in one transaction (a script binds at most 15 parameters per write, and SQLite
+/// Most writes in one transaction (a script binds at most 12 parameters per write, and SQLite
 /// takes at most 32,766).
 const MAX_BATCH: usize = 1024;
 
@@ -212,12 +212,10 @@ enum Read {
     Inserted(Vec<(String, usize)>),
     /// The cancelled count of op `usize`.
     Cancelled(usize),
-    /// `schedule_lesson` of op `usize`, step 1: the id already stored under its key, if any.
-    LessonKey(usize),
-    /// Step 2: the slot upsert `RETURNING 1` (a row when the slot was taken).
-    LessonSlot(usize),
-    /// Step 3: the insert `RETURNING id` (a row when the lesson was stored).
-    LessonInsert(usize),
+    /// After the multi-row insert of the lessons `schedule_lesson` stores:
+    /// `json_group_object(key, id)` of these keys, for these ops (key, op index, whether it
+    /// stored the key or is a duplicate of one stored earlier in the batch).
+    Lessons(Vec<(String, usize, bool)>),
 }
 
 /// The whole batch as one script: one multi-row statement per kind of write (a valid order,
@@ -296,6 +294,153 @@ async fn run_script<'a>(
             }
             Op::Schedule { .. } => schedules.push(i),
             Op::ScheduleLesson { .. } => lesson_schedules.push(i),
+        }
+    }
+
+    // Lessons with their slot (`schedule_lesson`), first of all the writes of the batch. The
+    // keys and slots they depend on are read first, in this transaction (nothing else writes
+    // meanwhile); each op is then decided in order, as if run one after the other (a key or a
+    // sender seen earlier in the batch counts); the script then takes every slot in one
+    // multi-row upsert and stores every lesson in one multi-row insert.
+    if !lesson_schedules.is_empty() {
+        let mut existing_keys: HashMap<String, i64> = HashMap::new();
+        let mut slots: HashMap<[u8; 16], Option<i64>> = HashMap::new();
+        {
+            let mut q = String::from(
+                "SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (",
+            );
+            let mut a = SqliteArguments::default();
+            let mut senders: HashSet<[u8; 16]> = HashSet::new();
+            for (j, &i) in lesson_schedules.iter().enumerate() {
+                if let Op::ScheduleLesson { reply, .. } = ops[i] {
+                    q.push_str(if j == 0 { "?" } else { ", ?" });
+                    a.add(reply.idempotency_key.clone())
+                        .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
+                    senders.insert(reply.sender.0);
+                }
+            }
+            q.push_str(")");
+            for r in sqlx::query_with(&q, a)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?
+            {
+                existing_keys.insert(
+                    r.try_get::<String, _>(0).map_err(db_err)?,
+                    r.try_get::<i64, _>(1).map_err(db_err)?,
+                );
+            }
+            let mut q =
+                String::from("SELECT sender, last_lesson_at FROM senders WHERE sender IN (");
+            let mut a = SqliteArguments::default();
+            for (j, sender) in senders.iter().enumerate() {
+                q.push_str(if j == 0 { "?" } else { ", ?" });
+                a.add(sender.to_vec())
+                    .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
+            }
+            q.push_str(")");
+            for r in sqlx::query_with(&q, a)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?
+            {
+                let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
+                if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
+                    slots.insert(key, r.try_get::<Option<i64>, _>(1).map_err(db_err)?);
+                }
+            }
+        }
+        let mut batch_keys: HashSet<&str> = HashSet::new();
+        let mut taken: BTreeMap<[u8; 16], i64> = BTreeMap::new();
+        let mut inserts: Vec<usize> = Vec::new();
+        let mut owners: Vec<(String, usize, bool)> = Vec::new();
+        for &i in &lesson_schedules {
+            if let Op::ScheduleLesson { reply, window, now } = ops[i] {
+                let key = reply.idempotency_key.as_str();
+                if let Some(&id) = existing_keys.get(key) {
+                    results[i] = Some(Done::Lesson(LessonSchedule::Duplicate(store::to_u64(
+                        id, "id",
+                    )?)));
+                } else if batch_keys.contains(key) {
+                    owners.push((key.to_owned(), i, false));
+                } else {
+                    let last = taken
+                        .get(&reply.sender.0)
+                        .copied()
+                        .or_else(|| slots.get(&reply.sender.0).copied().flatten());
+                    if last.is_some_and(|t| t > now.sub(*window).as_millis()) {
+                        results[i] = Some(Done::Lesson(LessonSchedule::AlreadyTaught));
+                    } else {
+                        taken.insert(reply.sender.0, now.as_millis());
+                        batch_keys.insert(key);
+                        inserts.push(i);
+                        owners.push((key.to_owned(), i, true));
+                    }
+                }
+            }
+        }
+        if !inserts.is_empty() {
+            push!(
+                "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                 SELECT column1, column2, column2, 0, column2 FROM (VALUES "
+            );
+            for (j, (sender, at)) in taken.iter().enumerate() {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.to_vec());
+                push!(", ");
+                p!(*at);
+                push!(")");
+            }
+            push!(
+                ") WHERE true ON CONFLICT (sender) DO UPDATE \
+                 SET last_lesson_at = excluded.last_lesson_at;\n"
+            );
+            reads.push(Read::Ignore);
+            // The keys are known to be new and distinct: a conflict is an error, and the batch
+            // then runs one write at a time.
+            push!(
+                "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, \
+                 sender, due_at, expires_at, created_at, updated_at) \
+                 SELECT column1, 'pending', 0, column2, column3, column4, column5, column6, \
+                 column7, column8, column8 FROM (VALUES "
+            );
+            for (j, &i) in inserts.iter().enumerate() {
+                if let Op::ScheduleLesson { reply, now, .. } = ops[i] {
+                    push!(if j == 0 { "(" } else { ", (" });
+                    p!(reply.idempotency_key.clone());
+                    push!(", ");
+                    p!(reply.kind.as_str().to_owned());
+                    push!(", ");
+                    p!(reply.number.e164().to_owned());
+                    push!(", ");
+                    p!(reply.recipient.e164().to_owned());
+                    push!(", ");
+                    p!(reply.sender.0.to_vec());
+                    push!(", ");
+                    p!(reply.due_at.as_millis());
+                    push!(", ");
+                    p!(reply.expires_at.as_millis());
+                    push!(", ");
+                    p!(now.as_millis());
+                    push!(")");
+                }
+            }
+            push!(
+                ") WHERE true;\n\
+                 SELECT json_group_object(idempotency_key, id) FROM replies \
+                 WHERE idempotency_key IN ("
+            );
+            for (j, &i) in inserts.iter().enumerate() {
+                if let Op::ScheduleLesson { reply, .. } = ops[i] {
+                    if j > 0 {
+                        push!(", ");
+                    }
+                    p!(reply.idempotency_key.clone());
+                }
+            }
+            push!(");\n");
+            reads.push(Read::Ignore);
+            reads.push(Read::Lessons(owners));
         }
     }
 
@@ -471,59 +616,6 @@ async fn run_script<'a>(
         }
     }
 
-    // Lessons with their slot, one op after the other (each sees the ones before it): the key
-    // look-up; the slot upsert, only if the key is new and the slot free (`RETURNING 1`); the
-    // insert, only if that upsert changed a row (`changes()` is the previous statement's count).
-    for &i in &lesson_schedules {
-        if let Op::ScheduleLesson { reply, window, now } = ops[i] {
-            push!("SELECT id FROM replies WHERE idempotency_key = ");
-            p!(reply.idempotency_key.clone());
-            push!(
-                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                 SELECT "
-            );
-            p!(reply.sender.0.to_vec());
-            push!(", ");
-            p!(now.as_millis());
-            push!(", ");
-            p!(now.as_millis());
-            push!(", 0, ");
-            p!(now.as_millis());
-            push!(" WHERE NOT EXISTS (SELECT 1 FROM replies WHERE idempotency_key = ");
-            p!(reply.idempotency_key.clone());
-            push!(
-                ") ON CONFLICT (sender) DO UPDATE SET last_lesson_at = excluded.last_lesson_at \
-                 WHERE senders.last_lesson_at IS NULL OR senders.last_lesson_at <= "
-            );
-            p!(now.sub(*window).as_millis());
-            push!(
-                " RETURNING 1;\nINSERT INTO replies (idempotency_key, state, attempt, kind, \
-                 number, recipient, sender, due_at, expires_at, created_at, updated_at) SELECT "
-            );
-            p!(reply.idempotency_key.clone());
-            push!(", 'pending', 0, ");
-            p!(reply.kind.as_str().to_owned());
-            push!(", ");
-            p!(reply.number.e164().to_owned());
-            push!(", ");
-            p!(reply.recipient.e164().to_owned());
-            push!(", ");
-            p!(reply.sender.0.to_vec());
-            push!(", ");
-            p!(reply.due_at.as_millis());
-            push!(", ");
-            p!(reply.expires_at.as_millis());
-            push!(", ");
-            p!(now.as_millis());
-            push!(", ");
-            p!(now.as_millis());
-            push!(" WHERE changes() = 1 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id;\n");
-            reads.push(Read::LessonKey(i));
-            reads.push(Read::LessonSlot(i));
-            reads.push(Read::LessonInsert(i));
-        }
-    }
-
     // The queue: the keys already there, one multi-row insert, then every key's id in one row.
     if !schedules.is_empty() {
         let mut owners = Vec::with_capacity(schedules.len());
@@ -628,43 +720,32 @@ async fn run_script<'a>(
             return Err(unexpected("the statements of the batch script"));
         }
         let mut existing: HashMap<String, u64> = HashMap::new();
-        // The first id read of each `schedule_lesson` op (its key), then whether its slot
-        // was taken.
-        let mut lesson_key: HashMap<usize, Option<i64>> = HashMap::new();
-        let mut lesson_slot: HashMap<usize, bool> = HashMap::new();
         for (read, (rows, changes, _)) in reads.into_iter().zip(outputs) {
             match read {
                 Read::Ignore => {}
-                Read::LessonKey(i) => {
-                    let id = rows
+                Read::Lessons(owners) => {
+                    let json: String = rows
                         .first()
-                        .map(|r| r.try_get::<i64, _>(0))
+                        .map(|r| r.try_get(0))
                         .transpose()
-                        .map_err(db_err)?;
-                    lesson_key.insert(i, id);
-                }
-                Read::LessonSlot(i) => {
-                    lesson_slot.insert(i, !rows.is_empty());
-                }
-                Read::LessonInsert(i) => {
-                    let inserted = rows
-                        .first()
-                        .map(|r| r.try_get::<i64, _>(0))
-                        .transpose()
-                        .map_err(db_err)?;
-                    let outcome = match (
-                        lesson_key.get(&i).copied().flatten(),
-                        lesson_slot.get(&i).copied().unwrap_or(false),
-                        inserted,
-                    ) {
-                        (Some(id), _, _) => LessonSchedule::Duplicate(store::to_u64(id, "id")?),
-                        (None, false, _) => LessonSchedule::AlreadyTaught,
-                        (None, true, Some(id)) => {
-                            LessonSchedule::Scheduled(store::to_u64(id, "id")?)
-                        }
-                        (None, true, None) => return Err(unexpected("schedule_lesson")),
-                    };
-                    results[i] = Some(Done::Lesson(outcome));
+                        .map_err(db_err)?
+                        .unwrap_or_default();
+                    let ids: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(&json).map_err(|e| {
+                            Error::storage_permanent(format!("sqlite group commit ids: {e}"))
+                        })?;
+                    for (key, i, stored) in owners {
+                        let id = ids
+                            .get(&key)
+                            .and_then(serde_json::Value::as_i64)
+                            .ok_or_else(|| unexpected("schedule_lesson"))?;
+                        let id = store::to_u64(id, "id")?;
+                        results[i] = Some(Done::Lesson(if stored {
+                            LessonSchedule::Scheduled(id)
+                        } else {
+                            LessonSchedule::Duplicate(id)
+                        }));
+                    }
                 }
                 Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
                 Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
