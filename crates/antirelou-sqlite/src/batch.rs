@@ -306,9 +306,8 @@ async fn run_script<'a>(
         let mut existing_keys: HashMap<String, i64> = HashMap::new();
         let mut slots: HashMap<[u8; 16], Option<i64>> = HashMap::new();
         {
-            let mut q = String::from(
-                "SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (",
-            );
+            let mut q =
+                String::from("SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (");
             let mut a = SqliteArguments::default();
             let mut senders: HashSet<[u8; 16]> = HashSet::new();
             for (j, &i) in lesson_schedules.iter().enumerate() {
@@ -319,7 +318,7 @@ async fn run_script<'a>(
                     senders.insert(reply.sender.0);
                 }
             }
-            q.push_str(")");
+            q.push(')');
             for r in sqlx::query_with(&q, a)
                 .fetch_all(&mut *conn)
                 .await
@@ -338,7 +337,7 @@ async fn run_script<'a>(
                 a.add(sender.to_vec())
                     .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
             }
-            q.push_str(")");
+            q.push(')');
             for r in sqlx::query_with(&q, a)
                 .fetch_all(&mut *conn)
                 .await
