@@ -408,7 +408,8 @@ async fn sampler(admin: Arc<AdminState>, stop: impl Future<Output = ()>) {
     }
 }
 
-/// Delete replies that ended more than 30 days ago, every hour.
+/// Every hour: delete replies that ended more than 30 days ago, and the history of senders not
+/// seen within the lesson window.
 async fn purger(engine: Engine, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -417,11 +418,21 @@ async fn purger(engine: Engine, stop: impl Future<Output = ()>) {
         tokio::select! {
             _ = &mut stop => return,
             _ = tick.tick() => {
-                let before = engine.clock().now().sub(Duration::from_secs(30 * 86_400));
+                let now = engine.clock().now();
+                let before = now.sub(Duration::from_secs(30 * 86_400));
                 match engine.store().purge(before).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "old replies purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+                // Sender history (keyed hashes) is kept for the lesson window and no longer, so
+                // that one-lesson-per-sender holds and nothing outlives its purpose. Opt-outs
+                // are kept by the store.
+                let senders_before = now.sub(engine.config().lesson_window);
+                match engine.store().purge_senders(senders_before).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "old sender history purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sender history purge failed"),
                 }
             }
         }
