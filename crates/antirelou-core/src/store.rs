@@ -295,6 +295,23 @@ pub trait ReplyQueue: Send + Sync {
         now: Timestamp,
     ) -> Result<LessonSchedule>;
 
+    /// An optional fast path for a text's two writes: [`SenderHistory::record_contact`] of
+    /// `reply.sender` then [`schedule_lesson`](Self::schedule_lesson)`(reply, window, now)`,
+    /// with exactly the effects and results of the two calls in that order (a backend that
+    /// groups its writes commits both in one transaction, so the caller waits for one commit
+    /// instead of two). Returns `Ok(None)`, having done nothing, when the backend has no such
+    /// path (the default): the caller then makes the two calls itself.
+    async fn record_contact_and_schedule_lesson(
+        &self,
+        channel: Channel,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<Option<(Option<SenderRecord>, LessonSchedule)>> {
+        let _ = (channel, reply, window, now);
+        Ok(None)
+    }
+
     /// The id of the reply stored under `idempotency_key`, if any (a cheap read, to answer a
     /// duplicate delivery before counting it).
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>>;

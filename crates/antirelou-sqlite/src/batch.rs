@@ -18,7 +18,9 @@
 //!   multi-statement script (one round trip to the connection's thread), and its counter
 //!   increments are summed into one statement per counter;
 //! * **counters** are statistics: `incr` returns once queued, without waiting for its commit
-//!   (so the webhook path waits for two commits: `record_contact`, `schedule_lesson`). A crash may lose the last
+//!   (so the webhook path waits for one commit: `record_contact_and_schedule_lesson` sends
+//!   `record_contact` and `schedule_lesson` as one job, answered once both are committed, the
+//!   contact first). A crash may lose the last
 //!   increments; `counters` first waits for every increment queued before it, so a read
 //!   always sees the increments made before it.
 //!
@@ -78,6 +80,13 @@ pub(crate) enum Op {
         reason: String,
         now: Timestamp,
     },
+    /// `RecordContact` of `reply.sender` then `ScheduleLesson`, answered together (split into
+    /// those two ops before the batch runs).
+    ContactLesson {
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    },
     /// Nothing: answered once every write queued before it is committed.
     Barrier,
 }
@@ -91,6 +100,7 @@ pub(crate) enum Done {
     Scheduled(ScheduleOutcome),
     Lesson(LessonSchedule),
     Count(u64),
+    ContactLesson(Option<SenderRecord>, LessonSchedule),
 }
 
 type Job = (Op, oneshot::Sender<Result<Done>>);
@@ -147,19 +157,61 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        let batch = std::mem::take(&mut jobs);
-        let results = commit_batch(&writer, batch.iter().map(|(op, _)| op)).await;
+        // Split the combined ops into their two writes (in order), remembering how many
+        // results each caller gets back.
+        let mut ops: Vec<Op> = Vec::with_capacity(jobs.len() + jobs.len() / 2);
+        let mut callers: Vec<(oneshot::Sender<Result<Done>>, bool)> =
+            Vec::with_capacity(jobs.len());
+        for (op, reply) in jobs.drain(..) {
+            match op {
+                Op::ContactLesson {
+                    reply: r,
+                    window,
+                    now,
+                } => {
+                    ops.push(Op::RecordContact {
+                        sender: r.sender,
+                        now,
+                    });
+                    ops.push(Op::ScheduleLesson {
+                        reply: r,
+                        window,
+                        now,
+                    });
+                    callers.push((reply, true));
+                }
+                op => {
+                    ops.push(op);
+                    callers.push((reply, false));
+                }
+            }
+        }
+        let results = commit_batch(&writer, ops.iter()).await;
         match results {
             Ok(results) => {
-                for ((_, reply), result) in batch.into_iter().zip(results) {
+                let mut results = results.into_iter();
+                for (reply, pair) in callers {
+                    let result = if pair {
+                        match (results.next(), results.next()) {
+                            (Some(Ok(Done::Contact(c))), Some(Ok(Done::Lesson(l)))) => {
+                                Ok(Done::ContactLesson(c, l))
+                            }
+                            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+                            _ => Err(unexpected("record_contact_and_schedule_lesson")),
+                        }
+                    } else {
+                        results
+                            .next()
+                            .unwrap_or_else(|| Err(unexpected("an op of the batch")))
+                    };
                     let _ = reply.send(result);
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, writes = batch.len(), "group commit failed; every write of the batch is refused");
+                tracing::warn!(error = %e, writes = callers.len(), "group commit failed; every write of the batch is refused");
                 let transient = e.is_transient();
                 let message = e.to_string();
-                for (_, reply) in batch {
+                for (reply, _) in callers {
                     let _ = reply.send(Err(Error::Storage {
                         message: message.clone(),
                         transient,
@@ -272,6 +324,7 @@ async fn run_script<'a>(
                 results[i] = Some(Done::Unit);
             }
             Op::Barrier => results[i] = Some(Done::Unit),
+            Op::ContactLesson { .. } => return Err(unexpected("an unsplit combined op")),
             Op::SetOptedOut { .. } => {
                 opt_outs.push(i);
                 results[i] = Some(Done::Unit);
@@ -294,6 +347,69 @@ async fn run_script<'a>(
             }
             Op::Schedule { .. } => schedules.push(i),
             Op::ScheduleLesson { .. } => lesson_schedules.push(i),
+        }
+    }
+
+    // Contacts first (a combined op records its contact before its lesson): read the
+    // previous records, then one multi-row upsert.
+    if !contacts.is_empty() {
+        let mut owners = Vec::with_capacity(contacts.len());
+        push!(
+            "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
+             WHERE sender IN ("
+        );
+        for (j, &i) in contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, .. } = ops[i] {
+                if j > 0 {
+                    push!(", ");
+                }
+                p!(sender.0.to_vec());
+                owners.push((sender.0.to_vec(), i));
+            }
+        }
+        push!(");\n");
+        reads.push(Read::Contacts(owners));
+        push!(
+            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             SELECT column1, column2, column2, 1, NULL FROM (VALUES "
+        );
+        for (j, &i) in contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(
+            ") WHERE true ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
+             contacts = senders.contacts + 1;\n"
+        );
+        reads.push(Read::Ignore);
+    }
+    for &i in &contact_dups {
+        if let Op::RecordContact { sender, now } = ops[i] {
+            push!(
+                "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
+                 WHERE sender = "
+            );
+            p!(sender.0.to_vec());
+            push!(
+                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                 VALUES ("
+            );
+            p!(sender.0.to_vec());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(
+                ", 1, NULL) ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
+                 contacts = senders.contacts + 1;\n"
+            );
+            reads.push(Read::Contacts(vec![(sender.0.to_vec(), i)]));
+            reads.push(Read::Ignore);
         }
     }
 
@@ -553,68 +669,6 @@ async fn run_script<'a>(
         }
     }
 
-    // Contacts: read the previous records, then one multi-row upsert.
-    if !contacts.is_empty() {
-        let mut owners = Vec::with_capacity(contacts.len());
-        push!(
-            "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
-             WHERE sender IN ("
-        );
-        for (j, &i) in contacts.iter().enumerate() {
-            if let Op::RecordContact { sender, .. } = ops[i] {
-                if j > 0 {
-                    push!(", ");
-                }
-                p!(sender.0.to_vec());
-                owners.push((sender.0.to_vec(), i));
-            }
-        }
-        push!(");\n");
-        reads.push(Read::Contacts(owners));
-        push!(
-            "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-             SELECT column1, column2, column2, 1, NULL FROM (VALUES "
-        );
-        for (j, &i) in contacts.iter().enumerate() {
-            if let Op::RecordContact { sender, now } = ops[i] {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.0.to_vec());
-                push!(", ");
-                p!(now.as_millis());
-                push!(")");
-            }
-        }
-        push!(
-            ") WHERE true ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
-             contacts = senders.contacts + 1;\n"
-        );
-        reads.push(Read::Ignore);
-    }
-    for &i in &contact_dups {
-        if let Op::RecordContact { sender, now } = ops[i] {
-            push!(
-                "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
-                 WHERE sender = "
-            );
-            p!(sender.0.to_vec());
-            push!(
-                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                 VALUES ("
-            );
-            p!(sender.0.to_vec());
-            push!(", ");
-            p!(now.as_millis());
-            push!(", ");
-            p!(now.as_millis());
-            push!(
-                ", 1, NULL) ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
-                 contacts = senders.contacts + 1;\n"
-            );
-            reads.push(Read::Contacts(vec![(sender.0.to_vec(), i)]));
-            reads.push(Read::Ignore);
-        }
-    }
-
     // The queue: the keys already there, one multi-row insert, then every key's id in one row.
     if !schedules.is_empty() {
         let mut owners = Vec::with_capacity(schedules.len());
@@ -827,6 +881,7 @@ async fn run_one_by_one<'a>(
                 Ok(Done::Unit)
             }
             Op::Barrier => Ok(Done::Unit),
+            Op::ContactLesson { .. } => Err(unexpected("an unsplit combined op")),
             Op::BeginLesson {
                 sender,
                 window,

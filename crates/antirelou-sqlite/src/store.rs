@@ -269,6 +269,23 @@ impl ReplyQueue for SqliteStore {
         Ok(out)
     }
 
+    async fn record_contact_and_schedule_lesson(
+        &self,
+        _channel: Channel,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<Option<(Option<SenderRecord>, LessonSchedule)>> {
+        // Only group commit gains from it (one commit for both writes).
+        let Some(b) = &self.batcher else {
+            return Ok(None);
+        };
+        match b.submit(Op::ContactLesson { reply, window, now }).await? {
+            Done::ContactLesson(c, l) => Ok(Some((c, l))),
+            _ => Err(unexpected("record_contact_and_schedule_lesson")),
+        }
+    }
+
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")

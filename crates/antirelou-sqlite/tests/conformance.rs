@@ -201,6 +201,87 @@ async fn group_commit_schedule_ids_and_duplicates() {
     }
 }
 
+/// `record_contact_and_schedule_lesson` through group commit: concurrent texts of 20 senders
+/// (5 each, distinct keys) record every contact and schedule exactly one lesson per sender;
+/// exactly one call per sender sees no previous record; a repeated key is a duplicate; without
+/// group commit the fast path is declined (`None`) and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_contact_and_lesson_together() {
+    use antirelou_core::event::Channel;
+    use antirelou_core::store::LessonSchedule;
+    let dir = TempDir::new("group-contact-lesson");
+    let now = Timestamp::from_secs(1_700_000_000);
+    let window = Duration::from_secs(86_400);
+    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = reply(&format!("c{i}:lesson"), now);
+            let s = (i % 20) as u8;
+            r.sender = SenderHash([s; 16]);
+            let out = store
+                .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
+                .await
+                .unwrap()
+                .unwrap();
+            (s, i, out)
+        }));
+    }
+    let mut scheduled = [0u32; 20];
+    let mut first = [0u32; 20];
+    let mut taught0 = None;
+    for t in tasks {
+        let (s, i, (prev, lesson)) = t.await.unwrap();
+        match lesson {
+            LessonSchedule::Scheduled(_) => {
+                scheduled[s as usize] += 1;
+                if s == 0 {
+                    taught0 = Some(i);
+                }
+            }
+            LessonSchedule::AlreadyTaught => {}
+            LessonSchedule::Duplicate(_) => panic!("distinct keys: {lesson:?}"),
+        }
+        if prev.is_none() {
+            first[s as usize] += 1;
+        }
+    }
+    assert_eq!(scheduled, [1; 20]);
+    assert_eq!(first, [1; 20]);
+    for s in 0..20u8 {
+        let rec = store.sender(&SenderHash([s; 16])).await.unwrap().unwrap();
+        assert_eq!(rec.contacts, 5, "sender {s}");
+        assert_eq!(rec.last_lesson_at, Some(now));
+    }
+    // The key of a stored lesson again: the contact counts, the lesson is a duplicate.
+    let mut r = reply(&format!("c{}:lesson", taught0.unwrap()), now);
+    r.sender = SenderHash([0; 16]);
+    let (prev, lesson) = store
+        .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(prev.unwrap().contacts, 5);
+    assert!(matches!(lesson, LessonSchedule::Duplicate(_)), "{lesson:?}");
+    store.close().await;
+
+    let plain = SqliteStore::open_in_memory().await.unwrap();
+    let r = reply("p:lesson", now);
+    let sender = r.sender;
+    assert!(
+        plain
+            .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(plain.sender(&sender).await.unwrap().is_none());
+    assert!(plain.find_by_key("p:lesson").await.unwrap().is_none());
+}
+
 fn reply(key: &str, now: Timestamp) -> NewReply {
     NewReply {
         idempotency_key: key.into(),

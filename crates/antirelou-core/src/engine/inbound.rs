@@ -90,6 +90,27 @@ impl Inner {
         format!("{base}:lesson")
     }
 
+    /// The lesson answering the event `base`, due after the delay.
+    fn lesson_reply(
+        &self,
+        entry: &NumberEntry,
+        base: &str,
+        from: &PhoneNumber,
+        hash: &SenderHash,
+        now: Timestamp,
+    ) -> NewReply {
+        let due = self.lesson_due(now);
+        NewReply {
+            idempotency_key: Self::lesson_key(base),
+            number: entry.config.number.clone(),
+            recipient: from.clone(),
+            sender: *hash,
+            kind: ReplyKind::Lesson,
+            due_at: due,
+            expires_at: due.add(self.config.reply_deadline),
+        }
+    }
+
     /// Take the sender's lesson slot and store the lesson after the delay, atomically
     /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)), plus the
     /// neutral reply at once when `neutral` is set.
@@ -102,22 +123,32 @@ impl Inner {
         now: Timestamp,
         neutral: bool,
     ) -> Result<LessonOutcome> {
-        let number = &entry.config.number;
-        let due = self.lesson_due(now);
-        let lesson = NewReply {
-            idempotency_key: Self::lesson_key(base),
-            number: number.clone(),
-            recipient: from.clone(),
-            sender: *hash,
-            kind: ReplyKind::Lesson,
-            due_at: due,
-            expires_at: due.add(self.config.reply_deadline),
-        };
-        match self
+        let lesson = self.lesson_reply(entry, base, from, hash, now);
+        let due = lesson.due_at;
+        let schedule = self
             .store
             .schedule_lesson(lesson, self.config.lesson_window, now)
-            .await?
-        {
+            .await?;
+        self.lesson_scheduled(entry, schedule, base, from, hash, due, now, neutral)
+            .await
+    }
+
+    /// What follows `schedule_lesson`: count it, and store the neutral reply at once when
+    /// `neutral` is set and the lesson was scheduled.
+    #[allow(clippy::too_many_arguments)]
+    async fn lesson_scheduled(
+        &self,
+        entry: &NumberEntry,
+        schedule: LessonSchedule,
+        base: &str,
+        from: &PhoneNumber,
+        hash: &SenderHash,
+        due: Timestamp,
+        now: Timestamp,
+        neutral: bool,
+    ) -> Result<LessonOutcome> {
+        let number = &entry.config.number;
+        match schedule {
             LessonSchedule::Scheduled(_) => {}
             LessonSchedule::Duplicate(_) => return Ok(LessonOutcome::Duplicate),
             LessonSchedule::AlreadyTaught => {
@@ -299,19 +330,51 @@ impl InboundHandler for Engine {
             tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
             return Ok(SmsOutcome::Duplicate);
         }
-        let prev = inner.store.record_contact(&hash, Channel::Sms, now).await?;
+        // The policy decides from the contact alone (not from the stored history), so it is
+        // asked first: an allowed text then records its contact and schedules its lesson in
+        // one call, which a grouping backend commits at once.
         if let Decision::Deny(r) = inner
             .policy
             .check(&contact(from, &sms.to, Channel::Sms, now))
         {
+            inner.store.record_contact(&hash, Channel::Sms, now).await?;
             inner.drop_reason(r, Channel::Sms, &sms.to, &sms.from).await;
             return Ok(SmsOutcome::Dropped(r));
         }
-        let neutral = entry.config.neutral_first_reply && prev.is_none();
-        match inner
-            .schedule_lesson(&entry, &base, from, &hash, now, neutral)
-            .await?
-        {
+        let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
+        let due = lesson.due_at;
+        let combined = inner
+            .store
+            .record_contact_and_schedule_lesson(
+                Channel::Sms,
+                lesson,
+                inner.config.lesson_window,
+                now,
+            )
+            .await?;
+        let outcome = match combined {
+            Some((prev, schedule)) => {
+                let neutral = entry.config.neutral_first_reply && prev.is_none();
+                inner
+                    .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
+                    .await?
+            }
+            None => {
+                let prev = inner.store.record_contact(&hash, Channel::Sms, now).await?;
+                let neutral = entry.config.neutral_first_reply && prev.is_none();
+                // Nothing was done: a fresh lesson (its jitter drawn again).
+                let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
+                let due = lesson.due_at;
+                let schedule = inner
+                    .store
+                    .schedule_lesson(lesson, inner.config.lesson_window, now)
+                    .await?;
+                inner
+                    .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
+                    .await?
+            }
+        };
+        match outcome {
             LessonOutcome::Scheduled => Ok(SmsOutcome::Scheduled),
             LessonOutcome::Duplicate => {
                 inner.count(Reason::Duplicate.counter(), 1).await;
