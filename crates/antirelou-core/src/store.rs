@@ -312,6 +312,19 @@ pub trait ReplyQueue: Send + Sync {
         Ok(None)
     }
 
+    /// An optional fast path for a text's two reads: `(`[`OptOutStore::is_opted_out`]`(sender),
+    /// `[`find_by_key`](Self::find_by_key)`(idempotency_key))` in one round trip. Returns
+    /// `Ok(None)` when the backend has no such path (the default): the caller then makes the
+    /// two calls itself.
+    async fn opted_out_and_find_by_key(
+        &self,
+        sender: &SenderHash,
+        idempotency_key: &str,
+    ) -> Result<Option<(bool, Option<ReplyId>)>> {
+        let _ = (sender, idempotency_key);
+        Ok(None)
+    }
+
     /// The id of the reply stored under `idempotency_key`, if any (a cheap read, to answer a
     /// duplicate delivery before counting it).
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>>;

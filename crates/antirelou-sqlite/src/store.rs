@@ -286,6 +286,26 @@ impl ReplyQueue for SqliteStore {
         }
     }
 
+    async fn opted_out_and_find_by_key(
+        &self,
+        sender: &SenderHash,
+        idempotency_key: &str,
+    ) -> Result<Option<(bool, Option<ReplyId>)>> {
+        let (opted_out, id): (Option<bool>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
+             (SELECT id FROM replies WHERE idempotency_key = ?2)",
+        )
+        .bind(&sender.0[..])
+        .bind(idempotency_key)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(Some((
+            opted_out.unwrap_or(false),
+            id.map(|id| to_u64(id, "id")).transpose()?,
+        )))
+    }
+
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")

@@ -282,6 +282,37 @@ async fn group_commit_contact_and_lesson_together() {
     assert!(plain.find_by_key("p:lesson").await.unwrap().is_none());
 }
 
+/// `opted_out_and_find_by_key` answers exactly what `is_opted_out` and `find_by_key` answer.
+#[tokio::test]
+async fn opted_out_and_find_by_key_matches_the_two_reads() {
+    use antirelou_core::store::OptOutStore;
+    let dir = TempDir::new("precheck");
+    let now = Timestamp::from_secs(1_700_000_000);
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let a = SenderHash([1; 16]);
+    let b = SenderHash([2; 16]);
+    assert_eq!(
+        store.opted_out_and_find_by_key(&a, "k").await.unwrap(),
+        Some((false, None))
+    );
+    let id = store.schedule(reply("k", now), now).await.unwrap().id();
+    store.set_opted_out(&b, true, now).await.unwrap();
+    assert_eq!(
+        store.opted_out_and_find_by_key(&a, "k").await.unwrap(),
+        Some((false, Some(id)))
+    );
+    assert_eq!(
+        store.opted_out_and_find_by_key(&b, "other").await.unwrap(),
+        Some((true, None))
+    );
+    store.set_opted_out(&b, false, now).await.unwrap();
+    assert_eq!(
+        store.opted_out_and_find_by_key(&b, "k").await.unwrap(),
+        Some((false, Some(id)))
+    );
+    store.close().await;
+}
+
 fn reply(key: &str, now: Timestamp) -> NewReply {
     NewReply {
         idempotency_key: key.into(),

@@ -309,23 +309,33 @@ impl InboundHandler for Engine {
                 return Ok(SmsOutcome::Dropped(Reason::NumberRetired));
             }
         }
-        if inner.store.is_opted_out(&hash).await? {
+        // A second delivery of a message whose lesson is stored is answered before anything
+        // counts the contact. (One whose first delivery died before storing it goes on: it is
+        // counted twice, and its lesson is scheduled now.) Both reads in one round trip when
+        // the backend offers it.
+        let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
+        let lesson_key = Inner::lesson_key(&base);
+        let (opted_out, stored) = match inner
+            .store
+            .opted_out_and_find_by_key(&hash, &lesson_key)
+            .await?
+        {
+            Some(both) => both,
+            None => {
+                if inner.store.is_opted_out(&hash).await? {
+                    (true, None)
+                } else {
+                    (false, inner.store.find_by_key(&lesson_key).await?)
+                }
+            }
+        };
+        if opted_out {
             inner
                 .drop_reason(Reason::OptedOut, Channel::Sms, &sms.to, &sms.from)
                 .await;
             return Ok(SmsOutcome::Dropped(Reason::OptedOut));
         }
-
-        // A second delivery of a message whose lesson is stored is answered before anything
-        // counts the contact. (One whose first delivery died before storing it goes on: it is
-        // counted twice, and its lesson is scheduled now.)
-        let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
-        if inner
-            .store
-            .find_by_key(&Inner::lesson_key(&base))
-            .await?
-            .is_some()
-        {
+        if stored.is_some() {
             inner.count(Reason::Duplicate.counter(), 1).await;
             tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
             return Ok(SmsOutcome::Duplicate);
