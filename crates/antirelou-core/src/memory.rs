@@ -705,6 +705,9 @@ impl Counters for InMemoryStore {
     }
 }
 
+/// The combined inbound-text operations use the trait's default bodies.
+impl crate::store::Store for InMemoryStore {}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

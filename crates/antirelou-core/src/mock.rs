@@ -387,3 +387,6 @@ debug_mock!(
     MockClock,
     MockInboundHandler
 );
+
+/// The combined inbound-text operations use the trait's default bodies.
+impl crate::store::Store for MockStore {}

@@ -295,36 +295,6 @@ pub trait ReplyQueue: Send + Sync {
         now: Timestamp,
     ) -> Result<LessonSchedule>;
 
-    /// An optional fast path for a text's two writes: [`SenderHistory::record_contact`] of
-    /// `reply.sender` then [`schedule_lesson`](Self::schedule_lesson)`(reply, window, now)`,
-    /// with exactly the effects and results of the two calls in that order (a backend that
-    /// groups its writes commits both in one transaction, so the caller waits for one commit
-    /// instead of two). Returns `Ok(None)`, having done nothing, when the backend has no such
-    /// path (the default): the caller then makes the two calls itself.
-    async fn record_contact_and_schedule_lesson(
-        &self,
-        channel: Channel,
-        reply: NewReply,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<Option<(Option<SenderRecord>, LessonSchedule)>> {
-        let _ = (channel, reply, window, now);
-        Ok(None)
-    }
-
-    /// An optional fast path for a text's two reads: `(`[`OptOutStore::is_opted_out`]`(sender),
-    /// `[`find_by_key`](Self::find_by_key)`(idempotency_key))` in one round trip. Returns
-    /// `Ok(None)` when the backend has no such path (the default): the caller then makes the
-    /// two calls itself.
-    async fn opted_out_and_find_by_key(
-        &self,
-        sender: &SenderHash,
-        idempotency_key: &str,
-    ) -> Result<Option<(bool, Option<ReplyId>)>> {
-        let _ = (sender, idempotency_key);
-        Ok(None)
-    }
-
     /// The id of the reply stored under `idempotency_key`, if any (a cheap read, to answer a
     /// duplicate delivery before counting it).
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>>;
@@ -550,13 +520,46 @@ pub trait Counters: Send + Sync {
     async fn counters(&self) -> Result<BTreeMap<String, u64>>;
 }
 
-/// Everything the engine needs from storage.
+/// Everything the engine needs from storage: the five component traits, plus the two combined
+/// operations of an inbound text.
+///
+/// The combined operations have default bodies that make the component calls in order, so a
+/// backend gets them for free with `impl Store for MyStore {}`. A backend that can do better
+/// overrides them: the SQLite store with group commit answers both reads in one query and puts
+/// both writes in one commit, so a webhook waits for one commit instead of two.
+///
+/// # Contract
+/// An override has exactly the effects and results of the default body.
+#[async_trait]
 pub trait Store:
     ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug
 {
-}
+    /// A text's two reads: `(`[`OptOutStore::is_opted_out`]`(sender),
+    /// `[`ReplyQueue::find_by_key`]`(idempotency_key))`. The default skips the second read when
+    /// the sender is opted out (the engine then needs nothing else).
+    async fn opted_out_and_find_by_key(
+        &self,
+        sender: &SenderHash,
+        idempotency_key: &str,
+    ) -> Result<(bool, Option<ReplyId>)> {
+        if self.is_opted_out(sender).await? {
+            return Ok((true, None));
+        }
+        Ok((false, self.find_by_key(idempotency_key).await?))
+    }
 
-impl<T> Store for T where
-    T: ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug
-{
+    /// A text's two writes: [`SenderHistory::record_contact`] of `reply.sender` on `channel`,
+    /// then [`ReplyQueue::schedule_lesson`]`(reply, window, now)`. Returns the sender's previous
+    /// record and the scheduling outcome.
+    async fn record_contact_and_schedule_lesson(
+        &self,
+        channel: Channel,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<(Option<SenderRecord>, LessonSchedule)> {
+        let previous = self.record_contact(&reply.sender, channel, now).await?;
+        let schedule = self.schedule_lesson(reply, window, now).await?;
+        Ok((previous, schedule))
+    }
 }

@@ -873,6 +873,9 @@ impl Counters for PgStore {
     }
 }
 
+/// The combined inbound-text operations use the trait's default bodies.
+impl antirelou_core::store::Store for PgStore {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,3 +200,6 @@ impl Counters for SimStore {
         self.inner.counters().await
     }
 }
+
+/// The combined inbound-text operations use the trait's default bodies.
+impl antirelou_core::store::Store for SimStore {}

@@ -269,43 +269,6 @@ impl ReplyQueue for SqliteStore {
         Ok(out)
     }
 
-    async fn record_contact_and_schedule_lesson(
-        &self,
-        _channel: Channel,
-        reply: NewReply,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<Option<(Option<SenderRecord>, LessonSchedule)>> {
-        // Only group commit gains from it (one commit for both writes).
-        let Some(b) = &self.batcher else {
-            return Ok(None);
-        };
-        match b.submit(Op::ContactLesson { reply, window, now }).await? {
-            Done::ContactLesson(c, l) => Ok(Some((c, l))),
-            _ => Err(unexpected("record_contact_and_schedule_lesson")),
-        }
-    }
-
-    async fn opted_out_and_find_by_key(
-        &self,
-        sender: &SenderHash,
-        idempotency_key: &str,
-    ) -> Result<Option<(bool, Option<ReplyId>)>> {
-        let (opted_out, id): (Option<bool>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
-             (SELECT id FROM replies WHERE idempotency_key = ?2)",
-        )
-        .bind(&sender.0[..])
-        .bind(idempotency_key)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db_err)?;
-        Ok(Some((
-            opted_out.unwrap_or(false),
-            id.map(|id| to_u64(id, "id")).transpose()?,
-        )))
-    }
-
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
@@ -990,6 +953,49 @@ pub(crate) async fn incr_on(conn: &mut sqlx::SqliteConnection, name: &str, by: u
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// One query for a text's two reads, and (with group commit) one commit for its two writes.
+#[async_trait]
+impl antirelou_core::store::Store for SqliteStore {
+    async fn record_contact_and_schedule_lesson(
+        &self,
+        channel: Channel,
+        reply: NewReply,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<(Option<SenderRecord>, LessonSchedule)> {
+        // Only group commit gains from it (one commit for both writes).
+        let Some(b) = &self.batcher else {
+            let previous = self.record_contact(&reply.sender, channel, now).await?;
+            let schedule = self.schedule_lesson(reply, window, now).await?;
+            return Ok((previous, schedule));
+        };
+        match b.submit(Op::ContactLesson { reply, window, now }).await? {
+            Done::ContactLesson(c, l) => Ok((c, l)),
+            _ => Err(unexpected("record_contact_and_schedule_lesson")),
+        }
+    }
+
+    async fn opted_out_and_find_by_key(
+        &self,
+        sender: &SenderHash,
+        idempotency_key: &str,
+    ) -> Result<(bool, Option<ReplyId>)> {
+        let (opted_out, id): (Option<bool>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
+             (SELECT id FROM replies WHERE idempotency_key = ?2)",
+        )
+        .bind(&sender.0[..])
+        .bind(idempotency_key)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok((
+            opted_out.unwrap_or(false),
+            id.map(|id| to_u64(id, "id")).transpose()?,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -312,23 +312,13 @@ impl InboundHandler for Engine {
         // A second delivery of a message whose lesson is stored is answered before anything
         // counts the contact. (One whose first delivery died before storing it goes on: it is
         // counted twice, and its lesson is scheduled now.) Both reads in one round trip when
-        // the backend offers it.
+        // the backend can (`Store::opted_out_and_find_by_key`).
         let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
         let lesson_key = Inner::lesson_key(&base);
-        let (opted_out, stored) = match inner
+        let (opted_out, stored) = inner
             .store
             .opted_out_and_find_by_key(&hash, &lesson_key)
-            .await?
-        {
-            Some(both) => both,
-            None => {
-                if inner.store.is_opted_out(&hash).await? {
-                    (true, None)
-                } else {
-                    (false, inner.store.find_by_key(&lesson_key).await?)
-                }
-            }
-        };
+            .await?;
         if opted_out {
             inner
                 .drop_reason(Reason::OptedOut, Channel::Sms, &sms.to, &sms.from)
@@ -353,7 +343,7 @@ impl InboundHandler for Engine {
         }
         let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
         let due = lesson.due_at;
-        let combined = inner
+        let (prev, schedule) = inner
             .store
             .record_contact_and_schedule_lesson(
                 Channel::Sms,
@@ -362,28 +352,10 @@ impl InboundHandler for Engine {
                 now,
             )
             .await?;
-        let outcome = match combined {
-            Some((prev, schedule)) => {
-                let neutral = entry.config.neutral_first_reply && prev.is_none();
-                inner
-                    .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
-                    .await?
-            }
-            None => {
-                let prev = inner.store.record_contact(&hash, Channel::Sms, now).await?;
-                let neutral = entry.config.neutral_first_reply && prev.is_none();
-                // Nothing was done: a fresh lesson (its jitter drawn again).
-                let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
-                let due = lesson.due_at;
-                let schedule = inner
-                    .store
-                    .schedule_lesson(lesson, inner.config.lesson_window, now)
-                    .await?;
-                inner
-                    .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
-                    .await?
-            }
-        };
+        let neutral = entry.config.neutral_first_reply && prev.is_none();
+        let outcome = inner
+            .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
+            .await?;
         match outcome {
             LessonOutcome::Scheduled => Ok(SmsOutcome::Scheduled),
             LessonOutcome::Duplicate => {
