@@ -35,7 +35,7 @@
 //! * if the process dies before the lesson is stored, nothing of the slot is stored either, so
 //!   the provider's retry schedules it (the contact was counted twice: statistics only);
 //! * a text's path costs two durable writes (`record_contact`, `schedule_lesson`), made in one
-//!   call ([`Store::record_contact_and_schedule_lesson`](crate::store::Store::record_contact_and_schedule_lesson)),
+//!   call ([`Store::record_contact_and_schedule_lesson`]),
 //!   which a grouping backend commits at once (SQLite group commit waits for one commit instead of two;
 //!   the abuse policy, which decides from the contact alone, is asked before), and nothing is
 //!   left behind per message beyond the reply itself.
