@@ -103,6 +103,42 @@ pub enum DeliveryState {
     Unknown,
 }
 
+impl DeliveryState {
+    /// A stable lowercase label (`"delivered"`, …), the form backends store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Accepted => "accepted",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Undelivered => "undelivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Expired => "expired",
+            DeliveryState::Unknown => "unknown",
+        }
+    }
+
+    /// Parse [`DeliveryState::as_str`]'s output; anything else is [`DeliveryState::Unknown`].
+    ///
+    /// ```
+    /// use antirelou_core::event::DeliveryState;
+    /// for s in [DeliveryState::Accepted, DeliveryState::Delivered, DeliveryState::Unknown] {
+    ///     assert_eq!(DeliveryState::parse(s.as_str()), s);
+    /// }
+    /// assert_eq!(DeliveryState::parse("queued?"), DeliveryState::Unknown);
+    /// ```
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "accepted" => DeliveryState::Accepted,
+            "sent" => DeliveryState::Sent,
+            "delivered" => DeliveryState::Delivered,
+            "undelivered" => DeliveryState::Undelivered,
+            "failed" => DeliveryState::Failed,
+            "expired" => DeliveryState::Expired,
+            _ => DeliveryState::Unknown,
+        }
+    }
+}
+
 /// A status callback or delivery receipt for a message we sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryReport {

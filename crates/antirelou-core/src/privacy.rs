@@ -33,6 +33,13 @@ impl SenderHash {
         Ok(SenderHash(out))
     }
 
+    /// From the 16 bytes a backend stored; any other length is a permanent storage error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        <[u8; 16]>::try_from(bytes)
+            .map(SenderHash)
+            .map_err(|_| Error::storage_permanent(format!("sender hash of {} bytes", bytes.len())))
+    }
+
     /// The first eight bytes as an integer, for in-memory maps.
     pub fn short(&self) -> u64 {
         let mut b = [0u8; 8];

@@ -33,9 +33,7 @@ const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender
      expires_at, provider_id, last_error, delivery, updated_at";
 
 fn hash_from(bytes: Vec<u8>) -> Result<SenderHash> {
-    <[u8; 16]>::try_from(bytes.as_slice())
-        .map(SenderHash)
-        .map_err(|_| Error::storage_permanent(format!("sender hash of {} bytes", bytes.len())))
+    SenderHash::from_bytes(&bytes)
 }
 
 fn phone(e164: &str) -> Result<PhoneNumber> {
@@ -59,32 +57,6 @@ fn lease_lost(token: LeaseToken) -> Error {
     Error::LeaseLost {
         reply_id: token.id,
         attempt: token.attempt,
-    }
-}
-
-/// The stored form of a delivery state.
-pub(crate) fn delivery_str(s: DeliveryState) -> &'static str {
-    match s {
-        DeliveryState::Accepted => "accepted",
-        DeliveryState::Sent => "sent",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Undelivered => "undelivered",
-        DeliveryState::Failed => "failed",
-        DeliveryState::Expired => "expired",
-        _ => "unknown",
-    }
-}
-
-/// Parse [`delivery_str`]'s output.
-pub(crate) fn delivery_parse(s: &str) -> DeliveryState {
-    match s {
-        "accepted" => DeliveryState::Accepted,
-        "sent" => DeliveryState::Sent,
-        "delivered" => DeliveryState::Delivered,
-        "undelivered" => DeliveryState::Undelivered,
-        "failed" => DeliveryState::Failed,
-        "expired" => DeliveryState::Expired,
-        _ => DeliveryState::Unknown,
     }
 }
 
@@ -115,7 +87,7 @@ fn reply_record(row: &SqliteRow) -> Result<ReplyRecord> {
         expires_at: Timestamp::from_millis(get(row, "expires_at")?),
         provider_id: get(row, "provider_id")?,
         last_error: get(row, "last_error")?,
-        delivery: delivery.as_deref().map(delivery_parse),
+        delivery: delivery.as_deref().map(DeliveryState::parse),
         updated_at: Timestamp::from_millis(get(row, "updated_at")?),
     })
 }
@@ -438,7 +410,7 @@ impl ReplyQueue for SqliteStore {
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE replies SET delivery = ?2 WHERE provider_id = ?1")
             .bind(provider_id)
-            .bind(delivery_str(state))
+            .bind(state.as_str())
             .execute(&self.writer)
             .await
             .map_err(db_err)?;
@@ -1013,7 +985,7 @@ mod tests {
             DeliveryState::Expired,
             DeliveryState::Unknown,
         ] {
-            assert_eq!(delivery_parse(delivery_str(s)), s);
+            assert_eq!(DeliveryState::parse(s.as_str()), s);
         }
     }
 }
