@@ -165,6 +165,9 @@ struct Inner {
     by_provider: HashMap<String, ReplyId>,
     /// Pending replies by `(due_at, id)`.
     pending: BTreeSet<(Timestamp, ReplyId)>,
+    /// The same pending replies by `(expires_at, id)`, so that `expire_overdue` visits only the
+    /// overdue ones (a flood can leave a million replies pending).
+    expiring: BTreeSet<(Timestamp, ReplyId)>,
     /// Claimed replies by `(lease_until, id)`.
     claimed: BTreeSet<(Timestamp, ReplyId)>,
     senders: HashMap<SenderHash, SenderRecord>,
@@ -177,6 +180,18 @@ struct Inner {
 }
 
 impl Inner {
+    /// Index a pending item.
+    fn pend(&mut self, id: ReplyId, due_at: Timestamp, expires_at: Timestamp) {
+        self.pending.insert((due_at, id));
+        self.expiring.insert((expires_at, id));
+    }
+
+    /// Take an item out of the pending indexes.
+    fn unpend(&mut self, id: ReplyId, due_at: Timestamp, expires_at: Timestamp) {
+        self.pending.remove(&(due_at, id));
+        self.expiring.remove(&(expires_at, id));
+    }
+
     /// The item held by `token`, if the token is the current claim; else `LeaseLost`.
     fn fenced(&mut self, token: LeaseToken) -> Result<&mut Item> {
         let lost = Error::LeaseLost {
@@ -204,6 +219,7 @@ impl Inner {
         if let Some(item) = self.replies.get_mut(&id) {
             if item.state == ReplyState::Pending {
                 self.pending.remove(&(item.due_at, id));
+                self.expiring.remove(&(item.expires_at, id));
             }
             item.state = state;
             item.recipient = None;
@@ -219,7 +235,7 @@ impl Inner {
         self.next_id += 1;
         let id = self.next_id;
         self.keys.insert(reply.idempotency_key.clone(), id);
-        self.pending.insert((reply.due_at, id));
+        self.pend(id, reply.due_at, reply.expires_at);
         self.replies.insert(
             id,
             Item {
@@ -278,7 +294,8 @@ impl Inner {
             item.state = ReplyState::Pending;
             item.due_at = due_at;
             item.updated_at = now;
-            self.pending.insert((due_at, id));
+            let expires_at = item.expires_at;
+            self.pend(id, due_at, expires_at);
         }
     }
 }
@@ -350,9 +367,9 @@ impl ReplyQueue for InMemoryStore {
             let Some(item) = inner.replies.get(&id) else {
                 continue;
             };
-            let (state, due_at) = (item.state, item.due_at);
+            let (state, due_at, expires_at) = (item.state, item.due_at, item.expires_at);
             if state == ReplyState::Pending {
-                inner.pending.remove(&(due_at, id));
+                inner.unpend(id, due_at, expires_at);
             } else {
                 inner.unclaim(id);
             }
@@ -448,9 +465,9 @@ impl ReplyQueue for InMemoryStore {
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
         let mut inner = self.inner.lock();
         let ids: Vec<ReplyId> = inner
-            .pending
+            .expiring
             .iter()
-            .filter(|(_, id)| inner.replies.get(id).is_some_and(|i| i.expires_at <= now))
+            .take_while(|(expires_at, _)| *expires_at <= now)
             .map(|&(_, id)| id)
             .collect();
         for &id in &ids {

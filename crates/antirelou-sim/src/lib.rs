@@ -26,7 +26,6 @@ pub mod harness;
 pub mod replay;
 pub mod report;
 pub mod scenario;
-mod simstore;
 pub mod traffic;
 
 pub use carrier::{Delivered, Prices, SimCarrier};

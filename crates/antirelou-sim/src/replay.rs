@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use antirelou_core::memory::InMemoryStore;
 use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
@@ -35,7 +37,6 @@ use serde::{Deserialize, Serialize};
 use crate::carrier::SimCarrier;
 use crate::error::{Result, SimError};
 use crate::scenario::Scenario;
-use crate::simstore::SimStore;
 use crate::traffic::{Actor, ContactKind, Traffic, hours};
 
 /// Which policy a run uses.
@@ -336,7 +337,7 @@ async fn run_async(
     let caps = config.caps;
     let lesson_cost =
         config.price_per_segment * antirelou_core::encoding::plan(&scenario.number.lesson).segments;
-    let store = Arc::new(SimStore::new(Duration::from_secs(15 * 60)));
+    let store = Arc::new(InMemoryStore::new());
     let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET)?)
         .clock(shared_clock.clone())
         .policy(policy_impl)
