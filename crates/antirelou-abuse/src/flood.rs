@@ -81,7 +81,8 @@ pub struct FloodConfig {
     pub calm_buckets: u32,
     /// In degraded mode, still teach one new sender in this many (default 0: pause SMS lessons).
     pub degraded_keep_one_in: u32,
-    /// Numbers tracked separately; more share one state (default 64).
+    /// Numbers tracked separately (rounded up to a power of two, at most 4,096); more share one
+    /// state (default 64).
     pub max_numbers: usize,
 }
 
@@ -216,7 +217,7 @@ impl FloodDetector {
                 "flood detector: surge_factor and flood_messages_per_sender must be at least 1",
             ));
         }
-        let n = config.max_numbers.clamp(1, 4096);
+        let n = config.max_numbers.clamp(1, 4096).next_power_of_two();
         Ok(FloodDetector {
             keys: (0..n).map(|_| AtomicU64::new(0)).collect(),
             // One more state, shared by the numbers beyond `max_numbers`.
@@ -279,7 +280,7 @@ impl FloodDetector {
     fn state(&self, number_key: u64, insert: bool) -> &NumberState {
         let tag = number_key.wrapping_add(1).max(1);
         let n = self.keys.len();
-        let mut i = (mix(number_key ^ self.seed) as usize) % n;
+        let mut i = (mix(number_key ^ self.seed) as usize) & (n - 1);
         for _ in 0..n {
             let k = self.keys[i].load(Ordering::Acquire);
             if k == tag {
@@ -295,7 +296,7 @@ impl FloodDetector {
                     Err(_) => {}
                 }
             }
-            i = (i + 1) % n;
+            i = (i + 1) & (n - 1);
         }
         &self.states[n]
     }
@@ -400,8 +401,8 @@ impl FloodDetector {
     }
 
     #[inline]
-    fn count_message(&self, s: &NumberState, c: &Contact) {
-        let m = s.messages[stripe()].0.fetch_add(1, Ordering::Relaxed) + 1;
+    fn count_message(&self, s: &NumberState, c: &Contact, stripe: usize) {
+        let m = s.messages[stripe].0.fetch_add(1, Ordering::Relaxed) + 1;
         if m.is_multiple_of(64) {
             self.judge(
                 s,
@@ -425,11 +426,12 @@ impl AbusePolicy for FloodDetector {
         let h = mix(c.sender_key ^ self.seed.rotate_left(29));
         let idx = (h as usize) & (REGISTERS - 1);
         let rho = ((h >> 6).trailing_zeros() + 1).min(58) as u8;
-        let reg = &s.registers[stripe() % HLL_STRIPES].0[idx];
+        let stripe = stripe();
+        let reg = &s.registers[stripe % HLL_STRIPES].0[idx];
         if reg.load(Ordering::Relaxed) < rho {
             reg.fetch_max(rho, Ordering::Relaxed);
         }
-        self.count_message(s, c);
+        self.count_message(s, c, stripe);
         if s.degraded.load(Ordering::Relaxed) {
             self.thinned(c.sender_key)
         } else {
@@ -462,7 +464,7 @@ impl ChainObserver for FloodDetector {
         if c.channel == Channel::Sms && decision == Decision::Deny(Reason::AlreadyTaught) {
             let s = self.state(c.number_key, true);
             self.roll(s, c.at.as_millis());
-            self.count_message(s, c);
+            self.count_message(s, c, stripe());
         }
     }
 }

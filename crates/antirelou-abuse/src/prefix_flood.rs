@@ -23,7 +23,7 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 
 use crate::AbuseError;
 use crate::chain::Prefetch;
-use crate::util::{POW10, mix, seed_or_random};
+use crate::util::{FastDiv, POW10, mix, seed_or_random};
 
 const TAG_BITS: u32 = 40;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
@@ -77,8 +77,10 @@ impl Default for PrefixFloodConfig {
 pub struct PrefixFloodGuard {
     sets: Box<[Set]>,
     mask: usize,
-    divisor: u64,
-    window_ms: i64,
+    /// Divides by 10^block_digits.
+    block: FastDiv,
+    /// Divides by the window in ms.
+    window: FastDiv,
     inv_window: f32,
     block_ms: i64,
     threshold: f32,
@@ -124,8 +126,8 @@ impl PrefixFloodGuard {
         Ok(PrefixFloodGuard {
             sets: (0..sets).map(|_| Set::default()).collect(),
             mask: sets - 1,
-            divisor: POW10[config.block_digits as usize],
-            window_ms,
+            block: FastDiv::new(POW10[config.block_digits as usize]),
+            window: FastDiv::new(window_ms as u64),
             inv_window: 1.0 / window_ms as f32,
             block_ms: i64::try_from(config.block_for.as_millis()).unwrap_or(i64::MAX / 4),
             threshold: config.threshold as f32,
@@ -141,7 +143,7 @@ impl PrefixFloodGuard {
 
     /// The block of a sender key (its digits but the last `block_digits`).
     pub fn block_of(&self, sender_key: u64) -> u64 {
-        sender_key / self.divisor
+        self.block.div(sender_key)
     }
 
     #[inline]
@@ -181,8 +183,8 @@ impl PrefixFloodGuard {
         let block = self.block_of(c.sender_key);
         let t = (block + 1) & TAG_MASK;
         let at_pos = at.max(0);
-        let epoch_index = at_pos / self.window_ms;
-        let epoch = epoch_index as u64 & EPOCH_MASK;
+        let (epoch_index, into_window) = self.window.div_rem(at_pos as u64);
+        let epoch = epoch_index & EPOCH_MASK;
         let set = self.set(block);
         let tag0 = set.0[0].tag.load(Ordering::Acquire);
         let tag1 = set.0[1].tag.load(Ordering::Acquire);
@@ -247,7 +249,7 @@ impl PrefixFloodGuard {
             cur = way.cur.fetch_or(bit, Ordering::Relaxed) | bit;
         }
         let prev = way.prev.load(Ordering::Relaxed);
-        let frac = (at_pos - epoch_index * self.window_ms) as f32 * self.inv_window;
+        let frac = into_window as f32 * self.inv_window;
         let n = self.estimate[cur.count_zeros() as usize]
             + self.estimate[prev.count_zeros() as usize] * (1.0 - frac);
         if n >= self.threshold {
