@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 
+use crate::DefaultPolicies;
 use crate::util::{STRIPES, stripe};
 
 /// Something that wants to see the chain's final decision on each checked contact (not on
@@ -24,18 +25,18 @@ pub trait Prefetch: Send + Sync + fmt::Debug {
     fn prefetch(&self, contact: &Contact) -> u64;
 }
 
-const SLOTS: usize = Reason::ALL.len() + 2;
+const SLOTS: usize = Reason::ALL.len() + 1;
 const ALLOWED: usize = SLOTS - 1;
-const OTHER: usize = SLOTS - 2;
 
 #[derive(Debug)]
 #[repr(align(128))]
 struct Counts([AtomicU64; SLOTS]);
 
+#[inline]
 fn slot(decision: Decision) -> usize {
     match decision {
         Decision::Allow => ALLOWED,
-        Decision::Deny(r) => Reason::ALL.iter().position(|x| *x == r).unwrap_or(OTHER),
+        Decision::Deny(r) => r.index(),
     }
 }
 
@@ -61,18 +62,61 @@ fn slot(decision: Decision) -> usize {
 /// assert_eq!(chain.count(Reason::GlobalPace), 1);
 /// ```
 pub struct PolicyChain {
+    stages: Stages,
+    counts: Box<[Counts]>,
+}
+
+/// Policies, observers and prefetchers of a chain built by hand.
+#[derive(Default)]
+struct Listed {
     stages: Vec<Arc<dyn AbusePolicy>>,
     observers: Vec<Arc<dyn ChainObserver>>,
     prefetchers: Vec<Arc<dyn Prefetch>>,
-    counts: Box<[Counts]>,
+}
+
+/// The policies of a chain: any list, or the default chain's policies called directly.
+enum Stages {
+    List(Listed),
+    /// [`DefaultPolicies::chain`]: the same policies in the same order as the list it documents,
+    /// called by their concrete types, so that the decision is one inlined function rather than
+    /// ten indirect calls (the default chain decides on every inbound text, floods included).
+    Default(DefaultPolicies),
+}
+
+impl Stages {
+    /// The list form (the default chain's policies spelled out), to append to it.
+    fn list(&mut self) -> &mut Listed {
+        if let Stages::Default(p) = self {
+            *self = Stages::List(Listed {
+                stages: vec![
+                    p.origin.clone(),
+                    p.blocklist.clone(),
+                    p.prefix_flood.clone(),
+                    p.recent.clone(),
+                    p.flood.clone(),
+                    p.pace.clone(),
+                ],
+                observers: vec![p.recent.clone(), p.flood.clone()],
+                prefetchers: vec![p.prefix_flood.clone(), p.recent.clone()],
+            });
+        }
+        match self {
+            Stages::List(listed) => listed,
+            Stages::Default(_) => unreachable!("converted to a list above"),
+        }
+    }
 }
 
 impl fmt::Debug for PolicyChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PolicyChain")
-            .field("stages", &self.stages)
-            .field("observers", &self.observers.len())
-            .finish()
+        match &self.stages {
+            Stages::List(l) => f
+                .debug_struct("PolicyChain")
+                .field("stages", &l.stages)
+                .field("observers", &l.observers.len())
+                .finish(),
+            Stages::Default(p) => f.debug_struct("PolicyChain").field("default", p).finish(),
+        }
     }
 }
 
@@ -85,42 +129,52 @@ impl Default for PolicyChain {
 impl PolicyChain {
     /// An empty chain (it allows everything).
     pub fn new() -> Self {
+        Self::with_stages(Stages::List(Listed::default()))
+    }
+
+    fn with_stages(stages: Stages) -> Self {
         PolicyChain {
-            stages: Vec::new(),
-            observers: Vec::new(),
-            prefetchers: Vec::new(),
+            stages,
             counts: (0..STRIPES)
                 .map(|_| Counts(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
         }
     }
 
+    /// The default chain of `policies` (see [`DefaultPolicies::chain`]).
+    pub(crate) fn of_defaults(policies: DefaultPolicies) -> Self {
+        Self::with_stages(Stages::Default(policies))
+    }
+
     /// Append a policy.
     pub fn then(mut self, policy: Arc<dyn AbusePolicy>) -> Self {
-        self.stages.push(policy);
+        self.stages.list().stages.push(policy);
         self
     }
 
     /// Add an observer of final decisions.
     pub fn observe_with(mut self, observer: Arc<dyn ChainObserver>) -> Self {
-        self.observers.push(observer);
+        self.stages.list().observers.push(observer);
         self
     }
 
     /// Add a prefetcher (see [`Prefetch`]).
     pub fn prefetch_with(mut self, prefetcher: Arc<dyn Prefetch>) -> Self {
-        self.prefetchers.push(prefetcher);
+        self.stages.list().prefetchers.push(prefetcher);
         self
     }
 
     /// Number of policies.
     pub fn len(&self) -> usize {
-        self.stages.len()
+        match &self.stages {
+            Stages::List(l) => l.stages.len(),
+            Stages::Default(_) => DefaultPolicies::LEN,
+        }
     }
 
     /// Whether the chain has no policy.
     pub fn is_empty(&self) -> bool {
-        self.stages.is_empty()
+        self.len() == 0
     }
 
     #[inline]
@@ -154,38 +208,95 @@ impl PolicyChain {
     }
 }
 
+/// The default chain's decision: the order of [`DefaultPolicies::chain`], each policy called by
+/// its concrete type.
+#[inline]
+fn check_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
+    std::hint::black_box(p.prefix_flood.prefetch(c) ^ p.recent.prefetch(c));
+    let mut decision = p.origin.check(c);
+    if decision.is_allow() {
+        decision = p.blocklist.check(c);
+    }
+    if decision.is_allow() {
+        decision = p.prefix_flood.check(c);
+    }
+    if decision.is_allow() {
+        decision = p.recent.check(c);
+    }
+    if decision.is_allow() {
+        decision = p.flood.check(c);
+    }
+    if decision.is_allow() {
+        decision = p.pace.check(c);
+    }
+    p.recent.observe(c, decision);
+    p.flood.observe(c, decision);
+    decision
+}
+
+fn recheck_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
+    let stages: [&dyn AbusePolicy; DefaultPolicies::LEN] = [
+        &*p.origin,
+        &*p.blocklist,
+        &*p.prefix_flood,
+        &*p.recent,
+        &*p.flood,
+        &*p.pace,
+    ];
+    stages
+        .iter()
+        .map(|s| s.recheck(c))
+        .find(|d| !d.is_allow())
+        .unwrap_or(Decision::Allow)
+}
+
 impl AbusePolicy for PolicyChain {
     #[inline]
     fn check(&self, contact: &Contact) -> Decision {
-        if !self.prefetchers.is_empty() {
-            let mut touched = 0;
-            for p in &self.prefetchers {
-                touched ^= p.prefetch(contact);
+        let decision = match &self.stages {
+            Stages::Default(p) => check_defaults(p, contact),
+            Stages::List(Listed {
+                stages,
+                observers,
+                prefetchers,
+            }) => {
+                if !prefetchers.is_empty() {
+                    let mut touched = 0;
+                    for p in prefetchers {
+                        touched ^= p.prefetch(contact);
+                    }
+                    std::hint::black_box(touched);
+                }
+                let mut decision = Decision::Allow;
+                for p in stages {
+                    decision = p.check(contact);
+                    if !decision.is_allow() {
+                        break;
+                    }
+                }
+                for o in observers {
+                    o.observe(contact, decision);
+                }
+                decision
             }
-            std::hint::black_box(touched);
-        }
-        let mut decision = Decision::Allow;
-        for p in &self.stages {
-            decision = p.check(contact);
-            if !decision.is_allow() {
-                break;
-            }
-        }
-        for o in &self.observers {
-            o.observe(contact, decision);
-        }
+        };
         self.record(decision);
         decision
     }
 
     fn recheck(&self, contact: &Contact) -> Decision {
-        for p in &self.stages {
-            let d = p.recheck(contact);
-            if !d.is_allow() {
-                self.record(d);
-                return d;
-            }
+        let decision = match &self.stages {
+            Stages::Default(p) => recheck_defaults(p, contact),
+            Stages::List(l) => l
+                .stages
+                .iter()
+                .map(|p| p.recheck(contact))
+                .find(|d| !d.is_allow())
+                .unwrap_or(Decision::Allow),
+        };
+        if !decision.is_allow() {
+            self.record(decision);
         }
-        Decision::Allow
+        decision
     }
 }

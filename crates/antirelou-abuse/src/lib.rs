@@ -242,19 +242,17 @@ impl DefaultPolicies {
         })
     }
 
-    /// The chain, in the documented order.
+    /// Policies in the default chain.
+    pub(crate) const LEN: usize = 6;
+
+    /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, repeat
+    /// filter, flood detector, global pace; the repeat filter and the flood detector observe
+    /// each final decision, and the prefix flood guard's and repeat filter's tables are read
+    /// ahead ([`Prefetch`](crate::chain::Prefetch)). The policies are called by their concrete
+    /// types (no indirect call per policy); appending to the chain
+    /// ([`then`](PolicyChain::then) and friends) keeps the same policies in the same order.
     pub fn chain(&self) -> PolicyChain {
-        PolicyChain::new()
-            .then(self.origin.clone())
-            .then(self.blocklist.clone())
-            .then(self.prefix_flood.clone())
-            .then(self.recent.clone())
-            .then(self.flood.clone())
-            .then(self.pace.clone())
-            .observe_with(self.recent.clone())
-            .observe_with(self.flood.clone())
-            .prefetch_with(self.prefix_flood.clone())
-            .prefetch_with(self.recent.clone())
+        PolicyChain::of_defaults(self.clone())
     }
 }
 

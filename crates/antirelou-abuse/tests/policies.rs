@@ -777,3 +777,81 @@ fn a_hash_seed_makes_every_decision_reproducible() {
     assert!(a.contains(&Decision::Allow));
     assert_ne!(a, decisions_near_thresholds(Some(8)));
 }
+
+/// The default chain calls its policies by their concrete types; it must decide exactly as the
+/// documented list of the same policies run through the generic chain.
+#[test]
+fn the_default_chain_decides_as_its_documented_list() {
+    use antirelou_abuse::{DefaultPolicies, PolicyChain};
+    use std::sync::Arc;
+    let config = AbuseConfig {
+        recent_capacity: 1 << 16,
+        hash_seed: Some(11),
+        ..AbuseConfig::default()
+    };
+    let fr = Region::new("FR").ok();
+    let fused = DefaultPolicies::new(fr, &config).unwrap().chain();
+    let p = DefaultPolicies::new(fr, &config).unwrap();
+    let listed = PolicyChain::new()
+        .then(p.origin.clone())
+        .then(p.blocklist.clone())
+        .then(p.prefix_flood.clone())
+        .then(p.recent.clone())
+        .then(p.flood.clone())
+        .then(p.pace.clone())
+        .observe_with(p.recent.clone())
+        .observe_with(p.flood.clone())
+        .prefetch_with(p.prefix_flood.clone())
+        .prefetch_with(p.recent.clone());
+    assert_eq!(fused.len(), listed.len());
+    let number = PhoneNumber::parse(FR_NUMBER).unwrap().key();
+    let mut x = 0x1234_5678_u64;
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..40_000i64 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let block = 33_612_000_000 + (x >> 40) % 200 * 10_000;
+        let sender = block + (x >> 20) % 10_000;
+        let channel = if x.is_multiple_of(7) {
+            Channel::Voice
+        } else {
+            Channel::Sms
+        };
+        let c = raw(sender, number, channel, T0 + i * 90);
+        let d = fused.check(&c);
+        assert_eq!(d, listed.check(&c), "contact {i}");
+        assert_eq!(fused.recheck(&c), listed.recheck(&c), "recheck {i}");
+        seen.insert(d);
+    }
+    // Ten days later (the flood detector's baseline has decayed), 25 new senders a minute who
+    // text four times each: the repeats, denied as already taught, reach the flood detector
+    // only as observed decisions, and make it a flood.
+    let later = T0 + 10 * 86_400_000;
+    for m in 0..4i64 {
+        for k in 0..4i64 {
+            for s in 0..25i64 {
+                let sender = 33_700_000_000 + (m * 25 + s) as u64 * 7_919;
+                let at = later + m * 60_000 + k * 10_000 + s * 100;
+                let c = raw(sender, number, Channel::Sms, at);
+                let d = fused.check(&c);
+                assert_eq!(d, listed.check(&c), "minute {m}, text {k} of sender {s}");
+                seen.insert(d);
+            }
+        }
+    }
+    assert!(
+        seen.contains(&Decision::Deny(Reason::FloodDegraded)),
+        "the repeats made a flood: {seen:?}"
+    );
+    assert!(
+        seen.len() >= 4,
+        "the stream reaches several reasons: {seen:?}"
+    );
+    assert_eq!(fused.allowed(), listed.allowed());
+    assert!(fused.counts().eq(listed.counts()));
+    // Appending to the default chain keeps its six policies, in order, before the new one.
+    let longer = DefaultPolicies::new(fr, &config)
+        .unwrap()
+        .chain()
+        .then(Arc::new(GlobalPace::new(1, 1).unwrap()));
+    assert_eq!(longer.len(), 7);
+}

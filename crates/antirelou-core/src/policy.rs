@@ -72,6 +72,37 @@ impl Reason {
         Reason::Expired,
     ];
 
+    /// This reason's position in [`Reason::ALL`] (a table index for per-reason counters, with
+    /// no search).
+    ///
+    /// ```
+    /// use antirelou_core::policy::Reason;
+    /// for (i, r) in Reason::ALL.iter().enumerate() {
+    ///     assert_eq!(r.index(), i);
+    /// }
+    /// ```
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            Reason::OptedOut => 0,
+            Reason::AlreadyTaught => 1,
+            Reason::Duplicate => 2,
+            Reason::OriginCountry => 3,
+            Reason::OriginKind => 4,
+            Reason::Blocklisted => 5,
+            Reason::PrefixFlood => 6,
+            Reason::GlobalPace => 7,
+            Reason::FloodDegraded => 8,
+            Reason::BudgetExhausted => 9,
+            Reason::NumberPaused => 10,
+            Reason::NumberRetired => 11,
+            Reason::UnknownNumber => 12,
+            Reason::NotDialable => 13,
+            Reason::SmsToCallersDisabled => 14,
+            Reason::Expired => 15,
+        }
+    }
+
     /// A stable snake_case label, used in counters (`drop.<label>`) and logs.
     pub fn as_str(self) -> &'static str {
         match self {
