@@ -25,6 +25,18 @@ pub enum SqliteError {
     #[error("SQLite migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    /// The read-only connection of inline reads ([`SqliteConfig::inline_reads`]) could not be
+    /// opened on the database file.
+    ///
+    /// [`SqliteConfig::inline_reads`]: crate::SqliteConfig::inline_reads
+    #[error("cannot open an inline reader on SQLite database {path:?}: {message}")]
+    OpenInlineReader {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        message: String,
+    },
+
     /// Any other database failure.
     #[error("SQLite error: {0}")]
     Database(#[from] sqlx::Error),
@@ -35,6 +47,10 @@ impl From<SqliteError> for antirelou_core::Error {
         match e {
             SqliteError::Open { source, .. } | SqliteError::Database(source) => db_err(source),
             SqliteError::Migrate(m) => antirelou_core::Error::storage_permanent(m.to_string()),
+            e @ SqliteError::OpenInlineReader { .. } => antirelou_core::Error::Storage {
+                message: e.to_string(),
+                transient: true,
+            },
         }
     }
 }

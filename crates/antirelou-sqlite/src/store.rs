@@ -954,6 +954,19 @@ impl antirelou_core::store::Store for SqliteStore {
         sender: &SenderHash,
         idempotency_key: &str,
     ) -> Result<(bool, Option<ReplyId>)> {
+        if let Some(inline) = &self.inline {
+            match inline.opted_out_and_find_by_key(&sender.0[..], idempotency_key) {
+                Ok((opted_out, id)) => {
+                    return Ok((
+                        opted_out.unwrap_or(false),
+                        id.map(|id| to_u64(id, "id")).transpose()?,
+                    ));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "inline read failed; reading through the pool");
+                }
+            }
+        }
         let (opted_out, id): (Option<bool>, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
              (SELECT id FROM replies WHERE idempotency_key = ?2)",

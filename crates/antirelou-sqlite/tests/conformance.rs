@@ -279,13 +279,23 @@ async fn group_commit_contact_and_lesson_together() {
     assert!(plain.find_by_key("p:lesson").await.unwrap().is_some());
 }
 
-/// `opted_out_and_find_by_key` answers exactly what `is_opted_out` and `find_by_key` answer.
-#[tokio::test]
+/// `opted_out_and_find_by_key` answers exactly what `is_opted_out` and `find_by_key` answer,
+/// and sees every committed write at once: read on the caller's thread (the default), through
+/// the reader pool, and after group-committed writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opted_out_and_find_by_key_matches_the_two_reads() {
+    for (inline_reads, group_commit) in [(true, false), (false, false), (true, true)] {
+        let mut config = SqliteConfig::default().with_group_commit(group_commit);
+        config.inline_reads = inline_reads;
+        opted_out_and_find_by_key_with(config).await;
+    }
+}
+
+async fn opted_out_and_find_by_key_with(config: SqliteConfig) {
     use antirelou_core::store::{OptOutStore, Store};
     let dir = TempDir::new("precheck");
     let now = Timestamp::from_secs(1_700_000_000);
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open_with(dir.db(), config).await.unwrap();
     let a = SenderHash([1; 16]);
     let b = SenderHash([2; 16]);
     assert_eq!(
@@ -307,6 +317,25 @@ async fn opted_out_and_find_by_key_matches_the_two_reads() {
         store.opted_out_and_find_by_key(&b, "k").await.unwrap(),
         (false, Some(id))
     );
+    // Many readers at once (more than the connections kept idle), each seeing its own write.
+    let mut tasks = Vec::new();
+    for i in 0..32u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = SenderHash([100 + i; 16]);
+            store.set_opted_out(&s, true, now).await.unwrap();
+            assert_eq!(
+                store
+                    .opted_out_and_find_by_key(&s, &format!("none-{i}"))
+                    .await
+                    .unwrap(),
+                (true, None)
+            );
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
     store.close().await;
 }
 
