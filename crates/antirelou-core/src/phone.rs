@@ -170,6 +170,64 @@ pub struct PhoneNumber {
     kind: NumberKind,
 }
 
+/// The numbers parsed last, so that the same input is not parsed twice in a row:
+/// libphonenumber's parse, validation and line-type lookup run dozens of regular expressions
+/// (tens of microseconds), and every webhook parses our own number (its `To`) again, as well as
+/// the sender of a repeat text (a troll sending thousands).
+///
+/// A direct-mapped table of [`SLOTS`](parse_cache::SLOTS) entries, indexed by a randomly
+/// seeded hash of the input, so memory is fixed whatever the inputs; a slot busy in another
+/// thread is skipped, never waited for. Only valid numbers are kept (an invalid input costs
+/// its parse every time, as before).
+mod parse_cache {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::{LazyLock, Mutex};
+
+    use super::{PhoneNumber, Region};
+
+    /// Entries in the table.
+    pub(super) const SLOTS: usize = 256;
+
+    struct Entry {
+        input: Box<str>,
+        region: Option<Region>,
+        number: PhoneNumber,
+    }
+
+    struct Cache {
+        seed: RandomState,
+        slots: Box<[Mutex<Option<Entry>>]>,
+    }
+
+    static CACHE: LazyLock<Cache> = LazyLock::new(|| Cache {
+        seed: RandomState::new(),
+        slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+    });
+
+    fn slot(input: &str) -> &'static Mutex<Option<Entry>> {
+        let c = &*CACHE;
+        &c.slots[(c.seed.hash_one(input) as usize) % SLOTS]
+    }
+
+    pub(super) fn get(input: &str, region: Option<Region>) -> Option<PhoneNumber> {
+        let guard = slot(input).try_lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|e| e.region == region && &*e.input == input)
+            .map(|e| e.number.clone())
+    }
+
+    pub(super) fn put(input: &str, region: Option<Region>, number: &PhoneNumber) {
+        if let Ok(mut guard) = slot(input).try_lock() {
+            *guard = Some(Entry {
+                input: input.into(),
+                region,
+                number: number.clone(),
+            });
+        }
+    }
+}
+
 impl PhoneNumber {
     /// Parse a number in international form: `+33612345678`, `0033 6 12 34 56 78`, or the bare
     /// digits Vonage sends (`33612345678`).
@@ -184,6 +242,15 @@ impl PhoneNumber {
     }
 
     fn parse_inner(input: &str, region: Option<Region>) -> Result<Self> {
+        if let Some(hit) = parse_cache::get(input, region) {
+            return Ok(hit);
+        }
+        let parsed = Self::parse_uncached(input, region)?;
+        parse_cache::put(input, region, &parsed);
+        Ok(parsed)
+    }
+
+    fn parse_uncached(input: &str, region: Option<Region>) -> Result<Self> {
         let bad = |reason: &str| Error::InvalidPhoneNumber {
             input: input.chars().take(64).collect(),
             reason: reason.to_owned(),
@@ -399,6 +466,43 @@ impl Caller {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn a_repeated_parse_answers_what_the_first_did() {
+        let fr = Region::new("FR").unwrap();
+        let be = Region::new("BE").unwrap();
+        for _ in 0..3 {
+            let a = PhoneNumber::parse_with_region("0470 12 34 56", be).unwrap();
+            assert_eq!(a.e164(), "+32470123456");
+            assert_eq!(a.kind(), NumberKind::Mobile);
+            // The same input with another region is another number (or none): the region is
+            // part of what is remembered.
+            assert_eq!(
+                PhoneNumber::parse_with_region("0470 12 34 56", fr)
+                    .unwrap()
+                    .e164(),
+                "+33470123456"
+            );
+            assert!(PhoneNumber::parse("0470 12 34 56").is_err());
+            let b = PhoneNumber::parse_with_region("06 12 34 56 78", fr).unwrap();
+            assert_eq!(b.e164(), "+33612345678");
+            assert_eq!(
+                PhoneNumber::parse("+33612345678").unwrap(),
+                b,
+                "another spelling of the same number"
+            );
+            assert!(
+                PhoneNumber::parse("+3361234567").is_err(),
+                "too short, every time"
+            );
+        }
+        // More distinct inputs than the table holds: each still parses to itself.
+        for i in 0..(2 * parse_cache::SLOTS as u64) {
+            let input = format!("+336{:08}", 12_000_000 + i * 7);
+            assert_eq!(PhoneNumber::parse(&input).unwrap().e164(), input);
+        }
+    }
+
     use super::*;
 
     #[test]
