@@ -62,61 +62,24 @@ fn slot(decision: Decision) -> usize {
 /// assert_eq!(chain.count(Reason::GlobalPace), 1);
 /// ```
 pub struct PolicyChain {
-    stages: Stages,
-    counts: Box<[Counts]>,
-}
-
-/// Policies, observers and prefetchers of a chain built by hand.
-#[derive(Default)]
-struct Listed {
     stages: Vec<Arc<dyn AbusePolicy>>,
     observers: Vec<Arc<dyn ChainObserver>>,
     prefetchers: Vec<Arc<dyn Prefetch>>,
-}
-
-/// The policies of a chain: any list, or the default chain's policies called directly.
-enum Stages {
-    List(Listed),
-    /// [`DefaultPolicies::chain`]: the same policies in the same order as the list it documents,
-    /// called by their concrete types, so that the decision is one inlined function rather than
-    /// ten indirect calls (the default chain decides on every inbound text, floods included).
-    Default(DefaultPolicies),
-}
-
-impl Stages {
-    /// The list form (the default chain's policies spelled out), to append to it.
-    fn list(&mut self) -> &mut Listed {
-        if let Stages::Default(p) = self {
-            *self = Stages::List(Listed {
-                stages: vec![
-                    p.origin.clone(),
-                    p.blocklist.clone(),
-                    p.prefix_flood.clone(),
-                    p.recent.clone(),
-                    p.flood.clone(),
-                    p.pace.clone(),
-                ],
-                observers: vec![p.recent.clone(), p.flood.clone()],
-                prefetchers: vec![p.prefix_flood.clone(), p.recent.clone()],
-            });
-        }
-        match self {
-            Stages::List(listed) => listed,
-            Stages::Default(_) => unreachable!("converted to a list above"),
-        }
-    }
+    /// The default chain's policies when this chain is exactly [`DefaultPolicies::chain`] (the
+    /// lists above then spell out the same policies): `check` calls them by their concrete
+    /// types, one inlined function rather than ten indirect calls, since the default chain
+    /// decides on every inbound text, floods included. Appending to the chain clears it.
+    defaults: Option<DefaultPolicies>,
+    counts: Box<[Counts]>,
 }
 
 impl fmt::Debug for PolicyChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.stages {
-            Stages::List(l) => f
-                .debug_struct("PolicyChain")
-                .field("stages", &l.stages)
-                .field("observers", &l.observers.len())
-                .finish(),
-            Stages::Default(p) => f.debug_struct("PolicyChain").field("default", p).finish(),
-        }
+        f.debug_struct("PolicyChain")
+            .field("stages", &self.stages)
+            .field("observers", &self.observers.len())
+            .field("direct_calls", &self.defaults.is_some())
+            .finish()
     }
 }
 
@@ -129,12 +92,11 @@ impl Default for PolicyChain {
 impl PolicyChain {
     /// An empty chain (it allows everything).
     pub fn new() -> Self {
-        Self::with_stages(Stages::List(Listed::default()))
-    }
-
-    fn with_stages(stages: Stages) -> Self {
         PolicyChain {
-            stages,
+            stages: Vec::new(),
+            observers: Vec::new(),
+            prefetchers: Vec::new(),
+            defaults: None,
             counts: (0..STRIPES)
                 .map(|_| Counts(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
@@ -142,39 +104,73 @@ impl PolicyChain {
     }
 
     /// The default chain of `policies` (see [`DefaultPolicies::chain`]).
-    pub(crate) fn of_defaults(policies: DefaultPolicies) -> Self {
-        Self::with_stages(Stages::Default(policies))
+    pub(crate) fn of_defaults(p: DefaultPolicies) -> Self {
+        let mut chain = PolicyChain::new()
+            .then(p.origin.clone())
+            .then(p.blocklist.clone())
+            .then(p.prefix_flood.clone())
+            .then(p.recent.clone())
+            .then(p.flood.clone())
+            .then(p.pace.clone())
+            .observe_with(p.recent.clone())
+            .observe_with(p.flood.clone())
+            .prefetch_with(p.prefix_flood.clone())
+            .prefetch_with(p.recent.clone());
+        chain.defaults = Some(p);
+        chain
     }
 
     /// Append a policy.
     pub fn then(mut self, policy: Arc<dyn AbusePolicy>) -> Self {
-        self.stages.list().stages.push(policy);
+        self.defaults = None;
+        self.stages.push(policy);
         self
     }
 
     /// Add an observer of final decisions.
     pub fn observe_with(mut self, observer: Arc<dyn ChainObserver>) -> Self {
-        self.stages.list().observers.push(observer);
+        self.defaults = None;
+        self.observers.push(observer);
         self
     }
 
     /// Add a prefetcher (see [`Prefetch`]).
     pub fn prefetch_with(mut self, prefetcher: Arc<dyn Prefetch>) -> Self {
-        self.stages.list().prefetchers.push(prefetcher);
+        self.defaults = None;
+        self.prefetchers.push(prefetcher);
         self
     }
 
     /// Number of policies.
     pub fn len(&self) -> usize {
-        match &self.stages {
-            Stages::List(l) => l.stages.len(),
-            Stages::Default(_) => DefaultPolicies::LEN,
-        }
+        self.stages.len()
     }
 
     /// Whether the chain has no policy.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The decision of the listed policies, prefetchers first and observers last.
+    fn check_listed(&self, contact: &Contact) -> Decision {
+        if !self.prefetchers.is_empty() {
+            let mut touched = 0;
+            for p in &self.prefetchers {
+                touched ^= p.prefetch(contact);
+            }
+            std::hint::black_box(touched);
+        }
+        let mut decision = Decision::Allow;
+        for p in &self.stages {
+            decision = p.check(contact);
+            if !decision.is_allow() {
+                break;
+            }
+        }
+        for o in &self.observers {
+            o.observe(contact, decision);
+        }
+        decision
     }
 
     #[inline]
@@ -234,69 +230,25 @@ fn check_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
     decision
 }
 
-fn recheck_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
-    let stages: [&dyn AbusePolicy; DefaultPolicies::LEN] = [
-        &*p.origin,
-        &*p.blocklist,
-        &*p.prefix_flood,
-        &*p.recent,
-        &*p.flood,
-        &*p.pace,
-    ];
-    stages
-        .iter()
-        .map(|s| s.recheck(c))
-        .find(|d| !d.is_allow())
-        .unwrap_or(Decision::Allow)
-}
-
 impl AbusePolicy for PolicyChain {
     #[inline]
     fn check(&self, contact: &Contact) -> Decision {
-        let decision = match &self.stages {
-            Stages::Default(p) => check_defaults(p, contact),
-            Stages::List(Listed {
-                stages,
-                observers,
-                prefetchers,
-            }) => {
-                if !prefetchers.is_empty() {
-                    let mut touched = 0;
-                    for p in prefetchers {
-                        touched ^= p.prefetch(contact);
-                    }
-                    std::hint::black_box(touched);
-                }
-                let mut decision = Decision::Allow;
-                for p in stages {
-                    decision = p.check(contact);
-                    if !decision.is_allow() {
-                        break;
-                    }
-                }
-                for o in observers {
-                    o.observe(contact, decision);
-                }
-                decision
-            }
+        let decision = match &self.defaults {
+            Some(p) => check_defaults(p, contact),
+            None => self.check_listed(contact),
         };
         self.record(decision);
         decision
     }
 
     fn recheck(&self, contact: &Contact) -> Decision {
-        let decision = match &self.stages {
-            Stages::Default(p) => recheck_defaults(p, contact),
-            Stages::List(l) => l
-                .stages
-                .iter()
-                .map(|p| p.recheck(contact))
-                .find(|d| !d.is_allow())
-                .unwrap_or(Decision::Allow),
-        };
-        if !decision.is_allow() {
-            self.record(decision);
+        for p in &self.stages {
+            let d = p.recheck(contact);
+            if !d.is_allow() {
+                self.record(d);
+                return d;
+            }
         }
-        decision
+        Decision::Allow
     }
 }

@@ -242,9 +242,6 @@ impl DefaultPolicies {
         })
     }
 
-    /// Policies in the default chain.
-    pub(crate) const LEN: usize = 6;
-
     /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, repeat
     /// filter, flood detector, global pace; the repeat filter and the flood detector observe
     /// each final decision, and the prefix flood guard's and repeat filter's tables are read
