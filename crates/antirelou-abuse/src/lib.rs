@@ -245,7 +245,7 @@ impl DefaultPolicies {
     /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, repeat
     /// filter, flood detector, global pace; the repeat filter and the flood detector observe
     /// each final decision, and the prefix flood guard's and repeat filter's tables are read
-    /// ahead ([`Prefetch`](crate::chain::Prefetch)). The policies are called by their concrete
+    /// ahead ([`Prefetch`]). The policies are called by their concrete
     /// types (no indirect call per policy); appending to the chain
     /// ([`then`](PolicyChain::then) and friends) keeps the same policies in the same order.
     pub fn chain(&self) -> PolicyChain {
