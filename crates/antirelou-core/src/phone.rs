@@ -497,7 +497,12 @@ mod tests {
                 }
             }
         }
-        for input in ["+390669812345", "+39 06 4423 4567", "+3902 1234 5678", "+393123456789"] {
+        for input in [
+            "+390669812345",
+            "+39 06 4423 4567",
+            "+3902 1234 5678",
+            "+393123456789",
+        ] {
             let lib = phonenumber::parse(None, input).is_ok_and(|p| p.is_valid());
             assert_eq!(PhoneNumber::parse(input).is_ok(), lib, "{input}");
         }
