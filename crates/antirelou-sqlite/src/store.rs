@@ -987,6 +987,42 @@ impl antirelou_core::store::Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// An inline read that fails (here: a reader on a file without the tables) is answered
+    /// through the reader pool instead.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_failed_inline_read_falls_back_to_the_pool() {
+        use antirelou_core::store::{OptOutStore, Store};
+        let dir = std::env::temp_dir().join(format!(
+            "antirelou-sqlite-fallback-{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let other = dir.join("other.db");
+        rusqlite::Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE unrelated (x INTEGER);")
+            .unwrap();
+        let mut store = crate::SqliteStore::open(dir.join("antirelou.db"))
+            .await
+            .unwrap();
+        store.inline = Some(std::sync::Arc::new(
+            crate::inline_read::InlineReader::open(&other).unwrap(),
+        ));
+        let now = Timestamp::from_secs(1_700_000_000);
+        let s = SenderHash([7; 16]);
+        store.set_opted_out(&s, true, now).await.unwrap();
+        assert_eq!(
+            store.opted_out_and_find_by_key(&s, "none").await.unwrap(),
+            (true, None)
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn delivery_states_round_trip() {
         for s in [
