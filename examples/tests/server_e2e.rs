@@ -489,3 +489,84 @@ async fn admin_pause_resume_blocklist_metrics() {
     assert_eq!(sent[0].to(), "+33612345671");
     let _ = fake;
 }
+
+/// The statuses of the two numbers as `/admin/numbers` lists them, in order.
+async fn statuses(c: &reqwest::Client, base: &str) -> Vec<String> {
+    let (status, numbers) = admin(c, Method::GET, base, "/admin/numbers", None).await;
+    assert_eq!(status, 200);
+    numbers["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The kill switch survives a crash: a number paused from `/admin` is still paused after a
+/// SIGKILL and a restart, and a resume is remembered the same way; a state file that cannot be
+/// read stops the start instead of resuming anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_survives_sigkill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeProviders::start().await;
+    let port = free_port();
+    let db = dir.path().join("a.db");
+    let cfg = config_text(port, &db, &fake.base, "1s", "");
+    let c = client();
+
+    let mut server = ServerProcess::start(dir.path(), &cfg, port).await;
+    let before = statuses(&c, &server.base).await;
+    assert_eq!(before, ["active", "active"]);
+    let (status, r) = admin(
+        &c,
+        Method::POST,
+        &server.base,
+        "/admin/pause",
+        Some(serde_json::json!({"number": TWILIO_NUMBER})),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["persisted"], true, "{r}");
+    let paused = statuses(&c, &server.base).await;
+    server.kill();
+
+    let state_file = dir.path().join("a.db.operator.json");
+    let recorded = std::fs::read_to_string(&state_file).unwrap();
+    assert!(
+        recorded.contains(TWILIO_NUMBER) && recorded.contains("paused"),
+        "{recorded}"
+    );
+
+    let mut server = ServerProcess::start(dir.path(), &cfg, port).await;
+    assert_eq!(statuses(&c, &server.base).await, paused);
+    assert!(paused.contains(&"paused".to_owned()) && paused.contains(&"active".to_owned()));
+    // Texts to the paused number are still dropped after the restart.
+    assert_eq!(
+        post_twilio_sms(&c, &server.base, "SMK1", "+33612345672", "hi", None)
+            .await
+            .status(),
+        200
+    );
+    let (_, stats) = admin(&c, Method::GET, &server.base, "/admin/stats", None).await;
+    assert_eq!(stats["drops"]["number_paused"], 1, "{stats}");
+
+    // A resume is remembered too.
+    let (status, r) = admin(&c, Method::POST, &server.base, "/admin/resume", None).await;
+    assert_eq!(status, 200, "{r}");
+    server.kill();
+    let mut server = ServerProcess::start(dir.path(), &cfg, port).await;
+    assert_eq!(statuses(&c, &server.base).await, before);
+    server.kill();
+
+    // A state file that cannot be read: the server refuses to start and says why.
+    std::fs::write(&state_file, "{ not json").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_antirelou-server"))
+        .arg("--config")
+        .arg(&server.config_path)
+        .env_remove("ANTIRELOU_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("operator state file"), "{stderr}");
+}

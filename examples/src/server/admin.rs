@@ -14,6 +14,7 @@
 //! Numbers never leave the server unmasked.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use antirelou_abuse::{BlockPattern, DefaultPolicies};
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::BudgetConfig;
+use super::operator_state::{OperatorState, StateFileError};
 
 /// The console page, one self-contained file.
 pub const CONSOLE_HTML: &str = include_str!("console.html");
@@ -97,6 +99,9 @@ pub struct AdminState {
     history: History,
     id_key: [u8; 32],
     started: Timestamp,
+    /// Where pauses and resumes are recorded (see [`super::operator_state`]), and the lock
+    /// that keeps two admin calls from writing it at once.
+    state_file: Option<(PathBuf, Mutex<()>)>,
 }
 
 fn digest(s: &[u8]) -> [u8; 32] {
@@ -125,7 +130,33 @@ impl AdminState {
             history,
             id_key: rand::random(),
             started,
+            state_file: None,
         }
+    }
+
+    /// Record every pause and resume in `path` (`None`: kept in memory only, lost at restart).
+    pub fn with_state_file(mut self, path: Option<PathBuf>) -> Self {
+        self.state_file = path.map(|p| (p, Mutex::new(())));
+        self
+    }
+
+    /// Write the operator's decision for `numbers` to the state file. `Ok(false)` when there is
+    /// no state file.
+    fn record_status(
+        &self,
+        numbers: &[PhoneNumber],
+        status: NumberStatus,
+    ) -> Result<bool, StateFileError> {
+        let Some((path, lock)) = &self.state_file else {
+            return Ok(false);
+        };
+        let _guard = lock.lock();
+        let mut state = OperatorState::load(path)?;
+        for n in numbers {
+            state.set(n.e164(), status);
+        }
+        state.save(path)?;
+        Ok(true)
     }
 
     /// Whether `headers` carry the admin bearer token.
@@ -429,7 +460,24 @@ async fn set_status(st: &AdminState, body: &[u8], status: NumberStatus) -> Respo
         tracing::warn!(number = %n.masked(), status = status.as_str(), "operator changed a number's status");
         changed.push(n.masked());
     }
-    Json(json!({ "status": status.as_str(), "numbers": changed })).into_response()
+    // The change is in effect already (the kill switch must work even if the disk does not);
+    // the answer says whether it will survive a restart.
+    match st.record_status(&chosen, status) {
+        Ok(persisted) => {
+            Json(json!({ "status": status.as_str(), "numbers": changed, "persisted": persisted }))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "operator decision not recorded: a restart would undo it");
+            Json(json!({
+                "status": status.as_str(),
+                "numbers": changed,
+                "persisted": false,
+                "warning": format!("in effect now, but not recorded ({e}): a restart would undo it"),
+            }))
+            .into_response()
+        }
+    }
 }
 
 async fn pause(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use antirelou_abuse::{AbuseConfig, AllowedCountries, DefaultPolicies};
 use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
-    DecoyConfig, Engine, EngineConfig, NumberConfig, RatePerSecond, Senders,
+    DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, RatePerSecond, Senders,
 };
 use antirelou_core::event::Provider;
 use antirelou_core::policy::AbusePolicy;
@@ -56,6 +56,31 @@ pub enum ServerError {
     /// Listening or serving failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The operator's state file cannot be used (the server does not start rather than resume
+    /// numbers an operator paused).
+    #[error("{0}")]
+    OperatorState(#[from] super::operator_state::StateFileError),
+}
+
+/// Apply the operator's recorded pauses and resumes over the configured statuses (a retired
+/// number stays retired; a number no longer configured is ignored).
+fn apply_operator_state(engine: &Engine, path: &std::path::Path) -> Result<(), ServerError> {
+    let state = super::operator_state::OperatorState::load(path)?;
+    for (e164, status) in state.iter() {
+        let Ok(number) = antirelou_core::PhoneNumber::parse(e164) else {
+            tracing::warn!(file = %path.display(), "operator state names an invalid number; ignored");
+            continue;
+        };
+        match engine.numbers().get(&number) {
+            Some(c) if c.status != NumberStatus::Retired && c.status != status => {
+                engine.numbers().set_status(&number, status)?;
+                tracing::warn!(number = %number.masked(), status = status.as_str(),
+                    "status set by the operator before the restart");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The opened store, kept concrete so that it can be closed cleanly.
@@ -235,6 +260,9 @@ impl Server {
             builder = builder.number(nc);
         }
         let engine = builder.build()?;
+        if let Some(path) = &config.state_file {
+            apply_operator_state(&engine, path)?;
+        }
 
         let mut senders = Senders::new();
         if let Some(t) = &config.twilio {
@@ -277,13 +305,16 @@ impl Server {
             );
         }
 
-        let admin = Arc::new(AdminState::new(
-            engine.clone(),
-            policies,
-            &config.admin_token,
-            config.budget,
-            History::new(720),
-        ));
+        let admin = Arc::new(
+            AdminState::new(
+                engine.clone(),
+                policies,
+                &config.admin_token,
+                config.budget,
+                History::new(720),
+            )
+            .with_state_file(config.state_file.clone()),
+        );
         Ok(Server {
             config,
             engine,

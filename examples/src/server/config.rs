@@ -149,6 +149,7 @@ struct RawBudget {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     token: Option<String>,
+    state_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +373,10 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// Bearer token of `/admin`.
     pub admin_token: String,
+    /// Where the operator's pauses and resumes are kept across restarts (`admin.state_file`;
+    /// by default next to the SQLite file, `<file>.operator.json`; none with PostgreSQL unless
+    /// set). See [`operator_state`](super::operator_state).
+    pub state_file: Option<PathBuf>,
     /// Twilio, if configured.
     pub twilio: Option<TwilioSettings>,
     /// Vonage, if configured.
@@ -616,12 +621,23 @@ impl Config {
             ));
         }
 
-        let admin_token = secret(
-            "admin.token",
-            ENV_ADMIN_TOKEN,
-            raw.admin.and_then(|a| a.token),
-            env,
-        )?;
+        let (admin_token, state_file) = match raw.admin {
+            Some(a) => (a.token, a.state_file),
+            None => (None, None),
+        };
+        let admin_token = secret("admin.token", ENV_ADMIN_TOKEN, admin_token, env)?;
+        let state_file = match state_file.as_deref().map(str::trim) {
+            Some("") => return Err(ConfigError::key("admin.state_file", "empty path")),
+            Some(p) => Some(PathBuf::from(p)),
+            None => match &storage {
+                Storage::Sqlite { path, .. } => {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(".operator.json");
+                    Some(PathBuf::from(p))
+                }
+                _ => None,
+            },
+        };
         if admin_token.len() < 16 {
             return Err(ConfigError::key(
                 "admin.token",
@@ -855,6 +871,7 @@ impl Config {
             reply,
             budget,
             admin_token,
+            state_file,
             twilio,
             vonage,
             abuse,
@@ -1065,6 +1082,31 @@ locale = "fr-BE"
         )
         .unwrap();
         assert!(matches!(c.storage, Storage::Postgres { .. }));
+        assert_eq!(c.state_file, None, "no default state file with PostgreSQL");
+    }
+
+    #[test]
+    fn the_operator_state_file_defaults_to_beside_the_database() {
+        let c = Config::from_toml(GOOD, no_env).unwrap();
+        assert_eq!(
+            c.state_file.as_deref(),
+            Some(Path::new("antirelou.db.operator.json"))
+        );
+        let set = GOOD.replace(
+            "token = \"admin-token-0123456789\"",
+            "token = \"admin-token-0123456789\"\nstate_file = \"/var/lib/antirelou/op.json\"",
+        );
+        assert_ne!(set, GOOD);
+        let c = Config::from_toml(&set, no_env).unwrap();
+        assert_eq!(
+            c.state_file.as_deref(),
+            Some(Path::new("/var/lib/antirelou/op.json"))
+        );
+        let e = err(&GOOD.replace(
+            "token = \"admin-token-0123456789\"",
+            "token = \"admin-token-0123456789\"\nstate_file = \" \"",
+        ));
+        assert_eq!(e, "admin.state_file: empty path");
     }
 
     #[test]

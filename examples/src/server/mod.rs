@@ -6,6 +6,7 @@
 //!   runs them with an orderly shutdown;
 //! * [`admin`]: the `/admin` JSON endpoints and the console page;
 //! * [`metrics`]: `GET /metrics` in the Prometheus text format;
+//! * [`operator_state`]: the operator's pauses and resumes, kept across restarts;
 //! * [`shutdown`]: `SIGTERM` / `SIGINT`.
 //!
 //! The binary `antirelou-server` is a thin wrapper:
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod metrics;
+pub mod operator_state;
 pub mod shutdown;
 
 pub use app::{Server, ServerError};
