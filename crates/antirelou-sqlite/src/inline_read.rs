@@ -21,6 +21,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -41,6 +42,8 @@ const OPTED_OUT_AND_FIND: &str = "SELECT (SELECT opted_out FROM opt_outs WHERE s
 pub(crate) struct InlineReader {
     path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Set by [`close`](Self::close): no connection is taken or opened any more.
+    closed: AtomicBool,
 }
 
 impl InlineReader {
@@ -49,6 +52,7 @@ impl InlineReader {
         let reader = InlineReader {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
         };
         let first = reader.connect()?;
         reader.put(first);
@@ -66,6 +70,12 @@ impl InlineReader {
     }
 
     fn take(&self) -> rusqlite::Result<Connection> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some("the store is closed".into()),
+            ));
+        }
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         match idle {
             Some(c) => Ok(c),
@@ -76,8 +86,18 @@ impl InlineReader {
     fn put(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < KEEP
+            && !self.closed.load(Ordering::Acquire)
         {
             idle.push(conn);
+        }
+    }
+
+    /// Close the idle connections; later reads fail (and the store's callers fall back to the
+    /// reader pool, closed too).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
         }
     }
 

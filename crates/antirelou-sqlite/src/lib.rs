@@ -275,6 +275,9 @@ impl SqliteStore {
 
     /// Close every connection, waiting for running statements (and checkpointing the WAL).
     pub async fn close(&self) {
+        if let Some(inline) = &self.inline {
+            inline.close();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

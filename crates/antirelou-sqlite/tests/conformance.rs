@@ -337,6 +337,8 @@ async fn opted_out_and_find_by_key_with(config: SqliteConfig) {
         t.await.unwrap();
     }
     store.close().await;
+    // A closed store reads nothing, inline or not.
+    assert!(store.opted_out_and_find_by_key(&a, "k").await.is_err());
 }
 
 fn reply(key: &str, now: Timestamp) -> NewReply {
