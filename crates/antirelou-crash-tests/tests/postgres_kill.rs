@@ -10,8 +10,10 @@
 //! Run with `--include-ignored --nocapture` and `DATABASE_URL` set to see the figures.
 #![allow(clippy::unwrap_used)]
 
+// The PostgreSQL tests' helpers (database URL, throw-away schemas), shared with that crate.
+#[path = "../../antirelou-postgres/tests/common/mod.rs"]
 mod common;
-#[path = "../../antirelou-sqlite/tests/support/fake_provider.rs"]
+#[path = "support/fake_provider.rs"]
 mod fake_provider;
 
 use std::collections::HashMap;
@@ -31,13 +33,12 @@ use rand::Rng;
 const LEASE_MS: u64 = 5_000;
 
 fn spawn_child(schema: &str, provider: &FakeProvider, instance: u32, workers: usize) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_antirelou-postgres-kill-child"))
-        .arg(database_url())
-        .arg(schema)
+    Command::new(env!("CARGO_BIN_EXE_antirelou-kill-child"))
         .arg(provider.addr().to_string())
         .arg(instance.to_string())
         .arg(workers.to_string())
         .arg(LEASE_MS.to_string())
+        .args(["postgres", &database_url(), schema])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap()

@@ -1,9 +1,12 @@
-//! Test helper of the crash-safety tests (`tests/kill.rs`), not a production program.
+//! Child process of the crash-safety tests (`tests/*_kill.rs`), not a production program.
 //!
-//! Runs the real antirelou dispatcher against a SQLite file, sending through a loopback fake
-//! provider, until its standard input closes (then it shuts down gracefully) or it is killed.
+//! Runs the real antirelou dispatcher against a SQLite file or a PostgreSQL schema, sending
+//! through a loopback fake provider, until its standard input closes (then it shuts down
+//! gracefully) or it is killed. Several of them may share one PostgreSQL schema, as several
+//! servers would.
 //!
-//! Usage: `antirelou-sqlite-kill-child DB PROVIDER_ADDR INSTANCE WORKERS LEASE_MS full|normal`
+//! Usage: `antirelou-kill-child PROVIDER_ADDR INSTANCE WORKERS LEASE_MS STORE…` where `STORE…`
+//! is `sqlite DB full|normal` or `postgres DATABASE_URL SCHEMA`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -14,7 +17,9 @@ use antirelou_core::catalogue::{Catalogue, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 use antirelou_core::event::Provider;
 use antirelou_core::privacy::NumberHasher;
+use antirelou_core::store::Store;
 use antirelou_core::{Error, OutboundSms, PhoneNumber, SendReceipt, SmsSender};
+use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
 use async_trait::async_trait;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
@@ -68,49 +73,76 @@ impl SmsSender for LineSender {
     }
 }
 
+/// The store a child runs on.
+enum StoreArgs {
+    Sqlite { db: String, durability: Durability },
+    Postgres { url: String, schema: String },
+}
+
 struct Args {
-    db: String,
     provider: SocketAddr,
     instance: u32,
     workers: usize,
     lease: Duration,
-    durability: Durability,
+    store: StoreArgs,
 }
+
+const USAGE: &str =
+    "usage: PROVIDER_ADDR INSTANCE WORKERS LEASE_MS (sqlite DB full|normal | postgres URL SCHEMA)";
 
 fn parse_args() -> Result<Args, String> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let [db, provider, instance, workers, lease_ms, durability] = a.as_slice() else {
-        return Err("usage: DB PROVIDER_ADDR INSTANCE WORKERS LEASE_MS full|normal".into());
+    let [provider, instance, workers, lease_ms, store @ ..] = a.as_slice() else {
+        return Err(USAGE.into());
+    };
+    let store = match store {
+        [kind, db, durability] if kind == "sqlite" => StoreArgs::Sqlite {
+            db: db.clone(),
+            durability: match durability.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                other => return Err(format!("durability {other:?}")),
+            },
+        },
+        [kind, url, schema] if kind == "postgres" => StoreArgs::Postgres {
+            url: url.clone(),
+            schema: schema.clone(),
+        },
+        _ => return Err(USAGE.into()),
     };
     Ok(Args {
-        db: db.clone(),
         provider: provider
             .parse()
             .map_err(|e| format!("provider address: {e}"))?,
         instance: instance.parse().map_err(|e| format!("instance: {e}"))?,
         workers: workers.parse().map_err(|e| format!("workers: {e}"))?,
         lease: Duration::from_millis(lease_ms.parse().map_err(|e| format!("lease: {e}"))?),
-        durability: match durability.as_str() {
-            "full" => Durability::Full,
-            "normal" => Durability::Normal,
-            other => return Err(format!("durability {other:?}")),
-        },
+        store,
+    })
+}
+
+async fn open(store: &StoreArgs) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    Ok(match store {
+        StoreArgs::Sqlite { db, durability } => Arc::new(
+            SqliteStore::open_with(db, SqliteConfig::default().with_durability(*durability))
+                .await?,
+        ),
+        StoreArgs::Postgres { url, schema } => {
+            let config = PgConfig::default().schema(schema)?.max_connections(4);
+            Arc::new(PgStore::connect_with(url, config).await?)
+        }
     })
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t0 = std::time::Instant::now();
     let verbose = std::env::var_os("KILL_CHILD_VERBOSE").is_some();
-    let store = SqliteStore::open_with(
-        &args.db,
-        SqliteConfig::default().with_durability(args.durability),
-    )
-    .await?;
+    let store = open(&args.store).await?;
     if verbose {
         eprintln!("store open after {:?}", t0.elapsed());
     }
     let engine = Engine::builder(
-        Arc::new(store),
+        store,
         NumberHasher::new(b"kill test secret of 32 bytes....")?,
     )
     .catalogue(Catalogue::builtin())

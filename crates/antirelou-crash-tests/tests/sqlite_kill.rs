@@ -28,12 +28,13 @@ const WORKERS: usize = 1;
 const LEASE_MS: u64 = 2_000;
 
 fn spawn_child(db: &Path, provider: &FakeProvider, instance: u32, durability: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_antirelou-sqlite-kill-child"))
-        .arg(db)
+    Command::new(env!("CARGO_BIN_EXE_antirelou-kill-child"))
         .arg(provider.addr().to_string())
         .arg(instance.to_string())
         .arg(WORKERS.to_string())
         .arg(LEASE_MS.to_string())
+        .arg("sqlite")
+        .arg(db)
         .arg(durability)
         .stdin(Stdio::piped())
         .spawn()
