@@ -33,8 +33,8 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
 const KEEP: usize = 4;
 
 /// The inbound text's read: whether the sender opted out, and the id of the reply stored under
-/// the lesson key (the same statement as the sqlx path).
-const OPTED_OUT_AND_FIND: &str = "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
+/// the lesson key. The reader pool runs the same statement when an inline read fails.
+pub(crate) const OPTED_OUT_AND_FIND: &str = "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
      (SELECT id FROM replies WHERE idempotency_key = ?2)";
 
 /// A small pool of read-only `rusqlite` connections used on the caller's thread.

@@ -954,28 +954,25 @@ impl antirelou_core::store::Store for SqliteStore {
         sender: &SenderHash,
         idempotency_key: &str,
     ) -> Result<(bool, Option<ReplyId>)> {
-        if let Some(inline) = &self.inline {
-            match inline.opted_out_and_find_by_key(&sender.0[..], idempotency_key) {
-                Ok((opted_out, id)) => {
-                    return Ok((
-                        opted_out.unwrap_or(false),
-                        id.map(|id| to_u64(id, "id")).transpose()?,
-                    ));
-                }
-                Err(e) => {
+        let inline = self.inline.as_ref().and_then(|inline| {
+            inline
+                .opted_out_and_find_by_key(&sender.0[..], idempotency_key)
+                .inspect_err(|e| {
                     tracing::debug!(error = %e, "inline read failed; reading through the pool");
-                }
-            }
-        }
-        let (opted_out, id): (Option<bool>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT opted_out FROM opt_outs WHERE sender = ?1), \
-             (SELECT id FROM replies WHERE idempotency_key = ?2)",
-        )
-        .bind(&sender.0[..])
-        .bind(idempotency_key)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db_err)?;
+                })
+                .ok()
+        });
+        let (opted_out, id) = match inline {
+            Some(found) => found,
+            None => sqlx::query_as::<_, (Option<bool>, Option<i64>)>(
+                crate::inline_read::OPTED_OUT_AND_FIND,
+            )
+            .bind(&sender.0[..])
+            .bind(idempotency_key)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)?,
+        };
         Ok((
             opted_out.unwrap_or(false),
             id.map(|id| to_u64(id, "id")).transpose()?,
