@@ -68,6 +68,15 @@ enum Decision {
     Active,
 }
 
+impl Decision {
+    fn status(self) -> NumberStatus {
+        match self {
+            Decision::Paused => NumberStatus::Paused,
+            Decision::Active => NumberStatus::Active,
+        }
+    }
+}
+
 impl OperatorState {
     /// The decisions in `path`; none when the file does not exist yet.
     pub fn load(path: &Path) -> Result<OperatorState, StateFileError> {
@@ -129,17 +138,12 @@ impl OperatorState {
 
     /// The operator's last decision for `e164`, if any.
     pub fn get(&self, e164: &str) -> Option<NumberStatus> {
-        self.numbers.get(e164).map(|d| match d {
-            Decision::Paused => NumberStatus::Paused,
-            Decision::Active => NumberStatus::Active,
-        })
+        self.numbers.get(e164).map(|d| d.status())
     }
 
     /// Every decision, numbers in E.164.
     pub fn iter(&self) -> impl Iterator<Item = (&str, NumberStatus)> + '_ {
-        self.numbers
-            .keys()
-            .filter_map(|n| Some((n.as_str(), self.get(n)?)))
+        self.numbers.iter().map(|(n, d)| (n.as_str(), d.status()))
     }
 
     /// Whether no decision is recorded.
