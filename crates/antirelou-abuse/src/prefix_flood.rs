@@ -188,7 +188,7 @@ impl PrefixFloodGuard {
         let set = self.set(block);
         let tag0 = set.0[0].tag.load(Ordering::Acquire);
         let tag1 = set.0[1].tag.load(Ordering::Acquire);
-        let (way, mut tag) = if tag0 & TAG_MASK == t {
+        let (way, tag) = if tag0 & TAG_MASK == t {
             (&set.0[0], tag0)
         } else if tag1 & TAG_MASK == t {
             (&set.0[1], tag1)
@@ -240,9 +240,7 @@ impl PrefixFloodGuard {
                 way.prev
                     .store(if consecutive { cur } else { 0 }, Ordering::Relaxed);
             }
-            tag = new;
         }
-        let _ = tag;
         let bit = 1u64 << (mix(c.sender_key ^ self.seed.rotate_left(17)) & 63);
         let mut cur = way.cur.load(Ordering::Relaxed);
         if cur & bit == 0 {
