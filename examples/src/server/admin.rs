@@ -533,28 +533,35 @@ struct BlockRequest {
 }
 
 #[allow(clippy::result_large_err)] // an error answer, built once per bad request
-fn parse_block(body: &[u8]) -> Result<BlockRequest, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        bad_request(format!(
-            "expected {{\"pattern\": \"+33612\", \"ttl\": \"12h\"}}: {e}"
-        ))
-    })
-}
-
-async fn block(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if !st.authorized(&headers) {
-        return unauthorized();
+/// The policies and the request of a blocklist change, or the answer refusing it (401 without
+/// the token, 409 when the abuse policies are off, 400 for a malformed body).
+fn block_request<'a>(
+    st: &'a AdminState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(&'a DefaultPolicies, BlockRequest), Response> {
+    if !st.authorized(headers) {
+        return Err(unauthorized());
     }
     let Some(p) = &st.policies else {
-        return (
+        return Err((
             StatusCode::CONFLICT,
             Json(json!({"error": "abuse policies are disabled"})),
         )
-            .into_response();
+            .into_response());
     };
-    let req = match parse_block(&body) {
+    let req = serde_json::from_slice(body).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"pattern\": \"+33612\", \"ttl\": \"12h\"}}: {e}"
+        ))
+    })?;
+    Ok((p, req))
+}
+
+async fn block(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (p, req) = match block_request(&st, &headers, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(refused) => return refused,
     };
     let Some(text) = req.pattern else {
         return bad_request("pattern: missing");
@@ -583,19 +590,9 @@ async fn block(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
 }
 
 async fn unblock(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if !st.authorized(&headers) {
-        return unauthorized();
-    }
-    let Some(p) = &st.policies else {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({"error": "abuse policies are disabled"})),
-        )
-            .into_response();
-    };
-    let req = match parse_block(&body) {
+    let (p, req) = match block_request(&st, &headers, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(refused) => return refused,
     };
     let pattern = match (req.pattern, req.id) {
         (Some(text), None) => match BlockPattern::parse(&text) {
