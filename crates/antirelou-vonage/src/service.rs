@@ -60,26 +60,16 @@ impl fmt::Debug for VonageWebhooks {
     }
 }
 
-/// Builds [`VonageWebhooks`].
+/// Builds [`VonageWebhooks`]: the settings are checked by [`build`](Self::build).
 pub struct VonageWebhooksBuilder {
-    handler: Arc<dyn InboundHandler>,
-    sms_signer: Option<SmsSigner>,
-    accept_unsigned_sms: bool,
-    jwt: Option<JwtVerifier>,
-    require_signed_voice: bool,
-    ncco: NccoOptions,
-    clock: Arc<dyn Clock>,
-    id_key: Vec<u8>,
+    hooks: VonageWebhooks,
 }
 
 impl fmt::Debug for VonageWebhooksBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VonageWebhooksBuilder")
-            .field("sms_signer", &self.sms_signer)
-            .field("accept_unsigned_sms", &self.accept_unsigned_sms)
-            .field("jwt", &self.jwt)
-            .field("require_signed_voice", &self.require_signed_voice)
-            .finish_non_exhaustive()
+        f.debug_tuple("VonageWebhooksBuilder")
+            .field(&self.hooks)
+            .finish()
     }
 }
 
@@ -87,39 +77,39 @@ impl VonageWebhooksBuilder {
     /// Verify SMS webhooks (inbound SMS and delivery receipts) with `signer`: a request without
     /// a valid `sig` and a fresh `timestamp` is refused with `403`.
     pub fn sms_signer(mut self, signer: SmsSigner) -> Self {
-        self.sms_signer = Some(signer);
+        self.hooks.sms_signer = Some(signer);
         self
     }
 
     /// Accept SMS webhooks without `sig` (when no signer is set, or the signature is absent).
     /// Anyone who knows the URL can then post fake texts: use a secret path.
     pub fn accept_unsigned_sms(mut self, accept: bool) -> Self {
-        self.accept_unsigned_sms = accept;
+        self.hooks.accept_unsigned_sms = accept;
         self
     }
 
     /// Verify voice webhooks' JWTs with `verifier`.
     pub fn voice_jwt(mut self, verifier: JwtVerifier) -> Self {
-        self.jwt = Some(verifier);
+        self.hooks.jwt = Some(verifier);
         self
     }
 
     /// Whether voice webhooks without a JWT are refused (`true`, the default). With `false`, an
     /// absent JWT is accepted; a present one is still verified.
     pub fn require_signed_voice(mut self, require: bool) -> Self {
-        self.require_signed_voice = require;
+        self.hooks.require_signed_voice = require;
         self
     }
 
     /// Options for NCCO rendering (voice styles…).
     pub fn ncco_options(mut self, options: NccoOptions) -> Self {
-        self.ncco = options;
+        self.hooks.ncco = options;
         self
     }
 
     /// The clock for signature windows (tests use a manual clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.hooks.clock = clock;
         self
     }
 
@@ -127,32 +117,24 @@ impl VonageWebhooksBuilder {
     /// secret (the operator's privacy secret, for instance): changing it between two parts of a
     /// message would make two lessons.
     pub fn id_key(mut self, key: impl AsRef<[u8]>) -> Self {
-        self.id_key = key.as_ref().to_vec();
+        self.hooks.id_key = key.as_ref().to_vec();
         self
     }
 
     /// Check the choices and build.
     pub fn build(self) -> Result<VonageWebhooks, VonageError> {
-        if self.sms_signer.is_none() && !self.accept_unsigned_sms {
+        let h = &self.hooks;
+        if h.sms_signer.is_none() && !h.accept_unsigned_sms {
             return Err(VonageError::Config(
                 "SMS webhooks: set a signer (sms_signer) or explicitly accept unsigned SMS webhooks".into(),
             ));
         }
-        if self.jwt.is_none() && self.require_signed_voice {
+        if h.jwt.is_none() && h.require_signed_voice {
             return Err(VonageError::Config(
                 "voice webhooks require a JWT by default: set voice_jwt, or require_signed_voice(false)".into(),
             ));
         }
-        Ok(VonageWebhooks {
-            handler: self.handler,
-            sms_signer: self.sms_signer,
-            accept_unsigned_sms: self.accept_unsigned_sms,
-            jwt: self.jwt,
-            require_signed_voice: self.require_signed_voice,
-            ncco: self.ncco,
-            clock: self.clock,
-            id_key: self.id_key,
-        })
+        Ok(self.hooks)
     }
 }
 
@@ -189,14 +171,16 @@ impl VonageWebhooks {
     /// Start building with the engine (or any [`InboundHandler`]).
     pub fn builder(handler: Arc<dyn InboundHandler>) -> VonageWebhooksBuilder {
         VonageWebhooksBuilder {
-            handler,
-            sms_signer: None,
-            accept_unsigned_sms: false,
-            jwt: None,
-            require_signed_voice: true,
-            ncco: NccoOptions::default(),
-            clock: Arc::new(SystemClock),
-            id_key: Vec::new(),
+            hooks: VonageWebhooks {
+                handler,
+                sms_signer: None,
+                accept_unsigned_sms: false,
+                jwt: None,
+                require_signed_voice: true,
+                ncco: NccoOptions::default(),
+                clock: Arc::new(SystemClock),
+                id_key: Vec::new(),
+            },
         }
     }
 
