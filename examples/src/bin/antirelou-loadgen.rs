@@ -5,8 +5,14 @@
 //!
 //! `cargo run --release -p antirelou-examples --bin antirelou-loadgen -- --requests 20000 --concurrency 64`
 //!
-//! Everything stays on 127.0.0.1; the run stops after `--requests` requests per target or
+//! Everything stays on 127.0.0.1; a round stops after `--requests` requests per target or
 //! `--max-seconds`, whichever comes first.
+//!
+//! On a shared machine whose speed drifts from second to second, one short run of each target
+//! can land on a fast moment for one and a slow one for the other. `--rounds N` (3 by default)
+//! alternates the two targets N times (bare, server, bare, server, …; every server round sends
+//! new senders to the same database, which grows) and reports every round, then the median
+//! rate and latencies of each target and the ratio of the medians.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +64,9 @@ struct Args {
     /// Skip the bare handler.
     #[arg(long)]
     no_baseline: bool,
+    /// Rounds of each target, alternated (at most 20).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +80,32 @@ struct RunResult {
     p90_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+}
+
+/// The median of each figure over the rounds (the middle round of each figure on its own).
+fn median(runs: &[RunResult]) -> Option<RunResult> {
+    let first = runs.first()?;
+    let mid = |f: fn(&RunResult) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    Some(RunResult {
+        sent: runs.iter().map(|r| r.sent).sum(),
+        ok: runs.iter().map(|r| r.ok).sum(),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        seconds: runs.iter().map(|r| r.seconds).sum(),
+        rps: mid(|r| r.rps),
+        p50_ms: mid(|r| r.p50_ms),
+        p90_ms: mid(|r| r.p90_ms),
+        p99_ms: mid(|r| r.p99_ms),
+        max_ms: runs.iter().map(|r| r.max_ms).fold(first.max_ms, f64::max),
+    })
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -244,6 +279,7 @@ fn row(name: &str, r: &RunResult) {
 fn main() {
     let args = Args::parse();
     let requests = args.requests.clamp(1, 500_000);
+    let rounds = args.rounds.clamp(1, 20);
     let concurrency = args.concurrency.clamp(1, 1024);
     let max = Duration::from_secs(args.max_seconds.clamp(1, 300));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -254,11 +290,16 @@ fn main() {
     }
     let db = dir.join("load.db");
     eprintln!("preparing {requests} signed webhooks per target…");
-    let from = senders(requests);
-    if from.len() < requests {
+    let from = senders(requests * rounds);
+    if from.len() < requests * rounds {
         fail("could not generate enough distinct valid sender numbers");
     }
-    let server_bodies = Arc::new(bodies(&from, 0));
+    // Each server round has its own senders and message ids; each bare round its own ids.
+    let server_bodies: Vec<Arc<Vec<(Bytes, String)>>> = from
+        .chunks(requests)
+        .enumerate()
+        .map(|(r, chunk)| Arc::new(bodies(chunk, r * requests)))
+        .collect();
 
     // The bare handler: fixed TwiML, nothing else.
     let bare_rt = runtime(server_threads, "bare");
@@ -337,18 +378,35 @@ locale = "fr-FR"
     });
 
     let client_rt = runtime(cores, "client");
-    let bare = if args.no_baseline {
-        None
-    } else {
-        eprintln!("bare axum handler: {requests} requests, {concurrency} connections…");
-        let bare_bodies = Arc::new(bodies(&from, 1 << 40));
-        Some(client_rt.block_on(run(bare_addr, bare_bodies, concurrency, max, 200)))
+    let mut bare_runs = Vec::with_capacity(rounds);
+    let mut served_runs = Vec::with_capacity(rounds);
+    for (round, server_bodies) in server_bodies.into_iter().enumerate() {
+        if !args.no_baseline {
+            eprintln!(
+                "round {}/{rounds}: bare axum handler, {requests} requests, {concurrency} connections…",
+                round + 1
+            );
+            let bare_bodies = Arc::new(bodies(&from[..requests], (1 << 40) + round * requests));
+            bare_runs.push(client_rt.block_on(run(bare_addr, bare_bodies, concurrency, max, 200)));
+        }
+        eprintln!(
+            "round {}/{rounds}: antirelou-server (SQLite, durability {}, group commit {}), {requests} requests, {concurrency} connections…",
+            round + 1,
+            args.durability,
+            !args.no_group_commit
+        );
+        served_runs.push(client_rt.block_on(run(
+            server_addr,
+            server_bodies,
+            concurrency,
+            max,
+            200,
+        )));
+    }
+    let bare = median(&bare_runs);
+    let Some(served) = median(&served_runs) else {
+        fail("no round ran");
     };
-    eprintln!(
-        "antirelou-server (SQLite, durability {}, group commit {}): {requests} requests, {concurrency} connections…",
-        args.durability, !args.no_group_commit
-    );
-    let served = client_rt.block_on(run(server_addr, server_bodies, concurrency, max, 200));
 
     let stats = server_rt
         .block_on(engine.stats())
@@ -363,13 +421,20 @@ locale = "fr-FR"
         "{:<22} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
         "target", "ok", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
+    for (i, s) in served_runs.iter().enumerate() {
+        if let Some(b) = bare_runs.get(i) {
+            row(&format!("round {} bare", i + 1), b);
+        }
+        row(&format!("round {} server", i + 1), s);
+    }
+    println!("median of {rounds} round(s):");
     if let Some(b) = &bare {
         row("bare axum (TwiML)", b);
     }
     row("antirelou-server", &served);
     let ratio = bare.map(|b| served.rps / b.rps.max(1e-9));
     if let Some(r) = ratio {
-        println!("ratio server / bare: {:.1} %", r * 100.0);
+        println!("ratio server / bare (medians): {:.1} %", r * 100.0);
     }
     println!(
         "server side: inbound.sms = {}, lessons.scheduled = {}, queue pending = {}",
@@ -391,8 +456,11 @@ locale = "fr-FR"
         "durability": args.durability,
         "group_commit": !args.no_group_commit,
         "abuse_chain": args.abuse,
+        "rounds": rounds,
         "bare": bare.as_ref().map(as_json),
         "server": as_json(&served),
+        "bare_rounds": bare_runs.iter().map(as_json).collect::<Vec<_>>(),
+        "server_rounds": served_runs.iter().map(as_json).collect::<Vec<_>>(),
         "ratio": ratio,
         "server_counters": {
             "inbound_sms": stats.counter("inbound.sms"),
