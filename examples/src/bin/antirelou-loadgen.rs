@@ -84,7 +84,9 @@ struct RunResult {
 
 /// The median of each figure over the rounds (the middle round of each figure on its own).
 fn median(runs: &[RunResult]) -> Option<RunResult> {
-    let first = runs.first()?;
+    if runs.is_empty() {
+        return None;
+    }
     let mid = |f: fn(&RunResult) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
@@ -104,7 +106,7 @@ fn median(runs: &[RunResult]) -> Option<RunResult> {
         p50_ms: mid(|r| r.p50_ms),
         p90_ms: mid(|r| r.p90_ms),
         p99_ms: mid(|r| r.p99_ms),
-        max_ms: runs.iter().map(|r| r.max_ms).fold(first.max_ms, f64::max),
+        max_ms: runs.iter().map(|r| r.max_ms).fold(0.0, f64::max),
     })
 }
 
