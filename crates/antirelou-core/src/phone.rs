@@ -14,6 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+mod plan;
+
 /// What kind of line a number is, from libphonenumber metadata.
 ///
 /// Origin rules use it: by default only [`NumberKind::Mobile`] senders get an SMS lesson, never
@@ -291,13 +293,23 @@ impl PhoneNumber {
             None => None,
         };
         let parsed = phonenumber::parse(lib_region, &candidate).map_err(|e| bad(&e.to_string()))?;
-        let lib_kind = parsed.number_type(&DATABASE);
+        // The type and region from our compiled copy of the metadata's patterns (see `plan`),
+        // or from libphonenumber for what that table does not list.
+        let significant = parsed.national().value().to_string();
+        let (line_type, region_id) = match plan::classify(parsed.code().value(), &significant) {
+            Some(c) => (
+                c.kind,
+                c.region_id
+                    .and_then(|id| id.parse::<phonenumber::country::Id>().ok()),
+            ),
+            None => (parsed.number_type(&DATABASE), parsed.country().id()),
+        };
         // `is_valid` is `number_type != Unknown` computed on the national number written with
         // its leading zeros, `number_type` on it without them: with no leading zero (every plan
         // but a few, such as Italy's fixed lines) they are the same regular-expression work,
         // done once here.
         let valid = if parsed.national().zeros() == 0 {
-            lib_kind != phonenumber::Type::Unknown
+            line_type != phonenumber::Type::Unknown
         } else {
             parsed.is_valid()
         };
@@ -307,16 +319,15 @@ impl PhoneNumber {
                 parsed.code().value()
             )));
         }
-        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        // libphonenumber's E.164 form, written directly: its formatter also picks a national
+        // format (more regular expressions) that the E.164 form does not use.
+        let e164 = format!("+{}{}", parsed.code().value(), parsed.national());
         let key: u64 = e164
             .trim_start_matches('+')
             .parse()
             .map_err(|_| bad("E.164 form is not numeric"))?;
-        let region = parsed
-            .country()
-            .id()
-            .and_then(|id| Region::new(id.as_ref()).ok());
-        let kind = NumberKind::from_lib(lib_kind);
+        let region = region_id.and_then(|id| Region::new(id.as_ref()).ok());
+        let kind = NumberKind::from_lib(line_type);
         Ok(PhoneNumber {
             e164,
             key,
@@ -511,6 +522,78 @@ mod tests {
             "an Italian fixed line, leading zero kept"
         );
         assert!(checked.0 > 100 && checked.1 > 100, "{checked:?}");
+    }
+
+    #[test]
+    fn the_compiled_plan_classifies_as_libphonenumber() {
+        // Every example number of every region and type of the metadata, and variants of each
+        // (last digit changed, a digit more, a digit less): our type, region and E.164 form
+        // are libphonenumber's.
+        use phonenumber::metadata::Descriptor;
+        let mut inputs = Vec::new();
+        for meta in DATABASE.iter() {
+            let d = meta.descriptors();
+            let descriptors: [Option<&Descriptor>; 13] = [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.emergency(),
+                d.short_code(),
+            ];
+            for example in descriptors
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.example())
+            {
+                let code = meta.country_code();
+                let mut changed: Vec<u8> = example.bytes().collect();
+                if let Some(last) = changed.last_mut() {
+                    *last = b'0' + (*last - b'0' + 1) % 10;
+                }
+                let changed = String::from_utf8(changed).unwrap();
+                inputs.push(format!("+{code}{example}"));
+                inputs.push(format!("+{code}{changed}"));
+                inputs.push(format!("+{code}{example}7"));
+                inputs.push(format!("+{code}{}", &example[..example.len() - 1]));
+            }
+        }
+        let (mut compared, mut kinds) = (0, std::collections::HashSet::new());
+        for input in &inputs {
+            let Ok(lib) = phonenumber::parse(None, input) else {
+                continue;
+            };
+            let significant = lib.national().value().to_string();
+            let ours = plan::classify(lib.code().value(), &significant)
+                .unwrap_or_else(|| panic!("no plan for {input}"));
+            let lib_kind = lib.number_type(&DATABASE);
+            assert_eq!(ours.kind, lib_kind, "type of {input}");
+            assert_eq!(
+                ours.region_id
+                    .and_then(|id| id.parse::<phonenumber::country::Id>().ok()),
+                lib.country().id(),
+                "region of {input}"
+            );
+            if let Ok(n) = PhoneNumber::parse(input) {
+                assert_eq!(
+                    n.e164(),
+                    lib.format().mode(phonenumber::Mode::E164).to_string(),
+                    "E.164 of {input}"
+                );
+                assert_eq!(n.kind(), NumberKind::from_lib(lib_kind), "kind of {input}");
+            }
+            kinds.insert(format!("{lib_kind:?}"));
+            compared += 1;
+        }
+        assert!(compared > 4_000, "only {compared} numbers compared");
+        assert!(kinds.len() >= 10, "types seen: {kinds:?}");
     }
 
     #[test]
