@@ -5,13 +5,14 @@
 //! each of its pattern matches goes through one cache shared by the whole process: a `Mutex`,
 //! a SipHash of the pattern's text (often hundreds of bytes) and an LRU update, up to a dozen
 //! times per number. With several threads validating senders at once that lock is contended.
-//! Here each region's patterns are compiled on first use into plain [`regex::Regex`]es (which
-//! keep per-thread search state) and kept for the life of the process: at most one set per
+//! Here each region's patterns are compiled on first use into plain regular expressions
+//! (`regex-automata`'s, which keep per-thread search state) and kept for the life of the process: at most one set per
 //! region of the metadata, a few hundred in all.
 //!
 //! The decisions are libphonenumber's own, step for step (`validator::source_for` and
 //! `validator::number_type` of `phonenumber` 0.3): the same patterns with the same options
-//! (`ignore_whitespace`), the same "a match that starts at the first digit" test, the same
+//! (`ignore_whitespace`), the same "a match that starts at the first digit" test (an anchored
+//! search here, which stops at the first match instead of finding its bounds), the same
 //! possible-length filter, the same order of types. The tests compare both on the example
 //! numbers of every region and type of the metadata and on variants of them.
 
@@ -20,7 +21,9 @@ use std::sync::{LazyLock, OnceLock};
 
 use phonenumber::Type;
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input};
 
 /// One pattern of the metadata, compiled, with the lengths it allows (empty: any length).
 struct Pattern {
@@ -30,10 +33,17 @@ struct Pattern {
 
 impl Pattern {
     fn compile(source: &str) -> Option<Regex> {
-        RegexBuilder::new(source)
-            .ignore_whitespace(true)
-            .build()
+        Regex::builder()
+            .syntax(syntax::Config::new().ignore_whitespace(true))
+            .build(source)
             .ok()
+    }
+
+    /// Whether `regex` has a match starting at the first byte of `text`: what libphonenumber's
+    /// `find(text)` then `start() == 0` decides (a leftmost match starts there exactly when
+    /// some match does), as one anchored pass that stops at the first match.
+    fn starts(regex: &Regex, text: &str) -> bool {
+        regex.is_match(Input::new(text).anchored(Anchored::Yes))
     }
 
     fn of(d: &Descriptor) -> Option<Pattern> {
@@ -46,7 +56,7 @@ impl Pattern {
     /// `Descriptor::is_match`: a possible length, and a match starting at the first digit.
     fn is_match(&self, national: &str) -> bool {
         (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
-            && self.regex.find(national).is_some_and(|m| m.start() == 0)
+            && Self::starts(&self.regex, national)
     }
 }
 
@@ -204,7 +214,7 @@ pub(super) fn classify(code: u16, national: &str) -> Option<Classified> {
         for r in regions {
             let c = r.compiled()?;
             let hit = match &c.leading_digits {
-                Some(leading) => leading.find(national).is_some_and(|m| m.start() == 0),
+                Some(leading) => Pattern::starts(leading, national),
                 None => c.number_type(national) != Type::Unknown,
             };
             if hit {
