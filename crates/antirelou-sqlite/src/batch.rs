@@ -8,7 +8,9 @@
 //! commits, and only then answers each caller. So:
 //!
 //! * **durability is unchanged**: a call returns `Ok` only after the commit that holds its
-//!   effect (with [`Durability::Full`](crate::Durability::Full), after the `fsync`);
+//!   effect (with [`Durability::Full`](crate::Durability::Full), after the `fsync` of the WAL,
+//!   which by default is made just after the commit, outside the write lock, while the next
+//!   batch commits: [`WalSync::Pipelined`]);
 //! * **atomicity is unchanged**: each write is one statement (or, for `record_contact` and
 //!   `schedule`, a read and a write with nothing in between) on the single writer connection,
 //!   and two writes of one batch see each other as they would in sequence; if the commit
@@ -28,6 +30,7 @@
 //! the writer connection between two batches.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use antirelou_core::privacy::SenderHash;
@@ -121,9 +124,9 @@ fn stopped() -> Error {
 impl Batcher {
     /// Start the writer task on the current tokio runtime. It stops when every handle is
     /// dropped.
-    pub(crate) fn start(writer: SqlitePool) -> Batcher {
+    pub(crate) fn start(writer: SqlitePool, sync: WalSync) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx));
+        tokio::spawn(run(writer, rx, sync));
         Batcher { tx }
     }
 
@@ -147,7 +150,74 @@ pub(crate) fn unexpected(what: &str) -> Error {
     Error::storage_permanent(format!("sqlite group commit: unexpected result for {what}"))
 }
 
-async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// When a batch's callers are told that their writes are durable.
+#[derive(Clone, Debug)]
+pub(crate) enum WalSync {
+    /// At commit: the connection's own `synchronous` setting decides (`FULL` syncs the WAL
+    /// inside `COMMIT`, `NORMAL` does not sync).
+    AtCommit,
+    /// After an `fdatasync` of this WAL file, made by another task while the writer goes on
+    /// with the next batch (see [`run`]).
+    Pipelined(PathBuf),
+}
+
+/// A caller and the result it gets once its batch is durable.
+type Answer = (oneshot::Sender<Result<Done>>, Result<Done>);
+
+/// Answer the callers of committed batches once the WAL file is synced: one `fdatasync` for
+/// every batch committed before it, on a blocking thread, while the writer commits the next.
+async fn sync_then_answer(wal: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<Answer>>) {
+    let mut pending: Vec<Answer> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        pending.extend(first);
+        while let Ok(more) = rx.try_recv() {
+            pending.extend(more);
+        }
+        let path = wal.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&path).and_then(|f| f.sync_data())
+        })
+        .await;
+        let failure = match synced {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(m) = &failure {
+            tracing::error!(error = %m, writes = pending.len(), "sqlite: syncing the WAL failed; the batch's writes are refused");
+        }
+        for (reply, result) in pending.drain(..) {
+            let result = match &failure {
+                None => result,
+                Some(m) => result.and(Err(Error::Storage {
+                    message: format!(
+                        "sqlite: the WAL could not be synced ({m}); the write is stored but may not survive a power loss"
+                    ),
+                    transient: true,
+                })),
+            };
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// The writer loop. With [`WalSync::Pipelined`], each batch commits at `synchronous=NORMAL`
+/// (its frames are written to the WAL, not synced) and its callers are handed to
+/// [`sync_then_answer`], which answers them after the next `fdatasync` of the WAL, while this
+/// loop already commits the next batch: the sync leaves the commit cycle. That is how
+/// `synchronous=FULL` makes a WAL commit durable (write the frames, then sync the WAL file),
+/// done outside the write lock; SQLite itself still syncs the WAL before a checkpoint and the
+/// database after one, and the WAL header when the file starts being reused. A write is
+/// visible to readers from its commit, a few milliseconds before its caller is answered.
+async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: WalSync) {
+    let syncer = match sync {
+        WalSync::AtCommit => None,
+        WalSync::Pipelined(wal) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(sync_then_answer(wal, rx));
+            Some(tx)
+        }
+    };
     let mut jobs: Vec<Job> = Vec::with_capacity(64);
     while let Some(first) = rx.recv().await {
         jobs.push(first);
@@ -186,7 +256,8 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 }
             }
         }
-        let results = commit_batch(&writer, ops.iter()).await;
+        let results = commit_batch(&writer, ops.iter(), syncer.is_some()).await;
+        let mut answers: Vec<Answer> = Vec::with_capacity(callers.len());
         match results {
             Ok(results) => {
                 let mut results = results.into_iter();
@@ -204,7 +275,7 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                             .next()
                             .unwrap_or_else(|| Err(unexpected("an op of the batch")))
                     };
-                    let _ = reply.send(result);
+                    answers.push((reply, result));
                 }
             }
             Err(e) => {
@@ -212,10 +283,27 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 let transient = e.is_transient();
                 let message = e.to_string();
                 for (reply, _) in callers {
-                    let _ = reply.send(Err(Error::Storage {
-                        message: message.clone(),
-                        transient,
-                    }));
+                    answers.push((
+                        reply,
+                        Err(Error::Storage {
+                            message: message.clone(),
+                            transient,
+                        }),
+                    ));
+                }
+            }
+        }
+        match &syncer {
+            Some(syncer) => {
+                if let Err(mpsc::error::SendError(answers)) = syncer.send(answers) {
+                    for (reply, _) in answers {
+                        let _ = reply.send(Err(stopped()));
+                    }
+                }
+            }
+            None => {
+                for (reply, result) in answers {
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -228,8 +316,37 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
 async fn commit_batch<'a>(
     writer: &SqlitePool,
     ops: impl Iterator<Item = &'a Op> + Clone,
+    pipelined: bool,
 ) -> Result<Vec<Result<Done>>> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    // The single writer connection, held for the whole batch: nothing else may run on it
+    // while it is at `synchronous=NORMAL`.
+    let mut conn = writer.acquire().await.map_err(db_err)?;
+    if pipelined {
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    let results = commit_on(&mut conn, ops).await;
+    if pipelined
+        && let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+    {
+        // Never hand a connection left at NORMAL to the other writes: close it (the pool
+        // opens a new one, at the configured FULL).
+        tracing::error!(error = %e, "sqlite: could not restore synchronous=FULL; closing the writer connection");
+        let _ = conn.close().await;
+    }
+    results
+}
+
+async fn commit_on<'a>(
+    conn: &mut sqlx::SqliteConnection,
+    ops: impl Iterator<Item = &'a Op> + Clone,
+) -> Result<Vec<Result<Done>>> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     match run_script(&mut tx, ops.clone()).await {
         Ok(results) => {
             tx.commit().await.map_err(db_err)?;
@@ -240,7 +357,7 @@ async fn commit_batch<'a>(
             tx.rollback().await.map_err(db_err)?;
         }
     }
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let results = run_one_by_one(&mut tx, ops).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(results)

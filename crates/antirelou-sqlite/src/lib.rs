@@ -9,7 +9,9 @@
 //!   by migrations embedded in the crate ([`SqliteStore::open`] applies them).
 //! * **Durable**: by default every commit is `fsync`ed (`synchronous=FULL`, see [`Durability`]):
 //!   a reply that `schedule` acknowledged survives a process kill, an OS crash and a power
-//!   loss, so the webhook may answer the provider as soon as `schedule` returns.
+//!   loss, so the webhook may answer the provider as soon as `schedule` returns. (With group
+//!   commit the WAL of a batch is synced just after its commit instead of inside it, and its
+//!   callers answered after that sync: see [`SqliteConfig::pipelined_sync`].)
 //! * **Safe with several workers in one process**: SQLite allows one writer at a time, so all
 //!   writes go through a single writer connection (claims, reservations and lesson slots are
 //!   single atomic statements or `BEGIN IMMEDIATE` transactions on it), while reads use a pool
@@ -85,8 +87,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// `synchronous=FULL` (the default): the WAL is `fsync`ed at every commit, so a commit that
-    /// returned also survives a power loss. This is what lets the webhook acknowledge a text as
+    /// `synchronous=FULL` (the default): the WAL is `fsync`ed at every commit (for group-commit
+    /// batches, just after it: [`SqliteConfig::pipelined_sync`]), so a write that returned also
+    /// survives a power loss. This is what lets the webhook acknowledge a text as
     /// soon as its reply is scheduled.
     #[default]
     Full,
@@ -124,6 +127,13 @@ pub struct SqliteConfig {
     /// only). It saves two thread wake-ups per webhook; a read that cannot be answered at once
     /// (a lock held, an error) falls back to the reader pool.
     pub inline_reads: bool,
+    /// With group commit and [`Durability::Full`]: sync the WAL outside the write lock (on by
+    /// default). Each batch commits without a sync and its callers are answered after the next
+    /// `fdatasync` of the WAL file, made by another task while the next batch commits, instead
+    /// of the writer waiting for the sync inside every `COMMIT`. Callers are still answered only
+    /// once their writes would survive a power loss; a write becomes visible to readers a few
+    /// milliseconds before its caller is answered.
+    pub pipelined_sync: bool,
 }
 
 impl Default for SqliteConfig {
@@ -136,6 +146,7 @@ impl Default for SqliteConfig {
             cache_kib: 2000,
             wal_autocheckpoint: 1000,
             inline_reads: true,
+            pipelined_sync: true,
         }
     }
 }
@@ -225,9 +236,16 @@ impl SqliteStore {
             .map_err(open_err)?;
         tracing::debug!(path = %path.display(), durability = ?config.durability,
             group_commit = config.group_commit, "opened SQLite store");
+        let sync = if config.durability == Durability::Full && config.pipelined_sync {
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            batch::WalSync::Pipelined(PathBuf::from(wal))
+        } else {
+            batch::WalSync::AtCommit
+        };
         let batcher = config
             .group_commit
-            .then(|| batch::Batcher::start(writer.clone()));
+            .then(|| batch::Batcher::start(writer.clone(), sync));
         let inline = if config.inline_reads {
             Some(Arc::new(inline_read::InlineReader::open(&path).map_err(
                 |e| SqliteError::OpenInlineReader {

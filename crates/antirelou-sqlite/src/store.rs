@@ -1020,6 +1020,89 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "antirelou-sqlite-{name}-{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    /// With the WAL synced outside the write lock, every batch commits at `synchronous=NORMAL`
+    /// and the writer connection is back at `FULL` for the other writes (claims, the spend
+    /// ledger) once the batch is done; the batch's writes are all there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn pipelined_batches_leave_the_writer_at_full_sync() {
+        use antirelou_core::store::{Counters, OptOutStore};
+        let dir = scratch_dir("pipelined");
+        let store = crate::SqliteStore::open_with(
+            dir.join("antirelou.db"),
+            crate::SqliteConfig::default().with_group_commit(true),
+        )
+        .await
+        .unwrap();
+        let now = Timestamp::from_secs(1_700_000_000);
+        let tasks: Vec<_> = (0..64u8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .set_opted_out(&SenderHash([i; 16]), true, now)
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        store.incr("pipelined.test", 3).await.unwrap();
+        assert_eq!(
+            store.counters().await.unwrap().get("pipelined.test"),
+            Some(&3)
+        );
+        for i in 0..64u8 {
+            assert!(store.is_opted_out(&SenderHash([i; 16])).await.unwrap());
+        }
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "the writer connection is back at synchronous=FULL");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A batch whose WAL cannot be synced is not acknowledged: its callers get a transient
+    /// error (their writes may not survive a power loss), never `Ok`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn a_batch_whose_wal_cannot_be_synced_is_refused() {
+        use antirelou_core::store::OptOutStore;
+        let dir = scratch_dir("unsynced");
+        let mut store = crate::SqliteStore::open(dir.join("antirelou.db"))
+            .await
+            .unwrap();
+        store.batcher = Some(crate::batch::Batcher::start(
+            store.writer.clone(),
+            crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
+        ));
+        let now = Timestamp::from_secs(1_700_000_000);
+        let err = store
+            .set_opted_out(&SenderHash([9; 16]), true, now)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.to_string().contains("could not be synced"), "{err}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn delivery_states_round_trip() {
         for s in [
