@@ -990,14 +990,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     async fn a_failed_inline_read_falls_back_to_the_pool() {
         use antirelou_core::store::{OptOutStore, Store};
-        let dir = std::env::temp_dir().join(format!(
-            "antirelou-sqlite-fallback-{}-{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("fallback");
         let other = dir.join("other.db");
         rusqlite::Connection::open(&other)
             .unwrap()
@@ -1028,7 +1021,7 @@ mod tests {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        let _ = std::fs::create_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
         dir
     }
 
