@@ -15,17 +15,18 @@
 mod common;
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/queue.rs"]
+mod queue;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use antirelou_core::privacy::SenderHash;
-use antirelou_core::store::{NewReply, ReplyKind, ReplyQueue, ReplyState};
-use antirelou_core::{Clock, PhoneNumber, SystemClock};
+use antirelou_core::{Clock, SystemClock};
 use antirelou_postgres::PgStore;
 use common::{database_url, drop_schema, fresh_schema, store_in};
 use fake_provider::{FakeProvider, Verdict, verdict};
+use queue::{drain_committed, replies_due_now};
 use rand::Rng;
 
 /// Long enough that a live dispatcher never loses a lease to a slow commit on a loaded machine
@@ -49,18 +50,7 @@ async fn schedule(store: &PgStore, tag: &str, n: u64) -> Vec<u64> {
     let now = SystemClock.now();
     let mut ids = Vec::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
-        let batch = chunk
-            .iter()
-            .map(|i| NewReply {
-                idempotency_key: format!("kill:{tag}:{i}"),
-                number: PhoneNumber::parse("+33937000000").unwrap(),
-                recipient: PhoneNumber::parse(&format!("+3361{i:07}")).unwrap(),
-                sender: SenderHash(u128::from(*i).to_le_bytes()),
-                kind: ReplyKind::Lesson,
-                due_at: now,
-                expires_at: now.add(Duration::from_secs(3600)),
-            })
-            .collect();
+        let batch = replies_due_now(tag, chunk, now);
         ids.extend(
             store
                 .schedule_many(batch, now)
@@ -72,30 +62,6 @@ async fn schedule(store: &PgStore, tag: &str, n: u64) -> Vec<u64> {
     }
     assert_eq!(ids.len() as u64, n);
     ids
-}
-
-/// Wait until nothing is pending or claimed, then read each reply's committed provider id.
-async fn drain(store: &PgStore, ids: &[u64]) -> HashMap<u64, String> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let stats = store.queue_stats(SystemClock.now()).await.unwrap();
-        if stats.pending == 0 && stats.claimed == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "queue not drained: {stats:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut committed = HashMap::new();
-    for &id in ids {
-        let rec = store.get(id).await.unwrap().unwrap();
-        assert_eq!(rec.state, ReplyState::Sent, "reply {id}: {rec:?}");
-        assert_eq!(
-            rec.recipient, None,
-            "reply {id}: the plain number must be erased once sent"
-        );
-        committed.insert(id, rec.provider_id.unwrap());
-    }
-    committed
 }
 
 fn stop(mut child: Child) {
@@ -125,7 +91,7 @@ fn two_live_dispatcher_processes_never_send_a_reply_twice() {
     let started = Instant::now();
     let a = spawn_child(&schema, &provider, 0, 4);
     let b = spawn_child(&schema, &provider, 1, 4);
-    let committed = rt.block_on(drain(&store, &ids));
+    let committed = rt.block_on(drain_committed(&store, &ids));
     stop(a);
     stop(b);
     let live = verdict(&provider.accepted(), &committed);
@@ -197,7 +163,7 @@ fn dispatcher_processes_killed_at_random_moments_lose_no_reply() {
             spawn_child(&schema, &provider, next_instance, 1),
         ));
     }
-    let committed = rt.block_on(drain(&store, &ids));
+    let committed = rt.block_on(drain_committed(&store, &ids));
     let live_instances: Vec<u32> = children.iter().map(|(i, _)| *i).collect();
     for (_, child) in children {
         stop(child);

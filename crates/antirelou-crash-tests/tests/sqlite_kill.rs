@@ -9,6 +9,8 @@
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/queue.rs"]
+mod queue;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use antirelou_core::privacy::SenderHash;
-use antirelou_core::store::{NewReply, ReplyKind, ReplyQueue, ReplyState};
-use antirelou_core::{Clock, PhoneNumber, SystemClock};
+use antirelou_core::{Clock, SystemClock};
 use antirelou_sqlite::SqliteStore;
 use fake_provider::{FakeProvider, verdict};
+use queue::{drain_committed, replies_due_now};
 use rand::Rng;
 
 /// One worker: a kill can then interrupt at most one send between acceptance and commit.
@@ -68,18 +69,7 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
         let store = SqliteStore::open(&db).await.unwrap();
         let mut ids = Vec::new();
         for chunk in (0..replies).collect::<Vec<_>>().chunks(1_000) {
-            let batch = chunk
-                .iter()
-                .map(|i| NewReply {
-                    idempotency_key: format!("kill:{i}"),
-                    number: PhoneNumber::parse("+33937000000").unwrap(),
-                    recipient: PhoneNumber::parse(&format!("+3361{i:07}")).unwrap(),
-                    sender: SenderHash(u128::from(*i).to_le_bytes()),
-                    kind: ReplyKind::Lesson,
-                    due_at: now,
-                    expires_at: now.add(Duration::from_secs(3600)),
-                })
-                .collect();
+            let batch = replies_due_now("sqlite", chunk, now);
             ids.extend(
                 store
                     .schedule_many(batch, now)
@@ -123,25 +113,7 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
     let mut child = spawn_child(&db, &provider, last, durability);
     let committed: HashMap<u64, String> = rt.block_on(async {
         let store = SqliteStore::open(&db).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let stats = store.queue_stats(SystemClock.now()).await.unwrap();
-            if stats.pending == 0 && stats.claimed == 0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "queue not drained: {stats:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut committed = HashMap::new();
-        for &id in &ids {
-            let rec = store.get(id).await.unwrap().unwrap();
-            assert_eq!(rec.state, ReplyState::Sent, "reply {id}: {rec:?}");
-            assert_eq!(
-                rec.recipient, None,
-                "reply {id}: the plain number must be erased once sent"
-            );
-            committed.insert(id, rec.provider_id.unwrap());
-        }
+        let committed = drain_committed(&store, &ids).await;
         store.close().await;
         committed
     });
