@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::event::{Channel, DeliveryState};
 use crate::money::Money;
 use crate::phone::PhoneNumber;
+use crate::policy::{Decision, Reason};
 use crate::privacy::SenderHash;
 
 /// The id a backend gives a scheduled reply.
@@ -104,6 +105,33 @@ impl ScheduleOutcome {
             ScheduleOutcome::Scheduled(id) | ScheduleOutcome::Duplicate(id) => id,
         }
     }
+}
+
+/// The abuse policy's verdict on an inbound text, asked by [`Store::admit_text`] once the text
+/// is known to be neither from an opted-out sender nor a second delivery, and never otherwise.
+///
+/// It may be run on the backend's writer task, inside the transaction that stores the text's
+/// effects: it must be quick and must not block (an [`AbusePolicy::check`](crate::policy::AbusePolicy::check) is).
+pub type AdmitDecision = Box<dyn FnOnce() -> Decision + Send + Sync>;
+
+/// What [`Store::admit_text`] did with an inbound text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextAdmission {
+    /// The sender opted out: nothing was recorded and the policy was not asked.
+    OptedOut,
+    /// A reply is stored under the lesson's key (a second delivery of the same message): nothing
+    /// was recorded and the policy was not asked.
+    Duplicate(ReplyId),
+    /// The policy refused: the contact was recorded, no lesson was scheduled.
+    Denied(Reason),
+    /// The policy allowed: the contact was recorded and the lesson went through
+    /// [`ReplyQueue::schedule_lesson`].
+    Decided {
+        /// The sender's record before this contact.
+        previous: Option<SenderRecord>,
+        /// What scheduling the lesson did.
+        schedule: LessonSchedule,
+    },
 }
 
 /// Proof that a worker holds a reply: its id and the attempt number of the claim. Any later
@@ -562,4 +590,98 @@ pub trait Store:
         let schedule = self.schedule_lesson(reply, window, now).await?;
         Ok((previous, schedule))
     }
+
+    /// An inbound text, whole: its reads, the policy's verdict and its writes. For the text
+    /// whose lesson is `lesson` (its sender is `lesson.sender`, its key
+    /// `lesson.idempotency_key`), in this order:
+    ///
+    /// 1. an opted-out sender: [`TextAdmission::OptedOut`], nothing else;
+    /// 2. a reply stored under the key: [`TextAdmission::Duplicate`], nothing else;
+    /// 3. otherwise `decide` is run once; on [`Decision::Deny`] the contact is recorded
+    ///    ([`SenderHistory::record_contact`], channel SMS) and the answer is
+    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] the effects of
+    ///    [`Store::record_contact_and_schedule_lesson`] and [`TextAdmission::Decided`].
+    ///
+    /// A backend that groups writes overrides it to make the reads inside the transaction that
+    /// stores the writes (the SQLite store with group commit: no separate read before the
+    /// commit). An error leaves the text unanswered (the provider delivers it again); `decide`
+    /// may then have run.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use antirelou_core::memory::InMemoryStore;
+    /// use antirelou_core::policy::Decision;
+    /// use antirelou_core::store::{LessonSchedule, NewReply, ReplyKind, Store, TextAdmission};
+    /// use antirelou_core::{PhoneNumber, Timestamp};
+    /// use antirelou_core::privacy::SenderHash;
+    ///
+    /// let store = InMemoryStore::new();
+    /// let number = PhoneNumber::parse("+33937000000").unwrap();
+    /// let him = PhoneNumber::parse("+33612345678").unwrap();
+    /// let now = Timestamp::from_millis(1_700_000_000_000);
+    /// let lesson = NewReply {
+    ///     idempotency_key: "twilio:SM1:lesson".into(),
+    ///     number,
+    ///     recipient: him,
+    ///     sender: SenderHash([7; 16]),
+    ///     kind: ReplyKind::Lesson,
+    ///     due_at: now,
+    ///     expires_at: now,
+    /// };
+    /// let window = Duration::from_secs(30 * 86_400);
+    /// let first = store
+    ///     .admit_text(lesson.clone(), window, now, Box::new(|| Decision::Allow))
+    ///     .await
+    ///     .unwrap();
+    /// assert!(matches!(first, TextAdmission::Decided { previous: None, schedule: LessonSchedule::Scheduled(_) }));
+    /// // The provider delivers the same message again: the policy is not asked.
+    /// let again = store
+    ///     .admit_text(lesson, window, now, Box::new(|| unreachable!()))
+    ///     .await
+    ///     .unwrap();
+    /// assert!(matches!(again, TextAdmission::Duplicate(_)));
+    /// # });
+    /// ```
+    async fn admit_text(
+        &self,
+        lesson: NewReply,
+        window: Duration,
+        now: Timestamp,
+        decide: AdmitDecision,
+    ) -> Result<TextAdmission> {
+        admit_text_in_steps(self, lesson, window, now, decide).await
+    }
+}
+
+/// [`Store::admit_text`]'s default body, for an override that only sometimes does better: the
+/// reads ([`Store::opted_out_and_find_by_key`]), then `decide`, then the writes
+/// ([`SenderHistory::record_contact`] or [`Store::record_contact_and_schedule_lesson`]), each
+/// its own call.
+pub async fn admit_text_in_steps<S: Store + ?Sized>(
+    store: &S,
+    lesson: NewReply,
+    window: Duration,
+    now: Timestamp,
+    decide: AdmitDecision,
+) -> Result<TextAdmission> {
+    let (opted_out, stored) = store
+        .opted_out_and_find_by_key(&lesson.sender, &lesson.idempotency_key)
+        .await?;
+    if opted_out {
+        return Ok(TextAdmission::OptedOut);
+    }
+    if let Some(id) = stored {
+        return Ok(TextAdmission::Duplicate(id));
+    }
+    if let Decision::Deny(reason) = decide() {
+        store
+            .record_contact(&lesson.sender, Channel::Sms, now)
+            .await?;
+        return Ok(TextAdmission::Denied(reason));
+    }
+    let (previous, schedule) = store
+        .record_contact_and_schedule_lesson(Channel::Sms, lesson, window, now)
+        .await?;
+    Ok(TextAdmission::Decided { previous, schedule })
 }

@@ -34,13 +34,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use antirelou_core::privacy::SenderHash;
-use antirelou_core::store::{LessonSchedule, NewReply, ScheduleOutcome, SenderRecord};
+use antirelou_core::store::{
+    LessonSchedule, NewReply, ScheduleOutcome, SenderRecord, TextAdmission,
+};
 use antirelou_core::{Error, Result, Timestamp};
 use sqlx::Row as _;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::admit::{Admission, Resolution, resolve_admissions};
 use crate::error::db_err;
 use crate::store;
 
@@ -90,6 +93,10 @@ pub(crate) enum Op {
         window: Duration,
         now: Timestamp,
     },
+    /// A whole inbound text (`Store::admit_text`): resolved at the start of its batch's
+    /// transaction ([`crate::admit`]) into no write, `RecordContact`, or `RecordContact` then
+    /// `ScheduleLesson`, answered together.
+    Admit(Admission),
     /// Nothing: answered once every write queued before it is committed.
     Barrier,
 }
@@ -104,6 +111,7 @@ pub(crate) enum Done {
     Lesson(LessonSchedule),
     Count(u64),
     ContactLesson(Option<SenderRecord>, LessonSchedule),
+    Admitted(TextAdmission),
 }
 
 type Job = (Op, oneshot::Sender<Result<Done>>);
@@ -228,9 +236,9 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
             }
         }
         // Split the combined ops into their two writes (in order), remembering how many
-        // results each caller gets back.
+        // results each caller gets back. A text's admission is split inside the transaction.
         let mut ops: Vec<Op> = Vec::with_capacity(jobs.len() + jobs.len() / 2);
-        let mut callers: Vec<(oneshot::Sender<Result<Done>>, bool)> =
+        let mut callers: Vec<(oneshot::Sender<Result<Done>>, Shape)> =
             Vec::with_capacity(jobs.len());
         for (op, reply) in jobs.drain(..) {
             match op {
@@ -248,32 +256,58 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
                         window,
                         now,
                     });
-                    callers.push((reply, true));
+                    callers.push((reply, Shape::Pair));
+                }
+                op @ Op::Admit(_) => {
+                    ops.push(op);
+                    callers.push((reply, Shape::Admit));
                 }
                 op => {
                     ops.push(op);
-                    callers.push((reply, false));
+                    callers.push((reply, Shape::One));
                 }
             }
         }
-        let results = commit_batch(&writer, ops.iter(), syncer.is_some()).await;
+        let results = commit_batch(&writer, ops, syncer.is_some()).await;
         let mut answers: Vec<Answer> = Vec::with_capacity(callers.len());
         match results {
-            Ok(results) => {
+            Ok((resolutions, results)) => {
                 let mut results = results.into_iter();
-                for (reply, pair) in callers {
-                    let result = if pair {
-                        match (results.next(), results.next()) {
+                let mut resolutions = resolutions.into_iter();
+                for (reply, shape) in callers {
+                    let result = match shape {
+                        Shape::Pair => match (results.next(), results.next()) {
                             (Some(Ok(Done::Contact(c))), Some(Ok(Done::Lesson(l)))) => {
                                 Ok(Done::ContactLesson(c, l))
                             }
                             (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
                             _ => Err(unexpected("record_contact_and_schedule_lesson")),
-                        }
-                    } else {
-                        results
+                        },
+                        Shape::Admit => match resolutions.next() {
+                            Some(Resolution::Answered(a)) => Ok(Done::Admitted(a)),
+                            Some(Resolution::Denied(reason)) => match results.next() {
+                                Some(Ok(Done::Contact(_))) => {
+                                    Ok(Done::Admitted(TextAdmission::Denied(reason)))
+                                }
+                                Some(Err(e)) => Err(e),
+                                _ => Err(unexpected("admit_text (denied)")),
+                            },
+                            Some(Resolution::Allowed) => match (results.next(), results.next()) {
+                                (
+                                    Some(Ok(Done::Contact(previous))),
+                                    Some(Ok(Done::Lesson(schedule))),
+                                ) => Ok(Done::Admitted(TextAdmission::Decided {
+                                    previous,
+                                    schedule,
+                                })),
+                                (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+                                _ => Err(unexpected("admit_text")),
+                            },
+                            None => Err(unexpected("admit_text (unresolved)")),
+                        },
+                        Shape::One => results
                             .next()
-                            .unwrap_or_else(|| Err(unexpected("an op of the batch")))
+                            .unwrap_or_else(|| Err(unexpected("an op of the batch"))),
                     };
                     answers.push((reply, result));
                 }
@@ -310,14 +344,26 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
     }
 }
 
-/// Run every op in one transaction: first as one multi-statement script (one round trip to
-/// the connection's thread for the whole batch), and, if any statement of it fails, again one
-/// statement at a time so that each op gets its own result.
-async fn commit_batch<'a>(
+/// How many results of the batch a caller gets back, and how they are put together.
+enum Shape {
+    /// One op, one result.
+    One,
+    /// `ContactLesson`: its two ops' results.
+    Pair,
+    /// `Admit`: the next resolution, and as many results as it made ops.
+    Admit,
+}
+
+/// Run every op in one transaction: first the texts' admissions are resolved (their reads and
+/// policy verdicts, in the transaction), then the writes run as one multi-statement script (one
+/// round trip to the connection's thread for the whole batch), and, if any statement of it
+/// fails, again one statement at a time so that each op gets its own result. Returns the
+/// admissions' resolutions, in order, and the results of the ops they and the other jobs made.
+async fn commit_batch(
     writer: &SqlitePool,
-    ops: impl Iterator<Item = &'a Op> + Clone,
+    ops: Vec<Op>,
     pipelined: bool,
-) -> Result<Vec<Result<Done>>> {
+) -> Result<(Vec<Resolution>, Vec<Result<Done>>)> {
     // The single writer connection, held for the whole batch: nothing else may run on it
     // while it is at `synchronous=NORMAL`.
     let mut conn = writer.acquire().await.map_err(db_err)?;
@@ -341,16 +387,19 @@ async fn commit_batch<'a>(
     results
 }
 
-async fn commit_on<'a>(
+async fn commit_on(
     conn: &mut sqlx::SqliteConnection,
-    ops: impl Iterator<Item = &'a Op> + Clone,
-) -> Result<Vec<Result<Done>>> {
+    ops: Vec<Op>,
+) -> Result<(Vec<Resolution>, Vec<Result<Done>>)> {
     use sqlx::Connection as _;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    match run_script(&mut tx, ops.clone()).await {
+    // Each policy verdict is asked once: if the script fails, the writes the admissions made
+    // are run again one at a time, as they are.
+    let (ops, resolutions) = resolve_admissions(&mut tx, ops).await?;
+    match run_script(&mut tx, ops.iter()).await {
         Ok(results) => {
             tx.commit().await.map_err(db_err)?;
-            return Ok(results.into_iter().map(Ok).collect());
+            return Ok((resolutions, results.into_iter().map(Ok).collect()));
         }
         Err(e) => {
             tracing::warn!(error = %e, "batch script failed; running the batch one write at a time");
@@ -358,9 +407,9 @@ async fn commit_on<'a>(
         }
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let results = run_one_by_one(&mut tx, ops).await?;
+    let results = run_one_by_one(&mut tx, ops.iter()).await?;
     tx.commit().await.map_err(db_err)?;
-    Ok(results)
+    Ok((resolutions, results))
 }
 
 /// How to read one statement's output back into the ops' results.
@@ -441,7 +490,9 @@ async fn run_script<'a>(
                 results[i] = Some(Done::Unit);
             }
             Op::Barrier => results[i] = Some(Done::Unit),
-            Op::ContactLesson { .. } => return Err(unexpected("an unsplit combined op")),
+            Op::ContactLesson { .. } | Op::Admit(_) => {
+                return Err(unexpected("an unsplit combined op"));
+            }
             Op::SetOptedOut { .. } => {
                 opt_outs.push(i);
                 results[i] = Some(Done::Unit);
@@ -998,7 +1049,7 @@ async fn run_one_by_one<'a>(
                 Ok(Done::Unit)
             }
             Op::Barrier => Ok(Done::Unit),
-            Op::ContactLesson { .. } => Err(unexpected("an unsplit combined op")),
+            Op::ContactLesson { .. } | Op::Admit(_) => Err(unexpected("an unsplit combined op")),
             Op::BeginLesson {
                 sender,
                 window,

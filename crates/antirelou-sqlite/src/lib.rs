@@ -61,6 +61,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admit;
 mod batch;
 mod error;
 mod inline_read;

@@ -12,9 +12,10 @@ use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::EXPIRED_REASON;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
-    ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
-    ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory,
-    SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    AdmitDecision, ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore,
+    QueueStats, ReplyId, ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation,
+    ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps, SpendLedger, SpendSummary,
+    TerminalState, TextAdmission, admit_text_in_steps,
 };
 use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
+use crate::admit::Admission;
 use crate::batch::{Done, Op, unexpected};
 use crate::error::db_err;
 
@@ -927,7 +929,8 @@ pub(crate) async fn incr_on(conn: &mut sqlx::SqliteConnection, name: &str, by: u
     Ok(())
 }
 
-/// One query for a text's two reads, and (with group commit) one commit for its two writes.
+/// One query for a text's two reads, and (with group commit) one commit for its two writes, or
+/// for the whole text, reads included.
 #[async_trait]
 impl antirelou_core::store::Store for SqliteStore {
     async fn record_contact_and_schedule_lesson(
@@ -946,6 +949,32 @@ impl antirelou_core::store::Store for SqliteStore {
         match b.submit(Op::ContactLesson { reply, window, now }).await? {
             Done::ContactLesson(c, l) => Ok((c, l)),
             _ => Err(unexpected("record_contact_and_schedule_lesson")),
+        }
+    }
+
+    async fn admit_text(
+        &self,
+        lesson: NewReply,
+        window: Duration,
+        now: Timestamp,
+        decide: AdmitDecision,
+    ) -> Result<TextAdmission> {
+        // With group commit, the reads are made by the writer inside the batch's transaction
+        // (`crate::admit`); otherwise in steps.
+        let Some(b) = &self.batcher else {
+            return admit_text_in_steps(self, lesson, window, now, decide).await;
+        };
+        match b
+            .submit(Op::Admit(Admission {
+                lesson,
+                window,
+                now,
+                decide,
+            }))
+            .await?
+        {
+            Done::Admitted(a) => Ok(a),
+            _ => Err(unexpected("admit_text")),
         }
     }
 

@@ -93,12 +93,14 @@ use crate::store::{
     SpendSummary, Store, TerminalState,
 };
 
+mod admit;
 mod history;
 mod ledger;
 mod lessons;
 mod queue;
 mod sender;
 
+pub use admit::*;
 pub use history::*;
 pub use ledger::*;
 pub use lessons::*;
@@ -135,6 +137,7 @@ pub async fn run_store_suite<S: Store + ?Sized>(store: &S) {
     queue_schedule_lesson_concurrent(store).await;
     history_release_lesson(store).await;
     history_purge_senders(store).await;
+    store_admit_text(store).await;
     opt_out_last_wins(store).await;
     ledger_reserve_within_daily_cap(store).await;
     ledger_monthly_cap(store).await;
@@ -175,6 +178,7 @@ where
     queue_schedule_lesson_concurrent(&make().await).await;
     history_release_lesson(&make().await).await;
     history_purge_senders(&make().await).await;
+    store_admit_text(&make().await).await;
     opt_out_last_wins(&make().await).await;
     ledger_reserve_within_daily_cap(&make().await).await;
     ledger_monthly_cap(&make().await).await;

@@ -3,6 +3,7 @@
 //! Everything here is fast: a handful of store operations, no provider call. Replies are only
 //! scheduled; the [`Dispatcher`](super::Dispatcher) sends them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use crate::money::Money;
 use crate::phone::{Caller, PhoneNumber};
 use crate::policy::{Contact, Decision, Reason};
 use crate::privacy::SenderHash;
-use crate::store::{LessonSchedule, NewReply, ReplyKind, ScheduleOutcome};
+use crate::store::{LessonSchedule, NewReply, ReplyKind, ScheduleOutcome, TextAdmission};
 use crate::voice::{RejectReason, VoiceHint, VoiceScript};
 
 /// The policy's view of a contact from `from` to `to`.
@@ -309,49 +310,44 @@ impl InboundHandler for Engine {
                 return Ok(SmsOutcome::Dropped(Reason::NumberRetired));
             }
         }
-        // A second delivery of a message whose lesson is stored is answered before anything
-        // counts the contact. (One whose first delivery died before storing it goes on: it is
-        // counted twice, and its lesson is scheduled now.) Both reads in one round trip when
-        // the backend can (`Store::opted_out_and_find_by_key`).
+        // An opted-out sender and a second delivery of a message whose lesson is stored are
+        // answered before anything counts the contact. (A message whose first delivery died
+        // before storing its lesson goes on: it is counted twice, and its lesson is scheduled
+        // now.) The policy decides from the contact alone (not from the stored history); an
+        // allowed text records its contact and schedules its lesson. All of it is one store
+        // call (`Store::admit_text`), which a grouping backend runs inside one commit.
         let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
-        let lesson_key = Inner::lesson_key(&base);
-        let (opted_out, stored) = inner
-            .store
-            .opted_out_and_find_by_key(&hash, &lesson_key)
-            .await?;
-        if opted_out {
-            inner
-                .drop_reason(Reason::OptedOut, Channel::Sms, &sms.to, &sms.from)
-                .await;
-            return Ok(SmsOutcome::Dropped(Reason::OptedOut));
-        }
-        if stored.is_some() {
-            inner.count(Reason::Duplicate.counter(), 1).await;
-            tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
-            return Ok(SmsOutcome::Duplicate);
-        }
-        // The policy decides from the contact alone (not from the stored history), so it is
-        // asked first: an allowed text then records its contact and schedules its lesson in
-        // one call, which a grouping backend commits at once.
-        if let Decision::Deny(r) = inner
-            .policy
-            .check(&contact(from, &sms.to, Channel::Sms, now))
-        {
-            inner.store.record_contact(&hash, Channel::Sms, now).await?;
-            inner.drop_reason(r, Channel::Sms, &sms.to, &sms.from).await;
-            return Ok(SmsOutcome::Dropped(r));
-        }
         let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
         let due = lesson.due_at;
-        let (prev, schedule) = inner
+        let policy = Arc::clone(&inner.policy);
+        let seen = contact(from, &sms.to, Channel::Sms, now);
+        let admission = inner
             .store
-            .record_contact_and_schedule_lesson(
-                Channel::Sms,
+            .admit_text(
                 lesson,
                 inner.config.lesson_window,
                 now,
+                Box::new(move || policy.check(&seen)),
             )
             .await?;
+        let (prev, schedule) = match admission {
+            TextAdmission::OptedOut => {
+                inner
+                    .drop_reason(Reason::OptedOut, Channel::Sms, &sms.to, &sms.from)
+                    .await;
+                return Ok(SmsOutcome::Dropped(Reason::OptedOut));
+            }
+            TextAdmission::Duplicate(_) => {
+                inner.count(Reason::Duplicate.counter(), 1).await;
+                tracing::debug!(number = %sms.to.masked(), from = %from.masked(), "duplicate delivery");
+                return Ok(SmsOutcome::Duplicate);
+            }
+            TextAdmission::Denied(r) => {
+                inner.drop_reason(r, Channel::Sms, &sms.to, &sms.from).await;
+                return Ok(SmsOutcome::Dropped(r));
+            }
+            TextAdmission::Decided { previous, schedule } => (previous, schedule),
+        };
         let neutral = entry.config.neutral_first_reply && prev.is_none();
         let outcome = inner
             .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)

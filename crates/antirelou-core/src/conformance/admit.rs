@@ -1,0 +1,286 @@
+//! The test of a whole inbound text: [`Store::admit_text`], alone and concurrently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::policy::{Decision, Reason};
+use crate::store::{AdmitDecision, LessonSchedule, TextAdmission};
+
+/// A verdict that counts how often it is asked.
+fn verdict(asked: &Arc<AtomicUsize>, decision: Decision) -> AdmitDecision {
+    let asked = Arc::clone(asked);
+    Box::new(move || {
+        asked.fetch_add(1, Ordering::SeqCst);
+        decision
+    })
+}
+
+/// `admit_text`: an opted-out sender is answered `OptedOut` and a stored key `Duplicate`, both
+/// without asking the policy and without recording anything; a denied text records its contact
+/// and stores no lesson; an allowed one records its contact and goes through `schedule_lesson`
+/// (a second key within the window is `AlreadyTaught`). Then, concurrently: deliveries of one
+/// message schedule one lesson; texts of many senders, some opted out, some denied, each get
+/// what they would get alone.
+pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
+    let ctx = Ctx::new("store_admit_text");
+    let n = ctx.name;
+    ctx.sweep(store).await;
+    let window = Duration::from_secs(3600);
+    let t0 = ctx.at(0);
+    let asked = Arc::new(AtomicUsize::new(0));
+
+    // Opted out: nothing recorded, the policy not asked.
+    let s = random_hash();
+    ctx.ok("set_opted_out", store.set_opted_out(&s, true, t0).await);
+    let first = ctx.reply("first", s, 600);
+    let got = ctx.ok(
+        "admit_text",
+        store
+            .admit_text(first.clone(), window, t0, verdict(&asked, Decision::Allow))
+            .await,
+    );
+    assert_eq!(
+        got,
+        TextAdmission::OptedOut,
+        "conformance::{n}: an opted-out sender"
+    );
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "conformance::{n}: the policy was asked about an opted-out sender"
+    );
+    assert_eq!(
+        ctx.ok("sender", store.sender(&s).await),
+        None,
+        "conformance::{n}: an opted-out text recorded a contact"
+    );
+    assert_eq!(
+        ctx.ok(
+            "find_by_key",
+            store.find_by_key(&first.idempotency_key).await
+        ),
+        None,
+        "conformance::{n}: an opted-out text stored a lesson"
+    );
+
+    // Opted in again, allowed: the contact and the lesson.
+    ctx.ok("set_opted_out", store.set_opted_out(&s, false, t0).await);
+    let id = match ctx.ok(
+        "admit_text",
+        store
+            .admit_text(first.clone(), window, t0, verdict(&asked, Decision::Allow))
+            .await,
+    ) {
+        TextAdmission::Decided {
+            previous: None,
+            schedule: LessonSchedule::Scheduled(id),
+        } => id,
+        other => panic!(
+            "conformance::{n}: a first allowed text must be Decided/Scheduled with no previous record, got {other:?}"
+        ),
+    };
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "conformance::{n}: the policy must be asked once"
+    );
+    assert_eq!(
+        ctx.ok(
+            "find_by_key",
+            store.find_by_key(&first.idempotency_key).await
+        ),
+        Some(id),
+        "conformance::{n}: the lesson is stored under its key"
+    );
+    let record = ctx.ok("sender", store.sender(&s).await);
+    assert!(
+        record.is_some_and(|r| r.contacts == 1 && r.last_lesson_at == Some(t0)),
+        "conformance::{n}: an allowed text records one contact and takes the slot, got {record:?}"
+    );
+
+    // The same message again: Duplicate, nothing asked, nothing counted.
+    let got = ctx.ok(
+        "admit_text",
+        store
+            .admit_text(
+                first.clone(),
+                window,
+                ctx.at(5),
+                verdict(&asked, Decision::Allow),
+            )
+            .await,
+    );
+    assert_eq!(
+        got,
+        TextAdmission::Duplicate(id),
+        "conformance::{n}: a second delivery"
+    );
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "conformance::{n}: the policy was asked about a second delivery"
+    );
+    let again = ctx.ok("sender", store.sender(&s).await);
+    assert_eq!(
+        again.map(|r| r.contacts),
+        Some(1),
+        "conformance::{n}: a second delivery counted a contact"
+    );
+
+    // Another message of his within the window: allowed by the policy, already taught.
+    let second = ctx.reply("second", s, 600);
+    let got = ctx.ok(
+        "admit_text",
+        store
+            .admit_text(
+                second.clone(),
+                window,
+                ctx.at(10),
+                verdict(&asked, Decision::Allow),
+            )
+            .await,
+    );
+    match got {
+        TextAdmission::Decided {
+            previous: Some(p),
+            schedule: LessonSchedule::AlreadyTaught,
+        } if p.contacts == 1 => {}
+        other => panic!(
+            "conformance::{n}: a second text within the window must be Decided/AlreadyTaught with the previous record, got {other:?}"
+        ),
+    }
+    assert_eq!(
+        ctx.ok(
+            "find_by_key",
+            store.find_by_key(&second.idempotency_key).await
+        ),
+        None,
+        "conformance::{n}: an already-taught text stored a lesson"
+    );
+
+    // Denied: the contact, no lesson, no slot.
+    let d = random_hash();
+    let denied = ctx.reply("denied", d, 600);
+    let got = ctx.ok(
+        "admit_text",
+        store
+            .admit_text(
+                denied.clone(),
+                window,
+                t0,
+                verdict(&asked, Decision::Deny(Reason::GlobalPace)),
+            )
+            .await,
+    );
+    assert_eq!(
+        got,
+        TextAdmission::Denied(Reason::GlobalPace),
+        "conformance::{n}: a denied text"
+    );
+    let record = ctx.ok("sender", store.sender(&d).await);
+    assert!(
+        record.is_some_and(|r| r.contacts == 1 && r.last_lesson_at.is_none()),
+        "conformance::{n}: a denied text records its contact and no lesson slot, got {record:?}"
+    );
+    assert_eq!(
+        ctx.ok(
+            "find_by_key",
+            store.find_by_key(&denied.idempotency_key).await
+        ),
+        None,
+        "conformance::{n}: a denied text stored a lesson"
+    );
+
+    // Concurrent deliveries of one message: one lesson.
+    let c = random_hash();
+    let message = ctx.reply("concurrent", c, 600);
+    let results = join_all(
+        (0..8)
+            .map(|_| store.admit_text(message.clone(), window, t0, Box::new(|| Decision::Allow)))
+            .collect(),
+    )
+    .await;
+    let mut scheduled = 0;
+    for r in results {
+        match ctx.ok("admit_text", r) {
+            TextAdmission::Decided {
+                schedule: LessonSchedule::Scheduled(_),
+                ..
+            } => scheduled += 1,
+            TextAdmission::Duplicate(_)
+            | TextAdmission::Decided {
+                schedule: LessonSchedule::Duplicate(_),
+                ..
+            } => {}
+            other => panic!("conformance::{n}: a concurrent delivery got {other:?}"),
+        }
+    }
+    assert_eq!(
+        scheduled, 1,
+        "conformance::{n}: concurrent deliveries of one message must schedule exactly one lesson"
+    );
+
+    // Many senders at once, every third opted out and every third denied.
+    let senders: Vec<SenderHash> = (0..48).map(|_| random_hash()).collect();
+    for (i, s) in senders.iter().enumerate() {
+        if i % 3 == 0 {
+            ctx.ok("set_opted_out", store.set_opted_out(s, true, t0).await);
+        }
+    }
+    let asked = Arc::new(AtomicUsize::new(0));
+    let texts: Vec<NewReply> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ctx.reply(&format!("many-{i}"), *s, 600))
+        .collect();
+    let results = join_all(
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let decision = if i % 3 == 1 {
+                    Decision::Deny(Reason::FloodDegraded)
+                } else {
+                    Decision::Allow
+                };
+                store.admit_text(t.clone(), window, t0, verdict(&asked, decision))
+            })
+            .collect(),
+    )
+    .await;
+    for (i, r) in results.into_iter().enumerate() {
+        let got = ctx.ok("admit_text", r);
+        let ok = match i % 3 {
+            0 => got == TextAdmission::OptedOut,
+            1 => got == TextAdmission::Denied(Reason::FloodDegraded),
+            _ => matches!(
+                got,
+                TextAdmission::Decided {
+                    previous: None,
+                    schedule: LessonSchedule::Scheduled(_)
+                }
+            ),
+        };
+        assert!(
+            ok,
+            "conformance::{n}: concurrent text {i} (kind {}) got {got:?}",
+            i % 3
+        );
+        let stored = ctx.ok(
+            "find_by_key",
+            store.find_by_key(&texts[i].idempotency_key).await,
+        );
+        assert_eq!(
+            stored.is_some(),
+            i % 3 == 2,
+            "conformance::{n}: concurrent text {i}: lesson stored?"
+        );
+    }
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        32,
+        "conformance::{n}: the policy must be asked once per text not opted out"
+    );
+    ctx.sweep(store).await;
+}
