@@ -66,18 +66,28 @@ fn bind_err(e: impl fmt::Display) -> Error {
     Error::storage_permanent(format!("sqlite bind: {e}"))
 }
 
+/// What the admissions' read learnt, which the batch's script then need not read again (no
+/// write happens in between): every key read (`Some(id)` when stored) and every sender whose
+/// lesson slot was read (`Some(at)` when a lesson began at `at`).
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) keys: HashMap<String, Option<i64>>,
+    pub(crate) slots: HashMap<[u8; 16], Option<i64>>,
+}
+
 /// Replace every [`Op::Admit`] of `ops` by the writes it makes (in place, in order), reading
-/// the opt-outs and the stored keys of all of them on `conn` (inside the batch's transaction).
-/// Returns the new ops and one resolution per admission, in order.
+/// the opt-outs, the stored keys and the lesson slots of all of them on `conn` in one query
+/// (inside the batch's transaction). Returns the new ops, one resolution per admission (in
+/// order), and what was read.
 pub(crate) async fn resolve_admissions(
     conn: &mut sqlx::SqliteConnection,
     ops: Vec<Op>,
-) -> Result<(Vec<Op>, Vec<Resolution>)> {
+) -> Result<(Vec<Op>, Vec<Resolution>, Known)> {
     let admissions = ops.iter().filter(|op| matches!(op, Op::Admit(_))).count();
     if admissions == 0 {
-        return Ok((ops, Vec::new()));
+        return Ok((ops, Vec::new(), Known::default()));
     }
-    let (opted_out, stored) = read_state(conn, &ops).await?;
+    let (opted_out, known) = read_state(conn, &ops).await?;
     let mut out = Vec::with_capacity(ops.len() + admissions);
     let mut resolutions = Vec::with_capacity(admissions);
     for op in ops {
@@ -89,7 +99,7 @@ pub(crate) async fn resolve_admissions(
             resolutions.push(Resolution::Answered(TextAdmission::OptedOut));
             continue;
         }
-        if let Some(&id) = stored.get(a.lesson.idempotency_key.as_str()) {
+        if let Some(&Some(id)) = known.keys.get(a.lesson.idempotency_key.as_str()) {
             resolutions.push(Resolution::Answered(TextAdmission::Duplicate(
                 store::to_u64(id, "id")?,
             )));
@@ -111,59 +121,83 @@ pub(crate) async fn resolve_admissions(
             }
         }
     }
-    Ok((out, resolutions))
+    Ok((out, resolutions, known))
 }
 
-/// The opted-out senders among the admissions', and the ids stored under their keys.
+/// The opted-out senders among the admissions', and what is stored under their keys and in
+/// their lesson slots: one statement, three parts told apart by the first column.
 async fn read_state(
     conn: &mut sqlx::SqliteConnection,
     ops: &[Op],
-) -> Result<(HashSet<[u8; 16]>, HashMap<String, i64>)> {
-    let mut senders: HashSet<[u8; 16]> = HashSet::new();
-    let mut sender_sql =
-        String::from("SELECT sender FROM opt_outs WHERE opted_out AND sender IN (");
-    let mut sender_args = SqliteArguments::default();
-    let mut key_sql =
-        String::from("SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (");
-    let mut key_args = SqliteArguments::default();
-    let mut first_key = true;
+) -> Result<(HashSet<[u8; 16]>, Known)> {
+    let mut senders: Vec<[u8; 16]> = Vec::new();
+    let mut seen: HashSet<[u8; 16]> = HashSet::new();
+    let mut keys: Vec<&str> = Vec::new();
     for op in ops {
-        let Op::Admit(a) = op else { continue };
-        if senders.insert(a.lesson.sender.0) {
-            sender_sql.push_str(if senders.len() == 1 { "?" } else { ", ?" });
-            sender_args
-                .add(a.lesson.sender.0.to_vec())
-                .map_err(bind_err)?;
+        if let Op::Admit(a) = op {
+            if seen.insert(a.lesson.sender.0) {
+                senders.push(a.lesson.sender.0);
+            }
+            keys.push(a.lesson.idempotency_key.as_str());
         }
-        key_sql.push_str(if first_key { "?" } else { ", ?" });
-        first_key = false;
-        key_args
-            .add(a.lesson.idempotency_key.clone())
-            .map_err(bind_err)?;
     }
-    sender_sql.push(')');
-    key_sql.push(')');
+    let mut sql = String::with_capacity(256 + 6 * (2 * senders.len() + keys.len()));
+    let mut args = SqliteArguments::default();
+    let list = |sql: &mut String, n: usize| {
+        for j in 0..n {
+            sql.push_str(if j == 0 { "?" } else { ", ?" });
+        }
+        sql.push(')');
+    };
+    sql.push_str("SELECT 0, sender, NULL FROM opt_outs WHERE opted_out AND sender IN (");
+    list(&mut sql, senders.len());
+    for s in &senders {
+        args.add(s.to_vec()).map_err(bind_err)?;
+    }
+    sql.push_str(
+        " UNION ALL SELECT 1, CAST(idempotency_key AS BLOB), id FROM replies \
+         WHERE idempotency_key IN (",
+    );
+    list(&mut sql, keys.len());
+    for k in &keys {
+        args.add((*k).to_owned()).map_err(bind_err)?;
+    }
+    sql.push_str(" UNION ALL SELECT 2, sender, last_lesson_at FROM senders WHERE sender IN (");
+    list(&mut sql, senders.len());
+    for s in &senders {
+        args.add(s.to_vec()).map_err(bind_err)?;
+    }
     let mut opted_out = HashSet::new();
-    for row in sqlx::query_with(&sender_sql, sender_args)
+    let mut known = Known {
+        keys: keys.iter().map(|k| ((*k).to_owned(), None)).collect(),
+        slots: senders.iter().map(|s| (*s, None)).collect(),
+    };
+    for row in sqlx::query_with(&sql, args)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?
     {
-        let sender: Vec<u8> = row.try_get(0).map_err(db_err)?;
-        if let Ok(sender) = <[u8; 16]>::try_from(sender.as_slice()) {
-            opted_out.insert(sender);
+        let part: i64 = row.try_get(0).map_err(db_err)?;
+        let value: Vec<u8> = row.try_get_unchecked(1).map_err(db_err)?;
+        let number: Option<i64> = row.try_get_unchecked(2).map_err(db_err)?;
+        match part {
+            0 | 2 => {
+                let Ok(sender) = <[u8; 16]>::try_from(value.as_slice()) else {
+                    continue;
+                };
+                if part == 0 {
+                    opted_out.insert(sender);
+                } else {
+                    known.slots.insert(sender, number);
+                }
+            }
+            _ => {
+                let key = String::from_utf8(value).map_err(|e| {
+                    Error::storage_permanent(format!("sqlite: a stored key is not UTF-8: {e}"))
+                })?;
+                known.keys.insert(key, number);
+            }
         }
     }
-    let mut stored = HashMap::new();
-    for row in sqlx::query_with(&key_sql, key_args)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-    {
-        stored.insert(
-            row.try_get::<String, _>(0).map_err(db_err)?,
-            row.try_get::<i64, _>(1).map_err(db_err)?,
-        );
-    }
-    Ok((opted_out, stored))
+    Ok((opted_out, known))
 }

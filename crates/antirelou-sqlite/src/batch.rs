@@ -27,11 +27,18 @@
 //!   always sees the increments made before it.
 //!
 //! The other writes (claims, leases, the spend ledger) keep their own transactions; they take
-//! the writer connection between two batches.
+//! the writer connection between two batches. The group-commit writer keeps the connection
+//! from one batch to the next while its queue is not empty, for at most [`HOLD`], so those
+//! writes wait at most that long plus one batch.
+//!
+//! A text's whole admission (`Store::admit_text`) is one op too: its reads (opted out? key
+//! stored? lesson slot?) are made for the whole batch in one statement at the start of the
+//! transaction, on the writer's warm page cache ([`crate::admit`]), and what they learnt is not
+//! read again by the script.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
@@ -39,11 +46,12 @@ use antirelou_core::store::{
 };
 use antirelou_core::{Error, Result, Timestamp};
 use sqlx::Row as _;
-use sqlx::SqlitePool;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::admit::{Admission, Resolution, resolve_admissions};
+use crate::admit::{Admission, Known, Resolution, resolve_admissions};
 use crate::error::db_err;
 use crate::store;
 
@@ -226,8 +234,30 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
             Some(tx)
         }
     };
+    let pipelined = syncer.is_some();
     let mut jobs: Vec<Job> = Vec::with_capacity(64);
-    while let Some(first) = rx.recv().await {
+    let mut held: Option<Held> = None;
+    loop {
+        // Keep the connection while batches follow each other; give it back to the other
+        // writes as soon as the queue is empty, or after `HOLD`.
+        let first = match rx.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Some(h) = held.take() {
+                    h.release().await;
+                }
+                match rx.recv().await {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        if held.as_ref().is_some_and(|h| h.since.elapsed() >= HOLD)
+            && let Some(h) = held.take()
+        {
+            h.release().await;
+        }
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -268,7 +298,25 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
                 }
             }
         }
-        let results = commit_batch(&writer, ops, syncer.is_some()).await;
+        let results = match held.take() {
+            Some(h) => Ok(h),
+            None => Held::acquire(&writer, pipelined).await,
+        };
+        let results = match results {
+            Ok(mut h) => {
+                let results = match h.conn() {
+                    Ok(conn) => commit_on(conn, ops).await,
+                    Err(e) => Err(e),
+                };
+                if results.is_ok() {
+                    held = Some(h);
+                } else {
+                    h.release().await;
+                }
+                results
+            }
+            Err(e) => Err(e),
+        };
         let mut answers: Vec<Answer> = Vec::with_capacity(callers.len());
         match results {
             Ok((resolutions, results)) => {
@@ -342,6 +390,80 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
             }
         }
     }
+    if let Some(h) = held.take() {
+        h.release().await;
+    }
+}
+
+/// Longest time the writer keeps its connection across consecutive batches: the other writes
+/// (claims, leases, the spend ledger) wait at most about that long, plus one batch.
+const HOLD: Duration = Duration::from_millis(20);
+
+/// The writer connection, held by the group-commit writer across consecutive batches (a
+/// connection taken from the pool and given back costs round trips to its thread: a ping on
+/// release, a `PRAGMA` each way with the pipelined sync).
+struct Held {
+    /// `None` once released.
+    conn: Option<PoolConnection<Sqlite>>,
+    /// Whether the connection is at `synchronous=NORMAL` (the pipelined sync).
+    at_normal: bool,
+    since: Instant,
+}
+
+impl Held {
+    /// Take the single writer connection; with the pipelined sync, set it to
+    /// `synchronous=NORMAL` (nothing else may run on it until [`Held::release`]).
+    async fn acquire(writer: &SqlitePool, pipelined: bool) -> Result<Held> {
+        let mut held = Held {
+            conn: Some(writer.acquire().await.map_err(db_err)?),
+            at_normal: pipelined,
+            since: Instant::now(),
+        };
+        if pipelined {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(held.conn()?)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(held)
+    }
+
+    fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection> {
+        match self.conn.as_mut() {
+            Some(c) => Ok(&mut **c),
+            None => Err(unexpected("a released writer connection")),
+        }
+    }
+
+    /// Give the connection back to the pool, at `synchronous=FULL` again with the pipelined
+    /// sync.
+    async fn release(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.at_normal
+            && let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+        {
+            // Never hand a connection left at NORMAL to the other writes: close it (the pool
+            // opens a new one, at the configured FULL).
+            tracing::error!(error = %e, "sqlite: could not restore synchronous=FULL; closing the writer connection");
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl Drop for Held {
+    /// Dropped without [`Held::release`] (the writer task stopped mid-batch): a connection that
+    /// may be at `synchronous=NORMAL` is closed, never given back to the pool.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut()
+            && self.at_normal
+        {
+            conn.close_on_drop();
+        }
+    }
 }
 
 /// How many results of the batch a caller gets back, and how they are put together.
@@ -359,34 +481,6 @@ enum Shape {
 /// round trip to the connection's thread for the whole batch), and, if any statement of it
 /// fails, again one statement at a time so that each op gets its own result. Returns the
 /// admissions' resolutions, in order, and the results of the ops they and the other jobs made.
-async fn commit_batch(
-    writer: &SqlitePool,
-    ops: Vec<Op>,
-    pipelined: bool,
-) -> Result<(Vec<Resolution>, Vec<Result<Done>>)> {
-    // The single writer connection, held for the whole batch: nothing else may run on it
-    // while it is at `synchronous=NORMAL`.
-    let mut conn = writer.acquire().await.map_err(db_err)?;
-    if pipelined {
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    }
-    let results = commit_on(&mut conn, ops).await;
-    if pipelined
-        && let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await
-    {
-        // Never hand a connection left at NORMAL to the other writes: close it (the pool
-        // opens a new one, at the configured FULL).
-        tracing::error!(error = %e, "sqlite: could not restore synchronous=FULL; closing the writer connection");
-        let _ = conn.close().await;
-    }
-    results
-}
-
 async fn commit_on(
     conn: &mut sqlx::SqliteConnection,
     ops: Vec<Op>,
@@ -395,8 +489,8 @@ async fn commit_on(
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     // Each policy verdict is asked once: if the script fails, the writes the admissions made
     // are run again one at a time, as they are.
-    let (ops, resolutions) = resolve_admissions(&mut tx, ops).await?;
-    match run_script(&mut tx, ops.iter()).await {
+    let (ops, resolutions, known) = resolve_admissions(&mut tx, ops).await?;
+    match run_script(&mut tx, ops.iter(), known).await {
         Ok(results) => {
             tx.commit().await.map_err(db_err)?;
             return Ok((resolutions, results.into_iter().map(Ok).collect()));
@@ -444,6 +538,7 @@ enum Read {
 async fn run_script<'a>(
     conn: &mut sqlx::SqliteConnection,
     ops: impl Iterator<Item = &'a Op>,
+    known: Known,
 ) -> Result<Vec<Done>> {
     use std::collections::{HashMap, HashSet};
 
@@ -587,49 +682,67 @@ async fn run_script<'a>(
     // sender seen earlier in the batch counts); the script then takes every slot in one
     // multi-row upsert and stores every lesson in one multi-row insert.
     if !lesson_schedules.is_empty() {
+        // What the admissions already read is known; the rest is read here.
         let mut existing_keys: HashMap<String, i64> = HashMap::new();
-        let mut slots: HashMap<[u8; 16], Option<i64>> = HashMap::new();
+        let mut slots: HashMap<[u8; 16], Option<i64>> = known.slots;
         {
             let mut q =
                 String::from("SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (");
             let mut a = SqliteArguments::default();
+            let mut unread = 0;
             let mut senders: HashSet<[u8; 16]> = HashSet::new();
-            for (j, &i) in lesson_schedules.iter().enumerate() {
+            for &i in &lesson_schedules {
                 if let Op::ScheduleLesson { reply, .. } = ops[i] {
-                    q.push_str(if j == 0 { "?" } else { ", ?" });
-                    a.add(reply.idempotency_key.clone())
-                        .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
-                    senders.insert(reply.sender.0);
+                    match known.keys.get(&reply.idempotency_key) {
+                        Some(Some(id)) => {
+                            existing_keys.insert(reply.idempotency_key.clone(), *id);
+                        }
+                        Some(None) => {}
+                        None => {
+                            q.push_str(if unread == 0 { "?" } else { ", ?" });
+                            unread += 1;
+                            a.add(reply.idempotency_key.clone()).map_err(|e| {
+                                Error::storage_permanent(format!("sqlite bind: {e}"))
+                            })?;
+                        }
+                    }
+                    if !slots.contains_key(&reply.sender.0) {
+                        senders.insert(reply.sender.0);
+                    }
                 }
             }
             q.push(')');
-            for r in sqlx::query_with(&q, a)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?
-            {
-                existing_keys.insert(
-                    r.try_get::<String, _>(0).map_err(db_err)?,
-                    r.try_get::<i64, _>(1).map_err(db_err)?,
-                );
+            if unread > 0 {
+                for r in sqlx::query_with(&q, a)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_err)?
+                {
+                    existing_keys.insert(
+                        r.try_get::<String, _>(0).map_err(db_err)?,
+                        r.try_get::<i64, _>(1).map_err(db_err)?,
+                    );
+                }
             }
-            let mut q =
-                String::from("SELECT sender, last_lesson_at FROM senders WHERE sender IN (");
-            let mut a = SqliteArguments::default();
-            for (j, sender) in senders.iter().enumerate() {
-                q.push_str(if j == 0 { "?" } else { ", ?" });
-                a.add(sender.to_vec())
-                    .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
-            }
-            q.push(')');
-            for r in sqlx::query_with(&q, a)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?
-            {
-                let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
-                if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
-                    slots.insert(key, r.try_get::<Option<i64>, _>(1).map_err(db_err)?);
+            if !senders.is_empty() {
+                let mut q =
+                    String::from("SELECT sender, last_lesson_at FROM senders WHERE sender IN (");
+                let mut a = SqliteArguments::default();
+                for (j, sender) in senders.iter().enumerate() {
+                    q.push_str(if j == 0 { "?" } else { ", ?" });
+                    a.add(sender.to_vec())
+                        .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
+                }
+                q.push(')');
+                for r in sqlx::query_with(&q, a)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_err)?
+                {
+                    let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
+                    if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
+                        slots.insert(key, r.try_get::<Option<i64>, _>(1).map_err(db_err)?);
+                    }
                 }
             }
         }

@@ -217,12 +217,21 @@ impl SqliteStore {
             .busy_timeout(config.busy_timeout)
             .foreign_keys(true)
             .pragma("cache_size", format!("-{}", config.cache_kib.max(16)))
-            .pragma("wal_autocheckpoint", config.wal_autocheckpoint.to_string());
+            .pragma("wal_autocheckpoint", config.wal_autocheckpoint.to_string())
+            // Statement journals in memory: a multi-row upsert of a group-commit batch changes
+            // hundreds of pages, and SQLite keeps their old content for the statement's
+            // rollback; past 64 KiB it would write them to a temporary file (a `pwrite` per
+            // page, an open and close per statement).
+            .pragma("temp_store", "MEMORY");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // A ping before each acquire is a round trip to the connection's thread, made
+            // before every group-commit batch; a local file has nothing to ping (a connection
+            // whose thread died fails its next statement, and is closed by the pool).
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone().create_if_missing(true))
             .await

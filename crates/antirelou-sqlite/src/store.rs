@@ -1096,6 +1096,89 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sync, 2, "the writer connection is back at synchronous=FULL");
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2, "statement journals are kept in memory");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The group-commit writer keeps the writer connection across consecutive batches, but
+    /// not for ever: under a load that never lets the queue empty, the other writes (here the
+    /// spend ledger's) still get the connection, and find it at `synchronous=FULL`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn other_writes_get_the_writer_under_a_steady_batch_load() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        use antirelou_core::store::{Counters, SpendCaps, SpendLedger};
+        let dir = scratch_dir("steady");
+        let store = crate::SqliteStore::open_with(
+            dir.join("antirelou.db"),
+            crate::SqliteConfig::default().with_group_commit(true),
+        )
+        .await
+        .unwrap();
+        let now = Timestamp::from_secs(1_700_000_000);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Counter increments are queued without waiting for their commit: a few tasks keep
+        // the queue from ever being empty.
+        let load: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move {
+                    let mut sent = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        store.incr("steady.load", 1).await.unwrap();
+                        sent += 1;
+                        if sent.is_multiple_of(64) {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let caps = SpendCaps {
+            daily: Some(Money::from_micros(1_000_000)),
+            monthly: Some(Money::from_micros(10_000_000)),
+        };
+        for _ in 0..5 {
+            let reserved = tokio::time::timeout(
+                Duration::from_secs(10),
+                store.reserve(Money::from_micros(1_000), &caps, now),
+            )
+            .await;
+            assert!(
+                matches!(reserved, Ok(Ok(_))),
+                "a ledger write waited behind the batches: {reserved:?}"
+            );
+        }
+        let sync: i64 = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            sync, 2,
+            "the other writes find the connection at synchronous=FULL"
+        );
+        stop.store(true, Ordering::Relaxed);
+        let mut sent = 0;
+        for t in load {
+            sent += t.await.unwrap();
+        }
+        assert_eq!(
+            store.counters().await.unwrap().get("steady.load"),
+            Some(&sent)
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
