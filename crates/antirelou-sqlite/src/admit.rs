@@ -23,7 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 use antirelou_core::policy::{Decision, Reason};
-use antirelou_core::store::{AdmitDecision, NewReply, TextAdmission};
+use antirelou_core::store::{AdmitDecision, NewReply, SenderRecord, TextAdmission};
 use antirelou_core::{Error, Result, Timestamp};
 use sqlx::Arguments as _;
 use sqlx::Row as _;
@@ -67,12 +67,14 @@ fn bind_err(e: impl fmt::Display) -> Error {
 }
 
 /// What the admissions' read learnt, which the batch's script then need not read again (no
-/// write happens in between): every key read (`Some(id)` when stored) and every sender whose
-/// lesson slot was read (`Some(at)` when a lesson began at `at`).
+/// write happens in between): every key read (`Some(id)` when stored), every sender whose
+/// lesson slot was read (`Some(at)` when a lesson began at `at`) and those senders' records.
 #[derive(Debug, Default)]
 pub(crate) struct Known {
     pub(crate) keys: HashMap<String, Option<i64>>,
     pub(crate) slots: HashMap<[u8; 16], Option<i64>>,
+    /// Every sender read, with its record (`None`: no row).
+    pub(crate) records: HashMap<[u8; 16], Option<SenderRecord>>,
 }
 
 /// Replace every [`Op::Admit`] of `ops` by the writes it makes (in place, in order), reading
@@ -149,20 +151,25 @@ async fn read_state(
         }
         sql.push(')');
     };
-    sql.push_str("SELECT 0, sender, NULL FROM opt_outs WHERE opted_out AND sender IN (");
+    sql.push_str(
+        "SELECT 0, sender, NULL, NULL, NULL, NULL FROM opt_outs WHERE opted_out AND sender IN (",
+    );
     list(&mut sql, senders.len());
     for s in &senders {
         args.add(s.to_vec()).map_err(bind_err)?;
     }
     sql.push_str(
-        " UNION ALL SELECT 1, CAST(idempotency_key AS BLOB), id FROM replies \
+        " UNION ALL SELECT 1, CAST(idempotency_key AS BLOB), id, NULL, NULL, NULL FROM replies \
          WHERE idempotency_key IN (",
     );
     list(&mut sql, keys.len());
     for k in &keys {
         args.add((*k).to_owned()).map_err(bind_err)?;
     }
-    sql.push_str(" UNION ALL SELECT 2, sender, last_lesson_at FROM senders WHERE sender IN (");
+    sql.push_str(
+        " UNION ALL SELECT 2, sender, last_lesson_at, first_seen, last_seen, contacts \
+         FROM senders WHERE sender IN (",
+    );
     list(&mut sql, senders.len());
     for s in &senders {
         args.add(s.to_vec()).map_err(bind_err)?;
@@ -171,6 +178,7 @@ async fn read_state(
     let mut known = Known {
         keys: keys.iter().map(|k| ((*k).to_owned(), None)).collect(),
         slots: senders.iter().map(|s| (*s, None)).collect(),
+        records: senders.iter().map(|s| (*s, None)).collect(),
     };
     for row in sqlx::query_with(&sql, args)
         .fetch_all(&mut *conn)
@@ -189,6 +197,18 @@ async fn read_state(
                     opted_out.insert(sender);
                 } else {
                     known.slots.insert(sender, number);
+                    let first_seen: i64 = row.try_get_unchecked(3).map_err(db_err)?;
+                    let last_seen: i64 = row.try_get_unchecked(4).map_err(db_err)?;
+                    let contacts: i64 = row.try_get_unchecked(5).map_err(db_err)?;
+                    known.records.insert(
+                        sender,
+                        Some(SenderRecord {
+                            first_seen: Timestamp::from_millis(first_seen),
+                            last_seen: Timestamp::from_millis(last_seen),
+                            contacts: store::to_u64(contacts, "contacts")?,
+                            last_lesson_at: number.map(Timestamp::from_millis),
+                        }),
+                    );
                 }
             }
             _ => {

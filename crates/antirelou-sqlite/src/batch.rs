@@ -311,7 +311,10 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
                 if results.is_ok() {
                     held = Some(h);
                 } else {
-                    h.release().await;
+                    // A failed batch may have left the connection in a state its pool does
+                    // not know of (SQLite rolls a transaction back by itself after some
+                    // errors, and the `OR ROLLBACK` statements): open a new one.
+                    h.discard().await;
                 }
                 results
             }
@@ -449,6 +452,15 @@ impl Held {
             // Never hand a connection left at NORMAL to the other writes: close it (the pool
             // opens a new one, at the configured FULL).
             tracing::error!(error = %e, "sqlite: could not restore synchronous=FULL; closing the writer connection");
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl Held {
+    /// Close the connection (the pool opens a new one).
+    async fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
     }
@@ -613,15 +625,71 @@ async fn run_script<'a>(
         }
     }
 
-    // Contacts first (a combined op records its contact before its lesson): read the
-    // previous records, then one multi-row upsert.
-    if !contacts.is_empty() {
-        let mut owners = Vec::with_capacity(contacts.len());
+    // Contacts first (a combined op records its contact before its lesson). A sender whose
+    // record the admissions read needs no read here and no upsert: a plain insert for a new
+    // one, an update for a known one, both `OR ROLLBACK` (neither can meet a constraint), which
+    // SQLite runs without a statement journal (an upsert may abort half-way, so SQLite copies
+    // every page it changes first). The others: read the previous records, then one upsert.
+    let mut unknown_contacts = Vec::new();
+    let mut fresh_contacts = Vec::new();
+    let mut known_contacts = Vec::new();
+    for &i in &contacts {
+        if let Op::RecordContact { sender, .. } = ops[i] {
+            match known.records.get(&sender.0) {
+                Some(Some(record)) => {
+                    results[i] = Some(Done::Contact(Some(*record)));
+                    known_contacts.push(i);
+                }
+                Some(None) => {
+                    results[i] = Some(Done::Contact(None));
+                    fresh_contacts.push(i);
+                }
+                None => unknown_contacts.push(i),
+            }
+        }
+    }
+    if !fresh_contacts.is_empty() {
+        push!(
+            "INSERT OR ROLLBACK INTO senders \
+             (sender, first_seen, last_seen, contacts, last_lesson_at) \
+             SELECT column1, column2, column2, 1, NULL FROM (VALUES "
+        );
+        for (j, &i) in fresh_contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(");\n");
+        reads.push(Read::Ignore);
+    }
+    if !known_contacts.is_empty() {
+        push!(
+            "UPDATE OR ROLLBACK senders SET last_seen = v.column2, contacts = senders.contacts + 1 \
+             FROM (VALUES "
+        );
+        for (j, &i) in known_contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(")");
+            }
+        }
+        push!(") AS v WHERE senders.sender = v.column1;\n");
+        reads.push(Read::Ignore);
+    }
+    if !unknown_contacts.is_empty() {
+        let mut owners = Vec::with_capacity(unknown_contacts.len());
         push!(
             "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
              WHERE sender IN ("
         );
-        for (j, &i) in contacts.iter().enumerate() {
+        for (j, &i) in unknown_contacts.iter().enumerate() {
             if let Op::RecordContact { sender, .. } = ops[i] {
                 if j > 0 {
                     push!(", ");
@@ -636,7 +704,7 @@ async fn run_script<'a>(
             "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
              SELECT column1, column2, column2, 1, NULL FROM (VALUES "
         );
-        for (j, &i) in contacts.iter().enumerate() {
+        for (j, &i) in unknown_contacts.iter().enumerate() {
             if let Op::RecordContact { sender, now } = ops[i] {
                 push!(if j == 0 { "(" } else { ", (" });
                 p!(sender.0.to_vec());
@@ -776,22 +844,41 @@ async fn run_script<'a>(
             }
         }
         if !inserts.is_empty() {
-            push!(
-                "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                 SELECT column1, column2, column2, 0, column2 FROM (VALUES "
-            );
-            for (j, (sender, at)) in taken.iter().enumerate() {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.to_vec());
-                push!(", ");
-                p!(*at);
-                push!(")");
+            // The slots of senders whose contact this batch records: their row exists by now,
+            // so an update (without a statement journal, as above); the others' an upsert.
+            let (recorded, others): (Vec<_>, Vec<_>) = taken
+                .iter()
+                .partition(|(sender, _)| contact_seen.contains(*sender));
+            if !recorded.is_empty() {
+                push!("UPDATE OR ROLLBACK senders SET last_lesson_at = v.column2 FROM (VALUES ");
+                for (j, (sender, at)) in recorded.iter().enumerate() {
+                    push!(if j == 0 { "(" } else { ", (" });
+                    p!(sender.to_vec());
+                    push!(", ");
+                    p!(**at);
+                    push!(")");
+                }
+                push!(") AS v WHERE senders.sender = v.column1;\n");
+                reads.push(Read::Ignore);
             }
-            push!(
-                ") WHERE true ON CONFLICT (sender) DO UPDATE \
-                 SET last_lesson_at = excluded.last_lesson_at;\n"
-            );
-            reads.push(Read::Ignore);
+            if !others.is_empty() {
+                push!(
+                    "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                     SELECT column1, column2, column2, 0, column2 FROM (VALUES "
+                );
+                for (j, (sender, at)) in others.iter().enumerate() {
+                    push!(if j == 0 { "(" } else { ", (" });
+                    p!(sender.to_vec());
+                    push!(", ");
+                    p!(**at);
+                    push!(")");
+                }
+                push!(
+                    ") WHERE true ON CONFLICT (sender) DO UPDATE \
+                     SET last_lesson_at = excluded.last_lesson_at;\n"
+                );
+                reads.push(Read::Ignore);
+            }
             // The keys are known to be new and distinct: a conflict is an error, and the batch
             // then runs one write at a time.
             push!(

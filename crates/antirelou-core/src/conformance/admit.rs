@@ -158,6 +158,12 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         None,
         "conformance::{n}: an already-taught text stored a lesson"
     );
+    let record = ctx.ok("sender", store.sender(&s).await);
+    assert_eq!(
+        record.map(|r| (r.contacts, r.first_seen, r.last_seen, r.last_lesson_at)),
+        Some((2, t0, ctx.at(10), Some(t0))),
+        "conformance::{n}: a second text counts a contact, keeps the first slot"
+    );
 
     // Denied: the contact, no lesson, no slot.
     let d = random_hash();
