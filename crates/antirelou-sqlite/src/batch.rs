@@ -138,12 +138,24 @@ fn stopped() -> Error {
 }
 
 impl Batcher {
-    /// Start the writer task on the current tokio runtime. It stops when every handle is
-    /// dropped.
-    pub(crate) fn start(writer: SqlitePool, sync: WalSync) -> Batcher {
+    /// Start the writer on a thread of its own, running a single-threaded tokio runtime. It
+    /// stops when every handle is dropped.
+    ///
+    /// Not a task of the caller's runtime: a batch makes several round trips to the
+    /// connection's thread, and each answer wakes the writer from outside the runtime; on a
+    /// busy runtime such a wake-up waits in the global queue behind the webhooks' tasks (about
+    /// half a millisecond each, measured), several times per batch, while the batch holds the
+    /// write lock. On its own runtime the writer is polled at once.
+    pub(crate) fn start(writer: SqlitePool, sync: WalSync) -> std::io::Result<Batcher> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx, sync));
-        Batcher { tx }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("antirelou-sqlite-sync")
+            .build()?;
+        std::thread::Builder::new()
+            .name("antirelou-sqlite-writer".into())
+            .spawn(move || runtime.block_on(run(writer, rx, sync)))?;
+        Ok(Batcher { tx })
     }
 
     /// Queue `op` without waiting for its commit (counter increments: statistics, which a

@@ -37,6 +37,12 @@ pub enum SqliteError {
         message: String,
     },
 
+    /// The group-commit writer's thread ([`SqliteConfig::group_commit`]) could not be started.
+    ///
+    /// [`SqliteConfig::group_commit`]: crate::SqliteConfig::group_commit
+    #[error("cannot start the SQLite group-commit writer: {0}")]
+    StartWriter(#[source] std::io::Error),
+
     /// Any other database failure.
     #[error("SQLite error: {0}")]
     Database(#[from] sqlx::Error),
@@ -47,10 +53,12 @@ impl From<SqliteError> for antirelou_core::Error {
         match e {
             SqliteError::Open { source, .. } | SqliteError::Database(source) => db_err(source),
             SqliteError::Migrate(m) => antirelou_core::Error::storage_permanent(m.to_string()),
-            e @ SqliteError::OpenInlineReader { .. } => antirelou_core::Error::Storage {
-                message: e.to_string(),
-                transient: true,
-            },
+            e @ (SqliteError::OpenInlineReader { .. } | SqliteError::StartWriter(_)) => {
+                antirelou_core::Error::Storage {
+                    message: e.to_string(),
+                    transient: true,
+                }
+            }
         }
     }
 }

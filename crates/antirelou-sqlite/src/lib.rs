@@ -253,9 +253,11 @@ impl SqliteStore {
         } else {
             batch::WalSync::AtCommit
         };
-        let batcher = config
-            .group_commit
-            .then(|| batch::Batcher::start(writer.clone(), sync));
+        let batcher = if config.group_commit {
+            Some(batch::Batcher::start(writer.clone(), sync).map_err(SqliteError::StartWriter)?)
+        } else {
+            None
+        };
         let inline = if config.inline_reads {
             Some(Arc::new(inline_read::InlineReader::open(&path).map_err(
                 |e| SqliteError::OpenInlineReader {

@@ -1193,10 +1193,13 @@ mod tests {
         let mut store = crate::SqliteStore::open(dir.join("antirelou.db"))
             .await
             .unwrap();
-        store.batcher = Some(crate::batch::Batcher::start(
-            store.writer.clone(),
-            crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
-        ));
+        store.batcher = Some(
+            crate::batch::Batcher::start(
+                store.writer.clone(),
+                crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
+            )
+            .unwrap(),
+        );
         let now = Timestamp::from_secs(1_700_000_000);
         let err = store
             .set_opted_out(&SenderHash([9; 16]), true, now)
