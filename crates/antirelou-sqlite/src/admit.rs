@@ -78,16 +78,17 @@ pub(crate) struct Known {
 }
 
 /// Replace every [`Op::Admit`] of `ops` by the writes it makes (in place, in order), reading
-/// the opt-outs, the stored keys and the lesson slots of all of them on `conn` in one query
-/// (inside the batch's transaction). Returns the new ops, one resolution per admission (in
-/// order), and what was read.
+/// the opt-outs, the stored keys and the senders of all of them on `conn` in one query, which
+/// begins the batch's transaction (`BEGIN IMMEDIATE` is sent with it). Returns the new ops, one
+/// resolution per admission (in order), what was read, and whether the transaction was begun
+/// (not when there is no admission: nothing was sent).
 pub(crate) async fn resolve_admissions(
     conn: &mut sqlx::SqliteConnection,
     ops: Vec<Op>,
-) -> Result<(Vec<Op>, Vec<Resolution>, Known)> {
+) -> Result<(Vec<Op>, Vec<Resolution>, Known, bool)> {
     let admissions = ops.iter().filter(|op| matches!(op, Op::Admit(_))).count();
     if admissions == 0 {
-        return Ok((ops, Vec::new(), Known::default()));
+        return Ok((ops, Vec::new(), Known::default(), false));
     }
     let (opted_out, known) = read_state(conn, &ops).await?;
     let mut out = Vec::with_capacity(ops.len() + admissions);
@@ -123,7 +124,7 @@ pub(crate) async fn resolve_admissions(
             }
         }
     }
-    Ok((out, resolutions, known))
+    Ok((out, resolutions, known, true))
 }
 
 /// The opted-out senders among the admissions', and what is stored under their keys and in
@@ -144,6 +145,7 @@ async fn read_state(
         }
     }
     let mut sql = String::with_capacity(256 + 6 * (2 * senders.len() + keys.len()));
+    sql.push_str("BEGIN IMMEDIATE;\n");
     let mut args = SqliteArguments::default();
     let list = |sql: &mut String, n: usize| {
         for j in 0..n {

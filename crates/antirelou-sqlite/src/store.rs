@@ -1105,6 +1105,87 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A batch whose script fails after its writes is rolled back and run again one write at
+    /// a time: every text is answered as if the script had succeeded, and its writes are there
+    /// once (the first attempt's were rolled back).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn a_failed_script_is_rolled_back_and_run_one_write_at_a_time() {
+        use std::sync::atomic::Ordering;
+
+        use antirelou_core::policy::Decision;
+        use antirelou_core::store::{Counters, ReplyQueue, SenderHistory, Store, TextAdmission};
+        let dir = scratch_dir("script-fails");
+        let store = crate::SqliteStore::open_with(
+            dir.join("antirelou.db"),
+            crate::SqliteConfig::default().with_group_commit(true),
+        )
+        .await
+        .unwrap();
+        let number = PhoneNumber::parse("+33937000000").unwrap();
+        let him = PhoneNumber::parse("+33612345678").unwrap();
+        let now = Timestamp::from_secs(1_700_000_000);
+        let window = Duration::from_secs(3600);
+        let lesson = |i: u8| NewReply {
+            idempotency_key: format!("test:fails:{i}"),
+            number: number.clone(),
+            recipient: him.clone(),
+            sender: SenderHash([i; 16]),
+            kind: ReplyKind::Lesson,
+            due_at: now,
+            expires_at: now.add(window),
+        };
+        crate::batch::FAIL_SCRIPTS.store(true, Ordering::Relaxed);
+        let tasks: Vec<_> = (0..32u8)
+            .map(|i| {
+                let store = store.clone();
+                let reply = lesson(i);
+                tokio::spawn(async move {
+                    store.incr("fails.test", 1).await.unwrap();
+                    store
+                        .admit_text(reply, window, now, Box::new(|| Decision::Allow))
+                        .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        crate::batch::FAIL_SCRIPTS.store(false, Ordering::Relaxed);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            assert!(
+                matches!(
+                    outcome,
+                    Ok(TextAdmission::Decided {
+                        previous: None,
+                        schedule: LessonSchedule::Scheduled(_)
+                    })
+                ),
+                "text {i}: {outcome:?}"
+            );
+        }
+        for i in 0..32u8 {
+            let record = store.sender(&SenderHash([i; 16])).await.unwrap();
+            assert_eq!(
+                record.map(|r| (r.contacts, r.last_lesson_at)),
+                Some((1, Some(now))),
+                "sender {i}: one contact, one slot"
+            );
+            assert!(
+                store
+                    .find_by_key(&format!("test:fails:{i}"))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert_eq!(store.queue_stats(now).await.unwrap().pending, 32);
+        assert_eq!(store.counters().await.unwrap().get("fails.test"), Some(&32));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// The group-commit writer keeps the writer connection across consecutive batches, but
     /// not for ever: under a load that never lets the queue empty, the other writes (here the
     /// spend ledger's) still get the connection, and find it at `synchronous=FULL`.
