@@ -19,7 +19,8 @@
 //!   commit is shared by every request that arrived meanwhile. A batch runs as one
 //!   multi-statement script (one round trip to the connection's thread), and its counter
 //!   increments are summed into one statement per counter;
-//! * **counters** are statistics: `incr` returns once queued, without waiting for its commit
+//! * **counters** are statistics: `incr` adds to sums kept in memory, which the next batch
+//!   takes and commits, and returns without waiting for that commit
 //!   (so the webhook path waits for one commit: `record_contact_and_schedule_lesson` sends
 //!   `record_contact` and `schedule_lesson` as one job, answered once both are committed, the
 //!   contact first). A crash may lose the last
@@ -36,8 +37,9 @@
 //! transaction, on the writer's warm page cache ([`crate::admit`]), and what they learnt is not
 //! read again by the script.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use antirelou_core::privacy::SenderHash;
@@ -128,6 +130,8 @@ type Job = (Op, oneshot::Sender<Result<Done>>);
 #[derive(Clone, Debug)]
 pub(crate) struct Batcher {
     tx: mpsc::UnboundedSender<Job>,
+    /// Counter increments not yet taken by a batch, summed per name.
+    counters: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 fn stopped() -> Error {
@@ -148,14 +152,38 @@ impl Batcher {
     /// write lock. On its own runtime the writer is polled at once.
     pub(crate) fn start(writer: SqlitePool, sync: WalSync) -> std::io::Result<Batcher> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(Mutex::new(HashMap::new()));
+        let taken = Arc::clone(&counters);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("antirelou-sqlite-sync")
             .build()?;
         std::thread::Builder::new()
             .name("antirelou-sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(writer, rx, sync)))?;
-        Ok(Batcher { tx })
+            .spawn(move || runtime.block_on(run(writer, rx, sync, taken)))?;
+        Ok(Batcher { tx, counters })
+    }
+
+    /// Add `by` to counter `name` with the next batch, without waiting for its commit
+    /// (statistics, which a crash may lose the last of). Increments are summed in memory until
+    /// a batch takes them (a message wakes the writer only when the sums were empty); a later
+    /// [`Op::Barrier`] is committed with or after them.
+    pub(crate) fn add_counter(&self, name: &str, by: u64) -> Result<()> {
+        let was_empty = {
+            let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            let was_empty = counters.is_empty();
+            match counters.get_mut(name) {
+                Some(v) => *v = v.saturating_add(by),
+                None => {
+                    counters.insert(name.to_owned(), by);
+                }
+            }
+            was_empty
+        };
+        if was_empty {
+            self.enqueue(Op::Barrier)?;
+        }
+        Ok(())
     }
 
     /// Queue `op` without waiting for its commit (counter increments: statistics, which a
@@ -237,7 +265,12 @@ async fn sync_then_answer(wal: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<Answ
 /// done outside the write lock; SQLite itself still syncs the WAL before a checkpoint and the
 /// database after one, and the WAL header when the file starts being reused. A write is
 /// visible to readers from its commit, a few milliseconds before its caller is answered.
-async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: WalSync) {
+async fn run(
+    writer: SqlitePool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    sync: WalSync,
+    counters: Arc<Mutex<HashMap<String, u64>>>,
+) {
     let syncer = match sync {
         WalSync::AtCommit => None,
         WalSync::Pipelined(wal) => {
@@ -310,6 +343,10 @@ async fn run(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, sync: Wal
                 }
             }
         }
+        // The counter increments summed since the last batch, after every caller's op (their
+        // results are not read).
+        let sums = std::mem::take(&mut *counters.lock().unwrap_or_else(PoisonError::into_inner));
+        ops.extend(sums.into_iter().map(|(name, by)| Op::Incr { name, by }));
         let results = match held.take() {
             Some(h) => Ok(h),
             None => Held::acquire(&writer, pipelined).await,

@@ -766,11 +766,8 @@ impl SqliteStore {
 impl Counters for SqliteStore {
     async fn incr(&self, name: &str, by: u64) -> Result<()> {
         if let Some(b) = &self.batcher {
-            // Statistics: queued, committed with the next batch (see crate::batch).
-            return b.enqueue(Op::Incr {
-                name: name.to_owned(),
-                by,
-            });
+            // Statistics: summed in memory, committed with the next batch (see crate::batch).
+            return b.add_counter(name, by);
         }
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
         incr_on(&mut conn, name, by).await
@@ -1182,6 +1179,41 @@ mod tests {
         }
         assert_eq!(store.queue_stats(now).await.unwrap().pending, 32);
         assert_eq!(store.counters().await.unwrap().get("fails.test"), Some(&32));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// With group commit, counter increments are summed in memory and taken by the next batch;
+    /// one that nothing else follows is still committed soon, without a read asking for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn a_lone_counter_increment_is_committed() {
+        use antirelou_core::store::Counters;
+        let dir = scratch_dir("lone-counter");
+        let store = crate::SqliteStore::open_with(
+            dir.join("antirelou.db"),
+            crate::SqliteConfig::default().with_group_commit(true),
+        )
+        .await
+        .unwrap();
+        store.incr("lone.a", 2).await.unwrap();
+        store.incr("lone.a", 3).await.unwrap();
+        store.incr("lone.b", 1).await.unwrap();
+        let mut stored: Vec<(String, i64)> = Vec::new();
+        for _ in 0..100 {
+            stored = sqlx::query_as("SELECT name, value FROM counters ORDER BY name")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+            if stored.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            stored,
+            vec![("lone.a".to_owned(), 5), ("lone.b".to_owned(), 1)]
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
