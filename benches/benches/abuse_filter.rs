@@ -19,6 +19,13 @@
 //!
 //! Ids: `antirelou/{10k,1M,10M}`, `governor/{10k,1M,10M}`, and `antirelou_2threads/{1M,10M}`,
 //! `governor_2threads/{1M,10M}` (two threads sharing one structure, contacts dealt alternately).
+//!
+//! A third peer, `one_miss/{1M,10M}` and `one_miss_2threads/{1M,10M}`, is the floor the issue
+//! names ("about one memory miss per decision"): per contact, one relaxed read-modify-write of a
+//! random `u32` in a table of 4 bytes per sender (the chain's size), nothing shared but the
+//! table. It times the machine, not a policy: its one-thread time is the latency floor, and its
+//! two-thread scaling is what this host gives a memory-bound loop with no contention at all,
+//! measured in the same run as the others.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
@@ -180,6 +187,39 @@ fn run_governor<const N: u64>(
     }
 }
 
+/// The one-miss floor: one random read-modify-write per contact in a table of `N` `u32`s
+/// (rounded up to a power of two).
+fn new_one_miss<const N: u64>() -> Vec<std::sync::atomic::AtomicU32> {
+    let len = (N as usize).next_power_of_two();
+    (0..len)
+        .map(|_| std::sync::atomic::AtomicU32::new(0))
+        .collect()
+}
+
+#[inline(never)]
+fn run_one_miss<const N: u64>(
+    table: &[std::sync::atomic::AtomicU32],
+    s: &Stream,
+    from: u64,
+    stride: u64,
+    count: u64,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mask = table.len() as u64 - 1;
+    let mut g = from;
+    for _ in 0..count {
+        let (k, _) = item::<N>(s, g);
+        let mut h = k ^ (k >> 33);
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        let slot = &table[(h & mask) as usize];
+        let v = slot.load(Relaxed);
+        slot.store(v.wrapping_add(1), Relaxed);
+        black_box(v);
+        g += stride;
+    }
+}
+
 /// Warm-up decisions: enough for the stream to visit every one of the N senders.
 fn warm_up_items<const N: u64>(s: &Stream) -> u64 {
     let passes = N.div_ceil(s.fresh_per_pass);
@@ -274,6 +314,33 @@ fn bench_size<const N: u64>(c: &mut Criterion, s: &Stream, label: &str, two_thre
                 })
             });
         }
+    }
+    if two_threads
+        && (wanted(&format!("abuse_filter/one_miss/{label}"))
+            || wanted(&format!("abuse_filter/one_miss_2threads/{label}")))
+    {
+        let table = new_one_miss::<N>();
+        run_one_miss::<N>(&table, s, 0, 1, table.len() as u64);
+        let mut g = 0;
+        group.bench_function(BenchmarkId::new("one_miss", label), |b| {
+            b.iter_custom(|iters| {
+                let d = timed(|| run_one_miss::<N>(&table, s, g, 1, iters));
+                g += iters;
+                d
+            })
+        });
+        group.bench_function(BenchmarkId::new("one_miss_2threads", label), |b| {
+            b.iter_custom(|iters| {
+                let half = iters / 2;
+                let table = &table;
+                let d = timed2(
+                    move || run_one_miss::<N>(table, s, g, 2, half),
+                    move || run_one_miss::<N>(table, s, g + 1, 2, iters - half),
+                );
+                g += iters;
+                d
+            })
+        });
     }
     group.finish();
 }
