@@ -126,7 +126,9 @@ pub struct SqliteConfig {
     /// [`Store::opted_out_and_find_by_key`](antirelou_core::store::Store::opted_out_and_find_by_key))
     /// on the calling thread instead of a connection thread (on by default; file databases
     /// only). It saves two thread wake-ups per webhook; a read that cannot be answered at once
-    /// (a lock held, an error) falls back to the reader pool.
+    /// (a lock held, an error) falls back to the reader pool. With group commit a text's reads
+    /// are made by its batch instead ([`Store::admit_text`](antirelou_core::store::Store::admit_text)),
+    /// and this read serves the calls made one by one.
     pub inline_reads: bool,
     /// With group commit and [`Durability::Full`]: sync the WAL outside the write lock (on by
     /// default). Each batch commits without a sync and its callers are answered after the next

@@ -34,11 +34,11 @@
 //!   second `Duplicate`;
 //! * if the process dies before the lesson is stored, nothing of the slot is stored either, so
 //!   the provider's retry schedules it (the contact was counted twice: statistics only);
-//! * a text's path costs two durable writes (`record_contact`, `schedule_lesson`), made in one
-//!   call ([`Store::record_contact_and_schedule_lesson`]),
-//!   which a grouping backend commits at once (SQLite group commit waits for one commit instead of two;
-//!   the abuse policy, which decides from the contact alone, is asked before), and nothing is
-//!   left behind per message beyond the reply itself.
+//! * a text's path is one store call ([`Store::admit_text`]): the two reads (opted out? lesson
+//!   key stored?), the abuse policy's verdict (it decides from the contact alone) and the two
+//!   durable writes (`record_contact`, `schedule_lesson`), which a grouping backend runs in one
+//!   commit, reads included (SQLite group commit); nothing is left behind per message beyond
+//!   the reply itself.
 //!
 //! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
 //! re-check, its deadline, the budget) gives its slot back: his next text may schedule one.
