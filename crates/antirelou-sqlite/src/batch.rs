@@ -711,6 +711,33 @@ async fn run_script<'a>(
         }
     }
 
+    // `(sender, now), …` of these `RecordContact` ops, for a `VALUES` list.
+    macro_rules! contact_values {
+        ($list:expr) => {
+            for (j, &i) in $list.iter().enumerate() {
+                if let Op::RecordContact { sender, now } = ops[i] {
+                    push!(if j == 0 { "(" } else { ", (" });
+                    p!(sender.0.to_vec());
+                    push!(", ");
+                    p!(now.as_millis());
+                    push!(")");
+                }
+            }
+        };
+    }
+    // `(sender, at), …` of these lesson slots, for a `VALUES` list.
+    macro_rules! slot_values {
+        ($list:expr) => {
+            for (j, (sender, at)) in $list.iter().enumerate() {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.to_vec());
+                push!(", ");
+                p!(**at);
+                push!(")");
+            }
+        };
+    }
+
     // Contacts first (a combined op records its contact before its lesson). A sender whose
     // record the admissions read needs no read here and no upsert: a plain insert for a new
     // one, an update for a known one, both `OR ROLLBACK` (neither can meet a constraint), which
@@ -740,15 +767,7 @@ async fn run_script<'a>(
              (sender, first_seen, last_seen, contacts, last_lesson_at) \
              SELECT column1, column2, column2, 1, NULL FROM (VALUES "
         );
-        for (j, &i) in fresh_contacts.iter().enumerate() {
-            if let Op::RecordContact { sender, now } = ops[i] {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.0.to_vec());
-                push!(", ");
-                p!(now.as_millis());
-                push!(")");
-            }
-        }
+        contact_values!(fresh_contacts);
         push!(");\n");
         reads.push(Read::Ignore);
     }
@@ -757,15 +776,7 @@ async fn run_script<'a>(
             "UPDATE OR ROLLBACK senders SET last_seen = v.column2, contacts = senders.contacts + 1 \
              FROM (VALUES "
         );
-        for (j, &i) in known_contacts.iter().enumerate() {
-            if let Op::RecordContact { sender, now } = ops[i] {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.0.to_vec());
-                push!(", ");
-                p!(now.as_millis());
-                push!(")");
-            }
-        }
+        contact_values!(known_contacts);
         push!(") AS v WHERE senders.sender = v.column1;\n");
         reads.push(Read::Ignore);
     }
@@ -790,15 +801,7 @@ async fn run_script<'a>(
             "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
              SELECT column1, column2, column2, 1, NULL FROM (VALUES "
         );
-        for (j, &i) in unknown_contacts.iter().enumerate() {
-            if let Op::RecordContact { sender, now } = ops[i] {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.0.to_vec());
-                push!(", ");
-                p!(now.as_millis());
-                push!(")");
-            }
-        }
+        contact_values!(unknown_contacts);
         push!(
             ") WHERE true ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
              contacts = senders.contacts + 1;\n"
@@ -937,13 +940,7 @@ async fn run_script<'a>(
                 .partition(|(sender, _)| contact_seen.contains(*sender));
             if !recorded.is_empty() {
                 push!("UPDATE OR ROLLBACK senders SET last_lesson_at = v.column2 FROM (VALUES ");
-                for (j, (sender, at)) in recorded.iter().enumerate() {
-                    push!(if j == 0 { "(" } else { ", (" });
-                    p!(sender.to_vec());
-                    push!(", ");
-                    p!(**at);
-                    push!(")");
-                }
+                slot_values!(recorded);
                 push!(") AS v WHERE senders.sender = v.column1;\n");
                 reads.push(Read::Ignore);
             }
@@ -952,13 +949,7 @@ async fn run_script<'a>(
                     "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
                      SELECT column1, column2, column2, 0, column2 FROM (VALUES "
                 );
-                for (j, (sender, at)) in others.iter().enumerate() {
-                    push!(if j == 0 { "(" } else { ", (" });
-                    p!(sender.to_vec());
-                    push!(", ");
-                    p!(**at);
-                    push!(")");
-                }
+                slot_values!(others);
                 push!(
                     ") WHERE true ON CONFLICT (sender) DO UPDATE \
                      SET last_lesson_at = excluded.last_lesson_at;\n"

@@ -1051,6 +1051,19 @@ mod tests {
         dir
     }
 
+    /// A file store with group commit (and the default pipelined sync) in a new scratch
+    /// directory.
+    async fn group_commit_store(name: &str) -> (std::path::PathBuf, crate::SqliteStore) {
+        let dir = scratch_dir(name);
+        let store = crate::SqliteStore::open_with(
+            dir.join("antirelou.db"),
+            crate::SqliteConfig::default().with_group_commit(true),
+        )
+        .await
+        .expect("a group-commit store");
+        (dir, store)
+    }
+
     /// With the WAL synced outside the write lock, every batch commits at `synchronous=NORMAL`
     /// and the writer connection is back at `FULL` for the other writes (claims, the spend
     /// ledger) once the batch is done; the batch's writes are all there.
@@ -1058,13 +1071,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     async fn pipelined_batches_leave_the_writer_at_full_sync() {
         use antirelou_core::store::{Counters, OptOutStore};
-        let dir = scratch_dir("pipelined");
-        let store = crate::SqliteStore::open_with(
-            dir.join("antirelou.db"),
-            crate::SqliteConfig::default().with_group_commit(true),
-        )
-        .await
-        .unwrap();
+        let (dir, store) = group_commit_store("pipelined").await;
         let now = Timestamp::from_secs(1_700_000_000);
         let tasks: Vec<_> = (0..64u8)
             .map(|i| {
@@ -1112,13 +1119,7 @@ mod tests {
 
         use antirelou_core::policy::Decision;
         use antirelou_core::store::{Counters, ReplyQueue, SenderHistory, Store, TextAdmission};
-        let dir = scratch_dir("script-fails");
-        let store = crate::SqliteStore::open_with(
-            dir.join("antirelou.db"),
-            crate::SqliteConfig::default().with_group_commit(true),
-        )
-        .await
-        .unwrap();
+        let (dir, store) = group_commit_store("script-fails").await;
         let number = PhoneNumber::parse("+33937000000").unwrap();
         let him = PhoneNumber::parse("+33612345678").unwrap();
         let now = Timestamp::from_secs(1_700_000_000);
@@ -1189,13 +1190,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     async fn a_lone_counter_increment_is_committed() {
         use antirelou_core::store::Counters;
-        let dir = scratch_dir("lone-counter");
-        let store = crate::SqliteStore::open_with(
-            dir.join("antirelou.db"),
-            crate::SqliteConfig::default().with_group_commit(true),
-        )
-        .await
-        .unwrap();
+        let (dir, store) = group_commit_store("lone-counter").await;
         store.incr("lone.a", 2).await.unwrap();
         store.incr("lone.a", 3).await.unwrap();
         store.incr("lone.b", 1).await.unwrap();
@@ -1228,13 +1223,7 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering};
 
         use antirelou_core::store::{Counters, SpendCaps, SpendLedger};
-        let dir = scratch_dir("steady");
-        let store = crate::SqliteStore::open_with(
-            dir.join("antirelou.db"),
-            crate::SqliteConfig::default().with_group_commit(true),
-        )
-        .await
-        .unwrap();
+        let (dir, store) = group_commit_store("steady").await;
         let now = Timestamp::from_secs(1_700_000_000);
         let stop = Arc::new(AtomicBool::new(false));
         // Counter increments are queued without waiting for their commit: a few tasks keep
