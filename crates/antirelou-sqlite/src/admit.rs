@@ -6,7 +6,10 @@
 //! reader connection, and in WAL mode every reader throws its page cache away whenever another
 //! connection committed since its last read: under load, before every read, so each read
 //! fetches its pages again. The writer's cache stays warm (its own commits keep it), and it
-//! reads every text of a batch in two statements.
+//! reads every text of a batch in one statement (which also begins the transaction).
+//!
+//! The policy's verdict is asked on the writer's thread: a policy that panics is caught there,
+//! and only its text is refused (with an error), not the batch nor the writer.
 //!
 //! The batch's admissions are resolved first, in the order they were queued: an opted-out
 //! sender or a key already stored is answered without a write and without asking the policy;
@@ -60,6 +63,8 @@ pub(crate) enum Resolution {
     Denied(Reason),
     /// The policy allowed: `RecordContact` then `ScheduleLesson`.
     Allowed,
+    /// The policy panicked: no write, the caller gets an error.
+    Panicked,
 }
 
 fn bind_err(e: impl fmt::Display) -> Error {
@@ -108,19 +113,28 @@ pub(crate) async fn resolve_admissions(
             )));
             continue;
         }
-        out.push(Op::RecordContact {
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a.decide));
+        let contact = Op::RecordContact {
             sender: a.lesson.sender,
             now: a.now,
-        });
-        match (a.decide)() {
-            Decision::Deny(reason) => resolutions.push(Resolution::Denied(reason)),
-            Decision::Allow => {
+        };
+        match verdict {
+            Ok(Decision::Deny(reason)) => {
+                out.push(contact);
+                resolutions.push(Resolution::Denied(reason));
+            }
+            Ok(Decision::Allow) => {
+                out.push(contact);
                 out.push(Op::ScheduleLesson {
                     reply: a.lesson,
                     window: a.window,
                     now: a.now,
                 });
                 resolutions.push(Resolution::Allowed);
+            }
+            Err(_) => {
+                tracing::error!("the abuse policy panicked; the text is refused");
+                resolutions.push(Resolution::Panicked);
             }
         }
     }

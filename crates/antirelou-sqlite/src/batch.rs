@@ -403,6 +403,11 @@ async fn run(
                                 (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
                                 _ => Err(unexpected("admit_text")),
                             },
+                            Some(Resolution::Panicked) => Err(Error::Storage {
+                                message: "sqlite: the abuse policy panicked deciding on this text"
+                                    .into(),
+                                transient: false,
+                            }),
                             None => Err(unexpected("admit_text (unresolved)")),
                         },
                         Shape::One => results

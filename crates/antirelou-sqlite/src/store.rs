@@ -1184,6 +1184,53 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A policy that panics on the writer's thread refuses its own text with an error; the
+    /// writer goes on, and the text after it is admitted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn a_panicking_policy_refuses_only_its_text() {
+        use antirelou_core::policy::Decision;
+        use antirelou_core::store::{SenderHistory, Store, TextAdmission};
+        let (dir, store) = group_commit_store("panicking-policy").await;
+        let now = Timestamp::from_secs(1_700_000_000);
+        let window = Duration::from_secs(3600);
+        let lesson = |i: u8| NewReply {
+            idempotency_key: format!("test:panic:{i}"),
+            number: PhoneNumber::parse("+33937000000").unwrap(),
+            recipient: PhoneNumber::parse("+33612345678").unwrap(),
+            sender: SenderHash([i; 16]),
+            kind: ReplyKind::Lesson,
+            due_at: now,
+            expires_at: now.add(window),
+        };
+        let refused = store
+            .admit_text(
+                lesson(1),
+                window,
+                now,
+                Box::new(|| panic!("a buggy policy")),
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("panicked")),
+            "{refused:?}"
+        );
+        assert_eq!(store.sender(&SenderHash([1; 16])).await.unwrap(), None);
+        let admitted = store
+            .admit_text(lesson(2), window, now, Box::new(|| Decision::Allow))
+            .await
+            .unwrap();
+        assert!(matches!(
+            admitted,
+            TextAdmission::Decided {
+                schedule: LessonSchedule::Scheduled(_),
+                ..
+            }
+        ));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// With group commit, counter increments are summed in memory and taken by the next batch;
     /// one that nothing else follows is still committed soon, without a read asking for it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
