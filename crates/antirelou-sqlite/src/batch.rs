@@ -961,10 +961,11 @@ async fn run_script<'a>(
                 );
                 reads.push(Read::Ignore);
             }
-            // The keys are known to be new and distinct: a conflict is an error, and the batch
-            // then runs one write at a time.
+            // The keys are known to be new and distinct, and every value is given: nothing can
+            // conflict, so `OR ROLLBACK` (no statement journal, as above); a conflict would roll
+            // the transaction back and the batch would run one write at a time.
             push!(
-                "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, \
+                "INSERT OR ROLLBACK INTO replies (idempotency_key, state, attempt, kind, number, recipient, \
                  sender, due_at, expires_at, created_at, updated_at) \
                  SELECT column1, 'pending', 0, column2, column3, column4, column5, column6, \
                  column7, column8, column8 FROM (VALUES "
