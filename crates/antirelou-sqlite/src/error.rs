@@ -43,6 +43,13 @@ pub enum SqliteError {
     #[error("cannot start the SQLite group-commit writer: {0}")]
     StartWriter(#[source] std::io::Error),
 
+    /// The background WAL checkpointer ([`SqliteConfig::background_checkpoint`]) could not be
+    /// started (its connection could not be opened, or its thread started).
+    ///
+    /// [`SqliteConfig::background_checkpoint`]: crate::SqliteConfig::background_checkpoint
+    #[error("cannot start the SQLite WAL checkpointer: {0}")]
+    StartCheckpointer(#[source] std::io::Error),
+
     /// Any other database failure.
     #[error("SQLite error: {0}")]
     Database(#[from] sqlx::Error),
@@ -53,12 +60,12 @@ impl From<SqliteError> for antirelou_core::Error {
         match e {
             SqliteError::Open { source, .. } | SqliteError::Database(source) => db_err(source),
             SqliteError::Migrate(m) => antirelou_core::Error::storage_permanent(m.to_string()),
-            e @ (SqliteError::OpenInlineReader { .. } | SqliteError::StartWriter(_)) => {
-                antirelou_core::Error::Storage {
-                    message: e.to_string(),
-                    transient: true,
-                }
-            }
+            e @ (SqliteError::OpenInlineReader { .. }
+            | SqliteError::StartWriter(_)
+            | SqliteError::StartCheckpointer(_)) => antirelou_core::Error::Storage {
+                message: e.to_string(),
+                transient: true,
+            },
         }
     }
 }

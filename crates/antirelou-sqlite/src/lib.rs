@@ -63,6 +63,7 @@
 
 mod admit;
 mod batch;
+mod checkpoint;
 mod error;
 mod inline_read;
 mod store;
@@ -137,6 +138,14 @@ pub struct SqliteConfig {
     /// once their writes would survive a power loss; a write becomes visible to readers a few
     /// milliseconds before its caller is answered.
     pub pipelined_sync: bool,
+    /// Checkpoint the WAL on a thread of its own (on by default; file databases only): a
+    /// passive checkpoint whenever the WAL holds more than [`wal_autocheckpoint`] pages, from a
+    /// separate connection, instead of the writer copying the pages into the database while it
+    /// holds the write lock (every webhook in flight waited for that). The writer still
+    /// checkpoints by itself at four times that size, so the WAL stays bounded.
+    ///
+    /// [`wal_autocheckpoint`]: SqliteConfig::wal_autocheckpoint
+    pub background_checkpoint: bool,
 }
 
 impl Default for SqliteConfig {
@@ -150,6 +159,7 @@ impl Default for SqliteConfig {
             wal_autocheckpoint: 1000,
             inline_reads: true,
             pipelined_sync: true,
+            background_checkpoint: true,
         }
     }
 }
@@ -190,6 +200,8 @@ pub struct SqliteStore {
     batcher: Option<batch::Batcher>,
     /// Reads on the caller's thread, when [`SqliteConfig::inline_reads`] is on.
     inline: Option<Arc<inline_read::InlineReader>>,
+    /// The WAL checkpoints, when [`SqliteConfig::background_checkpoint`] is on.
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -219,7 +231,15 @@ impl SqliteStore {
             .busy_timeout(config.busy_timeout)
             .foreign_keys(true)
             .pragma("cache_size", format!("-{}", config.cache_kib.max(16)))
-            .pragma("wal_autocheckpoint", config.wal_autocheckpoint.to_string())
+            .pragma(
+                "wal_autocheckpoint",
+                if config.background_checkpoint {
+                    config.wal_autocheckpoint.saturating_mul(4)
+                } else {
+                    config.wal_autocheckpoint
+                }
+                .to_string(),
+            )
             // Statement journals in memory: a multi-row upsert of a group-commit batch changes
             // hundreds of pages, and SQLite keeps their old content for the statement's
             // rollback; past 64 KiB it would write them to a temporary file (a `pwrite` per
@@ -260,6 +280,18 @@ impl SqliteStore {
         } else {
             None
         };
+        let checkpointer = if config.background_checkpoint && config.wal_autocheckpoint > 0 {
+            Some(Arc::new(
+                checkpoint::Checkpointer::start(
+                    &path,
+                    config.wal_autocheckpoint,
+                    config.busy_timeout,
+                )
+                .map_err(SqliteError::StartCheckpointer)?,
+            ))
+        } else {
+            None
+        };
         let inline = if config.inline_reads {
             Some(Arc::new(inline_read::InlineReader::open(&path).map_err(
                 |e| SqliteError::OpenInlineReader {
@@ -276,6 +308,7 @@ impl SqliteStore {
             path: Some(path),
             batcher,
             inline,
+            checkpointer,
         })
     }
 
@@ -297,6 +330,7 @@ impl SqliteStore {
             path: None,
             batcher: None,
             inline: None,
+            checkpointer: None,
         })
     }
 
@@ -309,6 +343,9 @@ impl SqliteStore {
     pub async fn close(&self) {
         if let Some(inline) = &self.inline {
             inline.close();
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
         }
         self.reader.close().await;
         self.writer.close().await;

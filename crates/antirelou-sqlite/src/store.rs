@@ -1231,6 +1231,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// With the background checkpointer, the WAL is copied into the database file by its own
+    /// thread once it passes `wal_autocheckpoint` pages, before the writer's own threshold
+    /// (four times that) is reached.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn the_wal_is_checkpointed_in_the_background() {
+        use antirelou_core::store::OptOutStore;
+        for background in [true, false] {
+            let dir = scratch_dir("checkpoint");
+            let db = dir.join("antirelou.db");
+            let mut config = crate::SqliteConfig::default().with_group_commit(true);
+            // The writer checkpoints at 256 pages either way.
+            config.wal_autocheckpoint = if background { 64 } else { 256 };
+            config.background_checkpoint = background;
+            let store = crate::SqliteStore::open_with(&db, config).await.unwrap();
+            let initial = std::fs::metadata(&db).unwrap().len();
+            let wal = dir.join("antirelou.db-wal");
+            let now = Timestamp::from_secs(1_700_000_000);
+            // Opt-outs until the WAL holds about 100 pages: past 64, short of 256.
+            for round in 0..200u8 {
+                let pages = std::fs::metadata(&wal).map_or(0, |m| m.len()) / 4096;
+                if pages >= 100 {
+                    break;
+                }
+                let writes: Vec<_> = (0..100u8)
+                    .map(|i| {
+                        let store = store.clone();
+                        let mut key = [round; 16];
+                        key[1] = i;
+                        tokio::spawn(async move {
+                            store.set_opted_out(&SenderHash(key), true, now).await
+                        })
+                    })
+                    .collect();
+                for w in writes {
+                    w.await.unwrap().unwrap();
+                }
+            }
+            let mut grown = false;
+            for _ in 0..40 {
+                if std::fs::metadata(&db).unwrap().len() > initial {
+                    grown = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                grown, background,
+                "database file grew (pages checkpointed): {grown}, background checkpointer: {background}"
+            );
+            store.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
     /// With group commit, counter increments are summed in memory and taken by the next batch;
     /// one that nothing else follows is still committed soon, without a read asking for it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
