@@ -33,7 +33,7 @@ use sqlx::Row as _;
 use sqlx::sqlite::SqliteArguments;
 
 use crate::batch::Op;
-use crate::error::db_err;
+use crate::error::{bind_err, db_err};
 use crate::store;
 
 /// A text waiting for its batch: the `Store::admit_text` arguments.
@@ -67,18 +67,12 @@ pub(crate) enum Resolution {
     Panicked,
 }
 
-fn bind_err(e: impl fmt::Display) -> Error {
-    Error::storage_permanent(format!("sqlite bind: {e}"))
-}
-
 /// What the admissions' read learnt, which the batch's script then need not read again (no
-/// write happens in between): every key read (`Some(id)` when stored), every sender whose
-/// lesson slot was read (`Some(at)` when a lesson began at `at`) and those senders' records.
+/// write happens in between): every key read (`Some(id)` when stored) and every sender read,
+/// with its record (`None`: no row; its lesson slot is the record's `last_lesson_at`).
 #[derive(Debug, Default)]
 pub(crate) struct Known {
     pub(crate) keys: HashMap<String, Option<i64>>,
-    pub(crate) slots: HashMap<[u8; 16], Option<i64>>,
-    /// Every sender read, with its record (`None`: no row).
     pub(crate) records: HashMap<[u8; 16], Option<SenderRecord>>,
 }
 
@@ -193,7 +187,6 @@ async fn read_state(
     let mut opted_out = HashSet::new();
     let mut known = Known {
         keys: keys.iter().map(|k| ((*k).to_owned(), None)).collect(),
-        slots: senders.iter().map(|s| (*s, None)).collect(),
         records: senders.iter().map(|s| (*s, None)).collect(),
     };
     for row in sqlx::query_with(&sql, args)
@@ -212,7 +205,6 @@ async fn read_state(
                 if part == 0 {
                     opted_out.insert(sender);
                 } else {
-                    known.slots.insert(sender, number);
                     let first_seen: i64 = row.try_get_unchecked(3).map_err(db_err)?;
                     let last_seen: i64 = row.try_get_unchecked(4).map_err(db_err)?;
                     let contacts: i64 = row.try_get_unchecked(5).map_err(db_err)?;

@@ -21,9 +21,9 @@
 //!   increments are summed into one statement per counter;
 //! * **counters** are statistics: `incr` adds to sums kept in memory, which the next batch
 //!   takes and commits, and returns without waiting for that commit
-//!   (so the webhook path waits for one commit: `record_contact_and_schedule_lesson` sends
-//!   `record_contact` and `schedule_lesson` as one job, answered once both are committed, the
-//!   contact first). A crash may lose the last
+//!   (so the webhook path waits for one commit: `admit_text` is one job, its reads and writes
+//!   answered together once committed, as `record_contact_and_schedule_lesson` is for its two
+//!   writes, the contact first). A crash may lose the last
 //!   increments; `counters` first waits for every increment queued before it, so a read
 //!   always sees the increments made before it.
 //!
@@ -54,7 +54,7 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admit::{Admission, Known, Resolution, resolve_admissions};
-use crate::error::db_err;
+use crate::error::{bind_err, db_err};
 use crate::store;
 
 /// Most writes in one transaction (a script binds at most 12 parameters per write, and SQLite
@@ -347,11 +347,11 @@ async fn run(
         // results are not read).
         let sums = std::mem::take(&mut *counters.lock().unwrap_or_else(PoisonError::into_inner));
         ops.extend(sums.into_iter().map(|(name, by)| Op::Incr { name, by }));
-        let results = match held.take() {
+        let connection = match held.take() {
             Some(h) => Ok(h),
             None => Held::acquire(&writer, pipelined).await,
         };
-        let results = match results {
+        let results = match connection {
             Ok(mut h) => {
                 let results = match h.conn() {
                     Ok(conn) => commit_on(conn, ops).await,
@@ -375,45 +375,7 @@ async fn run(
                 let mut results = results.into_iter();
                 let mut resolutions = resolutions.into_iter();
                 for (reply, shape) in callers {
-                    let result = match shape {
-                        Shape::Pair => match (results.next(), results.next()) {
-                            (Some(Ok(Done::Contact(c))), Some(Ok(Done::Lesson(l)))) => {
-                                Ok(Done::ContactLesson(c, l))
-                            }
-                            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
-                            _ => Err(unexpected("record_contact_and_schedule_lesson")),
-                        },
-                        Shape::Admit => match resolutions.next() {
-                            Some(Resolution::Answered(a)) => Ok(Done::Admitted(a)),
-                            Some(Resolution::Denied(reason)) => match results.next() {
-                                Some(Ok(Done::Contact(_))) => {
-                                    Ok(Done::Admitted(TextAdmission::Denied(reason)))
-                                }
-                                Some(Err(e)) => Err(e),
-                                _ => Err(unexpected("admit_text (denied)")),
-                            },
-                            Some(Resolution::Allowed) => match (results.next(), results.next()) {
-                                (
-                                    Some(Ok(Done::Contact(previous))),
-                                    Some(Ok(Done::Lesson(schedule))),
-                                ) => Ok(Done::Admitted(TextAdmission::Decided {
-                                    previous,
-                                    schedule,
-                                })),
-                                (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
-                                _ => Err(unexpected("admit_text")),
-                            },
-                            Some(Resolution::Panicked) => Err(Error::Storage {
-                                message: "sqlite: the abuse policy panicked deciding on this text"
-                                    .into(),
-                                transient: false,
-                            }),
-                            None => Err(unexpected("admit_text (unresolved)")),
-                        },
-                        Shape::One => results
-                            .next()
-                            .unwrap_or_else(|| Err(unexpected("an op of the batch"))),
-                    };
+                    let result = gather(shape, &mut results, &mut resolutions);
                     answers.push((reply, result));
                 }
             }
@@ -509,9 +471,7 @@ impl Held {
             let _ = conn.close().await;
         }
     }
-}
 
-impl Held {
     /// Close the connection (the pool opens a new one).
     async fn discard(mut self) {
         if let Some(conn) = self.conn.take() {
@@ -529,6 +489,50 @@ impl Drop for Held {
         {
             conn.close_on_drop();
         }
+    }
+}
+
+/// A caller's answer, from the next results of the batch (and, for an admission, its next
+/// resolution): as many as its `shape` made ops.
+fn gather(
+    shape: Shape,
+    results: &mut impl Iterator<Item = Result<Done>>,
+    resolutions: &mut impl Iterator<Item = Resolution>,
+) -> Result<Done> {
+    match shape {
+        Shape::One => results
+            .next()
+            .unwrap_or_else(|| Err(unexpected("an op of the batch"))),
+        Shape::Pair => match (results.next(), results.next()) {
+            (Some(Ok(Done::Contact(c))), Some(Ok(Done::Lesson(l)))) => {
+                Ok(Done::ContactLesson(c, l))
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+            _ => Err(unexpected("record_contact_and_schedule_lesson")),
+        },
+        Shape::Admit => match resolutions.next() {
+            Some(Resolution::Answered(a)) => Ok(Done::Admitted(a)),
+            Some(Resolution::Denied(reason)) => match results.next() {
+                Some(Ok(Done::Contact(_))) => Ok(Done::Admitted(TextAdmission::Denied(reason))),
+                Some(Err(e)) => Err(e),
+                _ => Err(unexpected("admit_text (denied)")),
+            },
+            Some(Resolution::Allowed) => match (results.next(), results.next()) {
+                (Some(Ok(Done::Contact(previous))), Some(Ok(Done::Lesson(schedule)))) => {
+                    Ok(Done::Admitted(TextAdmission::Decided {
+                        previous,
+                        schedule,
+                    }))
+                }
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+                _ => Err(unexpected("admit_text")),
+            },
+            Some(Resolution::Panicked) => Err(Error::Storage {
+                message: "sqlite: the abuse policy panicked deciding on this text".into(),
+                transient: false,
+            }),
+            None => Err(unexpected("admit_text (unresolved)")),
+        },
     }
 }
 
@@ -657,8 +661,7 @@ async fn run_script<'a>(
     // Bind a value and write its placeholder, in textual order.
     macro_rules! p {
         ($v:expr) => {{
-            args.add($v)
-                .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
+            args.add($v).map_err(bind_err)?;
             sql.push('?');
         }};
     }
@@ -846,7 +849,16 @@ async fn run_script<'a>(
     if !lesson_schedules.is_empty() {
         // What the admissions already read is known; the rest is read here.
         let mut existing_keys: HashMap<String, i64> = HashMap::new();
-        let mut slots: HashMap<[u8; 16], Option<i64>> = known.slots;
+        let mut slots: HashMap<[u8; 16], Option<i64>> = known
+            .records
+            .iter()
+            .map(|(sender, record)| {
+                let at = record
+                    .and_then(|r| r.last_lesson_at)
+                    .map(Timestamp::as_millis);
+                (*sender, at)
+            })
+            .collect();
         {
             let mut q =
                 String::from("SELECT idempotency_key, id FROM replies WHERE idempotency_key IN (");
@@ -863,9 +875,7 @@ async fn run_script<'a>(
                         None => {
                             q.push_str(if unread == 0 { "?" } else { ", ?" });
                             unread += 1;
-                            a.add(reply.idempotency_key.clone()).map_err(|e| {
-                                Error::storage_permanent(format!("sqlite bind: {e}"))
-                            })?;
+                            a.add(reply.idempotency_key.clone()).map_err(bind_err)?;
                         }
                     }
                     if !slots.contains_key(&reply.sender.0) {
@@ -892,8 +902,7 @@ async fn run_script<'a>(
                 let mut a = SqliteArguments::default();
                 for (j, sender) in senders.iter().enumerate() {
                     q.push_str(if j == 0 { "?" } else { ", ?" });
-                    a.add(sender.to_vec())
-                        .map_err(|e| Error::storage_permanent(format!("sqlite bind: {e}")))?;
+                    a.add(sender.to_vec()).map_err(bind_err)?;
                 }
                 q.push(')');
                 for r in sqlx::query_with(&q, a)
@@ -1202,118 +1211,114 @@ async fn run_script<'a>(
     sql.push_str("COMMIT;\n");
     reads.push(Read::Ignore);
 
+    // Each statement's rows, then its result.
+    let mut outputs: Vec<(Vec<SqliteRow>, u64, i64)> = Vec::with_capacity(reads.len());
     {
-        // Each statement's rows, then its result.
-        let mut outputs: Vec<(Vec<SqliteRow>, u64, i64)> = Vec::with_capacity(reads.len());
+        // Several statements in one prepared query: supported by the SQLite driver of sqlx
+        // 0.8, which binds anonymous parameters across the statements in order.
+        let mut stream =
+            sqlx::Executor::fetch_many(&mut *conn, sqlx::query_with(&sql, args).persistent(false));
+        let mut rows = Vec::new();
+        while let Some(item) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await
         {
-            // Several statements in one prepared query: supported by the SQLite driver of sqlx
-            // 0.8, which binds anonymous parameters across the statements in order.
-            let mut stream = sqlx::Executor::fetch_many(
-                &mut *conn,
-                sqlx::query_with(&sql, args).persistent(false),
-            );
-            let mut rows = Vec::new();
-            while let Some(item) =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await
-            {
-                match item.map_err(db_err)? {
-                    sqlx::Either::Right(row) => rows.push(row),
-                    sqlx::Either::Left(done) => {
-                        outputs.push((
-                            std::mem::take(&mut rows),
-                            done.rows_affected(),
-                            done.last_insert_rowid(),
-                        ));
-                    }
+            match item.map_err(db_err)? {
+                sqlx::Either::Right(row) => rows.push(row),
+                sqlx::Either::Left(done) => {
+                    outputs.push((
+                        std::mem::take(&mut rows),
+                        done.rows_affected(),
+                        done.last_insert_rowid(),
+                    ));
                 }
             }
         }
-        if outputs.len() != reads.len() {
-            return Err(unexpected("the statements of the batch script"));
-        }
-        let mut existing: HashMap<String, u64> = HashMap::new();
-        for (read, (rows, changes, _)) in reads.into_iter().zip(outputs) {
-            match read {
-                Read::Ignore => {}
-                Read::Lessons(owners) => {
-                    let json: String = rows
-                        .first()
-                        .map(|r| r.try_get(0))
-                        .transpose()
-                        .map_err(db_err)?
-                        .unwrap_or_default();
-                    let ids: serde_json::Map<String, serde_json::Value> =
-                        serde_json::from_str(&json).map_err(|e| {
-                            Error::storage_permanent(format!("sqlite group commit ids: {e}"))
-                        })?;
-                    for (key, i, stored) in owners {
-                        let id = ids
-                            .get(&key)
-                            .and_then(serde_json::Value::as_i64)
-                            .ok_or_else(|| unexpected("schedule_lesson"))?;
-                        let id = store::to_u64(id, "id")?;
-                        results[i] = Some(Done::Lesson(if stored {
-                            LessonSchedule::Scheduled(id)
-                        } else {
-                            LessonSchedule::Duplicate(id)
-                        }));
-                    }
+    }
+    if outputs.len() != reads.len() {
+        return Err(unexpected("the statements of the batch script"));
+    }
+    let mut existing: HashMap<String, u64> = HashMap::new();
+    for (read, (rows, changes, _)) in reads.into_iter().zip(outputs) {
+        match read {
+            Read::Ignore => {}
+            Read::Lessons(owners) => {
+                let json: String = rows
+                    .first()
+                    .map(|r| r.try_get(0))
+                    .transpose()
+                    .map_err(db_err)?
+                    .unwrap_or_default();
+                let ids: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
+                    .map_err(|e| {
+                    Error::storage_permanent(format!("sqlite group commit ids: {e}"))
+                })?;
+                for (key, i, stored) in owners {
+                    let id = ids
+                        .get(&key)
+                        .and_then(serde_json::Value::as_i64)
+                        .ok_or_else(|| unexpected("schedule_lesson"))?;
+                    let id = store::to_u64(id, "id")?;
+                    results[i] = Some(Done::Lesson(if stored {
+                        LessonSchedule::Scheduled(id)
+                    } else {
+                        LessonSchedule::Duplicate(id)
+                    }));
                 }
-                Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
-                Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
-                Read::LessonsRefused(owners) => {
-                    let mut refused: HashSet<Vec<u8>> = HashSet::with_capacity(rows.len());
-                    for r in &rows {
-                        refused.insert(r.try_get::<Vec<u8>, _>(0).map_err(db_err)?);
-                    }
-                    for (key, i) in owners {
-                        results[i] = Some(Done::Bool(!refused.contains(&key)));
-                    }
+            }
+            Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
+            Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
+            Read::LessonsRefused(owners) => {
+                let mut refused: HashSet<Vec<u8>> = HashSet::with_capacity(rows.len());
+                for r in &rows {
+                    refused.insert(r.try_get::<Vec<u8>, _>(0).map_err(db_err)?);
                 }
-                Read::Contacts(owners) => {
-                    let mut previous: HashMap<Vec<u8>, SenderRecord> = HashMap::new();
-                    for r in &rows {
-                        let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
-                        previous.insert(key, store::sender_record(r)?);
-                    }
-                    for (key, i) in owners {
-                        results[i] = Some(Done::Contact(previous.get(&key).copied()));
-                    }
+                for (key, i) in owners {
+                    results[i] = Some(Done::Bool(!refused.contains(&key)));
                 }
-                Read::Existing => {
-                    for r in &rows {
-                        let key: String = r.try_get(0).map_err(db_err)?;
-                        let id: i64 = r.try_get(1).map_err(db_err)?;
-                        existing.insert(key, store::to_u64(id, "id")?);
-                    }
+            }
+            Read::Contacts(owners) => {
+                let mut previous: HashMap<Vec<u8>, SenderRecord> = HashMap::new();
+                for r in &rows {
+                    let key: Vec<u8> = r.try_get(0).map_err(db_err)?;
+                    previous.insert(key, store::sender_record(r)?);
                 }
-                Read::Inserted(owners) => {
-                    let json: String = rows
-                        .first()
-                        .map(|r| r.try_get(0))
-                        .transpose()
-                        .map_err(db_err)?
-                        .unwrap_or_default();
-                    let ids: serde_json::Map<String, serde_json::Value> =
-                        serde_json::from_str(&json).map_err(|e| {
-                            Error::storage_permanent(format!("sqlite group commit ids: {e}"))
-                        })?;
-                    // In row order: a key already there, or seen earlier in the batch, is a
-                    // duplicate; the first row of any other key inserted it.
-                    let mut seen: HashSet<String> = HashSet::new();
-                    for (key, i) in owners {
-                        let id = ids
-                            .get(&key)
-                            .and_then(serde_json::Value::as_i64)
-                            .ok_or_else(|| unexpected("schedule"))?;
-                        let id = store::to_u64(id, "id")?;
-                        let fresh = !existing.contains_key(&key) && seen.insert(key);
-                        results[i] = Some(Done::Scheduled(if fresh {
-                            ScheduleOutcome::Scheduled(id)
-                        } else {
-                            ScheduleOutcome::Duplicate(id)
-                        }));
-                    }
+                for (key, i) in owners {
+                    results[i] = Some(Done::Contact(previous.get(&key).copied()));
+                }
+            }
+            Read::Existing => {
+                for r in &rows {
+                    let key: String = r.try_get(0).map_err(db_err)?;
+                    let id: i64 = r.try_get(1).map_err(db_err)?;
+                    existing.insert(key, store::to_u64(id, "id")?);
+                }
+            }
+            Read::Inserted(owners) => {
+                let json: String = rows
+                    .first()
+                    .map(|r| r.try_get(0))
+                    .transpose()
+                    .map_err(db_err)?
+                    .unwrap_or_default();
+                let ids: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
+                    .map_err(|e| {
+                    Error::storage_permanent(format!("sqlite group commit ids: {e}"))
+                })?;
+                // In row order: a key already there, or seen earlier in the batch, is a
+                // duplicate; the first row of any other key inserted it.
+                let mut seen: HashSet<String> = HashSet::new();
+                for (key, i) in owners {
+                    let id = ids
+                        .get(&key)
+                        .and_then(serde_json::Value::as_i64)
+                        .ok_or_else(|| unexpected("schedule"))?;
+                    let id = store::to_u64(id, "id")?;
+                    let fresh = !existing.contains_key(&key) && seen.insert(key);
+                    results[i] = Some(Done::Scheduled(if fresh {
+                        ScheduleOutcome::Scheduled(id)
+                    } else {
+                        ScheduleOutcome::Duplicate(id)
+                    }));
                 }
             }
         }

@@ -14,7 +14,7 @@
 //! `wal_autocheckpoint` at four times the threshold, so the WAL stays bounded even if this
 //! thread falls behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -48,9 +48,7 @@ impl Checkpointer {
             .pragma_query_value(None, "page_size", |r| r.get(0))
             .map_err(std::io::Error::other)?;
         let limit = u64::from(pages).saturating_mul(u64::try_from(page_size).unwrap_or(4096));
-        let mut wal = db.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let wal = crate::wal_path(db);
         let (stop, stopped) = mpsc::channel();
         std::thread::Builder::new()
             .name("antirelou-sqlite-checkpoint".into())

@@ -70,6 +70,11 @@ impl From<SqliteError> for antirelou_core::Error {
     }
 }
 
+/// A value that could not be bound to a statement (a bug, not a database state): permanent.
+pub(crate) fn bind_err(e: impl std::fmt::Display) -> antirelou_core::Error {
+    antirelou_core::Error::storage_permanent(format!("sqlite bind: {e}"))
+}
+
 /// SQLite primary result codes that mean "try again": `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6),
 /// `SQLITE_IOERR` (10), `SQLITE_FULL` (13) and `SQLITE_PROTOCOL` (15).
 fn transient_sqlite_code(code: &str) -> bool {

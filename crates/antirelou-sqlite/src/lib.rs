@@ -186,6 +186,13 @@ impl SqliteConfig {
     }
 }
 
+/// The write-ahead log of the database at `db`: SQLite's `<db>-wal`.
+pub(crate) fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
 /// The SQLite store: one file, every storage trait of antirelou.
 ///
 /// Cheap to clone (clones share the connections). See the [crate documentation](crate).
@@ -252,7 +259,8 @@ impl SqliteStore {
             .max_lifetime(None)
             // A ping before each acquire is a round trip to the connection's thread, made
             // before every group-commit batch; a local file has nothing to ping (a connection
-            // whose thread died fails its next statement, and is closed by the pool).
+            // whose thread died fails its next statement, and sqlx's ping when it is given
+            // back closes it).
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone().create_if_missing(true))
@@ -269,9 +277,7 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), durability = ?config.durability,
             group_commit = config.group_commit, "opened SQLite store");
         let sync = if config.durability == Durability::Full && config.pipelined_sync {
-            let mut wal = path.clone().into_os_string();
-            wal.push("-wal");
-            batch::WalSync::Pipelined(PathBuf::from(wal))
+            batch::WalSync::Pipelined(wal_path(&path))
         } else {
             batch::WalSync::AtCommit
         };
