@@ -110,8 +110,8 @@ impl ScheduleOutcome {
 /// The abuse policy's verdict on an inbound text, asked by [`Store::admit_text`] once the text
 /// is known to be neither from an opted-out sender nor a second delivery, and never otherwise.
 ///
-/// It may be run on the backend's writer task, inside the transaction that stores the text's
-/// effects: it must be quick and must not block (an [`AbusePolicy::check`](crate::policy::AbusePolicy::check) is).
+/// It may be run by the backend's writer (on its own thread, inside the transaction that
+/// stores the text's effects): it must be quick and must not block (an [`AbusePolicy::check`](crate::policy::AbusePolicy::check) is).
 pub type AdmitDecision = Box<dyn FnOnce() -> Decision + Send + Sync>;
 
 /// What [`Store::admit_text`] did with an inbound text.

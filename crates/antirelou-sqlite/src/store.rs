@@ -1064,6 +1064,20 @@ mod tests {
         (dir, store)
     }
 
+    /// Sender `i`'s lesson under the key `test:{tag}:{i}`, due at `now`, expiring a `window`
+    /// later.
+    fn test_lesson(tag: &str, i: u8, now: Timestamp, window: Duration) -> NewReply {
+        NewReply {
+            idempotency_key: format!("test:{tag}:{i}"),
+            number: PhoneNumber::parse("+33937000000").expect("our number"),
+            recipient: PhoneNumber::parse("+33612345678").expect("his number"),
+            sender: SenderHash([i; 16]),
+            kind: ReplyKind::Lesson,
+            due_at: now,
+            expires_at: now.add(window),
+        }
+    }
+
     /// With the WAL synced outside the write lock, every batch commits at `synchronous=NORMAL`
     /// and the writer connection is back at `FULL` for the other writes (claims, the spend
     /// ledger) once the batch is done; the batch's writes are all there.
@@ -1120,19 +1134,9 @@ mod tests {
         use antirelou_core::policy::Decision;
         use antirelou_core::store::{Counters, ReplyQueue, SenderHistory, Store, TextAdmission};
         let (dir, store) = group_commit_store("script-fails").await;
-        let number = PhoneNumber::parse("+33937000000").unwrap();
-        let him = PhoneNumber::parse("+33612345678").unwrap();
         let now = Timestamp::from_secs(1_700_000_000);
         let window = Duration::from_secs(3600);
-        let lesson = |i: u8| NewReply {
-            idempotency_key: format!("test:fails:{i}"),
-            number: number.clone(),
-            recipient: him.clone(),
-            sender: SenderHash([i; 16]),
-            kind: ReplyKind::Lesson,
-            due_at: now,
-            expires_at: now.add(window),
-        };
+        let lesson = |i: u8| test_lesson("fails", i, now, window);
         crate::batch::FAIL_SCRIPTS.store(true, Ordering::Relaxed);
         let tasks: Vec<_> = (0..32u8)
             .map(|i| {
@@ -1194,15 +1198,7 @@ mod tests {
         let (dir, store) = group_commit_store("panicking-policy").await;
         let now = Timestamp::from_secs(1_700_000_000);
         let window = Duration::from_secs(3600);
-        let lesson = |i: u8| NewReply {
-            idempotency_key: format!("test:panic:{i}"),
-            number: PhoneNumber::parse("+33937000000").unwrap(),
-            recipient: PhoneNumber::parse("+33612345678").unwrap(),
-            sender: SenderHash([i; 16]),
-            kind: ReplyKind::Lesson,
-            due_at: now,
-            expires_at: now.add(window),
-        };
+        let lesson = |i: u8| test_lesson("panic", i, now, window);
         let refused = store
             .admit_text(
                 lesson(1),

@@ -29,17 +29,16 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
     let window = Duration::from_secs(3600);
     let t0 = ctx.at(0);
     let asked = Arc::new(AtomicUsize::new(0));
+    // `admit_text` of `reply` at `at`, with a verdict that counts in `asked`.
+    let admit = |reply: &NewReply, at: Timestamp, decision: Decision| {
+        store.admit_text(reply.clone(), window, at, verdict(&asked, decision))
+    };
 
     // Opted out: nothing recorded, the policy not asked.
     let s = random_hash();
     ctx.ok("set_opted_out", store.set_opted_out(&s, true, t0).await);
     let first = ctx.reply("first", s, 600);
-    let got = ctx.ok(
-        "admit_text",
-        store
-            .admit_text(first.clone(), window, t0, verdict(&asked, Decision::Allow))
-            .await,
-    );
+    let got = ctx.ok("admit_text", admit(&first, t0, Decision::Allow).await);
     assert_eq!(
         got,
         TextAdmission::OptedOut,
@@ -66,12 +65,7 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
 
     // Opted in again, allowed: the contact and the lesson.
     ctx.ok("set_opted_out", store.set_opted_out(&s, false, t0).await);
-    let id = match ctx.ok(
-        "admit_text",
-        store
-            .admit_text(first.clone(), window, t0, verdict(&asked, Decision::Allow))
-            .await,
-    ) {
+    let id = match ctx.ok("admit_text", admit(&first, t0, Decision::Allow).await) {
         TextAdmission::Decided {
             previous: None,
             schedule: LessonSchedule::Scheduled(id),
@@ -102,14 +96,7 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
     // The same message again: Duplicate, nothing asked, nothing counted.
     let got = ctx.ok(
         "admit_text",
-        store
-            .admit_text(
-                first.clone(),
-                window,
-                ctx.at(5),
-                verdict(&asked, Decision::Allow),
-            )
-            .await,
+        admit(&first, ctx.at(5), Decision::Allow).await,
     );
     assert_eq!(
         got,
@@ -132,14 +119,7 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
     let second = ctx.reply("second", s, 600);
     let got = ctx.ok(
         "admit_text",
-        store
-            .admit_text(
-                second.clone(),
-                window,
-                ctx.at(10),
-                verdict(&asked, Decision::Allow),
-            )
-            .await,
+        admit(&second, ctx.at(10), Decision::Allow).await,
     );
     match got {
         TextAdmission::Decided {
@@ -170,14 +150,7 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
     let denied = ctx.reply("denied", d, 600);
     let got = ctx.ok(
         "admit_text",
-        store
-            .admit_text(
-                denied.clone(),
-                window,
-                t0,
-                verdict(&asked, Decision::Deny(Reason::GlobalPace)),
-            )
-            .await,
+        admit(&denied, t0, Decision::Deny(Reason::GlobalPace)).await,
     );
     assert_eq!(
         got,

@@ -28,7 +28,7 @@
 //! same transaction ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)):
 //!
 //! * a second delivery of a message whose lesson is stored finds its key first
-//!   ([`ReplyQueue::find_by_key`](crate::store::ReplyQueue::find_by_key)) and gets
+//!   ([`Store::admit_text`] reads it before asking the policy) and gets
 //!   [`SmsOutcome::Duplicate`] without counting the contact again or reaching the abuse policy;
 //!   two deliveries racing each other both pass that read, and `schedule_lesson` answers the
 //!   second `Duplicate`;
