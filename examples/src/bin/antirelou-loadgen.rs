@@ -30,6 +30,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
+/// The reference server's allocator (see `antirelou-server`), so that the server measured here
+/// runs as it does in production; the bare handler of the same process gets it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOKEN: &str = "loadgen-twilio-auth-token";
 const PUBLIC_URL: &str = "https://number.example.org";
 const OUR_NUMBER: &str = "+33937000000";
