@@ -54,6 +54,7 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admit::{Admission, Known, Resolution, resolve_admissions};
+use crate::checkpoint::TailRequest;
 use crate::error::{bind_err, db_err};
 use crate::store;
 
@@ -150,7 +151,15 @@ impl Batcher {
     /// busy runtime such a wake-up waits in the global queue behind the webhooks' tasks (about
     /// half a millisecond each, measured), several times per batch, while the batch holds the
     /// write lock. On its own runtime the writer is polled at once.
-    pub(crate) fn start(writer: SqlitePool, sync: WalSync) -> std::io::Result<Batcher> {
+    ///
+    /// With `tail` (the background checkpointer's requests), it copies the WAL's last frames
+    /// between two batches when asked, so that the WAL starts over under a steady load
+    /// ([`crate::checkpoint`]).
+    pub(crate) fn start(
+        writer: SqlitePool,
+        sync: WalSync,
+        tail: Option<Arc<TailRequest>>,
+    ) -> std::io::Result<Batcher> {
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Mutex::new(HashMap::new()));
         let taken = Arc::clone(&counters);
@@ -160,7 +169,7 @@ impl Batcher {
             .build()?;
         std::thread::Builder::new()
             .name("antirelou-sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(writer, rx, sync, taken)))?;
+            .spawn(move || runtime.block_on(run(writer, rx, sync, taken, tail)))?;
         Ok(Batcher { tx, counters })
     }
 
@@ -270,6 +279,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     sync: WalSync,
     counters: Arc<Mutex<HashMap<String, u64>>>,
+    tail: Option<Arc<TailRequest>>,
 ) {
     let syncer = match sync {
         WalSync::AtCommit => None,
@@ -353,6 +363,11 @@ async fn run(
         };
         let results = match connection {
             Ok(mut h) => {
+                if tail.as_ref().is_some_and(|t| t.take())
+                    && let Ok(conn) = h.conn()
+                {
+                    copy_wal_tail(conn).await;
+                }
                 let results = match h.conn() {
                     Ok(conn) => commit_on(conn, ops).await,
                     Err(e) => Err(e),
@@ -411,6 +426,19 @@ async fn run(
     }
     if let Some(h) = held.take() {
         h.release().await;
+    }
+}
+
+/// Copy the WAL's last frames into the database (the background checkpointer copied the
+/// rest), outside a transaction: nothing is appended meanwhile, so the next transaction starts
+/// the WAL over. A failure only means that the WAL goes on growing for now.
+async fn copy_wal_tail(conn: &mut sqlx::SqliteConnection) {
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(conn)
+        .await
+    {
+        Ok((_, log, done)) => tracing::trace!(log, done, "sqlite: WAL tail checkpointed"),
+        Err(e) => tracing::debug!(error = %e, "sqlite: checkpointing the WAL's tail failed"),
     }
 }
 

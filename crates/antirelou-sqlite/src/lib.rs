@@ -141,8 +141,10 @@ pub struct SqliteConfig {
     /// Checkpoint the WAL on a thread of its own (on by default; file databases only): a
     /// passive checkpoint whenever the WAL holds more than [`wal_autocheckpoint`] pages, from a
     /// separate connection, instead of the writer copying the pages into the database while it
-    /// holds the write lock (every webhook in flight waited for that). The writer still
-    /// checkpoints by itself at four times that size, so the WAL stays bounded.
+    /// holds the write lock (every webhook in flight waited for that). Under a steady load the
+    /// group-commit writer copies the last few frames itself when the checkpointer asks, between
+    /// two batches, so that the WAL starts over at about that size instead of growing on. The
+    /// writer still checkpoints by itself at four times that size, so the WAL stays bounded.
     ///
     /// [`wal_autocheckpoint`]: SqliteConfig::wal_autocheckpoint
     pub background_checkpoint: bool,
@@ -281,17 +283,23 @@ impl SqliteStore {
         } else {
             batch::WalSync::AtCommit
         };
+        let background = config.background_checkpoint && config.wal_autocheckpoint > 0;
+        let tail = Arc::new(checkpoint::TailRequest::default());
         let batcher = if config.group_commit {
-            Some(batch::Batcher::start(writer.clone(), sync).map_err(SqliteError::StartWriter)?)
+            Some(
+                batch::Batcher::start(writer.clone(), sync, background.then(|| tail.clone()))
+                    .map_err(SqliteError::StartWriter)?,
+            )
         } else {
             None
         };
-        let checkpointer = if config.background_checkpoint && config.wal_autocheckpoint > 0 {
+        let checkpointer = if background {
             Some(Arc::new(
                 checkpoint::Checkpointer::start(
                     &path,
                     config.wal_autocheckpoint,
                     config.busy_timeout,
+                    tail,
                 )
                 .map_err(SqliteError::StartCheckpointer)?,
             ))

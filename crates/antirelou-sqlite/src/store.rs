@@ -1311,6 +1311,78 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Under a steady group-commit load the WAL starts over once the background checkpointer
+    /// has copied a threshold's worth: the writer copies the last frames itself when asked
+    /// (`checkpoint::TailRequest`). Without that, a passive checkpoint never catches up with a
+    /// writer that keeps appending, and the WAL only starts over when the writer's own
+    /// checkpoint runs, at four times the threshold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn the_wal_starts_over_under_a_steady_load() {
+        use antirelou_core::store::OptOutStore;
+        const PAGES: u32 = 1000;
+        const FRAME: u64 = 4096 + 24;
+        let mut largest = Vec::new();
+        for tail in [true, false] {
+            let dir = scratch_dir("wal-restart");
+            let db = dir.join("antirelou.db");
+            let mut config = crate::SqliteConfig::default().with_group_commit(true);
+            config.wal_autocheckpoint = PAGES;
+            let mut store = crate::SqliteStore::open_with(&db, config).await.unwrap();
+            let wal = crate::wal_path(&db);
+            if !tail {
+                store.batcher = Some(
+                    crate::batch::Batcher::start(
+                        store.writer.clone(),
+                        crate::batch::WalSync::Pipelined(wal.clone()),
+                        None,
+                    )
+                    .unwrap(),
+                );
+            }
+            let now = Timestamp::from_secs(1_700_000_000);
+            // 8 writers (batches of a few writes: a few hundred frames between two looks of the
+            // checkpointer), 40,000 opt-outs of keys spread over the tree: thousands of frames.
+            let load: Vec<_> = (0..8u64)
+                .map(|t| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for i in (t..40_000).step_by(8) {
+                            let mut key = [0u8; 16];
+                            key[..8].copy_from_slice(
+                                &i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes(),
+                            );
+                            key[8..].copy_from_slice(&i.to_le_bytes());
+                            store
+                                .set_opted_out(&SenderHash(key), true, now)
+                                .await
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for l in load {
+                l.await.unwrap();
+            }
+            // The file never shrinks (it is written over from its start after a restart): its
+            // size is the most frames the WAL held.
+            let max = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            largest.push(max / FRAME);
+            store.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let (with, without) = (largest[0], largest[1]);
+        eprintln!("WAL high-water mark: {with} frames with the tail request, {without} without");
+        assert!(
+            without >= u64::from(4 * PAGES),
+            "the load did not reach the writer's own threshold without the tail request ({without} frames)"
+        );
+        assert!(
+            with < u64::from(3 * PAGES),
+            "the WAL grew to {with} frames with the tail request ({without} without)"
+        );
+    }
+
     /// The group-commit writer keeps the writer connection across consecutive batches, but
     /// not for ever: under a load that never lets the queue empty, the other writes (here the
     /// spend ledger's) still get the connection, and find it at `synchronous=FULL`.
@@ -1397,6 +1469,7 @@ mod tests {
             crate::batch::Batcher::start(
                 store.writer.clone(),
                 crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
+                None,
             )
             .unwrap(),
         );
