@@ -1,6 +1,6 @@
 //! The abuse benchmarks' shared workload: a deterministic stream of inbound texts over `N`
 //! distinct senders, and the three structures decided on it (the default chain, `governor`'s
-//! keyed limiter, and the one-miss floor), used by the criterion bench `abuse_filter` and by the
+//! keyed limiter, the one-miss floor, and the no-share ceiling), used by the criterion bench `abuse_filter` and by the
 //! `abuse_scaling` binary.
 #![allow(clippy::unwrap_used)]
 
@@ -183,6 +183,26 @@ pub fn run_one_miss<const N: u64>(
         black_box(v);
         g += stride;
     }
+}
+
+/// The host's ceiling: the same stream items, each hashed a few rounds into a register, with
+/// nothing written to memory at all. Two threads running it share only the read-only stream,
+/// so its two-thread scaling is what this machine gives two threads that share nothing.
+#[inline(never)]
+pub fn run_no_share<const N: u64>(s: &Stream, from: u64, stride: u64, count: u64) {
+    let mut acc = 0u64;
+    let mut g = from;
+    for _ in 0..count {
+        let (k, _) = item::<N>(s, g);
+        let mut h = k ^ acc;
+        for _ in 0..8 {
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        }
+        acc = acc.wrapping_add(h);
+        g += stride;
+    }
+    black_box(acc);
 }
 
 /// Warm-up decisions: enough for the stream to visit every one of the N senders.

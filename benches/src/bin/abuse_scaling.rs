@@ -1,7 +1,8 @@
 //! `cargo run --release -p antirelou-benches --bin abuse_scaling`
 //!
-//! Two-thread scaling of the default abuse chain, of `governor`'s keyed limiter and of the
-//! one-miss floor (the workload of the `abuse_filter` bench), measured in **pairs**: each round
+//! Two-thread scaling of the default abuse chain, of `governor`'s keyed limiter, of the
+//! one-miss floor and of the no-share ceiling (the same stream hashed in registers, nothing
+//! written: what this machine gives two threads that share nothing; the workload of the `abuse_filter` bench), measured in **pairs**: each round
 //! times one thread on `M` contacts, then two threads sharing the structure on the next `M`
 //! (contacts dealt alternately), then the same the other way round, and the scaling of a round
 //! is `one-thread time / two-thread time`. On a shared machine whose speed drifts by tens of
@@ -18,8 +19,8 @@
 use std::time::Instant;
 
 use antirelou_benches::abuse_stream::{
-    Stream, new_chain, new_governor, new_one_miss, run_chain, run_governor, run_one_miss, stream,
-    warm_up_items,
+    Stream, new_chain, new_governor, new_one_miss, run_chain, run_governor, run_no_share,
+    run_one_miss, stream, warm_up_items,
 };
 
 /// Seconds taken by `f`.
@@ -114,6 +115,9 @@ fn size<const N: u64>(s: &Stream, rounds: usize, m: u64) {
             run_one_miss::<N>(&table, s, from, stride, count);
         });
     }
+    pairs("no_share", N, rounds, m, 0, &|from, stride, count| {
+        run_no_share::<N>(s, from, stride, count);
+    });
 }
 
 fn main() {
