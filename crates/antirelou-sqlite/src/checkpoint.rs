@@ -40,8 +40,10 @@ use rusqlite::{Connection, OpenFlags};
 /// How often the WAL's size is looked at.
 const PERIOD: Duration = Duration::from_millis(50);
 
-/// Most uncopied frames a pass may leave for the writer to copy itself (4 MiB of 4 KiB pages).
-pub(crate) const TAIL: i64 = 1024;
+/// Most frames a pass may leave uncopied, of those the WAL held when it began, for the writer
+/// to be asked to copy the rest (4 MiB of 4 KiB pages; the writer also copies what was appended
+/// since: a few hundred frames in the load test).
+const TAIL: i64 = 1024;
 
 /// Most passes in a row without waiting [`PERIOD`], while each leaves more than [`TAIL`].
 const CATCH_UP: u32 = 4;
