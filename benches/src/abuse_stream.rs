@@ -1,7 +1,7 @@
 //! The abuse benchmarks' shared workload: a deterministic stream of inbound texts over `N`
-//! distinct senders, and the three structures decided on it (the default chain, `governor`'s
-//! keyed limiter, the one-miss floor, and the no-share ceiling), used by the criterion bench `abuse_filter` and by the
-//! `abuse_scaling` binary.
+//! distinct senders, and the structures run on it (the default chain, `governor`'s keyed
+//! limiter, the one-miss floor, and the no-share ceiling), used by the criterion bench
+//! `abuse_filter` and by the `abuse_scaling` binary.
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;

@@ -13,8 +13,9 @@ use clap::Parser;
 /// mimalloc instead of the system allocator: a webhook allocates a few dozen small buffers
 /// (HTTP parsing, form fields, the number's parse, the SQL batch), and glibc's malloc and free
 /// took about a fifth of the HTTP threads' time under load (`perf`, 256 connections), with
-/// `malloc_consolidate` among the top symbols. With mimalloc the load generator measures 13-15 %
-/// more durable webhooks per second on the same machine (see `docs/DEPLOYMENT.md`).
+/// `malloc_consolidate` among the top symbols. With mimalloc the load generator measured 10 and
+/// 15 % more durable webhooks per second in two alternated pairs on the same machine (see
+/// `docs/DEPLOYMENT.md`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
