@@ -3,9 +3,10 @@
 //! Two-thread scaling of the default abuse chain, of `governor`'s keyed limiter, of the
 //! one-miss floor and of the no-share ceiling (the same stream hashed in registers, nothing
 //! written: what this machine gives two threads that share nothing), on the workload of the
-//! `abuse_filter` bench, measured in **pairs**: each round times one thread on `M` contacts, then two threads sharing the structure on the next `M`
-//! (contacts dealt alternately), then the same the other way round, and the scaling of a round
-//! is `one-thread time / two-thread time`. On a shared machine whose speed drifts by tens of
+//! `abuse_filter` bench, measured in **pairs**: each round times one thread on `M` contacts,
+//! then two threads sharing the structure on the next `M` (contacts dealt alternately), then
+//! the same the other way round, and the scaling of a round is `one-thread time / two-thread
+//! time`. On a shared machine whose speed drifts by tens of
 //! percent within a minute, a ratio of two criterion ids measured seconds apart swings with the
 //! drift; a ratio of runs a fraction of a second apart, taken over many rounds, does not.
 //!
