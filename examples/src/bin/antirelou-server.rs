@@ -16,6 +16,12 @@ use clap::Parser;
 /// `malloc_consolidate` among the top symbols. With mimalloc the load generator measured 10 and
 /// 15 % more durable webhooks per second in two alternated pairs on the same machine (see
 /// `docs/DEPLOYMENT.md`).
+///
+/// The crate is built with mimalloc's `override` feature, so that the C code in the process
+/// (SQLite, which allocates a page-cache buffer or a statement with `malloc`) uses it too: the
+/// writer connection's thread spent about 7 % of its time in glibc's `malloc` and `free`; with
+/// the override, three alternated pairs gave 5 % more webhooks per second (median of the
+/// three pairs' server medians 21,720 against 20,340).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
