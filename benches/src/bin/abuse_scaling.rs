@@ -71,6 +71,7 @@ struct Measured<'a> {
 }
 
 impl<'a> Measured<'a> {
+    /// A structure named `name` whose pairs start at stream item `from`, for `rounds` rounds.
     fn new(
         name: &'static str,
         from: u64,
