@@ -32,7 +32,7 @@ use sqlx::Arguments as _;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteArguments;
 
-use crate::batch::Op;
+use crate::batch::{Op, ScriptLog, padded_len};
 use crate::error::{bind_err, db_err};
 use crate::store;
 
@@ -84,12 +84,13 @@ pub(crate) struct Known {
 pub(crate) async fn resolve_admissions(
     conn: &mut sqlx::SqliteConnection,
     ops: Vec<Op>,
+    log: &ScriptLog,
 ) -> Result<(Vec<Op>, Vec<Resolution>, Known, bool)> {
     let admissions = ops.iter().filter(|op| matches!(op, Op::Admit(_))).count();
     if admissions == 0 {
         return Ok((ops, Vec::new(), Known::default(), false));
     }
-    let (opted_out, known) = read_state(conn, &ops).await?;
+    let (opted_out, known) = read_state(conn, &ops, log).await?;
     let mut out = Vec::with_capacity(ops.len() + admissions);
     let mut resolutions = Vec::with_capacity(admissions);
     for op in ops {
@@ -140,6 +141,7 @@ pub(crate) async fn resolve_admissions(
 async fn read_state(
     conn: &mut sqlx::SqliteConnection,
     ops: &[Op],
+    log: &ScriptLog,
 ) -> Result<(HashSet<[u8; 16]>, Known)> {
     let mut senders: Vec<[u8; 16]> = Vec::new();
     let mut seen: HashSet<[u8; 16]> = HashSet::new();
@@ -155,11 +157,19 @@ async fn read_state(
     let mut sql = String::with_capacity(256 + 6 * (2 * senders.len() + keys.len()));
     sql.push_str("BEGIN IMMEDIATE;\n");
     let mut args = SqliteArguments::default();
+    // Each list padded with NULLs, which match nothing, so that the statement's text (which
+    // the connection keeps prepared) is one of a few under a steady load.
     let list = |sql: &mut String, n: usize| {
-        for j in 0..n {
+        for j in 0..padded_len(n) {
             sql.push_str(if j == 0 { "?" } else { ", ?" });
         }
         sql.push(')');
+    };
+    let pad = |args: &mut SqliteArguments<'_>, n: usize| -> Result<()> {
+        for _ in n..padded_len(n) {
+            args.add(None::<i64>).map_err(bind_err)?;
+        }
+        Ok(())
     };
     sql.push_str(
         "SELECT 0, sender, NULL, NULL, NULL, NULL FROM opt_outs WHERE opted_out AND sender IN (",
@@ -168,6 +178,7 @@ async fn read_state(
     for s in &senders {
         args.add(s.to_vec()).map_err(bind_err)?;
     }
+    pad(&mut args, senders.len())?;
     sql.push_str(
         " UNION ALL SELECT 1, CAST(idempotency_key AS BLOB), id, NULL, NULL, NULL FROM replies \
          WHERE idempotency_key IN (",
@@ -176,6 +187,7 @@ async fn read_state(
     for k in &keys {
         args.add((*k).to_owned()).map_err(bind_err)?;
     }
+    pad(&mut args, keys.len())?;
     sql.push_str(
         " UNION ALL SELECT 2, sender, last_lesson_at, first_seen, last_seen, contacts \
          FROM senders WHERE sender IN (",
@@ -184,11 +196,13 @@ async fn read_state(
     for s in &senders {
         args.add(s.to_vec()).map_err(bind_err)?;
     }
+    pad(&mut args, senders.len())?;
     let mut opted_out = HashSet::new();
     let mut known = Known {
         keys: keys.iter().map(|k| ((*k).to_owned(), None)).collect(),
         records: senders.iter().map(|s| (*s, None)).collect(),
     };
+    log.ran(&sql);
     for row in sqlx::query_with(&sql, args)
         .fetch_all(&mut *conn)
         .await

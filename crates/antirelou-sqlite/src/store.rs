@@ -1064,6 +1064,108 @@ mod tests {
         (dir, store)
     }
 
+    /// Held by the test that makes every batch script fail (`FAIL_SCRIPTS` is global) and by
+    /// the tests that count failed scripts.
+    static SCRIPTS_MAY_FAIL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    /// Batches of many sizes, powers of two or not, store exactly their writes through padded
+    /// scripts: no script fails on its NULL rows (a failed one would run again one write at a
+    /// time and hide it), every text gets its answer, and the writer prepares one text per
+    /// padded size and shape, not one per batch size.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn padded_scripts_store_exactly_their_writes_and_repeat() {
+        use antirelou_core::policy::Decision;
+        use antirelou_core::store::{ReplyQueue, SenderHistory, Store, TextAdmission};
+        let _alone = SCRIPTS_MAY_FAIL.lock().await;
+        let (dir, store) = group_commit_store("padded").await;
+        let now = Timestamp::from_secs(1_700_000_000);
+        let window = Duration::from_secs(3600);
+        let lesson = |id: u32, text: u32| {
+            let mut sender = [0u8; 16];
+            sender[..4].copy_from_slice(&id.to_be_bytes());
+            NewReply {
+                idempotency_key: format!("test:padded:{id}:{text}"),
+                sender: SenderHash(sender),
+                ..test_lesson("padded", 0, now, window)
+            }
+        };
+        let sizes = [
+            1usize, 2, 3, 5, 6, 7, 9, 11, 13, 17, 21, 25, 31, 33, 40, 47, 55, 65, 77, 100, 127,
+            129, 150, 200,
+        ];
+        let mut first = 0u32;
+        for n in sizes {
+            let ids: Vec<u32> = (first..first + n as u32).collect();
+            first += n as u32;
+            // A first text from each sender (a new contact and a lesson), then a second (a
+            // known contact, the slot already taken).
+            for text in 0..2u32 {
+                let tasks: Vec<_> = ids
+                    .iter()
+                    .map(|&id| {
+                        let store = store.clone();
+                        let reply = lesson(id, text);
+                        tokio::spawn(async move {
+                            store
+                                .admit_text(reply, window, now, Box::new(|| Decision::Allow))
+                                .await
+                        })
+                    })
+                    .collect();
+                for (id, t) in ids.iter().zip(tasks) {
+                    let outcome = t.await.unwrap().unwrap();
+                    let ok = match (text, &outcome) {
+                        (
+                            0,
+                            TextAdmission::Decided {
+                                previous: None,
+                                schedule: LessonSchedule::Scheduled(_),
+                            },
+                        ) => true,
+                        (
+                            1,
+                            TextAdmission::Decided {
+                                previous: Some(r),
+                                schedule: LessonSchedule::AlreadyTaught,
+                            },
+                        ) => r.contacts == 1,
+                        _ => false,
+                    };
+                    assert!(ok, "batch of {n}, sender {id}, text {text}: {outcome:?}");
+                }
+            }
+        }
+        let senders = u64::from(first);
+        assert_eq!(store.queue_stats(now).await.unwrap().pending, senders);
+        for id in [0, first / 2, first - 1] {
+            let record = store.sender(&lesson(id, 0).sender).await.unwrap().unwrap();
+            assert_eq!((record.contacts, record.last_lesson_at), (2, Some(now)));
+        }
+        let (rows, null_rows): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE sender IS NULL OR first_seen IS NULL) \
+             FROM senders",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+        assert_eq!((rows, null_rows), (i64::try_from(senders).unwrap(), 0));
+        let log = store.batcher.as_ref().unwrap().log();
+        assert_eq!(log.failed(), 0, "a batch script failed");
+        // Per padded size (1 to 256: nine), at most three texts: the admissions' read, the
+        // first texts' script, the second texts' script. Unpadded, each batch size would
+        // make its own three.
+        let texts = log.texts();
+        assert!(
+            texts.len() <= 27,
+            "{} distinct texts for {} batches",
+            texts.len(),
+            2 * sizes.len()
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Sender `i`'s lesson under the key `test:{tag}:{i}`, due at `now`, expiring a `window`
     /// later.
     fn test_lesson(tag: &str, i: u8, now: Timestamp, window: Duration) -> NewReply {
@@ -1130,6 +1232,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     async fn a_failed_script_is_rolled_back_and_run_one_write_at_a_time() {
         use std::sync::atomic::Ordering;
+        let _alone = SCRIPTS_MAY_FAIL.lock().await;
 
         use antirelou_core::policy::Decision;
         use antirelou_core::store::{Counters, ReplyQueue, SenderHistory, Store, TextAdmission};
