@@ -75,6 +75,18 @@ pub(crate) fn padded_len(n: usize) -> usize {
     n.max(1).next_power_of_two()
 }
 
+/// The SQL of a sender's list of live replies (`senders.live_replies`, a JSON array of ids)
+/// with the reply `id` added: the SQL expression `list`, kept to the ids whose replies are
+/// still pending or claimed (the others can no longer be cancelled), then `id`.
+fn list_with(list: &str, id: &str) -> String {
+    format!(
+        "CASE WHEN {list} IS NULL THEN json_array({id}) ELSE (\
+         SELECT json_group_array(x) FROM (\
+         SELECT r.id AS x FROM json_each({list}) AS j JOIN replies AS r ON r.id = j.value \
+         WHERE r.state IN ('pending', 'claimed') UNION ALL SELECT {id})) END"
+    )
+}
+
 /// One write of the webhook path.
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -851,19 +863,6 @@ async fn run_script<'a>(
             pad_rows!($list.len(), 2);
         };
     }
-    // `(sender, at), …` of these lesson slots, for a `VALUES` list.
-    macro_rules! slot_values {
-        ($list:expr) => {
-            for (j, (sender, at)) in $list.iter().enumerate() {
-                push!(if j == 0 { "(" } else { ", (" });
-                p!(sender.to_vec());
-                push!(", ");
-                p!(**at);
-                push!(")");
-            }
-            pad_rows!($list.len(), 2);
-        };
-    }
 
     // Contacts first (a combined op records its contact before its lesson). A sender whose
     // record the admissions read needs no read here and no upsert: a plain insert for a new
@@ -1077,37 +1076,15 @@ async fn run_script<'a>(
             }
         }
         if !inserts.is_empty() {
-            // The slots of senders whose contact this batch records: their row exists by now,
-            // so an update (without a statement journal, as above); the others' an upsert.
-            let (recorded, others): (Vec<_>, Vec<_>) = taken
-                .iter()
-                .partition(|(sender, _)| contact_seen.contains(*sender));
-            if !recorded.is_empty() {
-                push!("UPDATE OR ROLLBACK senders SET last_lesson_at = v.column2 FROM (VALUES ");
-                slot_values!(recorded);
-                push!(") AS v WHERE senders.sender = v.column1;\n");
-                reads.push(Read::Ignore);
-            }
-            if !others.is_empty() {
-                push!(
-                    "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                     SELECT column1, column2, column2, 0, column2 FROM (VALUES "
-                );
-                slot_values!(others);
-                push!(
-                    ") WHERE column1 IS NOT NULL ON CONFLICT (sender) DO UPDATE \
-                     SET last_lesson_at = excluded.last_lesson_at;\n"
-                );
-                reads.push(Read::Ignore);
-            }
             // The keys are known to be new and distinct, and every value is given: nothing can
             // conflict, so `OR ROLLBACK` (no statement journal, as above); a conflict would roll
-            // the transaction back and the batch would run one write at a time.
+            // the transaction back and the batch would run one write at a time. Each lesson is
+            // `listed`: its id goes into its sender's row below, not into `replies_sender`.
             push!(
                 "INSERT OR ROLLBACK INTO replies (idempotency_key, state, attempt, kind, number, recipient, \
-                 sender, due_at, expires_at, created_at, updated_at) \
+                 sender, due_at, expires_at, created_at, updated_at, listed) \
                  SELECT column1, 'pending', 0, column2, column3, column4, column5, column6, \
-                 column7, column8, column8 FROM (VALUES "
+                 column7, column8, column8, 1 FROM (VALUES "
             );
             for (j, &i) in inserts.iter().enumerate() {
                 if let Op::ScheduleLesson { reply, now, .. } = ops[i] {
@@ -1131,9 +1108,64 @@ async fn run_script<'a>(
                 }
             }
             pad_rows!(inserts.len(), 8);
+            push!(") WHERE column1 IS NOT NULL;\n");
+            reads.push(Read::Ignore);
+            // Then each sender's slot and list (one lesson per sender in `inserts`): the
+            // senders whose contact this batch records have their row by now, so an update
+            // (without a statement journal, as above); the others an upsert.
+            let (recorded, others): (Vec<usize>, Vec<usize>) =
+                inserts.iter().partition(|&&i| match ops[i] {
+                    Op::ScheduleLesson { reply, .. } => contact_seen.contains(&reply.sender.0),
+                    _ => false,
+                });
+            // `(sender, slot time, key), …` of these lessons, for a `VALUES` list.
+            macro_rules! lesson_values {
+                ($list:expr) => {
+                    for (j, &i) in $list.iter().enumerate() {
+                        if let Op::ScheduleLesson { reply, now, .. } = ops[i] {
+                            push!(if j == 0 { "(" } else { ", (" });
+                            p!(reply.sender.0.to_vec());
+                            push!(", ");
+                            p!(now.as_millis());
+                            push!(", ");
+                            p!(reply.idempotency_key.clone());
+                            push!(")");
+                        }
+                    }
+                    pad_rows!($list.len(), 3);
+                };
+            }
+            let new_id = "(SELECT id FROM replies WHERE idempotency_key = v.column3)";
+            if !recorded.is_empty() {
+                push!("UPDATE OR ROLLBACK senders SET last_lesson_at = v.column2, live_replies = ");
+                push!(&list_with("senders.live_replies", new_id));
+                push!(" FROM (VALUES ");
+                lesson_values!(recorded);
+                push!(") AS v WHERE senders.sender = v.column1;\n");
+                reads.push(Read::Ignore);
+            }
+            if !others.is_empty() {
+                push!(
+                    "INSERT INTO senders \
+                     (sender, first_seen, last_seen, contacts, last_lesson_at, live_replies) \
+                     SELECT v.column1, v.column2, v.column2, 0, v.column2, json_array("
+                );
+                push!(new_id);
+                push!(") FROM (VALUES ");
+                lesson_values!(others);
+                push!(
+                    ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (sender) DO UPDATE \
+                     SET last_lesson_at = excluded.last_lesson_at, live_replies = "
+                );
+                push!(&list_with(
+                    "senders.live_replies",
+                    "json_extract(excluded.live_replies, '$[0]')"
+                ));
+                push!(";\n");
+                reads.push(Read::Ignore);
+            }
             push!(
-                ") WHERE column1 IS NOT NULL;\n\
-                 SELECT json_group_object(idempotency_key, id) FROM replies \
+                "SELECT json_group_object(idempotency_key, id) FROM replies \
                  WHERE idempotency_key IN ("
             );
             for (j, &i) in inserts.iter().enumerate() {
@@ -1146,7 +1178,6 @@ async fn run_script<'a>(
             }
             pad_list!(inserts.len());
             push!(");\n");
-            reads.push(Read::Ignore);
             reads.push(Read::Lessons(owners));
         }
     }
@@ -1179,13 +1210,28 @@ async fn run_script<'a>(
             now,
         } = ops[i]
         {
+            // The two statements of `store::cancel_pending_on` (with anonymous parameters:
+            // a numbered one would count from the script's first), their counts added.
             push!("UPDATE replies SET state = 'cancelled', last_error = ");
             p!(reason.clone());
             push!(", recipient = NULL, updated_at = ");
             p!(now.as_millis());
             push!(" WHERE sender = ");
             p!(sender.0.to_vec());
-            push!(" AND state = 'pending';\n");
+            push!(" AND state = 'pending' AND listed = 0;\n");
+            reads.push(Read::Cancelled(i));
+            push!("UPDATE replies SET state = 'cancelled', last_error = ");
+            p!(reason.clone());
+            push!(", recipient = NULL, updated_at = ");
+            p!(now.as_millis());
+            push!(
+                " WHERE id IN (SELECT value FROM json_each(\
+                 (SELECT live_replies FROM senders WHERE sender = "
+            );
+            p!(sender.0.to_vec());
+            push!("))) AND state = 'pending' AND sender = ");
+            p!(sender.0.to_vec());
+            push!(";\n");
             reads.push(Read::Cancelled(i));
         }
     }
@@ -1406,7 +1452,13 @@ async fn run_script<'a>(
                     }));
                 }
             }
-            Read::Cancelled(i) => results[i] = Some(Done::Count(changes)),
+            Read::Cancelled(i) => {
+                let before = match results[i] {
+                    Some(Done::Count(n)) => n,
+                    _ => 0,
+                };
+                results[i] = Some(Done::Count(before + changes));
+            }
             Read::Lesson(i) => results[i] = Some(Done::Bool(!rows.is_empty())),
             Read::LessonsRefused(owners) => {
                 let mut refused: HashSet<Vec<u8>> = HashSet::with_capacity(rows.len());

@@ -381,11 +381,9 @@ impl ReplyQueue for SqliteStore {
         // First give back the slots the expiring lessons still hold, then expire them.
         sqlx::query(
             "UPDATE senders SET last_lesson_at = NULL \
-             WHERE sender IN (SELECT sender FROM replies \
-               WHERE state = 'pending' AND expires_at <= ?1 AND kind = 'lesson') \
-             AND EXISTS (SELECT 1 FROM replies r WHERE r.sender = senders.sender \
-               AND r.state = 'pending' AND r.expires_at <= ?1 AND r.kind = 'lesson' \
-               AND r.created_at = senders.last_lesson_at)",
+             FROM (SELECT sender, created_at FROM replies \
+               WHERE state = 'pending' AND expires_at <= ?1 AND kind = 'lesson') AS r \
+             WHERE senders.sender = r.sender AND senders.last_lesson_at = r.created_at",
         )
         .bind(now.as_millis())
         .execute(&mut *tx)
@@ -796,23 +794,38 @@ impl Counters for SqliteStore {
 // The statements of the webhook path, on a given connection: the trait methods run them on the
 // writer connection, the group-commit writer (crate::batch) inside its batch transaction.
 
+/// Cancel sender `?1`'s pending replies that are not listed in its row (with reason `?2` at
+/// `?3`): the index `replies_sender` holds them.
+pub(crate) const CANCEL_UNLISTED: &str = "UPDATE replies SET state = 'cancelled', \
+     last_error = ?2, recipient = NULL, updated_at = ?3 \
+     WHERE sender = ?1 AND state = 'pending' AND listed = 0";
+
+/// Cancel sender `?1`'s pending replies listed in its row (`senders.live_replies`, see the
+/// migration `0002_listed_lessons`), with reason `?2` at `?3`.
+pub(crate) const CANCEL_LISTED: &str = "UPDATE replies SET state = 'cancelled', \
+     last_error = ?2, recipient = NULL, updated_at = ?3 \
+     WHERE id IN (SELECT value FROM json_each(\
+       (SELECT live_replies FROM senders WHERE sender = ?1))) \
+     AND state = 'pending' AND sender = ?1";
+
 pub(crate) async fn cancel_pending_on(
     conn: &mut sqlx::SqliteConnection,
     sender: &SenderHash,
     reason: &str,
     now: Timestamp,
 ) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE replies SET state = 'cancelled', last_error = ?2, recipient = NULL, \
-         updated_at = ?3 WHERE sender = ?1 AND state = 'pending'",
-    )
-    .bind(&sender.0[..])
-    .bind(reason)
-    .bind(now.as_millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(done.rows_affected())
+    let mut cancelled = 0;
+    for statement in [CANCEL_UNLISTED, CANCEL_LISTED] {
+        let done = sqlx::query(statement)
+            .bind(&sender.0[..])
+            .bind(reason)
+            .bind(now.as_millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        cancelled += done.rows_affected();
+    }
+    Ok(cancelled)
 }
 
 /// The previous record, then the contact stored; the caller provides the transaction.
@@ -1163,6 +1176,196 @@ mod tests {
             2 * sizes.len()
         );
         store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The ids listed in sender `i`'s row (`senders.live_replies`), and the `listed` flag of
+    /// each of the sender's replies, by id.
+    async fn listed(store: &crate::SqliteStore, i: u8) -> (Vec<i64>, Vec<(i64, i64)>) {
+        let list: Option<String> =
+            sqlx::query_scalar("SELECT live_replies FROM senders WHERE sender = ?1")
+                .bind(&[i; 16][..])
+                .fetch_optional(&store.reader)
+                .await
+                .expect("the sender's list")
+                .flatten();
+        let ids = list
+            .map(|l| serde_json::from_str(&l).expect("a JSON array of ids"))
+            .unwrap_or_default();
+        let flags = sqlx::query_as("SELECT id, listed FROM replies WHERE sender = ?1 ORDER BY id")
+            .bind(&[i; 16][..])
+            .fetch_all(&store.reader)
+            .await
+            .expect("the sender's replies");
+        (ids, flags)
+    }
+
+    /// Lessons stored by a batch are listed in their sender's row instead of the
+    /// `replies_sender` index, and `cancel_pending` finds them there, in a batch and on the
+    /// writer connection alike, together with the sender's unlisted replies; a later lesson's
+    /// list keeps only the live replies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn listed_lessons_are_cancelled_with_the_other_replies() {
+        use antirelou_core::policy::Decision;
+        use antirelou_core::store::{ReplyQueue, Store, TextAdmission};
+        let (dir, store) = group_commit_store("listed").await;
+        let now = Timestamp::from_secs(1_700_000_000);
+        let window = Duration::from_secs(3600);
+        let admit = |i: u8, text: &'static str, at: Timestamp| {
+            let store = store.clone();
+            let reply = NewReply {
+                idempotency_key: format!("test:listed:{i}:{text}"),
+                ..test_lesson("listed", i, at, window)
+            };
+            async move {
+                match store
+                    .admit_text(reply, window, at, Box::new(|| Decision::Allow))
+                    .await
+                    .unwrap()
+                {
+                    TextAdmission::Decided {
+                        schedule: LessonSchedule::Scheduled(id),
+                        ..
+                    } => i64::try_from(id).unwrap(),
+                    other => panic!("sender {i}, text {text}: {other:?}"),
+                }
+            }
+        };
+        let (a, b) = tokio::join!(admit(1, "first", now), admit(2, "first", now));
+        assert_eq!(listed(&store, 1).await, (vec![a], vec![(a, 1)]));
+        assert_eq!(listed(&store, 2).await, (vec![b], vec![(b, 1)]));
+        // An unlisted reply of sender 1 beside its lesson: a STOP cancels both (a batch).
+        let other = NewReply {
+            idempotency_key: "test:listed:1:other".into(),
+            kind: ReplyKind::Neutral,
+            ..test_lesson("listed", 1, now, window)
+        };
+        let ScheduleOutcome::Scheduled(other) = store.schedule(other, now).await.unwrap() else {
+            panic!("a new key");
+        };
+        let other = i64::try_from(other).unwrap();
+        assert_eq!(listed(&store, 1).await, (vec![a], vec![(a, 1), (other, 0)]));
+        assert_eq!(
+            store
+                .cancel_pending(&SenderHash([1; 16]), "stop", now)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .cancel_pending(&SenderHash([1; 16]), "stop", now)
+                .await
+                .unwrap(),
+            0
+        );
+        let state = |id: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .get(u64::try_from(id).unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .state
+            }
+        };
+        assert_eq!(state(a).await, ReplyState::Cancelled);
+        assert_eq!(state(other).await, ReplyState::Cancelled);
+        assert_eq!(
+            state(b).await,
+            ReplyState::Pending,
+            "another sender's lesson is untouched"
+        );
+        // A window later, sender 1's next lesson: the cancelled one leaves its list.
+        let later = now.add(window).add(Duration::from_secs(1));
+        let c = admit(1, "second", later).await;
+        assert_eq!(listed(&store, 1).await.0, vec![c]);
+        // Without group commit, on the writer connection: the same two statements.
+        store.close().await;
+        let plain = crate::SqliteStore::open(dir.join("antirelou.db"))
+            .await
+            .unwrap();
+        assert_eq!(
+            plain
+                .cancel_pending(&SenderHash([1; 16]), "stop", later)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            plain
+                .cancel_pending(&SenderHash([2; 16]), "stop", later)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(plain.queue_stats(later).await.unwrap().pending, 0);
+        plain.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A database of schema version 1 (its replies in the `replies_sender` index, no lists)
+    /// is migrated on open, and its pending replies are still cancelled by sender.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_version_1_database_keeps_its_pending_replies_cancellable() {
+        use antirelou_core::store::ReplyQueue;
+        let dir = scratch_dir("v1");
+        let v1 = dir.join("v1-migrations");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_initial.sql"),
+            v1.join("0001_initial.sql"),
+        )
+        .unwrap();
+        let db = dir.join("antirelou.db");
+        {
+            let pool = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&db)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            sqlx::migrate::Migrator::new(v1.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO replies (idempotency_key, state, kind, number, recipient, sender, \
+                 due_at, expires_at, created_at, updated_at) \
+                 VALUES ('v1:lesson', 'pending', 'lesson', '+33937000000', '+33612345678', ?1, \
+                 0, 1, 0, 0)",
+            )
+            .bind(&[9u8; 16][..])
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        for group_commit in [true, false] {
+            let store = crate::SqliteStore::open_with(
+                &db,
+                crate::SqliteConfig::default().with_group_commit(group_commit),
+            )
+            .await
+            .unwrap();
+            let now = Timestamp::from_millis(0);
+            let expected = u64::from(group_commit);
+            assert_eq!(
+                store
+                    .cancel_pending(&SenderHash([9; 16]), "stop", now)
+                    .await
+                    .unwrap(),
+                expected,
+                "group commit {group_commit}"
+            );
+            store.close().await;
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
