@@ -864,9 +864,11 @@ async fn run_script<'a>(
         };
     }
 
-    // Contacts first (a combined op records its contact before its lesson). A sender whose
-    // record the admissions read needs no read here and no upsert: a plain insert for a new
-    // one, an update for a known one, both `OR ROLLBACK` (neither can meet a constraint), which
+    // Contacts (a combined op records its contact before its lesson). A sender whose record
+    // the admissions read needs no read here and no upsert: a plain insert for a new one
+    // (written after the lessons, with its lesson's slot and id when it has one, so that its
+    // row is written once), an update for a known one, both `OR ROLLBACK` (neither can meet a
+    // constraint), which
     // SQLite runs without a statement journal (an upsert may abort half-way, so SQLite copies
     // every page it changes first). The others: read the previous records, then one upsert.
     let mut unknown_contacts = Vec::new();
@@ -887,16 +889,15 @@ async fn run_script<'a>(
             }
         }
     }
-    if !fresh_contacts.is_empty() {
-        push!(
-            "INSERT OR ROLLBACK INTO senders \
-             (sender, first_seen, last_seen, contacts, last_lesson_at) \
-             SELECT column1, column2, column2, 1, NULL FROM (VALUES "
-        );
-        contact_values!(fresh_contacts);
-        push!(") WHERE column1 IS NOT NULL;\n");
-        reads.push(Read::Ignore);
-    }
+    let fresh_senders: HashSet<[u8; 16]> = fresh_contacts
+        .iter()
+        .filter_map(|&i| match ops[i] {
+            Op::RecordContact { sender, .. } => Some(sender.0),
+            _ => None,
+        })
+        .collect();
+    // The lessons stored with their new sender's row (sender, `ScheduleLesson` op index).
+    let mut folded: HashMap<[u8; 16], usize> = HashMap::new();
     if !known_contacts.is_empty() {
         push!(
             "UPDATE OR ROLLBACK senders SET last_seen = v.column2, contacts = senders.contacts + 1 \
@@ -934,30 +935,6 @@ async fn run_script<'a>(
              contacts = senders.contacts + 1;\n"
         );
         reads.push(Read::Ignore);
-    }
-    for &i in &contact_dups {
-        if let Op::RecordContact { sender, now } = ops[i] {
-            push!(
-                "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
-                 WHERE sender = "
-            );
-            p!(sender.0.to_vec());
-            push!(
-                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-                 VALUES ("
-            );
-            p!(sender.0.to_vec());
-            push!(", ");
-            p!(now.as_millis());
-            push!(", ");
-            p!(now.as_millis());
-            push!(
-                ", 1, NULL) ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
-                 contacts = senders.contacts + 1;\n"
-            );
-            reads.push(Read::Contacts(vec![(sender.0.to_vec(), i)]));
-            reads.push(Read::Ignore);
-        }
     }
 
     // Lessons with their slot (`schedule_lesson`), first of all the writes of the batch. The
@@ -1110,14 +1087,24 @@ async fn run_script<'a>(
             pad_rows!(inserts.len(), 8);
             push!(") WHERE column1 IS NOT NULL;\n");
             reads.push(Read::Ignore);
-            // Then each sender's slot and list (one lesson per sender in `inserts`): the
-            // senders whose contact this batch records have their row by now, so an update
-            // (without a statement journal, as above); the others an upsert.
-            let (recorded, others): (Vec<usize>, Vec<usize>) =
-                inserts.iter().partition(|&&i| match ops[i] {
-                    Op::ScheduleLesson { reply, .. } => contact_seen.contains(&reply.sender.0),
-                    _ => false,
-                });
+            // Then each sender's slot and list (one lesson per sender in `inserts`): a new
+            // sender's go into its row's insert, below (`folded`); a known sender whose contact
+            // this batch records has its row by now, so an update (without a statement
+            // journal, as above); the others an upsert.
+            let mut recorded = Vec::new();
+            let mut others = Vec::new();
+            for &i in &inserts {
+                if let Op::ScheduleLesson { reply, .. } = ops[i] {
+                    let sender = reply.sender.0;
+                    if fresh_senders.contains(&sender) {
+                        folded.insert(sender, i);
+                    } else if contact_seen.contains(&sender) {
+                        recorded.push(i);
+                    } else {
+                        others.push(i);
+                    }
+                }
+            }
             // `(sender, slot time, key), …` of these lessons, for a `VALUES` list.
             macro_rules! lesson_values {
                 ($list:expr) => {
@@ -1179,6 +1166,68 @@ async fn run_script<'a>(
             pad_list!(inserts.len());
             push!(");\n");
             reads.push(Read::Lessons(owners));
+        }
+    }
+
+    // The new senders' rows, after the lessons (whose ids they list): a sender whose lesson
+    // this batch stores gets its slot and its list in the same insert.
+    if !fresh_contacts.is_empty() {
+        push!(
+            "INSERT OR ROLLBACK INTO senders \
+             (sender, first_seen, last_seen, contacts, last_lesson_at, live_replies) \
+             SELECT column1, column2, column2, 1, column3, CASE WHEN column4 IS NULL THEN NULL \
+             ELSE json_array((SELECT id FROM replies WHERE idempotency_key = column4)) END \
+             FROM (VALUES "
+        );
+        for (j, &i) in fresh_contacts.iter().enumerate() {
+            if let Op::RecordContact { sender, now } = ops[i] {
+                push!(if j == 0 { "(" } else { ", (" });
+                p!(sender.0.to_vec());
+                push!(", ");
+                p!(now.as_millis());
+                push!(", ");
+                match folded.get(&sender.0).map(|&l| ops[l]) {
+                    Some(Op::ScheduleLesson { reply, now, .. }) => {
+                        p!(now.as_millis());
+                        push!(", ");
+                        p!(reply.idempotency_key.clone());
+                    }
+                    _ => {
+                        p!(None::<i64>);
+                        push!(", ");
+                        p!(None::<i64>);
+                    }
+                }
+                push!(")");
+            }
+        }
+        pad_rows!(fresh_contacts.len(), 4);
+        push!(") WHERE column1 IS NOT NULL;\n");
+        reads.push(Read::Ignore);
+    }
+    // A sender's second contact in the batch, after its first.
+    for &i in &contact_dups {
+        if let Op::RecordContact { sender, now } = ops[i] {
+            push!(
+                "SELECT sender, first_seen, last_seen, contacts, last_lesson_at FROM senders \
+                 WHERE sender = "
+            );
+            p!(sender.0.to_vec());
+            push!(
+                ";\nINSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
+                 VALUES ("
+            );
+            p!(sender.0.to_vec());
+            push!(", ");
+            p!(now.as_millis());
+            push!(", ");
+            p!(now.as_millis());
+            push!(
+                ", 1, NULL) ON CONFLICT (sender) DO UPDATE SET last_seen = excluded.last_seen, \
+                 contacts = senders.contacts + 1;\n"
+            );
+            reads.push(Read::Contacts(vec![(sender.0.to_vec(), i)]));
+            reads.push(Read::Ignore);
         }
     }
 
