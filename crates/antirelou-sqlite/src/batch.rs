@@ -868,9 +868,9 @@ async fn run_script<'a>(
     // the admissions read needs no read here and no upsert: a plain insert for a new one
     // (written after the lessons, with its lesson's slot and id when it has one, so that its
     // row is written once), an update for a known one, both `OR ROLLBACK` (neither can meet a
-    // constraint), which
-    // SQLite runs without a statement journal (an upsert may abort half-way, so SQLite copies
-    // every page it changes first). The others: read the previous records, then one upsert.
+    // constraint), which SQLite runs without a statement journal (an upsert may abort
+    // half-way, so SQLite copies every page it changes first). The others: read the previous
+    // records, then one upsert.
     let mut unknown_contacts = Vec::new();
     let mut fresh_contacts = Vec::new();
     let mut known_contacts = Vec::new();
@@ -937,7 +937,8 @@ async fn run_script<'a>(
         reads.push(Read::Ignore);
     }
 
-    // Lessons with their slot (`schedule_lesson`), first of all the writes of the batch. The
+    // Lessons with their slot (`schedule_lesson`), after the known senders' contacts and before
+    // the new senders' rows (which list their lessons' ids), opt-outs and cancellations. The
     // keys and slots they depend on are read first, in this transaction (nothing else writes
     // meanwhile); each op is then decided in order, as if run one after the other (a key or a
     // sender seen earlier in the batch counts); the script then takes every slot in one

@@ -1200,6 +1200,15 @@ mod tests {
         (ids, flags)
     }
 
+    /// `cancel_pending` of sender `i`'s replies at `at`: how many.
+    async fn cancel(store: &crate::SqliteStore, i: u8, at: Timestamp) -> u64 {
+        use antirelou_core::store::ReplyQueue;
+        store
+            .cancel_pending(&SenderHash([i; 16]), "stop", at)
+            .await
+            .expect("cancel_pending")
+    }
+
     /// Lessons stored by a batch are listed in their sender's row instead of the
     /// `replies_sender` index, and `cancel_pending` finds them there, in a batch and on the
     /// writer connection alike, together with the sender's unlisted replies; a later lesson's
@@ -1246,20 +1255,8 @@ mod tests {
         };
         let other = i64::try_from(other).unwrap();
         assert_eq!(listed(&store, 1).await, (vec![a], vec![(a, 1), (other, 0)]));
-        assert_eq!(
-            store
-                .cancel_pending(&SenderHash([1; 16]), "stop", now)
-                .await
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            store
-                .cancel_pending(&SenderHash([1; 16]), "stop", now)
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(cancel(&store, 1, now).await, 2);
+        assert_eq!(cancel(&store, 1, now).await, 0, "nothing left to cancel");
         let state = |id: i64| {
             let store = store.clone();
             async move {
@@ -1287,20 +1284,8 @@ mod tests {
         let plain = crate::SqliteStore::open(dir.join("antirelou.db"))
             .await
             .unwrap();
-        assert_eq!(
-            plain
-                .cancel_pending(&SenderHash([1; 16]), "stop", later)
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            plain
-                .cancel_pending(&SenderHash([2; 16]), "stop", later)
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(cancel(&plain, 1, later).await, 1);
+        assert_eq!(cancel(&plain, 2, later).await, 1);
         assert_eq!(plain.queue_stats(later).await.unwrap().pending, 0);
         plain.close().await;
         let _ = std::fs::remove_dir_all(&dir);
@@ -1311,7 +1296,6 @@ mod tests {
     #[tokio::test]
     #[allow(clippy::unwrap_used)]
     async fn a_version_1_database_keeps_its_pending_replies_cancellable() {
-        use antirelou_core::store::ReplyQueue;
         let dir = scratch_dir("v1");
         let v1 = dir.join("v1-migrations");
         std::fs::create_dir_all(&v1).unwrap();
@@ -1354,13 +1338,10 @@ mod tests {
             )
             .await
             .unwrap();
-            let now = Timestamp::from_millis(0);
+            // Cancelled by the first open (a batch), none left for the second.
             let expected = u64::from(group_commit);
             assert_eq!(
-                store
-                    .cancel_pending(&SenderHash([9; 16]), "stop", now)
-                    .await
-                    .unwrap(),
+                cancel(&store, 9, Timestamp::from_millis(0)).await,
                 expected,
                 "group commit {group_commit}"
             );
