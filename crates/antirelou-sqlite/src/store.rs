@@ -1416,10 +1416,10 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     async fn a_failed_script_is_rolled_back_and_run_one_write_at_a_time() {
         use std::sync::atomic::Ordering;
-        let _alone = SCRIPTS_MAY_FAIL.lock().await;
 
         use antirelou_core::policy::Decision;
         use antirelou_core::store::{Counters, ReplyQueue, SenderHistory, Store, TextAdmission};
+        let _alone = SCRIPTS_MAY_FAIL.lock().await;
         let (dir, store) = group_commit_store("script-fails").await;
         let now = Timestamp::from_secs(1_700_000_000);
         let window = Duration::from_secs(3600);
