@@ -215,14 +215,11 @@ mod tests {
             interval,
             tolerance,
         };
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::util::TestRng(0x9e37_79b9_7f4a_7c15);
         let mut t: i64 = 1_700_000_000_000;
         let (mut allowed, mut denied) = (0, 0);
         for i in 0..200_000u32 {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let r = rng.next();
             t += match r % 16 {
                 0 => -(((r >> 8) % 5_000) as i64),
                 1 => ((r >> 8) % 60_000) as i64,

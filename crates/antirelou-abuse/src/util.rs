@@ -137,6 +137,21 @@ pub(crate) fn stripe() -> usize {
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
+/// The tests' deterministic generator (xorshift64*), the same sequence on every run.
+#[cfg(test)]
+pub(crate) struct TestRng(pub(crate) u64);
+
+#[cfg(test)]
+impl TestRng {
+    /// The next value.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -157,13 +172,8 @@ mod tests {
 
     #[test]
     fn fast_division_is_exact() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut rng = TestRng(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next();
         let mut divisors: Vec<u64> = (0..20).map(|i| POW10[i]).collect();
         divisors.extend([
             1,

@@ -152,10 +152,12 @@ pub(crate) enum Done {
 
 type Job = (Op, oneshot::Sender<Result<Done>>);
 
-/// What the writer's scripts did: how many failed (and ran again one write at a time) and, in
-/// tests, every distinct text it prepared.
+/// What the writer's scripts did, for tests: how many failed (and ran again one write at a
+/// time) and every distinct text prepared. Outside tests it records nothing (its calls are
+/// empty).
 #[derive(Debug, Default)]
 pub(crate) struct ScriptLog {
+    #[cfg(test)]
     failed: std::sync::atomic::AtomicU64,
     #[cfg(test)]
     texts: Mutex<std::collections::HashSet<String>>,
@@ -170,6 +172,14 @@ impl ScriptLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(_sql.to_owned());
+    }
+
+    /// A batch script failed.
+    #[cfg_attr(not(test), allow(clippy::unused_self))]
+    fn script_failed(&self) {
+        #[cfg(test)]
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Batch scripts that failed so far.
@@ -673,8 +683,7 @@ async fn commit_on(
     match run_script(conn, ops.iter(), known, !begun, log).await {
         Ok(results) => return Ok((resolutions, results.into_iter().map(Ok).collect())),
         Err(e) => {
-            log.failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log.script_failed();
             tracing::warn!(error = %e, "batch script failed; running the batch one write at a time");
             rollback(conn).await;
         }
