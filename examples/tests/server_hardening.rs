@@ -161,14 +161,15 @@ async fn the_example_config_is_refused_until_its_secrets_are_real() {
     );
 }
 
-/// Finding 2: a half-sent request line and an idle kept-alive connection are closed after
-/// `header_read_timeout`; a body that stops coming gets `408` after `body_read_timeout`.
+/// Finding 2: a half-sent request line is closed after `header_read_timeout`, a kept-alive
+/// connection after `idle_timeout` without a request (and not before: a proxy may reuse it),
+/// and a body that stops coming gets `408` after `body_read_timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _fake) = start(
         dir.path(),
-        "[http]\nheader_read_timeout = \"600ms\"\nbody_read_timeout = \"600ms\"\n",
+        "[http]\nheader_read_timeout = \"600ms\"\nbody_read_timeout = \"600ms\"\nidle_timeout = \"2s\"\n",
     )
     .await;
 
@@ -180,31 +181,55 @@ async fn slow_and_idle_connections_are_closed() {
     assert!(matches!(end, End::Closed(_)), "{end:?}");
     let waited = t0.elapsed();
     assert!(
-        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(1500),
         "{waited:?}"
     );
 
-    // Nothing sent at all.
+    // Nothing sent at all: the head is due within the header timeout of the accept.
     let mut s = connect(&server.base).await;
-    let end = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert!(matches!(end, End::Closed(_)), "{end:?}");
-
-    // A kept-alive connection, idle after its first answer.
-    let mut s = connect(&server.base).await;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).await.unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let t0 = Instant::now();
     let end = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert_eq!(end, End::Closed(String::new()));
+    assert!(matches!(end, End::Closed(_)), "{end:?}");
     assert!(
-        t0.elapsed() >= Duration::from_millis(500),
+        t0.elapsed() < Duration::from_millis(1500),
         "{:?}",
         t0.elapsed()
+    );
+
+    // A kept-alive connection: usable after a pause longer than the header timeout, closed
+    // once idle for the idle timeout.
+    let mut s = connect(&server.base).await;
+    let get = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut buf = [0u8; 1024];
+    for pause in [Duration::ZERO, Duration::from_millis(1200)] {
+        tokio::time::sleep(pause).await;
+        s.write_all(get).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "after {pause:?}: {head}");
+    }
+    let t0 = Instant::now();
+    let end = read_until_closed(&mut s, Duration::from_secs(6)).await;
+    assert_eq!(end, End::Closed(String::new()));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+
+    // On a kept-alive connection, the head is due within the header timeout of its first byte.
+    let mut s = connect(&server.base).await;
+    s.write_all(get).await.unwrap();
+    let _ = s.read(&mut buf).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    s.write_all(b"GET /hea").await.unwrap();
+    let end = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(matches!(end, End::Closed(_)), "{end:?}");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(1500),
+        "{waited:?}"
     );
 
     // A body that stops after its first bytes.

@@ -184,6 +184,7 @@ struct RawAdmin {
 struct RawHttp {
     header_read_timeout: Option<String>,
     body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
     max_connections: Option<usize>,
 }
 
@@ -300,13 +301,18 @@ pub struct BudgetConfig {
 /// time and number, so that slow or idle clients cannot hold the server's file descriptors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// A request's line and headers must all arrive within this time, counted from when the
-    /// connection is ready for a request: when it is accepted, or when the previous response on
-    /// a kept-alive connection is sent. So it is also the idle keep-alive timeout (default 10 s).
+    /// A request's line and headers must all arrive within this time, counted from the accept
+    /// (a new connection) or from the request's first byte (a kept-alive one), or the
+    /// connection is closed (default 10 s).
     pub header_read_timeout: Duration,
     /// A request's body must all arrive within this time after its headers, or the answer is
     /// `408` and the connection is closed (default 10 s).
     pub body_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long after its last response is closed
+    /// (default 60 s: longer than the reverse proxy's own idle timeout for its upstream
+    /// connections should be, so that the proxy never sends a request on a connection the
+    /// server is closing).
+    pub idle_timeout: Duration,
     /// At most this many connections at once; a connection beyond it is answered `503` and
     /// closed at once, with a warning at most every 10 s (default 1024).
     pub max_connections: usize,
@@ -317,6 +323,7 @@ impl Default for HttpSettings {
         HttpSettings {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
         }
     }
@@ -1132,6 +1139,11 @@ fn http_settings(raw: RawHttp) -> Result<HttpSettings, ConfigError> {
             raw.body_read_timeout.as_deref(),
             defaults.body_read_timeout,
         )?,
+        idle_timeout: timeout(
+            "http.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            defaults.idle_timeout,
+        )?,
         max_connections: raw.max_connections.unwrap_or(defaults.max_connections),
     };
     if settings.max_connections == 0 || settings.max_connections > 1_000_000 {
@@ -1512,7 +1524,7 @@ locale = "fr-BE"
     fn the_http_section_is_validated() {
         let c = Config::from_toml(
             &format!(
-                "{GOOD}\n[http]\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"500ms\"\nmax_connections = 8\n"
+                "{GOOD}\n[http]\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"500ms\"\nidle_timeout = \"90s\"\nmax_connections = 8\n"
             ),
             no_env,
         )
@@ -1522,6 +1534,7 @@ locale = "fr-BE"
             HttpSettings {
                 header_read_timeout: Duration::from_secs(2),
                 body_read_timeout: Duration::from_millis(500),
+                idle_timeout: Duration::from_secs(90),
                 max_connections: 8,
             }
         );
@@ -1534,6 +1547,8 @@ locale = "fr-BE"
         assert_eq!(e, "http.header_read_timeout: must be between 100ms and 10m");
         let e = err(&format!("{GOOD}\n[http]\nbody_read_timeout = \"1h\"\n"));
         assert_eq!(e, "http.body_read_timeout: must be between 100ms and 10m");
+        let e = err(&format!("{GOOD}\n[http]\nidle_timeout = \"1\"\n"));
+        assert!(e.starts_with("http.idle_timeout: "), "{e}");
         let e = err(&format!("{GOOD}\n[http]\nidle = \"1s\"\n"));
         assert!(e.starts_with("http.idle: unknown field `idle`"), "{e}");
     }

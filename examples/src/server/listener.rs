@@ -1,9 +1,10 @@
 //! The HTTP listener: an accept loop over hyper's HTTP/1.1 connection builder that bounds every
 //! connection in time and number (`[http]`, see [`HttpSettings`]), and stops gracefully.
 //!
-//! * a request's line and headers must arrive within `header_read_timeout`, counted from when
-//!   the connection is ready for a request (accepted, or the previous response sent): a
-//!   half-sent request line and an idle kept-alive connection are both closed after it;
+//! * a request's line and headers must arrive within `header_read_timeout` of the accept or of
+//!   the request's first byte, and a kept-alive connection may wait `idle_timeout` for its next
+//!   request (see [`deadlines`](super::deadlines)): a half-sent request line and an idle
+//!   connection are both closed;
 //! * a request head larger than [`MAX_HEADER_BYTES`] is answered `431` and closed;
 //! * the body's size and read time are bounded by [`limits`](super::limits), before any route;
 //! * at most `max_connections` connections are open at once: one more is answered `503` and
@@ -17,7 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::{Service as _, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -25,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::config::HttpSettings;
+use super::deadlines::{Activity, DeadlineIo, InFlight};
 
 /// Largest request head (request line and headers, in bytes): a larger one is answered `431`
 /// and its connection closed.
@@ -65,10 +70,12 @@ impl RateLimitedWarning {
 }
 
 /// The HTTP/1.1 connection settings shared by every connection.
-fn builder(settings: &HttpSettings) -> http1::Builder {
+fn builder() -> http1::Builder {
     let mut b = http1::Builder::new();
+    // hyper's own header timer would also close idle kept-alive connections after the header
+    // timeout; the deadlines of `DeadlineIo` tell the two apart.
     b.timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
+        .header_read_timeout(None)
         .keep_alive(true)
         .max_header_size(MAX_HEADER_BYTES);
     b
@@ -83,7 +90,7 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
-    let builder = builder(&settings);
+    let builder = builder();
     let mut refused = RateLimitedWarning::default();
     let mut failed = RateLimitedWarning::default();
     tokio::pin!(shutdown);
@@ -117,8 +124,24 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let activity = Arc::new(Activity::default());
+        let io = DeadlineIo::new(
+            stream,
+            activity.clone(),
+            settings.header_read_timeout,
+            settings.idle_timeout,
+        );
+        let routes = TowerToHyperService::new(app.clone());
+        let service = service_fn(move |req: Request<Incoming>| {
+            let in_flight = InFlight::enter(&activity);
+            let answer = routes.call(req);
+            async move {
+                let answer = answer.await;
+                drop(in_flight);
+                answer
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+mod deadlines;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
