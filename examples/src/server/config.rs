@@ -1,5 +1,7 @@
 //! The server's TOML configuration: parsing, secrets from the environment, and validation with
-//! errors that name the faulty key.
+//! errors that name the faulty key. A secret that is missing, too short or a placeholder (the
+//! example file's value, "change me"…), and a provider section no number uses, are refused;
+//! every bad secret is reported at once, with what to do.
 //!
 //! ```
 //! use antirelou_examples::server::config::Config;

@@ -3,8 +3,8 @@
 //!
 //! * a request's line and headers must arrive within `header_read_timeout` of the accept or of
 //!   the request's first byte, and a kept-alive connection may wait `idle_timeout` for its next
-//!   request (see [`deadlines`](super::deadlines)): a half-sent request line and an idle
-//!   connection are both closed;
+//!   request (a socket wrapper keeps these deadlines between requests): a half-sent request
+//!   line and an idle connection are both closed;
 //! * a request head larger than [`MAX_HEADER_BYTES`] is answered `431` and closed;
 //! * the body's size and read time are bounded by [`limits`](super::limits), before any route;
 //! * at most `max_connections` connections are open at once: one more is answered `503` and
