@@ -181,7 +181,7 @@ async fn slow_and_idle_connections_are_closed() {
     assert!(matches!(end, End::Closed(_)), "{end:?}");
     let waited = t0.elapsed();
     assert!(
-        waited >= Duration::from_millis(500) && waited < Duration::from_millis(1500),
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
 
@@ -209,11 +209,11 @@ async fn slow_and_idle_connections_are_closed() {
         assert!(head.starts_with("HTTP/1.1 200"), "after {pause:?}: {head}");
     }
     let t0 = Instant::now();
-    let end = read_until_closed(&mut s, Duration::from_secs(6)).await;
+    let end = read_until_closed(&mut s, Duration::from_secs(8)).await;
     assert_eq!(end, End::Closed(String::new()));
     let waited = t0.elapsed();
     assert!(
-        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
 
@@ -228,7 +228,7 @@ async fn slow_and_idle_connections_are_closed() {
     assert!(matches!(end, End::Closed(_)), "{end:?}");
     let waited = t0.elapsed();
     assert!(
-        waited >= Duration::from_millis(500) && waited < Duration::from_millis(1500),
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
 
@@ -266,6 +266,8 @@ async fn connections_beyond_the_bound_are_refused_until_the_holders_go() {
         "[http]\nmax_connections = 4\nheader_read_timeout = \"30s\"\n",
     )
     .await;
+    // The health check's connection must be gone before connections are counted.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut held = Vec::new();
     for i in 0..4 {
