@@ -336,7 +336,13 @@ async fn admin_pause_resume_blocklist_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeProviders::start().await;
     let port = free_port();
-    let cfg = config_text(port, &dir.path().join("a.db"), &fake.base, "1s", "");
+    let cfg = config_text(
+        port,
+        &dir.path().join("a.db"),
+        &fake.base,
+        "1s",
+        "[metrics]\ntoken = \"e2e-metrics-token-0123456789\"\n",
+    );
     let server = ServerProcess::start(dir.path(), &cfg, port).await;
     let c = client();
     let b = &server.base;
@@ -449,8 +455,13 @@ async fn admin_pause_resume_blocklist_metrics() {
     .await;
     assert_eq!(status, 400);
 
-    // Metrics in the Prometheus text format.
-    let r = c.get(format!("{b}/metrics")).send().await.unwrap();
+    // Metrics in the Prometheus text format, with their token.
+    let r = c
+        .get(format!("{b}/metrics"))
+        .bearer_auth("e2e-metrics-token-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]

@@ -30,7 +30,7 @@ use url::Url;
 
 use super::admin::{self, AdminState, History};
 use super::config::{Config, Storage};
-use super::metrics;
+use super::{limits, listener, metrics};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -334,13 +334,25 @@ impl Server {
         &self.config
     }
 
-    /// Every route: the providers' webhooks, `/healthz`, `/metrics` and `/admin`.
+    /// Every route of the main listener: the providers' webhooks, `/healthz`, `/admin`, and
+    /// `/metrics` when it has a token and no listener of its own; every body is bounded before
+    /// its route (see [`limits`]).
     pub fn router(&self) -> Result<Router, ServerError> {
         let handler: Arc<dyn InboundHandler> = Arc::new(self.engine.clone());
         let mut app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
-            .merge(metrics::router(self.admin.clone()))
             .merge(admin::router(self.admin.clone()));
+        let m = &self.config.metrics;
+        match (&m.token, m.listen) {
+            (Some(token), None) => {
+                app = app.merge(metrics::router(self.admin.clone(), Some(token)));
+            }
+            (None, None) => tracing::info!(
+                "/metrics is not served: set [metrics] token (bearer, on this listener) or \
+                 [metrics] listen (an address of its own)"
+            ),
+            (_, Some(_)) => {}
+        }
         if let Some(t) = &self.config.twilio {
             let wc = WebhookConfig::new(
                 self.config.public_url.as_str(),
@@ -371,7 +383,18 @@ impl Server {
                 })?;
             app = app.merge(antirelou_vonage::router::router(Arc::new(hooks)));
         }
-        Ok(app)
+        Ok(limits::limit_bodies(
+            app,
+            self.config.http.body_read_timeout,
+        ))
+    }
+
+    /// The routes of `[metrics] listen`: `/metrics` alone, bounded like the main ones.
+    fn metrics_router(&self) -> Router {
+        limits::limit_bodies(
+            metrics::router(self.admin.clone(), self.config.metrics.token.as_deref()),
+            self.config.http.body_read_timeout,
+        )
     }
 
     /// Bind the configured `listen` address and [`run`](Self::run).
@@ -383,15 +406,22 @@ impl Server {
         self.run(listener, shutdown).await
     }
 
-    /// Serve on `listener` until `shutdown` completes, then stop in order: stop accepting
-    /// webhooks and finish those in flight, stop the dispatcher (it finishes the sends in
-    /// progress and gives its other claims back), close the store.
+    /// Serve on `listener` (and on `[metrics] listen`, if set) until `shutdown` completes, then
+    /// stop in order: stop accepting webhooks and finish those in flight, stop the dispatcher
+    /// (it finishes the sends in progress and gives its other claims back), close the store.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let app = self.router()?;
+        let metrics_listener = match self.config.metrics.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("metrics.listen {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        listener::check_open_file_limit(self.config.http.max_connections);
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
@@ -407,9 +437,27 @@ impl Server {
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, numbers = self.config.numbers.len(), "antirelou server listening");
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (http_stop_tx, http_stop_rx) = watch::channel(false);
+        let metrics_task = match metrics_listener {
+            Some(l) => {
+                tracing::info!(addr = %l.local_addr()?, "/metrics listening");
+                Some(tokio::spawn(listener::serve(
+                    l,
+                    self.metrics_router(),
+                    self.config.http,
+                    stopped(http_stop_rx),
+                )))
+            }
+            None => None,
+        };
+        listener::serve(listener, app, self.config.http, async move {
+            shutdown.await;
+            let _ = http_stop_tx.send(true);
+        })
+        .await;
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
         tracing::info!("webhooks stopped; stopping the dispatcher");
         let _ = stop_tx.send(true);
         match dispatcher_task.await {
@@ -421,7 +469,7 @@ impl Server {
         let _ = purge_task.await;
         self.store.close().await;
         tracing::info!("stopped cleanly");
-        served.map_err(ServerError::Io)
+        Ok(())
     }
 }
 

@@ -1,5 +1,7 @@
 //! The server's TOML configuration: parsing, secrets from the environment, and validation with
-//! errors that name the faulty key.
+//! errors that name the faulty key. A secret that is missing, too short or a placeholder (the
+//! example file's value, "change me"…), and a provider section no number uses, are refused;
+//! every bad secret is reported at once, with what to do.
 //!
 //! ```
 //! use antirelou_examples::server::config::Config;
@@ -50,6 +52,8 @@ pub const ENV_TWILIO_AUTH_TOKEN: &str = "ANTIRELOU_TWILIO_AUTH_TOKEN";
 pub const ENV_VONAGE_API_SECRET: &str = "ANTIRELOU_VONAGE_API_SECRET";
 /// Environment variable that fills or overrides `vonage.signature_secret`.
 pub const ENV_VONAGE_SIGNATURE_SECRET: &str = "ANTIRELOU_VONAGE_SIGNATURE_SECRET";
+/// Environment variable that fills or overrides `metrics.token`.
+pub const ENV_METRICS_TOKEN: &str = "ANTIRELOU_METRICS_TOKEN";
 
 /// A configuration that cannot be used: the key at fault and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +78,19 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// Several problems, reported together so that the operator fixes them in one go (every
+    /// secret that still holds a placeholder, for instance), one per line.
+    #[error("{}", several(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn several(problems: &[ConfigError]) -> String {
+    let mut out = format!("{} problems:", problems.len());
+    for p in problems {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    out
 }
 
 impl ConfigError {
@@ -84,11 +101,20 @@ impl ConfigError {
         }
     }
 
-    /// The key at fault, when there is one.
+    /// The key at fault, when there is one (the first one's of [`ConfigError::Several`]).
     pub fn key_name(&self) -> Option<&str> {
         match self {
             ConfigError::Key { key, .. } => Some(key),
+            ConfigError::Several(all) => all.first().and_then(ConfigError::key_name),
             _ => None,
+        }
+    }
+
+    /// Every problem: the list of [`ConfigError::Several`], or this one alone.
+    pub fn problems(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Several(all) => all.iter().collect(),
+            one => vec![one],
         }
     }
 }
@@ -108,6 +134,9 @@ struct RawConfig {
     #[serde(default)]
     budget: RawBudget,
     admin: Option<RawAdmin>,
+    #[serde(default)]
+    http: RawHttp,
+    metrics: Option<RawMetrics>,
     twilio: Option<RawTwilio>,
     vonage: Option<RawVonage>,
     #[serde(default)]
@@ -150,6 +179,22 @@ struct RawBudget {
 struct RawAdmin {
     token: Option<String>,
     state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    token: Option<String>,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +297,57 @@ pub struct BudgetConfig {
     pub monthly_cap: Option<Money>,
     /// Price of one outbound segment.
     pub price_per_segment: Money,
+}
+
+/// The HTTP listener's limits (`[http]`): every connection, whoever opens it, is bounded in
+/// time and number, so that slow or idle clients cannot hold the server's file descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// A request's line and headers must all arrive within this time, counted from the accept
+    /// (a new connection) or from the request's first byte (a kept-alive one), or the
+    /// connection is closed (default 10 s).
+    pub header_read_timeout: Duration,
+    /// A request's body must all arrive within this time after its headers, or the answer is
+    /// `408` and the connection is closed (default 10 s).
+    pub body_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long after its last response is closed
+    /// (default 60 s: longer than the reverse proxy's own idle timeout for its upstream
+    /// connections should be, so that the proxy never sends a request on a connection the
+    /// server is closing).
+    pub idle_timeout: Duration,
+    /// At most this many connections at once; a connection beyond it is answered `503` and
+    /// closed at once, with a warning at most every 10 s (default 1024).
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// How `/metrics` is exposed (`[metrics]`): with a bearer token on the main listener, or on a
+/// listener of its own, or not at all (the default, when neither is set).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The bearer token `/metrics` asks for (`metrics.token` or `ANTIRELOU_METRICS_TOKEN`).
+    pub token: Option<String>,
+    /// Serve `/metrics` on this address instead of the main one (with the token too, if set).
+    pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// The Twilio account.
@@ -377,6 +473,10 @@ pub struct Config {
     /// by default next to the SQLite file, `<file>.operator.json`; none with PostgreSQL unless
     /// set). See [`operator_state`](super::operator_state).
     pub state_file: Option<PathBuf>,
+    /// The HTTP listener's timeouts and connection bound.
+    pub http: HttpSettings,
+    /// How `/metrics` is exposed.
+    pub metrics: MetricsSettings,
     /// Twilio, if configured.
     pub twilio: Option<TwilioSettings>,
     /// Vonage, if configured.
@@ -396,6 +496,8 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("reply", &self.reply)
             .field("budget", &self.budget)
+            .field("http", &self.http)
+            .field("metrics", &self.metrics)
             .field("twilio", &self.twilio)
             .field("vonage", &self.vonage)
             .field("numbers", &self.numbers.len())
@@ -449,19 +551,159 @@ fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// A secret from the environment (which wins) or the file, never empty.
+/// What a secret is and where the operator gets a real one.
+#[derive(Clone, Copy)]
+struct SecretSpec {
+    /// The dotted key.
+    key: &'static str,
+    /// The environment variable that overrides it.
+    env: &'static str,
+    /// Shortest acceptable value, in bytes.
+    min_len: usize,
+    /// What to do about a bad value (one sentence, naming the key's variable).
+    how: &'static str,
+}
+
+const HASH_SECRET: SecretSpec = SecretSpec {
+    key: "hash_secret",
+    env: ENV_HASH_SECRET,
+    min_len: 16,
+    how: "generate one with `openssl rand -hex 32` and set it here or in ANTIRELOU_HASH_SECRET \
+          (then never change it: the senders' history is keyed by it)",
+};
+const ADMIN_TOKEN: SecretSpec = SecretSpec {
+    key: "admin.token",
+    env: ENV_ADMIN_TOKEN,
+    min_len: 16,
+    how: "generate one with `openssl rand -hex 32` and set it here or in ANTIRELOU_ADMIN_TOKEN",
+};
+const TWILIO_AUTH_TOKEN: SecretSpec = SecretSpec {
+    key: "twilio.auth_token",
+    env: ENV_TWILIO_AUTH_TOKEN,
+    min_len: 16,
+    how: "set it from the Twilio console (Account, API keys & tokens, Auth Token) here or in \
+          ANTIRELOU_TWILIO_AUTH_TOKEN",
+};
+const VONAGE_API_SECRET: SecretSpec = SecretSpec {
+    key: "vonage.api_secret",
+    env: ENV_VONAGE_API_SECRET,
+    min_len: 8,
+    how: "set it from the Vonage dashboard (API Settings, API secret) here or in \
+          ANTIRELOU_VONAGE_API_SECRET",
+};
+const VONAGE_SIGNATURE_SECRET: SecretSpec = SecretSpec {
+    key: "vonage.signature_secret",
+    env: ENV_VONAGE_SIGNATURE_SECRET,
+    min_len: 16,
+    how: "set it from the Vonage dashboard (API Settings, Signature secret) here or in \
+          ANTIRELOU_VONAGE_SIGNATURE_SECRET",
+};
+const METRICS_TOKEN: SecretSpec = SecretSpec {
+    key: "metrics.token",
+    env: ENV_METRICS_TOKEN,
+    min_len: 16,
+    how: "generate one with `openssl rand -hex 32` and set it here or in \
+          ANTIRELOU_METRICS_TOKEN (or leave it out and serve /metrics on metrics.listen)",
+};
+
+/// A secret from the environment (which wins) or the file. A missing, empty, short or
+/// placeholder value (the example file's, or one that says "change me") is pushed to `problems`
+/// and an empty string returned, so that every bad secret is reported at once.
 fn secret(
-    key: &str,
-    env_name: &str,
+    spec: SecretSpec,
+    from_file: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> String {
+    match secret_value(spec, from_file, env) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(e);
+            String::new()
+        }
+    }
+}
+
+fn secret_value(
+    spec: SecretSpec,
     from_file: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
-    let value = env(env_name)
-        .filter(|v| !v.trim().is_empty())
-        .or(from_file)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    value.ok_or_else(|| ConfigError::key(key, format!("missing (set it here or in {env_name})")))
+    let SecretSpec {
+        key,
+        env: env_name,
+        min_len,
+        how,
+    } = spec;
+    let (value, origin) = match env(env_name).filter(|v| !v.trim().is_empty()) {
+        Some(v) => (v, format!(" (from {env_name})")),
+        None => (from_file.unwrap_or_default(), String::new()),
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Err(ConfigError::key(key, format!("missing; {how}")));
+    }
+    if let Some(why) = placeholder(&value) {
+        return Err(ConfigError::key(key, format!("{why}{origin}; {how}")));
+    }
+    if value.len() < min_len {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "too short{origin}: {} bytes, at least {min_len} needed; {how}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Why `value` is not a real secret, if it looks like a placeholder: a quoted value of the
+/// shipped example file, a "change me"-like marker, or one character repeated.
+fn placeholder(value: &str) -> Option<String> {
+    const EXAMPLE: &str = include_str!("../../antirelou.example.toml");
+    // Every quoted string of the example file, comments included.
+    if EXAMPLE
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .any(|example| example.trim() == value)
+    {
+        return Some("still the example value".to_owned());
+    }
+    const MARKERS: [&str; 20] = [
+        "change me",
+        "changeme",
+        "change_me",
+        "change-me",
+        "replace me",
+        "replace_me",
+        "example",
+        "placeholder",
+        "your_",
+        "your-",
+        "your ",
+        "xxxx",
+        "...",
+        "\u{2026}",
+        "<",
+        ">",
+        "todo",
+        "fixme",
+        "secret here",
+        "token here",
+    ];
+    let lower = value.to_lowercase();
+    if let Some(m) = MARKERS.iter().find(|m| lower.contains(*m)) {
+        return Some(format!("looks like a placeholder (contains {m:?})"));
+    }
+    let mut chars = value.chars();
+    if let Some(first) = chars.next()
+        && chars.all(|c| c == first)
+    {
+        return Some("looks like a placeholder (one character repeated)".to_owned());
+    }
+    None
 }
 
 fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
@@ -498,12 +740,23 @@ impl Config {
                 ConfigError::key(path, message)
             }
         })?;
-        Self::validate(raw, &env)
+        let mut problems = Vec::new();
+        let result = Self::validate(raw, &env, &mut problems);
+        // The secrets' problems first, then the error that stopped the validation, if any.
+        if let Err(e) = result.as_ref() {
+            problems.push(e.clone());
+        }
+        match problems.len() {
+            0 => result,
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Several(problems)),
+        }
     }
 
     fn validate(
         raw: RawConfig,
         env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<ConfigError>,
     ) -> Result<Config, ConfigError> {
         let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
@@ -513,13 +766,7 @@ impl Config {
             )
         })?;
         let public_url = http_url("public_url", &required("public_url", raw.public_url)?)?;
-        let hash_secret = secret("hash_secret", ENV_HASH_SECRET, raw.hash_secret, env)?;
-        if hash_secret.len() < 16 {
-            return Err(ConfigError::key(
-                "hash_secret",
-                "must be at least 16 bytes (use a long random string)",
-            ));
-        }
+        let hash_secret = secret(HASH_SECRET, raw.hash_secret, env, problems);
 
         let storage = match raw.storage {
             None => {
@@ -625,7 +872,7 @@ impl Config {
             Some(a) => (a.token, a.state_file),
             None => (None, None),
         };
-        let admin_token = secret("admin.token", ENV_ADMIN_TOKEN, admin_token, env)?;
+        let admin_token = secret(ADMIN_TOKEN, admin_token, env, problems);
         let state_file = match state_file.as_deref().map(str::trim) {
             Some("") => return Err(ConfigError::key("admin.state_file", "empty path")),
             Some(p) => Some(PathBuf::from(p)),
@@ -638,12 +885,8 @@ impl Config {
                 _ => None,
             },
         };
-        if admin_token.len() < 16 {
-            return Err(ConfigError::key(
-                "admin.token",
-                "must be at least 16 characters (use a long random string)",
-            ));
-        }
+        let http = http_settings(raw.http)?;
+        let metrics = metrics_settings(raw.metrics, listen, &admin_token, env, problems)?;
 
         let twilio = match raw.twilio {
             None => None,
@@ -655,12 +898,7 @@ impl Config {
                         "must be alphanumeric (AC…)",
                     ));
                 }
-                let auth_token = secret(
-                    "twilio.auth_token",
-                    ENV_TWILIO_AUTH_TOKEN,
-                    t.auth_token,
-                    env,
-                )?;
+                let auth_token = secret(TWILIO_AUTH_TOKEN, t.auth_token, env, problems);
                 let api_base = http_url(
                     "twilio.api_base",
                     t.api_base
@@ -690,18 +928,9 @@ impl Config {
             None => None,
             Some(v) => {
                 let api_key = required("vonage.api_key", v.api_key)?;
-                let api_secret = secret(
-                    "vonage.api_secret",
-                    ENV_VONAGE_API_SECRET,
-                    v.api_secret,
-                    env,
-                )?;
-                let signature_secret = secret(
-                    "vonage.signature_secret",
-                    ENV_VONAGE_SIGNATURE_SECRET,
-                    v.signature_secret,
-                    env,
-                )?;
+                let api_secret = secret(VONAGE_API_SECRET, v.api_secret, env, problems);
+                let signature_secret =
+                    secret(VONAGE_SIGNATURE_SECRET, v.signature_secret, env, problems);
                 let signature_method = match v.signature_method.as_deref() {
                     None => SignatureMethod::Md5Hash,
                     Some(m) => m.parse().map_err(|_| {
@@ -862,6 +1091,7 @@ impl Config {
                 sms_to_callers: n.sms_to_callers.unwrap_or(false),
             });
         }
+        unused_providers(&numbers, twilio.is_some(), vonage.is_some())?;
 
         Ok(Config {
             listen,
@@ -872,6 +1102,8 @@ impl Config {
             budget,
             admin_token,
             state_file,
+            http,
+            metrics,
             twilio,
             vonage,
             abuse,
@@ -887,6 +1119,122 @@ fn pace(key: &str, value: Option<f64>) -> Result<Option<f64>, ConfigError> {
         Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
         Some(_) => Err(ConfigError::key(key, "must be a positive number")),
     }
+}
+
+fn http_settings(raw: RawHttp) -> Result<HttpSettings, ConfigError> {
+    let defaults = HttpSettings::default();
+    let timeout = |key: &str, value: Option<&str>, default: Duration| {
+        let d = duration(key, value, default)?;
+        if d < Duration::from_millis(100) || d > Duration::from_secs(600) {
+            return Err(ConfigError::key(key, "must be between 100ms and 10m"));
+        }
+        Ok(d)
+    };
+    let settings = HttpSettings {
+        header_read_timeout: timeout(
+            "http.header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            defaults.header_read_timeout,
+        )?,
+        body_read_timeout: timeout(
+            "http.body_read_timeout",
+            raw.body_read_timeout.as_deref(),
+            defaults.body_read_timeout,
+        )?,
+        idle_timeout: timeout(
+            "http.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            defaults.idle_timeout,
+        )?,
+        max_connections: raw.max_connections.unwrap_or(defaults.max_connections),
+    };
+    if settings.max_connections == 0 || settings.max_connections > 1_000_000 {
+        return Err(ConfigError::key(
+            "http.max_connections",
+            "must be between 1 and 1000000 (and below the open-file limit, LimitNOFILE)",
+        ));
+    }
+    Ok(settings)
+}
+
+fn metrics_settings(
+    raw: Option<RawMetrics>,
+    main_listen: SocketAddr,
+    admin_token: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> Result<MetricsSettings, ConfigError> {
+    let section = raw.is_some();
+    let (file_token, listen_text) = match raw {
+        Some(m) => (m.token, m.listen),
+        None => (None, None),
+    };
+    let given = file_token.as_deref().is_some_and(|t| !t.trim().is_empty())
+        || env(ENV_METRICS_TOKEN).is_some_and(|t| !t.trim().is_empty());
+    let token = if given {
+        let t = secret(METRICS_TOKEN, file_token, env, problems);
+        if !t.is_empty() && t == admin_token {
+            return Err(ConfigError::key(
+                "metrics.token",
+                "must differ from admin.token (a scraper must not hold the key of /admin); \
+                 generate another with `openssl rand -hex 32`",
+            ));
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let listen = match listen_text {
+        None => None,
+        Some(text) => {
+            let addr: SocketAddr = text.trim().parse().map_err(|_| {
+                ConfigError::key(
+                    "metrics.listen",
+                    format!("{text:?} is not an address:port such as \"127.0.0.1:9100\""),
+                )
+            })?;
+            if addr == main_listen {
+                return Err(ConfigError::key(
+                    "metrics.listen",
+                    "must differ from listen (leave it out to serve /metrics there with the token)",
+                ));
+            }
+            Some(addr)
+        }
+    };
+    if section && token.is_none() && listen.is_none() {
+        return Err(ConfigError::key(
+            "metrics",
+            "neither token nor listen: set token (a bearer token on the main listener), or \
+             listen (a separate address), or remove the [metrics] section",
+        ));
+    }
+    Ok(MetricsSettings { token, listen })
+}
+
+/// A provider section that no `[[number]]` uses is refused: its webhook routes would accept
+/// requests signed with its secret for numbers it does not serve.
+fn unused_providers(
+    numbers: &[NumberSettings],
+    twilio: bool,
+    vonage: bool,
+) -> Result<(), ConfigError> {
+    for (configured, provider, name) in [
+        (twilio, Provider::Twilio, "twilio"),
+        (vonage, Provider::Vonage, "vonage"),
+    ] {
+        if configured && !numbers.iter().any(|n| n.provider == provider) {
+            return Err(ConfigError::key(
+                name,
+                format!(
+                    "no [[number]] uses provider = \"{name}\": remove the [{name}] section (its \
+                     webhooks would be served for no number) or add a [[number]] with \
+                     provider = \"{name}\""
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -911,7 +1259,7 @@ price_per_segment_eur = 0.07627
 token = "admin-token-0123456789"
 [twilio]
 account_sid = "AC0123456789abcdef0123456789abcdef"
-auth_token = "twilio-token"
+auth_token = "twilio-auth-token-0123"
 api_base = "https://api.twilio.com"
 [vonage]
 api_key = "abcd1234"
@@ -947,7 +1295,12 @@ locale = "fr-BE"
         assert_eq!(c.budget.monthly_cap, Some(Money::from_micros(300_000_000)));
         assert_eq!(c.budget.price_per_segment, Money::from_micros(76_270));
         assert_eq!(c.admin_token, "admin-token-0123456789");
-        assert_eq!(c.twilio.as_ref().unwrap().auth_token, "twilio-token");
+        assert_eq!(
+            c.twilio.as_ref().unwrap().auth_token,
+            "twilio-auth-token-0123"
+        );
+        assert_eq!(c.http, HttpSettings::default());
+        assert_eq!(c.metrics, MetricsSettings::default());
         let v = c.vonage.as_ref().unwrap();
         assert_eq!(v.signature_method, SignatureMethod::Md5Hash);
         assert_eq!(v.api_base.as_str(), "https://rest.nexmo.com/");
@@ -964,12 +1317,293 @@ locale = "fr-BE"
         );
     }
 
+    const EXAMPLE: &str = include_str!("../../antirelou.example.toml");
+
+    /// The environment of the documented systemd unit, with real (random-looking) secrets.
+    fn real_secrets(name: &str) -> Option<String> {
+        match name {
+            ENV_HASH_SECRET => Some("4f1c9a0e77d2b3c8e5a6f0d1b2c3d4e5".into()),
+            ENV_ADMIN_TOKEN => Some("9b8a7c6d5e4f30112233445566778899".into()),
+            ENV_TWILIO_AUTH_TOKEN => Some("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn the_example_file_is_accepted() {
-        let text = include_str!("../../antirelou.example.toml");
-        let c = Config::from_toml(text, no_env).unwrap();
+    fn the_example_file_is_refused_until_its_secrets_are_real() {
+        let e = Config::from_toml(EXAMPLE, no_env).unwrap_err();
+        let keys: Vec<&str> = e.problems().iter().filter_map(|p| p.key_name()).collect();
+        assert_eq!(
+            keys,
+            ["hash_secret", "admin.token", "twilio.auth_token"],
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("3 problems:\n  hash_secret: "), "{text}");
+        assert!(
+            text.contains(
+                "twilio.auth_token: still the example value; set it from the Twilio console"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ANTIRELOU_ADMIN_TOKEN"), "{text}");
+
+        // With the secrets in the environment, as the documented unit gives them, it starts.
+        let c = Config::from_toml(EXAMPLE, real_secrets).unwrap();
         assert!(!c.numbers.is_empty());
-        assert!(c.twilio.is_some() && c.vonage.is_some());
+        assert!(c.twilio.is_some());
+        assert!(
+            c.vonage.is_none(),
+            "the example's [vonage] is commented out"
+        );
+
+        // Its commented [vonage] section, uncommented with no Vonage number, is refused.
+        let start = EXAMPLE.find("# [vonage]").unwrap();
+        let end = start + EXAMPLE[start..].find("\n\n").unwrap();
+        let uncommented: String = EXAMPLE[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = format!("{}{}{}", &EXAMPLE[..start], uncommented, &EXAMPLE[end..]);
+        let e = Config::from_toml(&text, real_secrets)
+            .unwrap_err()
+            .to_string();
+        // Its own placeholders first, then the section no number uses.
+        assert!(
+            e.contains("vonage.api_secret: still the example value"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "vonage.signature_secret: still the example value; set it from the Vonage dashboard"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "vonage: no [[number]] uses provider = \"vonage\": remove the [vonage] section"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn placeholder_short_and_empty_secrets_are_refused() {
+        let secrets = [
+            (
+                "hash_secret = ",
+                "0123456789abcdef0123456789abcdef",
+                "hash_secret",
+            ),
+            ("token = ", "admin-token-0123456789", "admin.token"),
+            (
+                "auth_token = ",
+                "twilio-auth-token-0123",
+                "twilio.auth_token",
+            ),
+            ("api_secret = ", "vonage-api-secret", "vonage.api_secret"),
+            (
+                "signature_secret = ",
+                "vonage-signature-secret",
+                "vonage.signature_secret",
+            ),
+        ];
+        let bad = [
+            ("change me later", "looks like a placeholder"),
+            ("CHANGE ME (or ANTIRELOU_X)", "looks like a placeholder"),
+            ("KEY..................", "looks like a placeholder"),
+            ("xxxxxxxxxxxxxxxxxxxxxxxx", "looks like a placeholder"),
+            ("my-example-secret-value", "looks like a placeholder"),
+            ("<your secret goes here>", "looks like a placeholder"),
+            ("0000000000000000000000", "one character repeated"),
+            (
+                "AC00000000000000000000000000000000",
+                "still the example value",
+            ),
+            ("short!", "too short"),
+            ("", "missing"),
+        ];
+        for (prefix, good, key) in secrets {
+            for (value, why) in bad {
+                let text = GOOD.replace(
+                    &format!("{prefix}\"{good}\""),
+                    &format!("{prefix}\"{value}\""),
+                );
+                assert_ne!(text, GOOD, "{key}");
+                let e = err(&text);
+                assert!(e.starts_with(&format!("{key}: ")), "{key} = {value:?}: {e}");
+                assert!(e.contains(why), "{key} = {value:?}: {e}");
+            }
+        }
+        // Vonage API secrets of old accounts have 8 characters.
+        let c = Config::from_toml(
+            &GOOD.replace("\"vonage-api-secret\"", "\"a1b2c3d4\""),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(c.vonage.unwrap().api_secret, "a1b2c3d4");
+    }
+
+    #[test]
+    fn a_placeholder_in_the_environment_is_refused_and_named() {
+        let env = |name: &str| {
+            (name == ENV_VONAGE_SIGNATURE_SECRET).then(|| {
+                "change me: the signature secret of the Vonage dashboard \
+                 (or ANTIRELOU_VONAGE_SIGNATURE_SECRET)"
+                    .to_owned()
+            })
+        };
+        let e = Config::from_toml(GOOD, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "vonage.signature_secret: still the example value (from \
+                 ANTIRELOU_VONAGE_SIGNATURE_SECRET); set it from the Vonage dashboard"
+            ),
+            "{e}"
+        );
+        // The value the issue found accepted (an older example file's).
+        let env = |name: &str| {
+            (name == ENV_VONAGE_SIGNATURE_SECRET)
+                .then(|| "change me (or ANTIRELOU_VONAGE_SIGNATURE_SECRET)".to_owned())
+        };
+        let e = Config::from_toml(GOOD, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "vonage.signature_secret: looks like a placeholder (contains \"change me\") \
+                 (from ANTIRELOU_VONAGE_SIGNATURE_SECRET)"
+            ),
+            "{e}"
+        );
+        let env = |name: &str| (name == ENV_ADMIN_TOKEN).then(|| "tooshort".to_owned());
+        let e = Config::from_toml(GOOD, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("admin.token: too short (from ANTIRELOU_ADMIN_TOKEN): 8 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_bad_secret_is_reported_at_once_with_the_first_other_error() {
+        let text = GOOD
+            .replace("\"admin-token-0123456789\"", "\"change me\"")
+            .replace("\"vonage-api-secret\"", "\"\"")
+            .replace("provider = \"vonage\"", "provider = \"orange\"");
+        let e = Config::from_toml(&text, no_env).unwrap_err();
+        let keys: Vec<&str> = e.problems().iter().filter_map(|p| p.key_name()).collect();
+        assert_eq!(
+            keys,
+            ["admin.token", "vonage.api_secret", "number[1].provider"],
+            "{e}"
+        );
+        assert_eq!(e.key_name(), Some("admin.token"));
+    }
+
+    #[test]
+    fn a_provider_section_no_number_uses_is_refused() {
+        let start = GOOD.find("[[number]]\nphone = \"+32460000000\"").unwrap();
+        let e = err(&GOOD[..start]);
+        assert_eq!(
+            e,
+            "vonage: no [[number]] uses provider = \"vonage\": remove the [vonage] section (its \
+             webhooks would be served for no number) or add a [[number]] with provider = \"vonage\""
+        );
+        let e = err(&GOOD.replace("provider = \"twilio\"", "provider = \"vonage\""));
+        assert!(e.starts_with("twilio: no [[number]] uses provider"), "{e}");
+        // A retired number still uses its provider (late receipts reach it).
+        let c = Config::from_toml(
+            &GOOD.replace(
+                "provider = \"vonage\"",
+                "provider = \"vonage\"\nstatus = \"retired\"",
+            ),
+            no_env,
+        )
+        .unwrap();
+        assert!(c.vonage.is_some());
+    }
+
+    #[test]
+    fn the_http_section_is_validated() {
+        let c = Config::from_toml(
+            &format!(
+                "{GOOD}\n[http]\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"500ms\"\nidle_timeout = \"90s\"\nmax_connections = 8\n"
+            ),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.http,
+            HttpSettings {
+                header_read_timeout: Duration::from_secs(2),
+                body_read_timeout: Duration::from_millis(500),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 8,
+            }
+        );
+        let e = err(&format!("{GOOD}\n[http]\nmax_connections = 0\n"));
+        assert!(
+            e.starts_with("http.max_connections: must be between 1"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n[http]\nheader_read_timeout = \"0s\"\n"));
+        assert_eq!(e, "http.header_read_timeout: must be between 100ms and 10m");
+        let e = err(&format!("{GOOD}\n[http]\nbody_read_timeout = \"1h\"\n"));
+        assert_eq!(e, "http.body_read_timeout: must be between 100ms and 10m");
+        let e = err(&format!("{GOOD}\n[http]\nidle_timeout = \"1\"\n"));
+        assert!(e.starts_with("http.idle_timeout: "), "{e}");
+        let e = err(&format!("{GOOD}\n[http]\nidle = \"1s\"\n"));
+        assert!(e.starts_with("http.idle: unknown field `idle`"), "{e}");
+    }
+
+    #[test]
+    fn the_metrics_section_is_a_token_or_a_listener() {
+        let token = "metrics-token-0123456789abcdef";
+        let c = Config::from_toml(&format!("{GOOD}\n[metrics]\ntoken = \"{token}\"\n"), no_env)
+            .unwrap();
+        assert_eq!(c.metrics.token.as_deref(), Some(token));
+        assert_eq!(c.metrics.listen, None);
+        assert!(
+            !format!("{c:?}").contains(token),
+            "the token stays out of logs"
+        );
+        let c = Config::from_toml(
+            &format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9100\"\n"),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.metrics.token, None);
+        // The token may come from the environment alone.
+        let env = |n: &str| (n == ENV_METRICS_TOKEN).then(|| token.to_owned());
+        let c = Config::from_toml(GOOD, env).unwrap();
+        assert_eq!(c.metrics.token.as_deref(), Some(token));
+
+        let e = err(&format!("{GOOD}\n[metrics]\n"));
+        assert!(e.starts_with("metrics: neither token nor listen"), "{e}");
+        let e = err(&format!("{GOOD}\n[metrics]\ntoken = \"change me later\"\n"));
+        assert!(
+            e.starts_with("metrics.token: looks like a placeholder"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[metrics]\ntoken = \"admin-token-0123456789\"\n"
+        ));
+        assert!(
+            e.starts_with("metrics.token: must differ from admin.token"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:8080\"\n"));
+        assert!(
+            e.starts_with("metrics.listen: must differ from listen"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n[metrics]\nlisten = \"anywhere\"\n"));
+        assert!(e.starts_with("metrics.listen: \"anywhere\" is not"), "{e}");
+        let e = err(&format!("{GOOD}\n[metrics]\npublic = true\n"));
+        assert!(
+            e.starts_with("metrics.public: unknown field `public`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -993,19 +1627,22 @@ locale = "fr-BE"
             "{e}"
         );
         assert_eq!(
-            err(&GOOD.replace("auth_token = \"twilio-token\"\n", "")),
-            "twilio.auth_token: missing (set it here or in ANTIRELOU_TWILIO_AUTH_TOKEN)"
+            err(&GOOD.replace("auth_token = \"twilio-auth-token-0123\"\n", "")),
+            "twilio.auth_token: missing; set it from the Twilio console (Account, API keys & \
+             tokens, Auth Token) here or in ANTIRELOU_TWILIO_AUTH_TOKEN"
         );
-        assert_eq!(
-            err(&GOOD.replace("hash_secret = \"0123456789abcdef0123456789abcdef\"\n", "")),
-            "hash_secret: missing (set it here or in ANTIRELOU_HASH_SECRET)"
+        let e = err(&GOOD.replace("hash_secret = \"0123456789abcdef0123456789abcdef\"\n", ""));
+        assert!(
+            e.starts_with("hash_secret: missing; generate one with `openssl rand -hex 32`"),
+            "{e}"
         );
-        assert_eq!(
-            err(&GOOD.replace(
-                "hash_secret = \"0123456789abcdef0123456789abcdef\"",
-                "hash_secret = \"short\""
-            )),
-            "hash_secret: must be at least 16 bytes (use a long random string)"
+        let e = err(&GOOD.replace(
+            "hash_secret = \"0123456789abcdef0123456789abcdef\"",
+            "hash_secret = \"short\"",
+        ));
+        assert!(
+            e.starts_with("hash_secret: too short: 5 bytes, at least 16 needed; generate one"),
+            "{e}"
         );
         let e = err(&GOOD.replace("delay = \"1h\"", "delay = \"one hour\""));
         assert!(e.starts_with("reply.delay: "), "{e}");
@@ -1112,16 +1749,16 @@ locale = "fr-BE"
     #[test]
     fn secrets_come_from_the_environment() {
         let mut env = HashMap::new();
-        env.insert(ENV_TWILIO_AUTH_TOKEN, "from-env");
+        env.insert(ENV_TWILIO_AUTH_TOKEN, "twilio-token-from-env");
         env.insert(ENV_ADMIN_TOKEN, "admin-token-from-the-env");
-        env.insert(ENV_VONAGE_SIGNATURE_SECRET, "sig-from-env");
+        env.insert(ENV_VONAGE_SIGNATURE_SECRET, "signature-from-env");
         let text = GOOD
-            .replace("auth_token = \"twilio-token\"\n", "")
+            .replace("auth_token = \"twilio-auth-token-0123\"\n", "")
             .replace("token = \"admin-token-0123456789\"\n", "");
         let c = Config::from_toml(&text, |k| env.get(k).map(|v| (*v).to_owned())).unwrap();
-        assert_eq!(c.twilio.unwrap().auth_token, "from-env");
+        assert_eq!(c.twilio.unwrap().auth_token, "twilio-token-from-env");
         assert_eq!(c.admin_token, "admin-token-from-the-env");
         // The environment overrides the file.
-        assert_eq!(c.vonage.unwrap().signature_secret, "sig-from-env");
+        assert_eq!(c.vonage.unwrap().signature_secret, "signature-from-env");
     }
 }

@@ -2,6 +2,11 @@
 //! from [`Engine::stats`](antirelou_core::engine::Engine::stats) (the durable counters, so they
 //! survive restarts and agree between servers sharing a PostgreSQL store).
 //!
+//! It shows the spend against the caps, which tells a flooder how much budget is left, so it is
+//! never public by default: `[metrics] token` serves it on the main listener to requests with
+//! that bearer token, `[metrics] listen` on an address of its own (a private network or
+//! loopback; the token is asked there too if set), and without either it is not served.
+//!
 //! ```
 //! use antirelou_core::engine::EngineStats;
 //! use antirelou_examples::server::metrics::render;
@@ -20,9 +25,11 @@ use antirelou_core::Money;
 use antirelou_core::engine::EngineStats;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::admin::AdminState;
 
@@ -158,7 +165,47 @@ pub fn render(
     out
 }
 
-async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
+/// What `/metrics` needs: the statistics, and the bearer token it asks for, if any.
+#[derive(Debug)]
+struct MetricsState {
+    admin: Arc<AdminState>,
+    /// SHA-256 of the token (compared in constant time); `None`: no token asked for.
+    token_digest: Option<[u8; 32]>,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl MetricsState {
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.token_digest else {
+            return true;
+        };
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        match token {
+            Some(t) => bool::from(digest(t.trim().as_bytes()).ct_eq(expected)),
+            None => false,
+        }
+    }
+}
+
+async fn metrics(State(ms): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
+    if !ms.authorized(&headers) {
+        let mut r = (StatusCode::UNAUTHORIZED, "metrics token required\n").into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+        return r;
+    }
+    let st = &ms.admin;
     let stats = match st.stats().await {
         Ok(s) => s,
         Err(r) => return r,
@@ -177,9 +224,14 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
     r
 }
 
-/// The `/metrics` route.
-pub fn router(state: Arc<AdminState>) -> Router {
+/// The `/metrics` route; with `token`, it answers only requests that carry it as a bearer
+/// token (`401` otherwise).
+pub fn router(state: Arc<AdminState>, token: Option<&str>) -> Router {
+    let state = MetricsState {
+        admin: state,
+        token_digest: token.map(|t| digest(t.as_bytes())),
+    };
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }

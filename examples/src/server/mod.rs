@@ -6,6 +6,8 @@
 //!   runs them with an orderly shutdown;
 //! * [`admin`]: the `/admin` JSON endpoints and the console page;
 //! * [`metrics`]: `GET /metrics` in the Prometheus text format;
+//! * [`listener`]: the accept loop, with its timeouts and connection bound;
+//! * [`limits`]: the request body's size and read-time limits, before every route;
 //! * [`operator_state`]: the operator's pauses and resumes, kept across restarts;
 //! * [`shutdown`]: `SIGTERM` / `SIGINT`.
 //!
@@ -15,6 +17,9 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+mod deadlines;
+pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod operator_state;
 pub mod shutdown;

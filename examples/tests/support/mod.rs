@@ -225,6 +225,7 @@ impl ServerProcess {
             .env_remove("ANTIRELOU_TWILIO_AUTH_TOKEN")
             .env_remove("ANTIRELOU_VONAGE_API_SECRET")
             .env_remove("ANTIRELOU_VONAGE_SIGNATURE_SECRET")
+            .env_remove("ANTIRELOU_METRICS_TOKEN")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
