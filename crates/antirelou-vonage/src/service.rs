@@ -33,7 +33,7 @@ use crate::error::VonageError;
 use crate::jwt::{Claims, JwtVerifier};
 use crate::ncco::{self, NccoOptions};
 use crate::signature::SmsSigner;
-use crate::webhook::{self, Nested, Params, VoiceEvent};
+use crate::webhook::{self, Nested, Params, SmsWebhookKind, VoiceEvent};
 
 /// The four webhook endpoints, with their verification settings and the engine behind them.
 #[derive(Clone)]
@@ -271,6 +271,7 @@ impl VonageWebhooks {
     ) -> Result<SmsOutcome, VonageError> {
         let params = Params::from_request(req, Nested::Reject)?;
         self.verify_sms(&params)?;
+        SmsWebhookKind::InboundSms.check(&params)?;
         let parsed = webhook::parse_inbound_sms(&params, &self.id_key)?;
         tracing::info!(
             from = %parsed.sms.from.masked(),
@@ -295,6 +296,7 @@ impl VonageWebhooks {
     async fn dlr_inner<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Result<(), VonageError> {
         let params = Params::from_request(req, Nested::Reject)?;
         self.verify_sms(&params)?;
+        SmsWebhookKind::DeliveryReceipt.check(&params)?;
         let parsed = webhook::parse_delivery_receipt(&params)?;
         Ok(self.handler.handle_delivery(parsed.report).await?)
     }
