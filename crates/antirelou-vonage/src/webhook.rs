@@ -119,8 +119,7 @@ impl Params {
         body: &[u8],
         nested: Nested,
     ) -> Result<Self, VonageError> {
-        let use_body = *method != http::Method::GET && !body.iter().all(u8::is_ascii_whitespace);
-        if !use_body {
+        if !Self::reads_body(method, body) {
             return Self::from_form(query.unwrap_or("").as_bytes());
         }
         let ct = content_type
@@ -139,6 +138,12 @@ impl Params {
                 ct.chars().take(60).collect::<String>()
             )))
         }
+    }
+
+    /// Whether [`Params::from_parts`] reads the parameters from the body (`true`) or from the
+    /// query string (`false`: a GET, or a body that is empty or only whitespace).
+    pub fn reads_body(method: &http::Method, body: &[u8]) -> bool {
+        *method != http::Method::GET && !body.iter().all(u8::is_ascii_whitespace)
     }
 
     /// Read the parameters of an [`http::Request`].

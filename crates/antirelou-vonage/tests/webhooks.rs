@@ -400,11 +400,28 @@ async fn signed_delivery_receipt_updates_state_and_price() {
     );
 }
 
+/// A fresh token (its own `jti`) for a request with `body`.
 fn voice_token(body: &[u8], iat: i64) -> String {
     use sha2::Digest;
+    token_with_hash(&hex::encode(sha2::Sha256::digest(body)), iat)
+}
+
+/// A fresh token for a GET whose query is `query`: `payload_hash` is the hash of its
+/// parameters as Vonage computes it for GET webhooks.
+fn get_token(query: &str, iat: i64) -> String {
+    let p = antirelou_vonage::webhook::Params::from_form(query.as_bytes()).unwrap();
+    token_with_hash(&antirelou_vonage::jwt::query_payload_hash(p.iter()), iat)
+}
+
+fn token_with_hash(hash: &str, iat: i64) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let jti = format!(
+        "jti-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     sign_hs256(
-        &json!({"iat": iat, "jti": "j1", "iss": "Vonage", "api_key": "abcd1234",
-                "application_id": "app", "payload_hash": hex::encode(sha2::Sha256::digest(body))}),
+        &json!({"iat": iat, "jti": jti, "iss": "Vonage", "api_key": "abcd1234",
+                "application_id": "app", "payload_hash": hash}),
         JWT_SECRET.as_bytes(),
     )
 }
@@ -423,7 +440,7 @@ async fn answer_webhook_get_and_post_with_jwt_renders_ncco() {
     let hooks = unsigned_hooks(&rec);
     let get_req = with_bearer(
         get(&format!("/vonage/answer?{ANSWER_Q}")),
-        &voice_token(b"", NOW),
+        &get_token(ANSWER_Q, NOW),
     );
     let json_body = r#"{"to":"33757000000","from":"33612345678","uuid":"aaaaaaaa-bbbb-cccc-dddd-0123456789ab","conversation_uuid":"CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab","headers":{}}"#;
     let post_req = with_bearer(
