@@ -9,7 +9,8 @@
 //! Every request is verified first (`403` on a bad signature), then parsed (`400` with a
 //! plain-text message on a missing or invalid parameter). When the handler fails, the answer is
 //! a `5xx` so that Twilio retries; the handler's idempotency makes that safe. Rejections are
-//! logged with `tracing`, numbers masked.
+//! logged with `tracing`, numbers masked. [`router_with_paths`] serves the same handlers at
+//! other paths.
 //!
 //! ```no_run
 //! # async fn run(handler: std::sync::Arc<dyn antirelou_core::InboundHandler>) -> Result<(), Box<dyn std::error::Error>> {
