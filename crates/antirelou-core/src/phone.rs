@@ -430,13 +430,15 @@ pub enum Caller {
 
 impl Caller {
     /// Classify a provider's caller field. Withheld markers are recognised case-insensitively;
-    /// short codes (3 to 8 digits) and alphanumeric sender IDs become [`Caller::NotDialable`];
-    /// anything else must be a valid number, or this is an [`Error::InvalidPhoneNumber`].
+    /// short codes (3 to 8 digits), alphanumeric sender IDs and SIP callers (`sip:`/`sips:`
+    /// URIs) become [`Caller::NotDialable`]; anything else must be a valid number, or this is an
+    /// [`Error::InvalidPhoneNumber`].
     ///
     /// ```
     /// use antirelou_core::Caller;
     /// assert_eq!(Caller::parse("anonymous").unwrap(), Caller::Withheld);
     /// assert!(matches!(Caller::parse("36665").unwrap(), Caller::NotDialable(_)));
+    /// assert!(matches!(Caller::parse("sip:alice@example.com").unwrap(), Caller::NotDialable(_)));
     /// assert!(matches!(Caller::parse("+32470123456").unwrap(), Caller::Number(_)));
     /// assert!(Caller::parse("+33 1").is_err());
     /// ```
@@ -451,6 +453,9 @@ impl Caller {
             || lower.starts_with("client:")
         {
             return Ok(Caller::Withheld);
+        }
+        if lower.starts_with("sip:") || lower.starts_with("sips:") {
+            return Ok(Caller::NotDialable(mask_digits(t)));
         }
         let digits = t.bytes().filter(u8::is_ascii_digit).count();
         let all_digits = t.bytes().all(|b| b.is_ascii_digit());

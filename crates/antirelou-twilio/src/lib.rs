@@ -3,16 +3,20 @@
 //! The Twilio adapter of **antirelou**:
 //!
 //! * [`signature`]: `X-Twilio-Signature` validation exactly as Twilio's official SDKs do it
-//!   (configured public URL, query string kept, sorted parameters with repeats and empty values,
-//!   both port variants, `bodySHA256`, constant-time comparison, optional HMAC-SHA256 shared
-//!   keys). Every official SDK test vector is a test of this crate.
+//!   (the configured public URL used as written, query string kept, sorted parameters with
+//!   repeats and empty values, both port variants, host case and `'`/`%27` spellings,
+//!   `bodySHA256`, constant-time comparison, optional HMAC-SHA256 shared keys). Every official
+//!   SDK test vector is a test of this crate, through the signature functions and through the
+//!   real routes.
 //! * [`webhook`]: framework-agnostic verification and parsing of the voice, SMS and
 //!   status-callback webhooks (form `POST` and `GET`) into the core's events.
 //! * [`twiml`]: rendering of the core's [`VoiceScript`](antirelou_core::voice::VoiceScript) as
 //!   TwiML with a real XML escaper; a leading `<Reject>` so refused calls are not billed.
 //! * [`client`]: [`TwilioSender`], the core's [`SmsSender`](antirelou_core::SmsSender) over the
 //!   Messages API, with Twilio's error codes mapped to transient or permanent errors.
-//! * [`router`] (feature `axum`, default): a ready router for the three webhooks.
+//! * [`router`] (feature `axum`, default): a ready router for the three webhooks. Any caller
+//!   ID gets the voice lesson (withheld, `sip:`, unknown ranges); only a valid number is ever a
+//!   [`Caller::Number`](antirelou_core::Caller::Number).
 //!
 //! Robustness: nothing panics on any input. `tests/no_panic.rs` throws random requests at the
 //! parsers on stable Rust (CI); `fuzz/` holds a cargo-fuzz target for the same parsers

@@ -9,7 +9,8 @@
 //! Every request is verified first (`403` on a bad signature), then parsed (`400` with a
 //! plain-text message on a missing or invalid parameter). When the handler fails, the answer is
 //! a `5xx` so that Twilio retries; the handler's idempotency makes that safe. Rejections are
-//! logged with `tracing`, numbers masked.
+//! logged with `tracing`, numbers masked. [`router_with_paths`] serves the same handlers at
+//! other paths.
 //!
 //! ```no_run
 //! # async fn run(handler: std::sync::Arc<dyn antirelou_core::InboundHandler>) -> Result<(), Box<dyn std::error::Error>> {
@@ -71,11 +72,60 @@ impl std::fmt::Debug for TwilioWebhookState {
 /// application's router; the signed URL is the public base URL plus the path the request
 /// arrived on (as seen before any nesting).
 pub fn router(state: TwilioWebhookState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route(VOICE_PATH, get(voice).post(voice))
         .route(SMS_PATH, get(sms).post(sms))
         .route(STATUS_PATH, get(status).post(status))
-        .with_state(Arc::new(state))
+        .with_state(state)
+}
+
+/// Where the three webhooks are served (the paths configured in the Twilio console).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutePaths {
+    /// The voice webhook, [`VOICE_PATH`] by default.
+    pub voice: String,
+    /// The SMS webhook, [`SMS_PATH`] by default.
+    pub sms: String,
+    /// The status callback, [`STATUS_PATH`] by default.
+    pub status: String,
+}
+
+impl Default for RoutePaths {
+    fn default() -> Self {
+        RoutePaths {
+            voice: VOICE_PATH.to_owned(),
+            sms: SMS_PATH.to_owned(),
+            status: STATUS_PATH.to_owned(),
+        }
+    }
+}
+
+/// Like [`router`], with the webhooks served at `paths`. Each path must start with `/`, hold no
+/// route pattern (`{`, `}`, `*`) and differ from the others, or this is a
+/// [`TwilioError::Config`].
+pub fn router_with_paths(
+    state: TwilioWebhookState,
+    paths: &RoutePaths,
+) -> Result<Router, TwilioError> {
+    let all = [&paths.voice, &paths.sms, &paths.status];
+    for (i, p) in all.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['{', '}', '*']) {
+            return Err(TwilioError::Config(format!(
+                "webhook path {p:?} must start with / and hold no route pattern"
+            )));
+        }
+        if all[..i].contains(p) {
+            return Err(TwilioError::Config(format!(
+                "webhook path {p:?} is used twice"
+            )));
+        }
+    }
+    Ok(Router::new()
+        .route(&paths.voice, get(voice).post(voice))
+        .route(&paths.sms, get(sms).post(sms))
+        .route(&paths.status, get(status).post(status))
+        .with_state(Arc::new(state)))
 }
 
 type St = State<Arc<TwilioWebhookState>>;

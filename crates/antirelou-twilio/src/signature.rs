@@ -5,9 +5,20 @@
 //! as `name` + `value` with no separator, sorted by name then value, identical pairs once, empty
 //! values included. The signature is `base64(HMAC-SHA1(auth token, string))`.
 //!
-//! Because Twilio's back end is inconsistent about ports, a signature is accepted when it
-//! matches the URL **without** any explicit port, or the URL **with** its port (`:443` for
-//! `https`, `:80` for `http` added when absent). The comparison is constant-time.
+//! The URL is used **exactly as configured and received**: never re-parsed nor normalised (the
+//! case of the scheme and host, user information, ports and percent-encoding are kept). Around
+//! that exact URL, a signature is accepted over the same variants as the official validators
+//! ([`signed_url_candidates`]):
+//!
+//! * ports, because Twilio's back end is inconsistent about them: the URL **without** any
+//!   explicit port, or **with** its port (`:443` for `https`, `:80` for `http` added when
+//!   absent), as every SDK does;
+//! * the scheme and host **as written** (twilio-python) or **lower-cased** (twilio-node signs
+//!   the WHATWG-normalised URL): both name the same host;
+//! * a `'` in the query string **as is** or as `%27`, and a `%27` as is or as `'` (twilio-node's
+//!   `%27` vectors): both decode to the same parameters.
+//!
+//! Every candidate is computed and compared in constant time, with no early exit.
 //!
 //! JSON-body webhooks carry `bodySHA256=<hex sha256 of the body>` in the query string: the
 //! signature covers the URL only, and the body must hash to that value
@@ -188,7 +199,7 @@ impl SignatureValidator {
             },
         };
         let mut ok = false;
-        for variant in url_variants(url) {
+        for variant in signed_url_candidates(url) {
             let s = format!("{variant}{suffix}");
             let expected = match mode {
                 SigningMode::AuthToken => sign_sha1(key, &s),
@@ -358,6 +369,83 @@ pub fn url_variants(url: &str) -> [String; 2] {
         }
     };
     [without, with]
+}
+
+/// Every URL a signature over `url` may have been computed on, as the official validators accept
+/// them: `url` itself first, then, for each of the scheme and host as written and lower-cased,
+/// and each of the query's `'` / `%27` spellings, the [`url_variants`] (without and with the
+/// port). No duplicates. Only spellings of the same URL are added: the path, the parameters'
+/// names and values and the host never change.
+///
+/// ```
+/// use antirelou_twilio::signature::signed_url_candidates;
+/// let c = signed_url_candidates("HTTP://u:p@MyCompany.com/x?q='a'");
+/// assert_eq!(c[0], "HTTP://u:p@MyCompany.com/x?q='a'");
+/// assert!(c.contains(&"HTTP://u:p@MyCompany.com:80/x?q=%27a%27".to_owned()));
+/// assert!(c.contains(&"http://u:p@mycompany.com/x?q='a'".to_owned()));
+/// assert!(!c.iter().any(|u| u.contains("/X")));
+/// ```
+pub fn signed_url_candidates(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_owned()];
+    let mut push = |u: String| {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    };
+    let mut spellings = vec![url.to_owned()];
+    if let Some(p) = split_url(url) {
+        let port = p.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let lowered = format!(
+            "{}://{}{}{port}{}",
+            p.scheme.to_ascii_lowercase(),
+            p.userinfo,
+            p.host.to_ascii_lowercase(),
+            p.rest
+        );
+        if lowered != url {
+            spellings.push(lowered);
+        }
+    }
+    for spelling in spellings {
+        for quoted in quote_spellings(&spelling) {
+            for variant in url_variants(&quoted) {
+                push(variant);
+            }
+        }
+    }
+    out
+}
+
+/// `url`, then its query string with every `'` written `%27`, then with every `%27` written `'`
+/// (distinct spellings only).
+fn quote_spellings(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_owned()];
+    let Some((before, query)) = url.split_once('?') else {
+        return out;
+    };
+    let escaped = format!("{before}?{}", query.replace('\'', "%27"));
+    let unescaped = format!("{before}?{}", replace_ignore_ascii_case(query, "%27", "'"));
+    for u in [escaped, unescaped] {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// `haystack` with every ASCII-case-insensitive occurrence of `needle` replaced.
+fn replace_ignore_ascii_case(haystack: &str, needle: &str, with: &str) -> String {
+    let lower = haystack.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(haystack.len());
+    let mut last = 0;
+    for (i, _) in lower.match_indices(&needle) {
+        out.push_str(&haystack[last..i]);
+        out.push_str(with);
+        last = i + needle.len();
+    }
+    out.push_str(&haystack[last..]);
+    out
 }
 
 /// The first value of query parameter `name` in `url`, decoded.

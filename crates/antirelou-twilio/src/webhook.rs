@@ -307,11 +307,44 @@ pub fn sms_from_params(params: &Params) -> Result<InboundSms, TwilioError> {
     })
 }
 
+/// Twilio's withheld-caller markers: `From` spells ANONYMOUS, RESTRICTED, UNAVAILABLE or UNKNOWN
+/// on a phone keypad when the caller ID is withheld or missing.
+pub const WITHHELD_MARKERS: [&str; 4] = ["+266696687", "+7378742833", "+86282452253", "+8656696"];
+
+/// Classify the caller of a voice webhook. Every call gets its lesson, so this never fails on a
+/// present `From`: Twilio's [`WITHHELD_MARKERS`] and `anonymous` are [`Caller::Withheld`]; a
+/// caller [`Caller::parse`] refuses (a range libphonenumber does not know, a national-format or
+/// `sip:` caller ID, anything else) is [`Caller::NotDialable`], never texted. Only a valid
+/// number is a [`Caller::Number`].
+///
+/// ```
+/// use antirelou_core::Caller;
+/// use antirelou_twilio::webhook::voice_caller;
+/// assert_eq!(voice_caller("+266696687"), Caller::Withheld);
+/// assert!(matches!(voice_caller("+33700000000"), Caller::NotDialable(_)));
+/// assert!(matches!(voice_caller("sip:alice@example.com"), Caller::NotDialable(_)));
+/// assert!(matches!(voice_caller("+32470123456"), Caller::Number(_)));
+/// ```
+pub fn voice_caller(raw: &str) -> Caller {
+    let t = raw.trim();
+    if WITHHELD_MARKERS.contains(&t) {
+        return Caller::Withheld;
+    }
+    Caller::parse(t).unwrap_or_else(|_| {
+        // Only the tail, and only letters and digits of it, ever reach a log.
+        let safe: String = t
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '?' })
+            .collect();
+        Caller::NotDialable(antirelou_core::phone::mask_digits(&safe))
+    })
+}
+
 /// Build an [`InboundCall`] from verified voice webhook parameters. Requires `CallSid`, `From`
-/// (`anonymous` is a withheld caller) and `To`.
+/// (classified by [`voice_caller`], so that any caller ID gets the lesson) and `To`.
 pub fn call_from_params(params: &Params) -> Result<InboundCall, TwilioError> {
     let call_id = sid(params, &["CallSid"])?;
-    let from = parse_caller(params)?;
+    let from = voice_caller(params.required("From")?);
     let to = parse_to(params)?;
     Ok(InboundCall {
         provider: Provider::Twilio,

@@ -294,3 +294,47 @@ async fn nested_router_verifies_the_full_public_path() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(h.sms.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn every_caller_id_gets_the_lesson_through_the_voice_route() {
+    use antirelou_core::Caller;
+    // Twilio's withheld markers, an unassigned range, SIP callers, a national-format number,
+    // `anonymous`, and garbage: the call is answered (TwiML 200), never a 400 that makes Twilio
+    // play its "application error" message. Only a valid number could ever be texted.
+    type Expect = fn(&Caller) -> bool;
+    let cases: [(&str, Expect); 11] = [
+        ("+266696687", |c| *c == Caller::Withheld),
+        ("+7378742833", |c| *c == Caller::Withheld),
+        ("+86282452253", |c| *c == Caller::Withheld),
+        ("+8656696", |c| *c == Caller::Withheld),
+        ("anonymous", |c| *c == Caller::Withheld),
+        ("+33700000000", |c| matches!(c, Caller::NotDialable(_))),
+        ("sip:alice@example.com", |c| {
+            matches!(c, Caller::NotDialable(_))
+        }),
+        ("sips:bob@10.0.0.1:5061", |c| {
+            matches!(c, Caller::NotDialable(_))
+        }),
+        ("0612345678", |c| matches!(c, Caller::NotDialable(_))),
+        ("+33 6 <script>", |c| matches!(c, Caller::NotDialable(_))),
+        ("+32470123456", |c| matches!(c, Caller::Number(_))),
+    ];
+    for (from, expected) in cases {
+        let h = Arc::new(Recorder::default());
+        let encoded: String = form_urlencoded::byte_serialize(from.as_bytes()).collect();
+        let body = with_value(VOICE_BODY, "From", &encoded);
+        let (status, _, resp) = call(app(h.clone()), signed_post("/twilio/voice", &body)).await;
+        assert_eq!(status, StatusCode::OK, "{from}: {resp}");
+        let doc = assert_xml(&resp);
+        assert!(
+            doc.descendants().any(|n| n.has_tag_name("Say")),
+            "{from}: {resp}"
+        );
+        let calls = h.calls.lock().unwrap();
+        assert!(expected(&calls[0].from), "{from}: {:?}", calls[0].from);
+        assert!(
+            !format!("{:?}", calls[0].from).contains("script"),
+            "only a masked tail is kept"
+        );
+    }
+}

@@ -43,6 +43,16 @@ pub enum VonageError {
     #[error("signature timestamp outside the accepted window: {0}")]
     StaleSignature(String),
 
+    /// The signed token was already used (its `jti` is in the replay cache): a replay, or a
+    /// token taken from another route.
+    #[error("replayed signature: {0}")]
+    Replayed(String),
+
+    /// The webhook cannot be verified now for lack of room (the replay cache is full of live
+    /// tokens); Vonage retries.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+
     /// The adapter is configured in a way that cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -82,8 +92,8 @@ pub enum VonageError {
 
 impl VonageError {
     /// The HTTP status a webhook answers with for this error: `400` for bad input, `403` for a
-    /// missing or wrong signature, `503` when the engine failed transiently (Vonage retries) and
-    /// `500` otherwise.
+    /// missing, wrong, stale or replayed signature, `503` when the engine failed transiently or
+    /// the replay cache is full (Vonage retries) and `500` otherwise.
     ///
     /// ```
     /// use antirelou_vonage::VonageError;
@@ -97,7 +107,9 @@ impl VonageError {
             | VonageError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             VonageError::MissingSignature(_)
             | VonageError::BadSignature(_)
-            | VonageError::StaleSignature(_) => StatusCode::FORBIDDEN,
+            | VonageError::StaleSignature(_)
+            | VonageError::Replayed(_) => StatusCode::FORBIDDEN,
+            VonageError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Config(_)
@@ -110,7 +122,7 @@ impl VonageError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            VonageError::Transient { .. } => true,
+            VonageError::Transient { .. } | VonageError::Overloaded(_) => true,
             VonageError::Handler(e) => e.is_transient(),
             _ => false,
         }
@@ -144,6 +156,10 @@ impl From<VonageError> for antirelou_core::Error {
             VonageError::Rejected { code, message } => antirelou_core::Error::Permanent {
                 message,
                 code: Some(code),
+            },
+            VonageError::Overloaded(message) => antirelou_core::Error::Transient {
+                message,
+                retry_after: None,
             },
             VonageError::Config(m) => antirelou_core::Error::Config(m),
             VonageError::Handler(e) => e,

@@ -2,15 +2,24 @@
 //!
 //! Vonage signs the answer and event webhooks of the Voice API with **HS256** and the account's
 //! *signature secret* (not the API secret). The claims are `iat` (seconds), `jti`,
-//! `iss = "Vonage"`, `payload_hash` (lowercase hex SHA-256 of the raw body), `api_key` and
+//! `iss = "Vonage"`, `payload_hash` (lowercase hex SHA-256 of the payload), `api_key` and
 //! `application_id`. There is no `exp`, so freshness is checked on `iat`.
 //!
 //! * [`verify_hs256`] checks only the token: header `alg` is exactly `HS256` (`none` and every
 //!   other algorithm are refused), and the signature matches, in constant time.
-//! * [`JwtVerifier`] verifies a webhook on top of that: the issuer, `iat` within a window of now,
-//!   `exp` when present, and `payload_hash` against the raw body when there is a body (a GET
-//!   answer webhook has none; what Vonage puts in `payload_hash` then is undocumented, so it is
-//!   not checked).
+//! * [`JwtVerifier`] verifies a webhook on top of that: the issuer, `iat` at most
+//!   [`DEFAULT_MAX_AGE`] old and at most [`DEFAULT_CLOCK_SKEW`] in the future, `exp` when
+//!   present, and, **whenever the request has a body**, `payload_hash` equal to the SHA-256 of the
+//!   exact raw body (a token without `payload_hash` is then refused).
+//! * [`query_payload_hash`]: what `payload_hash` is for a request without a body. Vonage's
+//!   support describes it as the SHA-256 of the query parameters as a compact JSON object in
+//!   their order (`{"to":"…","from":"…",…}`); the webhook service checks it, and a query that does
+//!   not match is treated as **not covered** (see [`crate::service`] for what that means).
+//!
+//! What the token cannot bind (the URL and path it was sent to, a GET query whose
+//! `payload_hash` does not match, anything after it was captured within its lifetime) is bound
+//! elsewhere or documented in [`crate::service`]: the `jti` replay cache
+//! ([`crate::replay`]) makes each token usable once, on one route.
 //!
 //! ```
 //! use antirelou_vonage::jwt::verify_hs256;
@@ -157,12 +166,21 @@ pub fn verify_hs256(token: &str, secret: &[u8]) -> Result<Claims, VonageError> {
     }
 }
 
+/// How old a token's `iat` may be by default: Vonage sends a webhook as it signs it, so two
+/// minutes leave room for network delays and retries, not for a replay long after.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(120);
+
+/// How far in the future a token's `iat` may be by default (clock skew between Vonage and this
+/// server; keep the server's clock synchronised with NTP).
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
 /// Verifies the JWT of a Vonage voice webhook.
 #[derive(Clone)]
 pub struct JwtVerifier {
     secret: Vec<u8>,
     issuer: Option<String>,
-    window: Duration,
+    max_age: Duration,
+    clock_skew: Duration,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -170,19 +188,21 @@ impl fmt::Debug for JwtVerifier {
         f.debug_struct("JwtVerifier")
             .field("secret", &"<redacted>")
             .field("issuer", &self.issuer)
-            .field("window", &self.window)
+            .field("max_age", &self.max_age)
+            .field("clock_skew", &self.clock_skew)
             .finish()
     }
 }
 
 impl JwtVerifier {
-    /// A verifier with the signature secret, expecting `iss = "Vonage"` and `iat` within five
-    /// minutes of now.
+    /// A verifier with the signature secret, expecting `iss = "Vonage"`, `iat` at most
+    /// [`DEFAULT_MAX_AGE`] old and at most [`DEFAULT_CLOCK_SKEW`] ahead of now.
     pub fn new(signature_secret: impl AsRef<[u8]>) -> Self {
         JwtVerifier {
             secret: signature_secret.as_ref().to_vec(),
             issuer: Some("Vonage".to_owned()),
-            window: Duration::from_secs(300),
+            max_age: DEFAULT_MAX_AGE,
+            clock_skew: DEFAULT_CLOCK_SKEW,
         }
     }
 
@@ -192,13 +212,33 @@ impl JwtVerifier {
         self
     }
 
-    /// Accept `iat` up to `window` away from now (either direction).
-    pub fn with_window(mut self, window: Duration) -> Self {
-        self.window = window;
+    /// Accept tokens whose `iat` is up to `max_age` old. This is also how long the replay cache
+    /// remembers a token's `jti`.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
         self
     }
 
-    /// Verify a token for a request with the raw `body` at time `now`.
+    /// Accept tokens whose `iat` is up to `skew` ahead of now.
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// The oldest `iat` accepted.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// Until when (unix seconds) a token issued at `iat` is accepted: after that, its `jti` need
+    /// not be remembered.
+    pub fn valid_until(&self, iat: i64) -> i64 {
+        iat.saturating_add(i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Verify a token for a request with the raw `body` at time `now`: signature, issuer, `iat`
+    /// (present, not older than the maximum age, not further ahead than the clock skew), `exp`
+    /// when present, and, when `body` is not empty, `payload_hash` equal to its SHA-256.
     pub fn verify_token(
         &self,
         token: &str,
@@ -217,11 +257,18 @@ impl JwtVerifier {
         let iat = claims
             .iat
             .ok_or_else(|| VonageError::BadSignature("JWT without `iat`".into()))?;
-        let skew = now_s.abs_diff(iat);
-        if skew > self.window.as_secs() {
+        let age = now_s.saturating_sub(iat);
+        let max_age = self.max_age.as_secs();
+        let skew = self.clock_skew.as_secs();
+        if age > 0 && age.unsigned_abs() > max_age {
             return Err(VonageError::StaleSignature(format!(
-                "JWT issued {skew} s away from now (window {} s)",
-                self.window.as_secs()
+                "JWT issued {age} s ago (at most {max_age} s)"
+            )));
+        }
+        if age < 0 && age.unsigned_abs() > skew {
+            return Err(VonageError::StaleSignature(format!(
+                "JWT issued {} s in the future (at most {skew} s)",
+                age.unsigned_abs()
             )));
         }
         if let Some(exp) = claims.exp
@@ -257,6 +304,45 @@ impl JwtVerifier {
         })?;
         self.verify_token(token, body, now)
     }
+}
+
+/// The `payload_hash` of a request without a body whose parameters are `params` (in the order
+/// received): the lowercase hex SHA-256 of the compact JSON object `{"name":"value",…}`, as
+/// Vonage's support describes the hash of a GET webhook. Strings are escaped as JSON does
+/// (quotes, backslashes, control characters), nothing else.
+///
+/// ```
+/// use antirelou_vonage::jwt::query_payload_hash;
+/// use sha2::Digest;
+/// let expected = hex::encode(sha2::Sha256::digest(br#"{"to":"33757000000","from":"33612345678"}"#));
+/// assert_eq!(query_payload_hash([("to", "33757000000"), ("from", "33612345678")]), expected);
+/// ```
+pub fn query_payload_hash<'a, I>(params: I) -> String
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut json = String::from("{");
+    for (i, (k, v)) in params.into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&Value::from(k).to_string());
+        json.push(':');
+        json.push_str(&Value::from(v).to_string());
+    }
+    json.push('}');
+    hex::encode(Sha256::digest(json.as_bytes()))
+}
+
+/// Whether `claims` carry a `payload_hash` equal to [`query_payload_hash`] of `params`.
+pub fn covers_query<'a, I>(claims: &Claims, params: I) -> bool
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    claims
+        .payload_hash
+        .as_deref()
+        .is_some_and(|h| hex_eq_ignore_case(&query_payload_hash(params), h))
 }
 
 /// The token of a `Bearer` authorization value.

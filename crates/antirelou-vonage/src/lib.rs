@@ -5,7 +5,9 @@
 //!
 //! * [`signature`]: the `sig` of signed SMS webhooks and requests (md5hash and HMAC-MD5, -SHA1,
 //!   -SHA256, -SHA512), checked against every official SDK vector;
-//! * [`jwt`]: the HS256 JWT of signed voice webhooks (`iss`, `iat` window, `payload_hash`);
+//! * [`jwt`]: the HS256 JWT of signed voice webhooks (`iss`, short `iat` lifetime,
+//!   `payload_hash` of the exact body);
+//! * [`replay`]: the `jti` cache that makes each voice token usable once, on one route;
 //! * [`webhook`]: parsing inbound SMS (multipart messages make one message), delivery receipts
 //!   and the voice answer and event webhooks, from GET queries, forms or JSON;
 //! * [`ncco`]: rendering the core's voice scripts as NCCO JSON;
@@ -18,6 +20,10 @@
 //!
 //! # Known limits of Vonage (documented where they apply)
 //!
+//! * Voice JWTs carry no audience and do not sign a GET answer's query string on their own:
+//!   what a token binds and what it cannot (the route, an uncovered query, a capture before a
+//!   restart) is spelled out in [`service`]. A caller number the token does not cover gets the
+//!   lesson and is never texted.
 //! * Voice: no ringing before pick-up and no unbilled reject in an NCCO ([`ncco`]).
 //! * Delivery receipts come **one per segment**, each with its segment's `messageId` and price;
 //!   [`SendReceipt::provider_id`](antirelou_core::SendReceipt::provider_id) is the first
@@ -31,6 +37,7 @@ pub mod client;
 pub mod error;
 pub mod jwt;
 pub mod ncco;
+pub mod replay;
 #[cfg(feature = "axum")]
 pub mod router;
 pub mod service;

@@ -7,7 +7,10 @@
 //! | `GET` / `POST /vonage/sms` | inbound SMS → `204` |
 //! | `GET` / `POST /vonage/dlr` | delivery receipts → `204` |
 //!
-//! Bodies over [`crate::webhook::MAX_BODY`] are refused with `400`.
+//! Bodies over [`crate::webhook::MAX_BODY`] are refused with `400`. Each SMS route takes only its
+//! own kind of webhook (an inbound SMS at `/vonage/dlr`, or a receipt at `/vonage/sms`, is a
+//! `400`), and the two voice routes share one replay cache, so a token is accepted once, on one
+//! of them (see [`crate::service`]).
 //!
 //! ```no_run
 //! # async fn run(handler: std::sync::Arc<dyn antirelou_core::InboundHandler>) -> Result<(), Box<dyn std::error::Error>> {

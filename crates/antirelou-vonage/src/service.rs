@@ -21,19 +21,49 @@
 //! build without a signer unless [`VonageWebhooksBuilder::accept_unsigned_sms`] is called
 //! (Vonage signs SMS webhooks only once its support has enabled it). A signature that is present
 //! is always verified, even where unsigned requests are accepted.
+//!
+//! # What a voice JWT binds, and what it cannot
+//!
+//! A voice webhook's token is accepted when its signature, issuer and age verify
+//! ([`JwtVerifier`]) **and** its `jti` has not been used before (`403` otherwise). On top of
+//! that:
+//!
+//! * **A body** (POST JSON, Vonage's default for events and an option for answers) is bound
+//!   exactly: `payload_hash` must be the SHA-256 of the raw body, or `403`.
+//! * **A query string** (GET, Vonage's default for answers, or a POST without a body) is not
+//!   part of the signed body. It is bound only when `payload_hash` equals
+//!   [`query_payload_hash`](crate::jwt::query_payload_hash) of the parameters (the form Vonage's
+//!   support describes for GET webhooks). Otherwise the request is still answered (the token
+//!   itself is genuine and fresh, and used once), but its parameters are **not vouched for**: the
+//!   caller's number in an unbound `from` is replaced with a not-dialable caller, so the call
+//!   gets the lesson at once and the number is **never texted** (`sms_to_callers`) nor counted
+//!   per caller. The same holds for a voice request accepted without a token. Use
+//!   `answer_method = POST` in the Vonage application to have callers vouched for in every case.
+//!   The called number `to` of an uncovered query cannot be made safe that way (the call must
+//!   reach a number): a forged `to` can only name a number the engine is configured with (any
+//!   other is rejected), and it plays that number's lesson to the genuine caller.
+//! * **The route** is not in the token (no audience claim). One replay cache serves
+//!   `/vonage/answer` and `/vonage/event`, so a token accepted on one route is refused on the
+//!   other, and on its own route a second time. A token intercepted *before* Vonage delivered it
+//!   (a broken TLS link) can be used once; a restart forgets the cache, so a token captured just
+//!   before a restart can be used once more within its lifetime (two minutes by default). See
+//!   [`crate::replay`].
+//! * **Freshness**: `iat` at most two minutes old and at most 30 s ahead by default
+//!   ([`JwtVerifier::with_max_age`], [`JwtVerifier::with_clock_skew`]), on the injected clock.
 
 use std::fmt;
 use std::sync::Arc;
 
-use antirelou_core::{Clock, InboundHandler, SmsOutcome, SystemClock};
+use antirelou_core::{Caller, Clock, InboundHandler, SmsOutcome, SystemClock};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::error::VonageError;
-use crate::jwt::{Claims, JwtVerifier};
+use crate::jwt::{self, Claims, JwtVerifier};
 use crate::ncco::{self, NccoOptions};
+use crate::replay::{ReplayCache, ReplayClaim};
 use crate::signature::SmsSigner;
-use crate::webhook::{self, Nested, Params, VoiceEvent};
+use crate::webhook::{self, Nested, Params, SmsWebhookKind, VoiceEvent};
 
 /// The four webhook endpoints, with their verification settings and the engine behind them.
 #[derive(Clone)]
@@ -46,6 +76,7 @@ pub struct VonageWebhooks {
     ncco: NccoOptions,
     clock: Arc<dyn Clock>,
     id_key: Vec<u8>,
+    replay: Arc<ReplayCache>,
 }
 
 impl fmt::Debug for VonageWebhooks {
@@ -56,6 +87,7 @@ impl fmt::Debug for VonageWebhooks {
             .field("jwt", &self.jwt)
             .field("require_signed_voice", &self.require_signed_voice)
             .field("ncco", &self.ncco)
+            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +142,13 @@ impl VonageWebhooksBuilder {
     /// The clock for signature windows (tests use a manual clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.hooks.clock = clock;
+        self
+    }
+
+    /// How many live voice-token ids the replay cache holds at most
+    /// ([`crate::replay::DEFAULT_CAPACITY`] by default; see [`crate::replay`]).
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.hooks.replay = Arc::new(ReplayCache::new(capacity));
         self
     }
 
@@ -180,15 +219,18 @@ impl VonageWebhooks {
                 ncco: NccoOptions::default(),
                 clock: Arc::new(SystemClock),
                 id_key: Vec::new(),
+                replay: Arc::new(ReplayCache::default()),
             },
         }
     }
 
-    /// Verify the JWT of a voice webhook. `Ok(None)`: no JWT, and unsigned requests are accepted.
+    /// Verify the JWT of a voice webhook and claim its `jti` in the replay cache (see the module
+    /// docs). The claim is released if the returned [`VoiceAuth`] is dropped before
+    /// [`VoiceAuth::keep`].
     pub fn verify_voice<B: AsRef<[u8]>>(
         &self,
         req: &http::Request<B>,
-    ) -> Result<Option<Claims>, VonageError> {
+    ) -> Result<VoiceAuth<'_>, VonageError> {
         let auth = match req.headers().get(header::AUTHORIZATION) {
             Some(v) => Some(v.to_str().map_err(|_| {
                 VonageError::BadSignature("Authorization header is not ASCII".into())
@@ -196,17 +238,30 @@ impl VonageWebhooks {
             None => None,
         };
         match (auth, &self.jwt) {
-            (Some(a), Some(jwt)) => jwt
-                .verify_header(a, req.body().as_ref(), self.clock.now())
-                .map(Some),
-            (Some(_), None) => {
-                // Unsigned requests are accepted and there is no secret to check a token with.
-                Ok(None)
+            (Some(a), Some(verifier)) => {
+                let now = self.clock.now();
+                let body = req.body().as_ref();
+                let claims = verifier.verify_header(a, body, now)?;
+                let iat = claims.iat.unwrap_or_default();
+                let jti = claims
+                    .jti
+                    .as_deref()
+                    .ok_or_else(|| VonageError::BadSignature("JWT without `jti`".into()))?;
+                let claim = self
+                    .replay
+                    .claim(jti, verifier.valid_until(iat), now.as_secs())?;
+                Ok(VoiceAuth {
+                    body_signed: Params::reads_body(req.method(), body),
+                    claims: Some(claims),
+                    claim: Some(claim),
+                })
             }
+            // Unsigned requests are accepted and there is no secret to check a token with.
+            (Some(_), None) => Ok(VoiceAuth::unsigned()),
             (None, _) if self.require_signed_voice => Err(VonageError::MissingSignature(
                 "no Authorization: Bearer JWT",
             )),
-            (None, _) => Ok(None),
+            (None, _) => Ok(VoiceAuth::unsigned()),
         }
     }
 
@@ -224,11 +279,19 @@ impl VonageWebhooks {
         &self,
         req: &http::Request<B>,
     ) -> Result<Response<Bytes>, VonageError> {
-        self.verify_voice(req)?;
+        let auth = self.verify_voice(req)?;
         let params = Params::from_request(req, Nested::Skip)?;
-        let call = webhook::parse_answer(&params)?;
+        let mut call = webhook::parse_answer(&params)?;
+        if !auth.vouches_for(&params)
+            && let Caller::Number(n) = &call.from
+        {
+            tracing::info!(from = %n.masked(),
+                "caller number not covered by the signature: the lesson is played, nothing is ever texted to it");
+            call.from = Caller::NotDialable(n.masked());
+        }
         tracing::info!(from = %call.from.masked(), to = %call.to.masked(), "Vonage call");
         let script = self.handler.handle_call(call).await?;
+        auth.keep();
         let mut r = Response::new(Bytes::from(ncco::render_bytes(&script, &self.ncco)));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -249,9 +312,11 @@ impl VonageWebhooks {
         &self,
         req: &http::Request<B>,
     ) -> Result<VoiceEvent, VonageError> {
-        self.verify_voice(req)?;
+        let auth = self.verify_voice(req)?;
         let params = Params::from_request(req, Nested::Skip)?;
-        Ok(webhook::parse_event(&params))
+        let event = webhook::parse_event(&params);
+        auth.keep();
+        Ok(event)
     }
 
     /// The voice event webhook: `204` once verified and parsed (events are logged).
@@ -271,6 +336,7 @@ impl VonageWebhooks {
     ) -> Result<SmsOutcome, VonageError> {
         let params = Params::from_request(req, Nested::Reject)?;
         self.verify_sms(&params)?;
+        SmsWebhookKind::InboundSms.check(&params)?;
         let parsed = webhook::parse_inbound_sms(&params, &self.id_key)?;
         tracing::info!(
             from = %parsed.sms.from.masked(),
@@ -295,6 +361,7 @@ impl VonageWebhooks {
     async fn dlr_inner<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> Result<(), VonageError> {
         let params = Params::from_request(req, Nested::Reject)?;
         self.verify_sms(&params)?;
+        SmsWebhookKind::DeliveryReceipt.check(&params)?;
         let parsed = webhook::parse_delivery_receipt(&params)?;
         Ok(self.handler.handle_delivery(parsed.report).await?)
     }
@@ -304,6 +371,47 @@ impl VonageWebhooks {
         match self.dlr_inner(req).await {
             Ok(()) => no_content(),
             Err(e) => error_response(&e),
+        }
+    }
+}
+
+/// A voice webhook's verification: its claims, whether its parameters are vouched for, and its
+/// claim in the replay cache (released when dropped, unless [kept](VoiceAuth::keep)).
+#[derive(Debug)]
+pub struct VoiceAuth<'a> {
+    claims: Option<Claims>,
+    body_signed: bool,
+    claim: Option<ReplayClaim<'a>>,
+}
+
+impl VoiceAuth<'_> {
+    fn unsigned() -> Self {
+        VoiceAuth {
+            claims: None,
+            body_signed: false,
+            claim: None,
+        }
+    }
+
+    /// The verified claims, if the request carried a verified token.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
+    }
+
+    /// Whether the provider vouches for `params`: they were read from a body whose hash the
+    /// token carries, or from a query string whose [`jwt::query_payload_hash`] it carries.
+    pub fn vouches_for(&self, params: &Params) -> bool {
+        match &self.claims {
+            None => false,
+            Some(_) if self.body_signed => true,
+            Some(c) => jwt::covers_query(c, params.iter()),
+        }
+    }
+
+    /// The webhook was answered with success: its token stays used until it expires.
+    pub fn keep(mut self) {
+        if let Some(c) = self.claim.take() {
+            c.keep();
         }
     }
 }

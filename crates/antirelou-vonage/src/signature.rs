@@ -204,10 +204,27 @@ impl SmsSigner {
     /// Check the `sig` parameter against the others, without looking at the timestamp. Prefer
     /// [`SmsSigner::verify`] for webhooks: without the window, a captured request can be
     /// replayed.
+    ///
+    /// A parameter **name** containing `&` or `=` is refused with [`VonageError::BadRequest`]
+    /// (`400`) before anything is signed: the signed string keeps names as they are, so
+    /// `a=1&b` = `2` and `a` = `1`, `b` = `2` would sign alike, and two signed parameters could
+    /// be folded into one. No Vonage webhook has such a name, so the request is malformed
+    /// whatever its signature (which is why it is a `400`, not a `403`).
+    ///
+    /// ```
+    /// use antirelou_vonage::signature::{SignatureMethod, SmsSigner};
+    /// let s = SmsSigner::new("abcde", SignatureMethod::Md5Hash);
+    /// // Signed as a=alphabet, b=bananas, timestamp=2100 (Java SDK vector)...
+    /// let folded = [("a=alphabet&b", "bananas"), ("timestamp", "2100"),
+    ///               ("sig", "7d43241108912b32cc315b48ce681acf")];
+    /// // ...and the same string from one folded name: refused.
+    /// assert_eq!(s.check_signature(folded).unwrap_err().status_code(), 400);
+    /// ```
     pub fn check_signature<'a, I>(&self, params: I) -> Result<(), VonageError>
     where
         I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
     {
+        check_names(params.clone())?;
         let provided = params
             .clone()
             .into_iter()
@@ -224,7 +241,8 @@ impl SmsSigner {
         }
     }
 
-    /// Verify an inbound webhook: `timestamp` (unix seconds) must be present and within the
+    /// Verify an inbound webhook: no parameter name may contain `&` or `=` (`400`, see
+    /// [`SmsSigner::check_signature`]), `timestamp` (unix seconds) must be present and within the
     /// window of `now`, and `sig` must match.
     ///
     /// ```
@@ -241,6 +259,7 @@ impl SmsSigner {
     where
         I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
     {
+        check_names(params.clone())?;
         if !params.clone().into_iter().any(|(k, _)| k == "sig") {
             return Err(VonageError::MissingSignature("no `sig` parameter"));
         }
@@ -268,6 +287,20 @@ impl SmsSigner {
         }
         Ok(())
     }
+}
+
+/// Refuse parameter names the signed string could not tell apart from two parameters.
+fn check_names<'a, I>(params: I) -> Result<(), VonageError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    // The name is not echoed: a folded name carries the values of the parameters it folds.
+    if params.into_iter().any(|(k, _)| k.contains(['&', '='])) {
+        return Err(VonageError::BadRequest(
+            "a parameter name contains `&` or `=`: refused before signing".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Hex digest of `msg` with `secret` under `method`, lowercase.

@@ -119,8 +119,7 @@ impl Params {
         body: &[u8],
         nested: Nested,
     ) -> Result<Self, VonageError> {
-        let use_body = *method != http::Method::GET && !body.iter().all(u8::is_ascii_whitespace);
-        if !use_body {
+        if !Self::reads_body(method, body) {
             return Self::from_form(query.unwrap_or("").as_bytes());
         }
         let ct = content_type
@@ -139,6 +138,12 @@ impl Params {
                 ct.chars().take(60).collect::<String>()
             )))
         }
+    }
+
+    /// Whether [`Params::from_parts`] reads the parameters from the body (`true`) or from the
+    /// query string (`false`: a GET, or a body that is empty or only whitespace).
+    pub fn reads_body(method: &http::Method, body: &[u8]) -> bool {
+        *method != http::Method::GET && !body.iter().all(u8::is_ascii_whitespace)
     }
 
     /// Read the parameters of an [`http::Request`].
@@ -268,6 +273,74 @@ pub fn concat_message_id(id_key: &[u8], msisdn: &str, to: &str, concat: &Concat)
         Err(_) => String::new(),
     };
     format!("concat:{tag}:{}:{}", concat.reference, concat.total)
+}
+
+/// The two kinds of SMS API webhook. Both are signed the same way (`sig`) and share most field
+/// names (`msisdn`, `to`, `messageId`, `message-timestamp`), so a signed webhook of one kind
+/// would verify at the other's route: [`SmsWebhookKind::check`] refuses it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsWebhookKind {
+    /// An inbound SMS (fields `text`, `type`, `keyword`, `data`, `udh`, `concat*`).
+    InboundSms,
+    /// A delivery receipt (fields `status`, `err-code`, `scts`).
+    DeliveryReceipt,
+}
+
+impl SmsWebhookKind {
+    /// Fields only this kind of webhook carries.
+    fn own_fields(self) -> &'static [&'static str] {
+        match self {
+            SmsWebhookKind::InboundSms => &[
+                "text",
+                "type",
+                "keyword",
+                "data",
+                "udh",
+                "concat",
+                "concat-ref",
+                "concat-part",
+                "concat-total",
+            ],
+            SmsWebhookKind::DeliveryReceipt => &["status", "err-code", "scts"],
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            SmsWebhookKind::InboundSms => SmsWebhookKind::DeliveryReceipt,
+            SmsWebhookKind::DeliveryReceipt => SmsWebhookKind::InboundSms,
+        }
+    }
+
+    /// What this kind is called in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmsWebhookKind::InboundSms => "an inbound SMS",
+            SmsWebhookKind::DeliveryReceipt => "a delivery receipt",
+        }
+    }
+
+    /// Refuse (`400`) parameters that carry a field only the other kind has: an inbound SMS at
+    /// the delivery-receipt route, or a receipt at the inbound route (a replay of a signed
+    /// webhook at the wrong route, or a dashboard URL set to the wrong route).
+    ///
+    /// ```
+    /// use antirelou_vonage::webhook::{Params, SmsWebhookKind};
+    /// let sms = Params::from_form(b"msisdn=1&to=2&messageId=3&text=hi&type=text").unwrap();
+    /// assert!(SmsWebhookKind::InboundSms.check(&sms).is_ok());
+    /// assert_eq!(SmsWebhookKind::DeliveryReceipt.check(&sms).unwrap_err().status_code(), 400);
+    /// ```
+    pub fn check(self, p: &Params) -> Result<(), VonageError> {
+        let other = self.other();
+        match other.own_fields().iter().find(|f| p.get(f).is_some()) {
+            None => Ok(()),
+            Some(field) => Err(VonageError::BadRequest(format!(
+                "{} (field `{field}`) sent to the route of {}: refused",
+                other.name(),
+                self.name()
+            ))),
+        }
+    }
 }
 
 /// Parse an inbound SMS webhook (`msisdn`, `to`, `messageId`, `text`, `type`, `keyword`,

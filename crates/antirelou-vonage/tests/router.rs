@@ -33,10 +33,15 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// A fresh token (its own `jti`: each is accepted once) for a request with `body`.
 fn token(body: &[u8]) -> String {
     use sha2::Digest;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let jti = NEXT
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
     sign_hs256(
-        &json!({"iat": NOW, "iss": "Vonage", "jti": "x", "payload_hash": hex::encode(sha2::Sha256::digest(body))}),
+        &json!({"iat": NOW, "iss": "Vonage", "jti": jti, "payload_hash": hex::encode(sha2::Sha256::digest(body))}),
         b"jwt-secret",
     )
 }

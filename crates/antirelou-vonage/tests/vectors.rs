@@ -474,18 +474,39 @@ fn jwt_bad_payload_hash_is_refused() {
 fn jwt_expired_iat_is_refused() {
     let t = vonage_token(NOW, b"");
     let v = JwtVerifier::new(SECRET);
+    // At most two minutes old, at most 30 s ahead (issue #20: a short lifetime).
     assert!(
-        v.verify_token(&t, b"", Timestamp::from_secs(NOW + 300))
+        v.verify_token(&t, b"", Timestamp::from_secs(NOW + 120))
             .is_ok()
     );
     assert!(matches!(
-        v.verify_token(&t, b"", Timestamp::from_secs(NOW + 301)),
+        v.verify_token(&t, b"", Timestamp::from_secs(NOW + 121)),
         Err(VonageError::StaleSignature(_))
     ));
+    assert!(
+        v.verify_token(&t, b"", Timestamp::from_secs(NOW - 30))
+            .is_ok()
+    );
     assert!(matches!(
-        v.verify_token(&t, b"", Timestamp::from_secs(NOW - 301)),
+        v.verify_token(&t, b"", Timestamp::from_secs(NOW - 31)),
         Err(VonageError::StaleSignature(_))
     ));
+    // Both bounds are settings.
+    let wide = JwtVerifier::new(SECRET)
+        .with_max_age(std::time::Duration::from_secs(600))
+        .with_clock_skew(std::time::Duration::from_secs(60));
+    assert!(
+        wide.verify_token(&t, b"", Timestamp::from_secs(NOW + 600))
+            .is_ok()
+    );
+    assert!(
+        wide.verify_token(&t, b"", Timestamp::from_secs(NOW - 60))
+            .is_ok()
+    );
+    assert!(
+        wide.verify_token(&t, b"", Timestamp::from_secs(NOW + 601))
+            .is_err()
+    );
     let t = sign_hs256(&json!({"iss": "Vonage"}), SECRET);
     assert!(
         v.verify_token(&t, b"", Timestamp::from_secs(NOW)).is_err(),

@@ -400,11 +400,28 @@ async fn signed_delivery_receipt_updates_state_and_price() {
     );
 }
 
+/// A fresh token (its own `jti`) for a request with `body`.
 fn voice_token(body: &[u8], iat: i64) -> String {
     use sha2::Digest;
+    token_with_hash(&hex::encode(sha2::Sha256::digest(body)), iat)
+}
+
+/// A fresh token for a GET whose query is `query`: `payload_hash` is the hash of its
+/// parameters as Vonage computes it for GET webhooks.
+fn get_token(query: &str, iat: i64) -> String {
+    let p = antirelou_vonage::webhook::Params::from_form(query.as_bytes()).unwrap();
+    token_with_hash(&antirelou_vonage::jwt::query_payload_hash(p.iter()), iat)
+}
+
+fn token_with_hash(hash: &str, iat: i64) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let jti = format!(
+        "jti-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     sign_hs256(
-        &json!({"iat": iat, "jti": "j1", "iss": "Vonage", "api_key": "abcd1234",
-                "application_id": "app", "payload_hash": hex::encode(sha2::Sha256::digest(body))}),
+        &json!({"iat": iat, "jti": jti, "iss": "Vonage", "api_key": "abcd1234",
+                "application_id": "app", "payload_hash": hash}),
         JWT_SECRET.as_bytes(),
     )
 }
@@ -423,7 +440,7 @@ async fn answer_webhook_get_and_post_with_jwt_renders_ncco() {
     let hooks = unsigned_hooks(&rec);
     let get_req = with_bearer(
         get(&format!("/vonage/answer?{ANSWER_Q}")),
-        &voice_token(b"", NOW),
+        &get_token(ANSWER_Q, NOW),
     );
     let json_body = r#"{"to":"33757000000","from":"33612345678","uuid":"aaaaaaaa-bbbb-cccc-dddd-0123456789ab","conversation_uuid":"CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab","headers":{}}"#;
     let post_req = with_bearer(
@@ -634,4 +651,128 @@ async fn signer_with_unsigned_accepted_still_checks_present_signatures() {
         body_text(&r)
     );
     assert_eq!(rec.sms.lock().unwrap().len(), 1);
+}
+
+/// Issue #20, finding 9: a parameter name holding `&` or `=` could fold two signed parameters
+/// into one and still verify. It is refused (400) before signing.
+#[tokio::test]
+async fn a_folded_parameter_name_is_refused_before_signing() {
+    let rec = Recorder::new();
+    let hooks = signed_hooks(&rec, SignatureMethod::Md5Hash);
+    let signer = SmsSigner::new(SIG_SECRET, SignatureMethod::Md5Hash);
+    let ts = NOW.to_string();
+    let mut p = SMS.to_vec();
+    p.push(("timestamp", ts.as_str()));
+    let sig = signer.sign(p.iter().copied());
+    // The genuine request is accepted.
+    let mut genuine = p.clone();
+    genuine.push(("sig", sig.as_str()));
+    let r = hooks
+        .sms(&get(&format!("/vonage/sms?{}", form(&genuine))))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", body_text(&r));
+    // `api-key` and `keyword` folded into one name: the same signed string.
+    let mut folded: Vec<(&str, &str)> = p
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "api-key" && *k != "keyword")
+        .collect();
+    folded.push(("api-key=abcd1234&keyword", "SALUT"));
+    folded.push(("sig", sig.as_str()));
+    assert_eq!(
+        signer.string_to_sign(folded.iter().copied()),
+        signer.string_to_sign(p.iter().copied())
+    );
+    for req in [
+        get(&format!("/vonage/sms?{}", form(&folded))),
+        post("/vonage/sms", "application/json", json_of(&folded)),
+    ] {
+        let r = hooks.sms(&req).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", body_text(&r));
+        assert!(body_text(&r).contains("refused before signing"));
+        assert!(
+            !body_text(&r).contains("abcd1234"),
+            "the name is not echoed"
+        );
+    }
+    assert_eq!(rec.sms.lock().unwrap().len(), 1);
+}
+
+fn signed(pairs: &[(&str, &str)], method: SignatureMethod) -> String {
+    let ts = NOW.to_string();
+    let mut p = pairs.to_vec();
+    p.push(("timestamp", ts.as_str()));
+    let sig = SmsSigner::new(SIG_SECRET, method).sign(p.iter().copied());
+    p.push(("sig", sig.as_str()));
+    form(&p)
+}
+
+const DLR: &[(&str, &str)] = &[
+    ("msisdn", "33612345678"),
+    ("to", "33757000000"),
+    ("network-code", "20801"),
+    ("messageId", "0C000000217B7F02"),
+    ("price", "0.03330000"),
+    ("status", "delivered"),
+    ("scts", "2405011000"),
+    ("err-code", "0"),
+    ("api-key", "abcd1234"),
+    ("message-timestamp", "2024-05-01 10:00:05"),
+];
+
+/// Issue #20, finding 9: each SMS route accepts only its own message type, so a signed webhook
+/// replayed at the other route is refused (400) and reaches nothing.
+#[tokio::test]
+async fn each_sms_route_accepts_only_its_own_message_type() {
+    let rec = Recorder::new();
+    let hooks = signed_hooks(&rec, SignatureMethod::Sha256Hmac);
+    let sms = signed(SMS, SignatureMethod::Sha256Hmac);
+    let dlr = signed(DLR, SignatureMethod::Sha256Hmac);
+    // At their own routes: accepted.
+    let r = hooks.sms(&get(&format!("/vonage/sms?{sms}"))).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", body_text(&r));
+    let r = hooks
+        .dlr(&post(
+            "/vonage/dlr",
+            "application/x-www-form-urlencoded",
+            dlr.clone(),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", body_text(&r));
+    assert_eq!(
+        (
+            rec.sms.lock().unwrap().len(),
+            rec.reports.lock().unwrap().len()
+        ),
+        (1, 1)
+    );
+    // Swapped: refused, whatever the method and encoding.
+    let r = hooks.dlr(&get(&format!("/vonage/dlr?{sms}"))).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", body_text(&r));
+    assert!(
+        body_text(&r).contains("an inbound SMS"),
+        "{}",
+        body_text(&r)
+    );
+    let r = hooks
+        .sms(&post(
+            "/vonage/sms",
+            "application/x-www-form-urlencoded",
+            dlr,
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", body_text(&r));
+    assert!(
+        body_text(&r).contains("a delivery receipt"),
+        "{}",
+        body_text(&r)
+    );
+    assert_eq!(
+        (
+            rec.sms.lock().unwrap().len(),
+            rec.reports.lock().unwrap().len()
+        ),
+        (1, 1),
+        "nothing reached the engine"
+    );
 }

@@ -355,7 +355,7 @@ impl Server {
         }
         if let Some(t) = &self.config.twilio {
             let wc = WebhookConfig::new(
-                self.config.public_url.as_str(),
+                &self.config.public_url_exact,
                 SignatureValidator::new(t.auth_token.clone()),
             )
             .map_err(|e| ServerError::Provider {

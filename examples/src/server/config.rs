@@ -457,8 +457,12 @@ pub struct NumberSettings {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Public base URL the providers call (signatures are checked against it).
+    /// Public base URL the providers call, parsed (and so normalised: lower-case scheme and
+    /// host, default port dropped). Used to build callback URLs.
     pub public_url: Url,
+    /// `public_url` exactly as configured (trimmed): Twilio signs the URL as it is written in its
+    /// console, so signatures are checked against this string, never the normalised one.
+    pub public_url_exact: String,
     /// Key of the stored numbers' hashes.
     pub hash_secret: String,
     /// Storage backend.
@@ -765,7 +769,8 @@ impl Config {
                 format!("{listen_text:?} is not an address:port such as \"127.0.0.1:8080\""),
             )
         })?;
-        let public_url = http_url("public_url", &required("public_url", raw.public_url)?)?;
+        let public_url_exact = required("public_url", raw.public_url)?;
+        let public_url = http_url("public_url", &public_url_exact)?;
         let hash_secret = secret(HASH_SECRET, raw.hash_secret, env, problems);
 
         let storage = match raw.storage {
@@ -1096,6 +1101,7 @@ impl Config {
         Ok(Config {
             listen,
             public_url,
+            public_url_exact,
             hash_secret,
             storage,
             reply,
