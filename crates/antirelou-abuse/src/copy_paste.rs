@@ -46,7 +46,7 @@ pub struct CopyPasteConfig {
     /// How long a raid text stays marked after its last copy (default 24 hours).
     #[serde(with = "crate::settings::humantime_duration")]
     pub mark_for: Duration,
-    /// Texts tracked at once (default 65,536: 2 MiB).
+    /// Texts tracked at once (default 32,768: 2 MiB, 128 bytes per pair of entries).
     pub capacity: usize,
 }
 
@@ -57,7 +57,7 @@ impl Default for CopyPasteConfig {
             threshold: 5,
             min_letters: 20,
             mark_for: Duration::from_secs(24 * 3600),
-            capacity: 1 << 16,
+            capacity: 1 << 15,
         }
     }
 }

@@ -30,11 +30,12 @@
 //! "One lesson per sender" is exact because the durable store's
 //! [`SenderHistory::try_begin_lesson`](antirelou_core::store::SenderHistory::try_begin_lesson)
 //! decides it; [`RecentSenders`] stores full keys and only denies the repeats it is sure of.
-//! Every structure has a fixed size chosen at construction (about 45 MiB for the default
-//! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table;
-//! `cargo run --release -p antirelou-benches --bin abuse_memory` measures 47 MB after a flood
-//! of 10 million distinct senders, against 285 MB for `governor`'s keyed limiter), so a flood
-//! of millions of distinct senders cannot grow memory.
+//! Every structure has a fixed size chosen at construction (about 47 MiB for the default
+//! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table, 2 MiB
+//! for the copy-paste guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
+//! measured 47 MB after a flood of 10 million distinct senders before the copy-paste guard was
+//! added, against 285 MB for `governor`'s keyed limiter), so a flood of millions of distinct
+//! senders or texts cannot grow memory.
 //!
 //! Spend caps are not a policy: the store's
 //! [`SpendLedger`](antirelou_core::store::SpendLedger) enforces them atomically.

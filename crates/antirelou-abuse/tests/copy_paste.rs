@@ -165,6 +165,12 @@ fn another_secret_gives_other_fingerprints() {
 }
 
 #[test]
+fn the_default_table_is_two_mebibytes() {
+    let g = CopyPasteGuard::new(CopyPasteConfig::default()).unwrap();
+    assert_eq!(g.memory_bytes(), 2 << 20);
+}
+
+#[test]
 fn bad_settings_are_refused() {
     for config in [
         CopyPasteConfig {
