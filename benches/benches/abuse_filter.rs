@@ -10,7 +10,9 @@
 //! the whole key space of N senders is visited; the key of index `i` is a French mobile number
 //! from a fixed bijection (`33 6xx xxx xxx`–`33 7xx xxx xxx`), computed with constant divisors.
 //! Texts arrive 10 ms apart in virtual time (a flood of 100 a second). Each structure is warmed
-//! up over the whole key space before it is measured.
+//! up over the whole key space before it is measured. The chain decides through `check_text`
+//! with each text's own fingerprint, as the engine calls it, so the copy-paste guard judges
+//! every text (every text is distinct: no raid text is ever marked).
 //!
 //! Timing: wall-clock by default. On a shared, busy machine (other jobs competing for the
 //! cores) set `ABUSE_BENCH_CLOCK=cpu` to time with each thread's own CPU time instead: the

@@ -11,7 +11,7 @@ use std::time::Duration;
 use antirelou_abuse::{AbuseConfig, PolicyChain, default_chain};
 use antirelou_core::event::Channel;
 use antirelou_core::phone::Region;
-use antirelou_core::policy::{AbusePolicy, Contact};
+use antirelou_core::policy::{AbusePolicy, Contact, TextFingerprint};
 use antirelou_core::{NumberKind, Timestamp};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -96,6 +96,16 @@ pub fn contact(fr: Region, sender_key: u64, at: i64) -> Contact {
     }
 }
 
+/// The fingerprint of the `g`-th text: every text its own (as the engine hands the chain a
+/// fingerprint of each body, the copy-paste guard judges every text).
+#[inline(always)]
+pub fn text(g: u64) -> TextFingerprint {
+    TextFingerprint {
+        hash: g.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5bd1_e995,
+        letters: 40,
+    }
+}
+
 /// France.
 pub fn fr() -> Region {
     Region::new("FR").unwrap()
@@ -116,7 +126,8 @@ pub fn new_governor() -> DefaultKeyedRateLimiter<u64> {
     )
 }
 
-/// Decide on the stream items `from, from + stride, …` (`count` of them).
+/// Decide on the stream items `from, from + stride, …` (`count` of them), each a text with its
+/// own fingerprint ([`text`]), through `check_text` as the engine calls it.
 #[inline(never)]
 pub fn run_chain<const N: u64>(
     chain: &PolicyChain,
@@ -129,7 +140,7 @@ pub fn run_chain<const N: u64>(
     let mut g = from;
     for _ in 0..count {
         let (k, at) = item::<N>(s, g);
-        black_box(chain.check(&contact(fr, k, at)));
+        black_box(chain.check_text(&contact(fr, k, at), Some(text(g))));
         g += stride;
     }
 }

@@ -3,9 +3,11 @@
 //! SIMs (the same shape, beyond the budget), and the [`GlobalPace`](crate::GlobalPace) is sized
 //! from the daily cap so that it never drops lessons the budget can pay.
 //!
-//! Whoever runs the engine calls [`DefaultPolicies::refresh_budget_from`] every few seconds (the
-//! simulator does it on each dispatcher tick), or spawns [`budget_refresher`], which does it in
-//! a loop:
+//! Whoever runs the engine calls [`DefaultPolicies::refresh_budget_for`] (everything read from
+//! the engine, the lesson's cost from its numbers' real segment counts: [`lesson_cost`]) every
+//! few seconds, or spawns [`engine_budget_refresher`], which does it in a loop (the reference
+//! server does). Without an engine at hand, [`DefaultPolicies::refresh_budget_from`] and
+//! [`budget_refresher`] take the ledger, caps and lesson cost separately:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,6 +48,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use antirelou_core::engine::Engine;
 use antirelou_core::store::{SpendCaps, SpendLedger, SpendSummary};
 use antirelou_core::{Clock, Money, Timestamp};
 
@@ -118,6 +121,84 @@ impl DefaultPolicies {
         let spent = ledger.spend(now).await?;
         self.refresh_budget(caps, spent, lesson_cost);
         Ok(())
+    }
+}
+
+/// What one SMS lesson costs on `engine`: its price of a segment times the segments of the
+/// longest SMS lesson among its numbers (their own lessons, else the catalogue's for their
+/// locale), at least one segment. Read when called, so that a number added or changed while
+/// the engine runs counts from the next refresh.
+///
+/// ```
+/// use std::sync::Arc;
+/// use antirelou_abuse::lesson_cost;
+/// use antirelou_core::catalogue::Locale;
+/// use antirelou_core::engine::{Engine, EngineConfig, NumberConfig};
+/// use antirelou_core::event::Provider;
+/// use antirelou_core::memory::InMemoryStore;
+/// use antirelou_core::privacy::NumberHasher;
+/// use antirelou_core::{Money, PhoneNumber};
+///
+/// let mut number = NumberConfig::new(
+///     PhoneNumber::parse("+33937000000").unwrap(), Locale::new("fr-FR").unwrap(), Provider::Twilio);
+/// let mut lessons = antirelou_core::catalogue::Catalogue::builtin()
+///     .lookup(&number.locale).unwrap().clone();
+/// lessons.sms = "x".repeat(160 * 2 + 1); // GSM-7, three segments (153 septets each)
+/// number.lessons = Some(lessons);
+/// let engine = Engine::builder(Arc::new(InMemoryStore::new()), NumberHasher::new(b"sixteen bytes at least").unwrap())
+///     .config(EngineConfig { price_per_segment: Money::from_units_f64(0.05), ..EngineConfig::default() })
+///     .number(number)
+///     .build()
+///     .unwrap();
+/// assert_eq!(lesson_cost(&engine), Money::from_units_f64(0.15));
+/// ```
+pub fn lesson_cost(engine: &Engine) -> Money {
+    let catalogue = engine.numbers().catalogue();
+    let segments = engine
+        .numbers()
+        .list()
+        .iter()
+        .filter_map(|n| n.lessons.as_ref().or_else(|| catalogue.lookup(&n.locale)))
+        .map(|l| l.sms_plan().segments)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    engine.config().price_per_segment * segments
+}
+
+impl DefaultPolicies {
+    /// [`refresh_budget_from`](Self::refresh_budget_from) with everything taken from `engine`:
+    /// its ledger, its caps, its clock, and the real [`lesson_cost`] of its numbers. The
+    /// simulator and the reference server both feed the policies this way.
+    pub async fn refresh_budget_for(&self, engine: &Engine) -> antirelou_core::Result<()> {
+        self.refresh_budget_from(
+            &**engine.store(),
+            &engine.config().caps,
+            lesson_cost(engine),
+            engine.clock().now(),
+        )
+        .await
+    }
+}
+
+/// A future that [refreshes](DefaultPolicies::refresh_budget_for) the policies' budget from
+/// `engine` at once, then every `interval` (at least 100 ms), forever: spawn it next to the
+/// dispatcher and abort it at shutdown. A ledger error is logged and the last figures are kept
+/// until the next refresh. Unlike [`budget_refresher`], the lesson's cost is read from the
+/// engine's numbers at each refresh.
+pub fn engine_budget_refresher(
+    policies: DefaultPolicies,
+    engine: Engine,
+    interval: Duration,
+) -> impl Future<Output = ()> + Send + 'static {
+    let interval = interval.max(Duration::from_millis(100));
+    async move {
+        loop {
+            if let Err(e) = policies.refresh_budget_for(&engine).await {
+                tracing::warn!(error = %e, "could not read the spend: the abuse policies keep the last budget figures");
+            }
+            tokio::time::sleep(interval).await;
+        }
     }
 }
 

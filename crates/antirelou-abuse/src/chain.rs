@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
 
 use crate::DefaultPolicies;
 use crate::util::{STRIPES, stripe};
@@ -110,6 +110,7 @@ impl PolicyChain {
             .then(p.blocklist.clone())
             .then(p.prefix_flood.clone())
             .then(p.recent.clone())
+            .then(p.copy_paste.clone())
             .then(p.flood.clone())
             .then(p.pace.clone())
             .observe_with(p.recent.clone())
@@ -152,7 +153,7 @@ impl PolicyChain {
     }
 
     /// The decision of the listed policies, prefetchers first and observers last.
-    fn check_listed(&self, contact: &Contact) -> Decision {
+    fn check_listed(&self, contact: &Contact, text: Option<TextFingerprint>) -> Decision {
         if !self.prefetchers.is_empty() {
             let mut touched = 0;
             for p in &self.prefetchers {
@@ -162,7 +163,7 @@ impl PolicyChain {
         }
         let mut decision = Decision::Allow;
         for p in &self.stages {
-            decision = p.check(contact);
+            decision = p.check_text(contact, text);
             if !decision.is_allow() {
                 break;
             }
@@ -207,7 +208,7 @@ impl PolicyChain {
 /// The default chain's decision: the order of [`DefaultPolicies::chain`], each policy called by
 /// its concrete type.
 #[inline]
-fn check_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
+fn check_defaults(p: &DefaultPolicies, c: &Contact, text: Option<TextFingerprint>) -> Decision {
     std::hint::black_box(p.prefix_flood.prefetch(c) ^ p.recent.prefetch(c));
     let mut decision = p.origin.check(c);
     if decision.is_allow() {
@@ -218,6 +219,11 @@ fn check_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
     }
     if decision.is_allow() {
         decision = p.recent.check(c);
+    }
+    if decision.is_allow()
+        && let Some(t) = text
+    {
+        decision = p.copy_paste.check_text(c, Some(t));
     }
     if decision.is_allow() {
         decision = p.flood.check(c);
@@ -233,9 +239,14 @@ fn check_defaults(p: &DefaultPolicies, c: &Contact) -> Decision {
 impl AbusePolicy for PolicyChain {
     #[inline]
     fn check(&self, contact: &Contact) -> Decision {
+        self.check_text(contact, None)
+    }
+
+    #[inline]
+    fn check_text(&self, contact: &Contact, text: Option<TextFingerprint>) -> Decision {
         let decision = match &self.defaults {
-            Some(p) => check_defaults(p, contact),
-            None => self.check_listed(contact),
+            Some(p) => check_defaults(p, contact, text),
+            None => self.check_listed(contact, text),
         };
         self.record(decision);
         decision

@@ -36,6 +36,7 @@ use std::time::Duration;
 use antirelou_core::Money;
 use antirelou_core::event::Channel;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use serde::{Deserialize, Serialize};
 
 use crate::AbuseError;
 use crate::chain::ChainObserver;
@@ -58,10 +59,13 @@ const INV_POW2: [f64; 64] = {
     t
 };
 
-/// Settings of the [`FloodDetector`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Settings of the [`FloodDetector`]. In a file (see [`PolicySettings`](crate::PolicySettings))
+/// every key is optional and durations are humantime strings (`"1m"`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FloodConfig {
     /// Length of a time bucket (default one minute).
+    #[serde(with = "crate::settings::humantime_duration")]
     pub bucket: Duration,
     /// The baseline of new senders per bucket before any traffic (default 2).
     pub initial_baseline: f64,
@@ -76,6 +80,7 @@ pub struct FloodConfig {
     pub flood_messages_per_sender: f64,
     /// Horizon over which the remaining budget must be able to pay for the current rate of new
     /// senders (default one hour).
+    #[serde(with = "crate::settings::humantime_duration")]
     pub budget_horizon: Duration,
     /// Calm buckets in a row that end degraded mode (default 5).
     pub calm_buckets: u32,

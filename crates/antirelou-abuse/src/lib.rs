@@ -11,6 +11,7 @@
 //! | [`Blocklist`] | numbers and prefixes blocked by the operator, with expiry and hit counters | SMS and calls |
 //! | [`PrefixFloodGuard`] | number blocks sending from many distinct senders at once (blocked 12 h, renewed while it goes on) | SMS and calls |
 //! | [`RecentSenders`] | senders that surely got their lesson within the window (the durable store decides the rest) | SMS |
+//! | [`CopyPasteGuard`] | the same text (a keyed fingerprint of it) from many distinct senders at once: a copy-paste raid | SMS |
 //! | [`FloodDetector`] | new senders while the number is in degraded mode after a flood | SMS |
 //! | [`GlobalPace`] | lessons beyond the global pace (GCRA): a backstop sized from the daily cap | SMS |
 //!
@@ -19,19 +20,22 @@
 //! console and the engine) builds them **in that order**: cheap static rules first (origin,
 //! blocklist), then the prefix flood guard (which must see repeats to renew its blocks), then
 //! the repeat filter (so that repeats are denied as [`Reason::AlreadyTaught`] before they can
-//! touch the flood detector's count of new senders or the global pace), then the flood
-//! detector, and the global pace last (it only spends its tokens on contacts everyone else
+//! touch the copy-paste guard's counts, the flood detector's count of new senders or the
+//! global pace), then the copy-paste guard (it judges texts given with
+//! [`check_text`](antirelou_core::policy::AbusePolicy::check_text), as the engine does), the
+//! flood detector, and the global pace last (it only spends its tokens on contacts everyone else
 //! allowed).
 //!
 //! # Exactness and memory
 //! "One lesson per sender" is exact because the durable store's
 //! [`SenderHistory::try_begin_lesson`](antirelou_core::store::SenderHistory::try_begin_lesson)
 //! decides it; [`RecentSenders`] stores full keys and only denies the repeats it is sure of.
-//! Every structure has a fixed size chosen at construction (about 45 MiB for the default
-//! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table;
-//! `cargo run --release -p antirelou-benches --bin abuse_memory` measures 47 MB after a flood
-//! of 10 million distinct senders, against 285 MB for `governor`'s keyed limiter), so a flood
-//! of millions of distinct senders cannot grow memory.
+//! Every structure has a fixed size chosen at construction (about 47 MiB for the default
+//! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table, 2 MiB
+//! for the copy-paste guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
+//! measured 47 MB after a flood of 10 million distinct senders before the copy-paste guard was
+//! added, against 285 MB for `governor`'s keyed limiter), so a flood of millions of distinct
+//! senders or texts cannot grow memory.
 //!
 //! Spend caps are not a policy: the store's
 //! [`SpendLedger`](antirelou_core::store::SpendLedger) enforces them atomically.
@@ -39,8 +43,9 @@
 //! # Feeding the budget
 //! The flood detector tells a viral day from a flood of one-text SIMs by money, and the global
 //! pace is sized from the daily cap, so whoever runs the engine must tell the policies the
-//! spend: spawn [`budget_refresher`] next to the dispatcher (it reads the ledger every few
-//! seconds), or call [`DefaultPolicies::refresh_budget_from`] on a timer of your own. Without
+//! spend: spawn [`engine_budget_refresher`] next to the dispatcher (it reads the ledger every
+//! few seconds, and the lesson's real segment count from the engine's numbers), or call
+//! [`DefaultPolicies::refresh_budget_for`] on a timer of your own. Without
 //! it the flood detector has no budget limit and the pace stays at its floor (see the
 //! [`budget`] module).
 //!
@@ -70,11 +75,13 @@
 pub mod blocklist;
 pub mod budget;
 pub mod chain;
+pub mod copy_paste;
 pub mod flood;
 pub mod origin;
 pub mod pace;
 pub mod prefix_flood;
 pub mod recent;
+pub mod settings;
 mod util;
 
 use std::sync::Arc;
@@ -85,13 +92,15 @@ use antirelou_core::phone::Region;
 use antirelou_core::policy::Reason;
 
 pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
-pub use budget::budget_refresher;
+pub use budget::{budget_refresher, engine_budget_refresher, lesson_cost};
 pub use chain::{ChainObserver, PolicyChain, Prefetch};
+pub use copy_paste::{CopyPasteConfig, CopyPasteGuard};
 pub use flood::{FloodConfig, FloodDetector, FloodStatus};
 pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
 pub use pace::GlobalPace;
 pub use prefix_flood::{PrefixFloodConfig, PrefixFloodGuard};
 pub use recent::RecentSenders;
+pub use settings::{PolicySettings, SettingsError};
 
 /// Everything that can go wrong when configuring the policies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +161,8 @@ pub struct AbuseConfig {
     pub prefix_flood: PrefixFloodConfig,
     /// Flood detector settings.
     pub flood: FloodConfig,
+    /// Copy-paste guard settings.
+    pub copy_paste: CopyPasteConfig,
     /// Global pace: SMS lessons per minute, a floor (default 60). When the daily cap is known
     /// ([`DefaultPolicies::refresh_budget`]), the pace is raised to spend the cap in
     /// `pace_cap_span`.
@@ -181,6 +192,7 @@ impl Default for AbuseConfig {
             blocklist_capacity: 2048,
             prefix_flood: PrefixFloodConfig::default(),
             flood: FloodConfig::default(),
+            copy_paste: CopyPasteConfig::default(),
             lessons_per_minute: 60,
             pace_burst: 20,
             pace_cap_span: Duration::from_secs(2 * 3600),
@@ -202,6 +214,8 @@ pub struct DefaultPolicies {
     pub prefix_flood: Arc<PrefixFloodGuard>,
     /// Repeat filter.
     pub recent: Arc<RecentSenders>,
+    /// Copy-paste guard.
+    pub copy_paste: Arc<CopyPasteGuard>,
     /// Flood detector.
     pub flood: Arc<FloodDetector>,
     /// Global pace.
@@ -233,6 +247,10 @@ impl DefaultPolicies {
                 config.lesson_window,
                 config.hash_seed,
             )),
+            copy_paste: Arc::new(CopyPasteGuard::with_seed(
+                config.copy_paste,
+                config.hash_seed,
+            )?),
             flood: Arc::new(FloodDetector::with_seed(config.flood, config.hash_seed)?),
             pace: Arc::new(GlobalPace::new(
                 config.lessons_per_minute,
@@ -243,7 +261,7 @@ impl DefaultPolicies {
     }
 
     /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, repeat
-    /// filter, flood detector, global pace; the repeat filter and the flood detector observe
+    /// filter, copy-paste guard, flood detector, global pace; the repeat filter and the flood detector observe
     /// each final decision, and the prefix flood guard's and repeat filter's tables are read
     /// ahead ([`Prefetch`]). The policies are called by their concrete
     /// types (no indirect call per policy); appending to the chain
@@ -262,12 +280,13 @@ pub fn default_chain(
 }
 
 /// Every reason the default chain may give on `check`.
-pub const DEFAULT_CHAIN_REASONS: [Reason; 7] = [
+pub const DEFAULT_CHAIN_REASONS: [Reason; 8] = [
     Reason::OriginCountry,
     Reason::OriginKind,
     Reason::Blocklisted,
     Reason::PrefixFlood,
     Reason::AlreadyTaught,
+    Reason::CopyPaste,
     Reason::FloodDegraded,
     Reason::GlobalPace,
 ];

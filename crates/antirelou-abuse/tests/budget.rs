@@ -168,3 +168,60 @@ async fn the_refresher_follows_the_ledger() {
     assert_eq!(p.flood.affordable_per_bucket(), Some(20));
     task.abort();
 }
+
+/// The engine feed reads the lesson's real segment count: a three-segment lesson makes the
+/// budget pay for a third as many lessons as one segment would (the reference server assumed
+/// two segments whatever the lesson).
+#[tokio::test]
+async fn the_engine_feed_counts_the_lessons_real_segments() {
+    use antirelou_abuse::lesson_cost;
+    use antirelou_core::PhoneNumber;
+    use antirelou_core::catalogue::{Catalogue, Locale};
+    use antirelou_core::engine::{Engine, EngineConfig, NumberConfig};
+    use antirelou_core::event::Provider;
+    use antirelou_core::privacy::NumberHasher;
+
+    let engine_with = |sms: String| {
+        let locale = Locale::new("fr-FR").unwrap();
+        let mut lessons = Catalogue::builtin().lookup(&locale).unwrap().clone();
+        lessons.sms = sms;
+        let mut number = NumberConfig::new(
+            PhoneNumber::parse("+33939990042").unwrap(),
+            locale,
+            Provider::Twilio,
+        );
+        number.lessons = Some(lessons);
+        Engine::builder(
+            Arc::new(InMemoryStore::new()),
+            NumberHasher::new(b"a secret of sixteen bytes").unwrap(),
+        )
+        .clock(Arc::new(ManualClock::new(Timestamp::from_millis(T0))))
+        .config(EngineConfig {
+            caps: caps(90.0),
+            price_per_segment: Money::from_units_f64(0.10),
+            ..EngineConfig::default()
+        })
+        .number(number)
+        .build()
+        .unwrap()
+    };
+    // 400 GSM-7 characters: three segments of 153.
+    let long = engine_with("a".repeat(400));
+    assert_eq!(lesson_cost(&long), Money::from_units_f64(0.30));
+    let p = policies();
+    p.refresh_budget_for(&long).await.unwrap();
+    // €90 left, €0.30 a lesson: 300 lessons over the one-hour horizon, 5 a minute.
+    assert_eq!(p.flood.affordable_per_bucket(), Some(5));
+    // A one-segment lesson: 900 lessons, 15 a minute.
+    let short = engine_with("Short lesson.".into());
+    p.refresh_budget_for(&short).await.unwrap();
+    assert_eq!(p.flood.affordable_per_bucket(), Some(15));
+    // Spend shows at once.
+    short
+        .store()
+        .record(Money::from_units_f64(45.0), Timestamp::from_millis(T0))
+        .await
+        .unwrap();
+    p.refresh_budget_for(&short).await.unwrap();
+    assert_eq!(p.flood.affordable_per_bucket(), Some(7));
+}

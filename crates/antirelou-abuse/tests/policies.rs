@@ -339,6 +339,133 @@ fn prefix_flood_block_is_renewed_while_the_attack_goes_on() {
     assert!(!g.is_blocked(base, Timestamp::from_millis(renewed_end + 20_000)));
 }
 
+/// A spoofed flood spread evenly over 200 blocks of 10,000 numbers: about 24 distinct senders
+/// per block every 10 minutes for half an hour. Returns how many contacts were denied.
+fn spread_flood(g: &PrefixFloodGuard, start: i64) -> usize {
+    let number = 33_937_000_000;
+    let mut x = 0x9e37_79b9_u64;
+    let mut denied = 0;
+    for i in 0..14_400i64 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let block = 33_612_000_000 + (x >> 40) % 200 * 10_000;
+        let d = g.check(&raw(
+            block + (x >> 20) % 10_000,
+            number,
+            Channel::Sms,
+            start + i * 125,
+        ));
+        denied += usize::from(!d.is_allow());
+    }
+    denied
+}
+
+#[test]
+fn prefix_flood_spares_ranges_that_are_only_as_busy_as_every_other() {
+    // With the fixed count alone (the behaviour before), the flood blocks ordinary ranges by
+    // chance: each is over 16 within its window.
+    let fixed = PrefixFloodGuard::new(PrefixFloodConfig {
+        capacity: 1 << 10,
+        normal_factor: 0.0,
+        ..PrefixFloodConfig::default()
+    })
+    .unwrap();
+    assert!(spread_flood(&fixed, T0) > 1_000);
+    assert!(fixed.blocked(Timestamp::from_millis(T0 + 1_800_000)).len() > 100);
+    // Judged against the normal rate of ranges, none stands out.
+    let g = guard();
+    assert_eq!(spread_flood(&g, T0), 0);
+    assert!(g.blocked(Timestamp::from_millis(T0 + 1_800_000)).is_empty());
+    assert!(g.spared() > 0);
+    let (mean, global) = g.normal_rate(Timestamp::from_millis(T0 + 1_800_000));
+    assert!(
+        global,
+        "a flood over every range is a global flood (mean {mean})"
+    );
+    assert!((10.0..40.0).contains(&mean), "mean {mean}");
+}
+
+#[test]
+fn prefix_flood_still_blocks_one_pumped_range_among_ordinary_ones() {
+    let g = guard();
+    let number = 33_937_000_000;
+    // Ordinary traffic: 1,000 senders from 500 blocks over 10 minutes ...
+    for i in 0..1_000u64 {
+        let block = 33_612_000_000 + (i * 7 % 500) * 10_000;
+        let _ = g.check(&raw(
+            block + i * 31 % 10_000,
+            number,
+            Channel::Sms,
+            T0 + i as i64 * 600,
+        ));
+    }
+    // ... then one range pumped: 40 distinct senders in a minute.
+    let pumped = 33_699_990_000u64;
+    let mut denied = 0;
+    for i in 0..40u64 {
+        let at = T0 + 600_000 + i as i64 * 1_500;
+        denied += usize::from(
+            !g.check(&raw(pumped + i * 37, number, Channel::Sms, at))
+                .is_allow(),
+        );
+        // The ordinary ranges keep writing meanwhile, and are never blocked.
+        let block = 33_612_000_000 + (i * 11 % 500) * 10_000;
+        assert!(
+            g.check(&raw(block + 5_000 + i, number, Channel::Sms, at))
+                .is_allow()
+        );
+    }
+    assert!(denied >= 10, "denied {denied}");
+    assert!(g.is_blocked(pumped, Timestamp::from_millis(T0 + 700_000)));
+    let (mean, global) = g.normal_rate(Timestamp::from_millis(T0 + 700_000));
+    assert!(!global, "one pumped range is no global flood (mean {mean})");
+}
+
+#[test]
+fn prefix_flood_does_not_renew_blocks_during_a_global_flood() {
+    let run = |renew: bool| {
+        let g = PrefixFloodGuard::new(PrefixFloodConfig {
+            capacity: 1 << 10,
+            renew_in_global_flood: renew,
+            ..PrefixFloodConfig::default()
+        })
+        .unwrap();
+        // One range is pumped alone: blocked for 12 h.
+        let pumped = 33_612_000_000 + 7 * 10_000;
+        for i in 0..40u64 {
+            let _ = g.check(&raw(
+                pumped + i * 37,
+                33_937_000_000,
+                Channel::Sms,
+                T0 + i as i64 * 1_000,
+            ));
+        }
+        assert!(g.is_blocked(pumped, Timestamp::from_millis(T0 + 60_000)));
+        // Ten hours later a flood over every range, that one included, keeps its count high.
+        let later = T0 + 10 * 3_600_000;
+        spread_flood(&g, later);
+        let mut burst = 0;
+        for i in 0..40u64 {
+            burst += usize::from(
+                !g.check(&raw(
+                    pumped + 5_000 + i,
+                    33_937_000_000,
+                    Channel::Sms,
+                    later + 1_800_000 + i as i64 * 100,
+                ))
+                .is_allow(),
+            );
+        }
+        assert_eq!(burst, 40, "still blocked while the block lasts");
+        g.is_blocked(
+            pumped,
+            Timestamp::from_millis(T0 + 12 * 3_600_000 + 120_000),
+        )
+    };
+    // By default the block ends 12 h after the pumping; renewed on request.
+    assert!(!run(false));
+    assert!(run(true));
+}
+
 #[test]
 fn prefix_flood_guard_rejects_bad_settings() {
     let bad = |c: PrefixFloodConfig| PrefixFloodGuard::new(c).unwrap_err();
@@ -359,6 +486,13 @@ fn prefix_flood_guard_rejects_bad_settings() {
     assert!(matches!(
         bad(PrefixFloodConfig {
             window: Duration::ZERO,
+            ..Default::default()
+        }),
+        AbuseError::InvalidConfig(_)
+    ));
+    assert!(matches!(
+        bad(PrefixFloodConfig {
+            normal_factor: f64::NAN,
             ..Default::default()
         }),
         AbuseError::InvalidConfig(_)
@@ -655,7 +789,7 @@ fn default_chain_counts_every_reason() {
         ..AbuseConfig::default()
     };
     let chain = default_chain(Some(fr), &config).unwrap();
-    assert_eq!(chain.len(), 6);
+    assert_eq!(chain.len(), 7);
     let allowed = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
     assert!(chain.check(&allowed).is_allow());
     assert_eq!(chain.check(&allowed), Decision::Deny(Reason::AlreadyTaught));
@@ -753,6 +887,12 @@ fn decisions_near_thresholds(hash_seed: Option<u64>) -> Vec<Decision> {
     let config = AbuseConfig {
         recent_capacity: 1 << 16,
         hash_seed,
+        // Every block near the fixed threshold at once is a global flood that the normal rate
+        // would spare: judge by the fixed count, whose decisions depend on the hashes.
+        prefix_flood: PrefixFloodConfig {
+            normal_factor: 0.0,
+            ..PrefixFloodConfig::default()
+        },
         ..AbuseConfig::default()
     };
     let chain = default_chain(Region::new("FR").ok(), &config).unwrap();
@@ -797,6 +937,7 @@ fn the_default_chain_decides_as_its_documented_list() {
         .then(p.blocklist.clone())
         .then(p.prefix_flood.clone())
         .then(p.recent.clone())
+        .then(p.copy_paste.clone())
         .then(p.flood.clone())
         .then(p.pace.clone())
         .observe_with(p.recent.clone())
@@ -817,8 +958,20 @@ fn the_default_chain_decides_as_its_documented_list() {
             Channel::Sms
         };
         let c = raw(sender, number, channel, T0 + i * 90);
-        let d = fused.check(&c);
-        assert_eq!(d, listed.check(&c), "contact {i}");
+        // One text in three is one of a few copy-pasted texts.
+        let d = if x.is_multiple_of(3) {
+            let text = Some(antirelou_core::policy::TextFingerprint {
+                hash: x >> 60,
+                letters: 40,
+            });
+            let d = fused.check_text(&c, text);
+            assert_eq!(d, listed.check_text(&c, text), "text {i}");
+            d
+        } else {
+            let d = fused.check(&c);
+            assert_eq!(d, listed.check(&c), "contact {i}");
+            d
+        };
         assert_eq!(fused.recheck(&c), listed.recheck(&c), "recheck {i}");
         seen.insert(d);
     }
@@ -843,15 +996,19 @@ fn the_default_chain_decides_as_its_documented_list() {
         "the repeats made a flood: {seen:?}"
     );
     assert!(
+        seen.contains(&Decision::Deny(Reason::CopyPaste)),
+        "the copies were recognised: {seen:?}"
+    );
+    assert!(
         seen.len() >= 4,
         "the stream reaches several reasons: {seen:?}"
     );
     assert_eq!(fused.allowed(), listed.allowed());
     assert!(fused.counts().eq(listed.counts()));
-    // Appending to the default chain keeps its six policies, in order, before the new one.
+    // Appending to the default chain keeps its seven policies, in order, before the new one.
     let longer = DefaultPolicies::new(fr, &config)
         .unwrap()
         .chain()
         .then(Arc::new(GlobalPace::new(1, 1).unwrap()));
-    assert_eq!(longer.len(), 7);
+    assert_eq!(longer.len(), 8);
 }

@@ -49,11 +49,14 @@ pub enum Reason {
     SmsToCallersDisabled,
     /// The reply could not be sent before its deadline.
     Expired,
+    /// The text is a copy of one many distinct senders sent at once (a copy-paste raid),
+    /// recognised from keyed fingerprints of the normalised texts.
+    CopyPaste,
 }
 
 impl Reason {
     /// Every reason, for statistics pages.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::OptedOut,
         Reason::AlreadyTaught,
         Reason::Duplicate,
@@ -70,6 +73,7 @@ impl Reason {
         Reason::NotDialable,
         Reason::SmsToCallersDisabled,
         Reason::Expired,
+        Reason::CopyPaste,
     ];
 
     /// This reason's position in [`Reason::ALL`] (a table index for per-reason counters, with
@@ -100,6 +104,7 @@ impl Reason {
             Reason::NotDialable => 13,
             Reason::SmsToCallersDisabled => 14,
             Reason::Expired => 15,
+            Reason::CopyPaste => 16,
         }
     }
 
@@ -122,6 +127,7 @@ impl Reason {
             Reason::NotDialable => "not_dialable",
             Reason::SmsToCallersDisabled => "sms_to_callers_disabled",
             Reason::Expired => "expired",
+            Reason::CopyPaste => "copy_paste",
         }
     }
 
@@ -144,6 +150,7 @@ impl Reason {
             Reason::NotDialable => "drop.not_dialable",
             Reason::SmsToCallersDisabled => "drop.sms_to_callers_disabled",
             Reason::Expired => "drop.expired",
+            Reason::CopyPaste => "drop.copy_paste",
         }
     }
 }
@@ -199,6 +206,19 @@ pub struct Contact {
     pub at: Timestamp,
 }
 
+/// A keyed fingerprint of an inbound text's normalised body
+/// ([`NumberHasher::text_fingerprint`](crate::privacy::NumberHasher::text_fingerprint)): equal
+/// for two copies of one text, whatever their case, spacing, punctuation, digits or emoji, and
+/// meaningless without the operator's secret. The text itself is never kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TextFingerprint {
+    /// The keyed hash of the normalised text.
+    pub hash: u64,
+    /// How many letters the normalised text has (a short text such as "salut" is no
+    /// evidence of a copy).
+    pub letters: u32,
+}
+
 /// Decides whether a contact may cost us money.
 ///
 /// # Contract
@@ -219,6 +239,14 @@ pub trait AbusePolicy: Send + Sync + fmt::Debug {
         let _ = contact;
         Decision::Allow
     }
+
+    /// Decide on a new inbound text whose body has the fingerprint `text` (the engine calls
+    /// this for texts instead of [`check`](Self::check), with the same contract). The default
+    /// ignores the text.
+    fn check_text(&self, contact: &Contact, text: Option<TextFingerprint>) -> Decision {
+        let _ = text;
+        self.check(contact)
+    }
 }
 
 impl<P: AbusePolicy + ?Sized> AbusePolicy for std::sync::Arc<P> {
@@ -227,6 +255,9 @@ impl<P: AbusePolicy + ?Sized> AbusePolicy for std::sync::Arc<P> {
     }
     fn recheck(&self, contact: &Contact) -> Decision {
         (**self).recheck(contact)
+    }
+    fn check_text(&self, contact: &Contact, text: Option<TextFingerprint>) -> Decision {
+        (**self).check_text(contact, text)
     }
 }
 

@@ -14,6 +14,7 @@ use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::phone::PhoneNumber;
+use crate::policy::TextFingerprint;
 
 /// A keyed hash of a phone number: 16 bytes, printed as 32 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +110,42 @@ impl NumberHasher {
         let mut h = [0u8; 16];
         h.copy_from_slice(&out[..16]);
         SenderHash(h)
+    }
+
+    /// The keyed fingerprint of a text's body, for recognising copies of one text sent by many
+    /// senders ([`TextFingerprint`]). The body is normalised to its letters, lower case (case,
+    /// spacing, punctuation, digits and emoji do not count), then hashed with the same key as
+    /// the numbers (in a separate domain: the input starts with a byte no E.164 number has).
+    /// Nothing of the text is kept.
+    ///
+    /// ```
+    /// use antirelou_core::privacy::NumberHasher;
+    /// let h = NumberHasher::new(b"operator secret, at least 16 bytes").unwrap();
+    /// let a = h.text_fingerprint("T'es trop BELLE, réponds-moi !!! 😍 #42");
+    /// let b = h.text_fingerprint("tes trop belle reponds moi");
+    /// let c = h.text_fingerprint("tes trop belle réponds moi");
+    /// assert_ne!(a, b); // accents count: é is not e
+    /// assert_eq!(a, c);
+    /// assert_eq!(a.letters, 22);
+    /// ```
+    pub fn text_fingerprint(&self, body: &str) -> TextFingerprint {
+        let mut mac = self.mac.clone();
+        mac.update(b"\0text:");
+        let mut letters = 0u32;
+        let mut buf = [0u8; 4];
+        for c in body.chars().filter(|c| c.is_alphabetic()) {
+            for l in c.to_lowercase() {
+                mac.update(l.encode_utf8(&mut buf).as_bytes());
+                letters = letters.saturating_add(1);
+            }
+        }
+        let out = mac.finalize().into_bytes();
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&out[..8]);
+        TextFingerprint {
+            hash: u64::from_le_bytes(h),
+            letters,
+        }
     }
 }
 

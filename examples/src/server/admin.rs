@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use antirelou_abuse::{BlockPattern, DefaultPolicies};
 use antirelou_core::engine::{Engine, EngineStats, NumberStatus};
-use antirelou_core::store::SpendCaps;
 use antirelou_core::{Money, PhoneNumber, Timestamp};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -195,7 +194,7 @@ impl AdminState {
         &self.engine
     }
 
-    /// Record a sample and refresh the flood detector's view of the budget.
+    /// Record a sample for the console's chart and the recent drops.
     pub async fn sample(&self) {
         let Ok(stats) = self.engine.stats().await else {
             return;
@@ -213,18 +212,12 @@ impl AdminState {
             inbound_sms: stats.counter("inbound.sms"),
             drops,
         });
-        if let Some(p) = &self.policies {
-            // The flood detector learns the budget left; the global pace follows the daily cap.
-            // A lesson is at most two segments.
-            p.refresh_budget(
-                &SpendCaps {
-                    daily: self.budget.daily_cap,
-                    monthly: self.budget.monthly_cap,
-                },
-                stats.spend,
-                Money::from_micros(self.budget.price_per_segment.micros().saturating_mul(2)),
-            );
-        }
+    }
+
+    /// The abuse policies, when they run (the server feeds them the budget with
+    /// [`engine_budget_refresher`](antirelou_abuse::engine_budget_refresher)).
+    pub fn policies(&self) -> Option<&DefaultPolicies> {
+        self.policies.as_ref()
     }
 
     fn stats_json(&self, stats: &EngineStats) -> Value {

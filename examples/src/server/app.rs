@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_abuse::{AbuseConfig, AllowedCountries, DefaultPolicies};
+use antirelou_abuse::{AllowedCountries, DefaultPolicies, engine_budget_refresher};
 use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
     DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, RatePerSecond, Senders,
@@ -191,38 +191,26 @@ impl Server {
         // The abuse policies: allowed countries default to those of our numbers.
         let region = config.numbers.first().and_then(|n| n.phone.region());
         let policies = if config.abuse.enabled {
-            let countries = match &config.abuse.countries {
-                Some(list) => AllowedCountries::List(list.clone()),
-                None => {
-                    let mut regions: Vec<_> = config
-                        .numbers
-                        .iter()
-                        .filter_map(|n| n.phone.region())
-                        .collect();
-                    regions.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                    regions.dedup();
-                    if regions.len() <= 1 {
-                        AllowedCountries::OwnRegion
-                    } else {
-                        AllowedCountries::List(regions)
-                    }
-                }
-            };
-            let defaults = AbuseConfig::default();
-            let abuse = AbuseConfig {
-                lesson_window: config.reply.lesson_window,
-                countries,
-                lessons_per_minute: config
-                    .abuse
-                    .lessons_per_minute
-                    .unwrap_or(defaults.lessons_per_minute),
-                pace_burst: config.abuse.pace_burst.unwrap_or(defaults.pace_burst),
-                recent_capacity: config
-                    .abuse
-                    .recent_capacity
-                    .unwrap_or(defaults.recent_capacity),
-                ..defaults
-            };
+            // Checked when the configuration was read: an error here names its key all the same.
+            let mut abuse = config
+                .abuse
+                .policies
+                .into_config(config.reply.lesson_window)
+                .map_err(|e| antirelou_core::Error::Config(format!("abuse.{e}")))?;
+            if config.abuse.policies.countries.is_none() {
+                let mut regions: Vec<_> = config
+                    .numbers
+                    .iter()
+                    .filter_map(|n| n.phone.region())
+                    .collect();
+                regions.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                regions.dedup();
+                abuse.countries = if regions.len() <= 1 {
+                    AllowedCountries::OwnRegion
+                } else {
+                    AllowedCountries::List(regions)
+                };
+            }
             Some(DefaultPolicies::new(region, &abuse).map_err(antirelou_core::Error::from)?)
         } else {
             tracing::warn!("[abuse] enabled = false: every contact is allowed (load tests only)");
@@ -329,6 +317,11 @@ impl Server {
         &self.engine
     }
 
+    /// The abuse policies, when they run (handles sharing their state).
+    pub fn policies(&self) -> Option<&DefaultPolicies> {
+        self.admin.policies()
+    }
+
     /// The configuration it was built from.
     pub fn config(&self) -> &Config {
         &self.config
@@ -433,6 +426,15 @@ impl Server {
             async move { dispatcher.run(stop).await }
         });
         let sampler_task = tokio::spawn(sampler(self.admin.clone(), stopped(stop_rx.clone())));
+        // The policies learn the budget left and the real cost of a lesson (its segments), the
+        // same way as in the simulator.
+        let budget_task = self.admin.policies().map(|p| {
+            tokio::spawn(engine_budget_refresher(
+                p.clone(),
+                self.engine.clone(),
+                BUDGET_REFRESH,
+            ))
+        });
         let purge_task = tokio::spawn(purger(self.engine.clone(), stopped(stop_rx.clone())));
 
         let addr = listener.local_addr()?;
@@ -466,6 +468,9 @@ impl Server {
             Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
         }
         let _ = sampler_task.await;
+        if let Some(t) = budget_task {
+            t.abort();
+        }
         let _ = purge_task.await;
         self.store.close().await;
         tracing::info!("stopped cleanly");
@@ -473,8 +478,10 @@ impl Server {
     }
 }
 
-/// Sample the statistics every few seconds for the console's chart and the recent drops, and
-/// tell the flood detector how much budget is left.
+/// How often the abuse policies re-read the spend ([`engine_budget_refresher`]).
+const BUDGET_REFRESH: Duration = Duration::from_secs(5);
+
+/// Sample the statistics every few seconds for the console's chart and the recent drops.
 async fn sampler(admin: Arc<AdminState>, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -36,7 +36,6 @@ use std::time::Duration;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::NumberStatus;
 use antirelou_core::event::Provider;
-use antirelou_core::phone::Region;
 use antirelou_core::{Money, PhoneNumber};
 use antirelou_vonage::SignatureMethod;
 use serde::Deserialize;
@@ -139,8 +138,9 @@ struct RawConfig {
     metrics: Option<RawMetrics>,
     twilio: Option<RawTwilio>,
     vonage: Option<RawVonage>,
+    /// `enabled` plus the keys of [`PolicySettings`], read by [`abuse_settings`].
     #[serde(default)]
-    abuse: RawAbuse,
+    abuse: toml::Table,
     #[serde(default)]
     dispatcher: RawDispatcher,
     #[serde(default)]
@@ -218,16 +218,6 @@ struct RawVonage {
     api_base: Option<String>,
     delivery_receipts: Option<bool>,
     pace_per_second: Option<f64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAbuse {
-    enabled: Option<bool>,
-    countries: Option<Vec<String>>,
-    lessons_per_minute: Option<u32>,
-    pace_burst: Option<u32>,
-    recent_capacity: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -405,21 +395,40 @@ impl std::fmt::Debug for VonageSettings {
     }
 }
 
-/// The abuse policies.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The abuse policies: `[abuse]` is `enabled` plus every key of
+/// [`PolicySettings`](antirelou_abuse::PolicySettings) (the simulator's scenario files take the
+/// same keys, with the same defaults).
+#[derive(Clone, Debug, PartialEq)]
 pub struct AbuseSettings {
     /// Whether the default chain runs (default true; `false` allows every contact, for load
     /// tests only).
     pub enabled: bool,
-    /// Allowed sender countries (default: the countries of our numbers).
-    pub countries: Option<Vec<Region>>,
-    /// Floor of the global pace of lessons per minute (default: `AbuseConfig`'s, 60); the pace
-    /// rises with the daily cap so the whole cap takes at least two hours to spend.
-    pub lessons_per_minute: Option<u32>,
-    /// Global pace burst (default: `AbuseConfig`'s, 20).
-    pub pace_burst: Option<u32>,
-    /// Slots of the in-memory repeat filter (default 4 Mi).
-    pub recent_capacity: Option<usize>,
+    /// The policies' settings, checked (`countries` absent: the countries of our numbers).
+    pub policies: antirelou_abuse::PolicySettings,
+}
+
+/// `[abuse]`: `enabled`, then the rest as [`PolicySettings`](antirelou_abuse::PolicySettings),
+/// checked; errors name the key (`abuse.prefix_flood.threshold`).
+fn abuse_settings(mut table: toml::Table) -> Result<AbuseSettings, ConfigError> {
+    let enabled = match table.remove("enabled") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => b,
+        Some(_) => return Err(ConfigError::key("abuse.enabled", "must be true or false")),
+    };
+    let policies: antirelou_abuse::PolicySettings =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." || path.is_empty() {
+                "abuse".to_owned()
+            } else {
+                format!("abuse.{path}")
+            };
+            ConfigError::key(key, e.into_inner().to_string())
+        })?;
+    policies
+        .validate()
+        .map_err(|e| ConfigError::key(format!("abuse.{}", e.key), e.message))?;
+    Ok(AbuseSettings { enabled, policies })
 }
 
 /// The dispatcher.
@@ -963,37 +972,7 @@ impl Config {
             }
         };
 
-        let countries = match raw.abuse.countries {
-            None => None,
-            Some(list) => {
-                let mut out = Vec::with_capacity(list.len());
-                for (i, c) in list.iter().enumerate() {
-                    out.push(Region::new(c.trim()).map_err(|_| {
-                        ConfigError::key(
-                            format!("abuse.countries[{i}]"),
-                            format!("{c:?} is not a two-letter region code such as \"FR\""),
-                        )
-                    })?);
-                }
-                Some(out)
-            }
-        };
-        if raw.abuse.lessons_per_minute == Some(0) {
-            return Err(ConfigError::key(
-                "abuse.lessons_per_minute",
-                "must be positive",
-            ));
-        }
-        if raw.abuse.pace_burst == Some(0) {
-            return Err(ConfigError::key("abuse.pace_burst", "must be positive"));
-        }
-        let abuse = AbuseSettings {
-            enabled: raw.abuse.enabled.unwrap_or(true),
-            countries,
-            lessons_per_minute: raw.abuse.lessons_per_minute,
-            pace_burst: raw.abuse.pace_burst,
-            recent_capacity: raw.abuse.recent_capacity,
-        };
+        let abuse = abuse_settings(raw.abuse)?;
 
         let dispatcher = DispatcherSettings {
             workers: raw.dispatcher.workers.unwrap_or(4),
@@ -1691,6 +1670,72 @@ locale = "fr-BE"
         assert!(e.contains("unknown field `surprise`"), "{e}");
         let e = err("listen = ");
         assert!(e.starts_with("invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn the_abuse_section_takes_every_policy_setting_and_names_bad_keys() {
+        // Absent: the library's defaults, on.
+        let c = Config::from_toml(GOOD, no_env).unwrap();
+        assert!(c.abuse.enabled);
+        assert_eq!(c.abuse.policies, antirelou_abuse::PolicySettings::default());
+        let with = |section: &str| format!("{GOOD}\n{section}\n");
+        let c = Config::from_toml(
+            &with(
+                "[abuse]\nenabled = true\nlessons_per_minute = 30\npace_cap_span = \"3h\"\n\
+                 [abuse.prefix_flood]\nthreshold = 24\nnormal_factor = 6.0\nblock_for = \"6h\"\n\
+                 [abuse.flood]\nmin_surge = 40\nbudget_horizon = \"2h\"\n",
+            ),
+            no_env,
+        )
+        .unwrap();
+        let p = &c.abuse.policies;
+        assert_eq!(p.lessons_per_minute, 30);
+        assert_eq!(p.pace_cap_span, Duration::from_secs(3 * 3600));
+        assert_eq!(p.prefix_flood.threshold, 24);
+        assert_eq!(p.prefix_flood.normal_factor, 6.0);
+        assert_eq!(p.prefix_flood.block_for, Duration::from_secs(6 * 3600));
+        assert_eq!(p.flood.min_surge, 40);
+        assert_eq!(p.flood.budget_horizon, Duration::from_secs(7200));
+        assert_eq!(p.flood.calm_buckets, 5);
+        let e = err(&with("[abuse]\nenabled = \"yes\"\n"));
+        assert_eq!(e, "abuse.enabled: must be true or false");
+        let e = err(&with("[abuse.prefix_flood]\ntreshold = 3\n"));
+        assert!(
+            e.starts_with("abuse.prefix_flood.treshold: unknown field `treshold`"),
+            "{e}"
+        );
+        let e = err(&with("[abuse.flood]\nbucket = \"a minute\"\n"));
+        assert!(e.starts_with("abuse.flood.bucket: "), "{e}");
+        let e = err(&with("[abuse.prefix_flood]\nthreshold = 1\n"));
+        assert!(
+            e.starts_with("abuse.prefix_flood.threshold: must be within"),
+            "{e}"
+        );
+        let e = err(&with("[abuse]\ncountries = [\"France\"]\n"));
+        assert!(e.starts_with("abuse.countries[0]: "), "{e}");
+        let e = err(&with("[abuse]\nlessons_per_minute = 0\n"));
+        assert_eq!(e, "abuse.lessons_per_minute: must be at least 1");
+    }
+
+    #[test]
+    fn the_example_abuse_section_is_valid_and_shows_the_defaults() {
+        let example = include_str!("../../antirelou.example.toml");
+        let section: Vec<&str> = example
+            .lines()
+            .skip_while(|l| !l.starts_with("# [abuse]"))
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| l.trim_start_matches("# "))
+            .collect();
+        assert!(section.len() > 10, "{section:?}");
+        let text = format!("{GOOD}\n{}\n", section.join("\n"));
+        let c = Config::from_toml(&text, no_env).unwrap();
+        assert_eq!(
+            c.abuse.policies,
+            antirelou_abuse::PolicySettings {
+                countries: Some(vec!["FR".into()]),
+                ..antirelou_abuse::PolicySettings::default()
+            }
+        );
     }
 
     #[test]

@@ -321,13 +321,15 @@ impl InboundHandler for Engine {
         let due = lesson.due_at;
         let policy = Arc::clone(&inner.policy);
         let seen = contact(from, &sms.to, Channel::Sms, now);
+        // The policy sees a keyed fingerprint of the body (copy-paste raids), never the text.
+        let print = inner.hasher.text_fingerprint(&sms.body);
         let admission = inner
             .store
             .admit_text(
                 lesson,
                 inner.config.lesson_window,
                 now,
-                Box::new(move || policy.check(&seen)),
+                Box::new(move || policy.check_text(&seen, Some(print))),
             )
             .await?;
         let (prev, schedule) = match admission {
