@@ -470,6 +470,13 @@ impl ReplyQueue for SqliteStore {
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
+        // The WAL still holds older versions of the pages whose numbers were erased since the
+        // last purge: truncate it (best effort; see `SqliteStore::truncate_wal`).
+        match self.truncate_wal().await {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("WAL busy: not truncated, the next purge tries again"),
+            Err(e) => tracing::warn!(error = %e, "WAL not truncated after the purge"),
+        }
         Ok(done.rows_affected())
     }
 }
