@@ -82,7 +82,7 @@ pub enum VonageError {
 
 impl VonageError {
     /// The HTTP status a webhook answers with for this error: `400` for bad input, `403` for a
-    /// missing or wrong signature, `503` when the engine failed transiently (Vonage retries) and
+    /// missing or wrong signature or a number Vonage does not carry, `503` when the engine failed transiently (Vonage retries) and
     /// `500` otherwise.
     ///
     /// ```
@@ -97,7 +97,10 @@ impl VonageError {
             | VonageError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             VonageError::MissingSignature(_)
             | VonageError::BadSignature(_)
-            | VonageError::StaleSignature(_) => StatusCode::FORBIDDEN,
+            | VonageError::StaleSignature(_)
+            | VonageError::Handler(antirelou_core::Error::WrongProvider { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             VonageError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Config(_)

@@ -265,6 +265,7 @@ impl InboundHandler for Engine {
                 .await;
             return Ok(SmsOutcome::Dropped(Reason::UnknownNumber));
         };
+        inner.check_owner(&entry, sms.provider, "sms").await?;
         let Caller::Number(from) = &sms.from else {
             inner
                 .drop_reason(Reason::NotDialable, Channel::Sms, &sms.to, &sms.from)
@@ -375,6 +376,7 @@ impl InboundHandler for Engine {
                 .await;
             return Ok(VoiceScript::reject(RejectReason::Rejected));
         };
+        inner.check_owner(&entry, call.provider, "call").await?;
         match entry.config.status {
             NumberStatus::Active => {}
             NumberStatus::Paused => {
@@ -437,6 +439,7 @@ impl InboundHandler for Engine {
         let inner = self.inner();
         let now = inner.clock.now();
         inner.count("delivery.reports", 1).await;
+        inner.check_report_owner(&report).await?;
         let matched = inner
             .store
             .record_delivery(&report.message_id, report.state, now)

@@ -125,6 +125,7 @@ mod dispatcher;
 mod inbound;
 pub mod keywords;
 mod numbers;
+mod ownership;
 mod pacing;
 mod timing;
 
