@@ -463,7 +463,10 @@ impl InboundHandler for Engine {
         if let Some(price) = report.price {
             let estimate = inner.estimates.lock().take(&report.message_id);
             if let Some(estimate) = estimate {
-                let diff = price - estimate;
+                inner
+                    .prices
+                    .observe(estimate.calling_code, price, estimate.segments);
+                let diff = price - estimate.amount;
                 if diff != Money::ZERO {
                     inner.store.record(diff, now).await?;
                 }
