@@ -633,7 +633,8 @@ impl Dispatcher {
     ///
     /// On shutdown the workers stop claiming, finish the send in progress, give the rest of their
     /// claims back to the queue and return. A process killed instead loses nothing either: its
-    /// leases expire and another dispatcher takes the replies over.
+    /// leases expire and another dispatcher takes the replies over; a send that was in flight
+    /// may then go out a second time (see the [engine documentation](crate::engine)).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (tx, rx) = watch::channel(false);
         let mut workers = JoinSet::new();

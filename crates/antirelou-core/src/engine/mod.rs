@@ -40,6 +40,13 @@
 //!   commit, reads included (SQLite group commit); nothing is left behind per message beyond
 //!   the reply itself.
 //!
+//! Sending is at least once: a process that dies after the provider accepted a lesson and
+//! before the store recorded it leaves the reply claimed, and the next claim, when the lease has
+//! expired, sends it again, unless the provider says it already accepted it
+//! ([`SmsSender::find_accepted`](crate::SmsSender::find_accepted), which the Twilio sender
+//! answers). At most one duplicate per send in flight at the crash
+//! ([`EngineConfig::workers`] per process), a [`EngineConfig::lease`] after it.
+//!
 //! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
 //! re-check, its deadline, the budget) gives its slot back: his next text may schedule one.
 //!
