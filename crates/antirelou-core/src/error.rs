@@ -84,6 +84,20 @@ pub enum Error {
         attempt: u32,
     },
 
+    /// A webhook came from a provider that does not carry the number it is addressed to (a
+    /// Vonage-signed text to a Twilio number, a Twilio status callback for a message a Vonage
+    /// number sent…): refused, nothing stored. Adapters answer `403`: the signature proves who
+    /// sent the request, not that this provider may speak for this number.
+    #[error("{provider} may not speak for number {number}: it is carried by {owner}")]
+    WrongProvider {
+        /// Our number, masked (`+…0000`).
+        number: String,
+        /// The provider that carries it (its `NumberConfig::provider`).
+        owner: &'static str,
+        /// The provider the webhook came from.
+        provider: &'static str,
+    },
+
     /// An item that was expected does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -141,6 +155,7 @@ impl Error {
             Error::InvalidRecipient { .. } => "invalid_recipient",
             Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::LeaseLost { .. } => "lease_lost",
+            Error::WrongProvider { .. } => "wrong_provider",
             Error::NotFound(_) => "not_found",
             Error::Storage { .. } => "storage",
         }

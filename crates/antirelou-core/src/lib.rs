@@ -49,4 +49,4 @@ pub use handler::{InboundHandler, SmsOutcome};
 pub use money::Money;
 pub use phone::{Caller, NumberKind, PhoneNumber};
 pub use policy::{AbusePolicy, Decision, Reason};
-pub use sender::{OutboundSms, SendReceipt, SmsSender};
+pub use sender::{OutboundSms, PriorSend, SendReceipt, SmsSender};

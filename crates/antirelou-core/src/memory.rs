@@ -503,6 +503,15 @@ impl ReplyQueue for InMemoryStore {
         }
     }
 
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .by_provider
+            .get(provider_id)
+            .and_then(|id| inner.replies.get(id))
+            .map(|item| item.number.clone()))
+    }
+
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         Ok(self
             .inner

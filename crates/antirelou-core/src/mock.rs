@@ -34,6 +34,7 @@ use crate::error::Result;
 use crate::event::{Channel, DeliveryReport, DeliveryState, InboundCall, InboundSms};
 use crate::handler::{InboundHandler, SmsOutcome};
 use crate::money::Money;
+use crate::phone::PhoneNumber;
 use crate::policy::{AbusePolicy, Contact, Decision};
 use crate::privacy::SenderHash;
 use crate::sender::{OutboundSms, SendReceipt, SmsSender};
@@ -71,6 +72,7 @@ mock! {
         async fn cancel_pending(&self, sender: &SenderHash, reason: &str, now: Timestamp) -> Result<u64>;
         async fn expire_overdue(&self, now: Timestamp) -> Result<u64>;
         async fn record_delivery(&self, provider_id: &str, state: DeliveryState, now: Timestamp) -> Result<bool>;
+        async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>>;
         async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
         async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats>;
         async fn purge(&self, before: Timestamp) -> Result<u64>;
@@ -231,6 +233,9 @@ impl ReplyQueue for MockStore {
         now: Timestamp,
     ) -> Result<bool> {
         self.queue.record_delivery(provider_id, state, now).await
+    }
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
+        self.queue.sent_from(provider_id).await
     }
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         self.queue.get(id).await

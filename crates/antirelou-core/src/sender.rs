@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::money::Money;
 use crate::phone::PhoneNumber;
@@ -88,6 +89,22 @@ pub struct SendReceipt {
     pub price: Option<Money>,
 }
 
+/// What a provider knows of an earlier attempt to send a message: the answer of
+/// [`SmsSender::find_accepted`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PriorSend {
+    /// The provider accepted a message from the same number to the same recipient with the same
+    /// text since the instant asked about: it must not be sent again. Its receipt is the one a
+    /// send would have given.
+    Accepted(SendReceipt),
+    /// The provider says it accepted none: sending is safe.
+    NotFound,
+    /// The provider cannot tell (the default): the dispatcher sends, and a message the earlier
+    /// attempt did send goes out twice.
+    Unknown,
+}
+
 /// Sends text messages through a provider.
 ///
 /// # Contract
@@ -111,11 +128,32 @@ pub struct SendReceipt {
 pub trait SmsSender: Send + Sync + std::fmt::Debug {
     /// Send one message.
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt>;
+
+    /// Whether the provider already accepted `sms` (same sender number, recipient and text) at
+    /// or after `since`.
+    ///
+    /// No provider we use takes an idempotency key on a send, so a worker killed between the
+    /// provider's acceptance and the store's record of it leaves a reply that the next claim
+    /// sends again. Before sending a reply that an earlier claim may have sent (its attempt is
+    /// above 1), the dispatcher asks this first, with `since` = when the reply was stored, and
+    /// on [`PriorSend::Accepted`] records that send instead of making another.
+    ///
+    /// The default answers [`PriorSend::Unknown`] without asking anything (resend, as before).
+    /// An implementation answers [`PriorSend::NotFound`] only when the provider's answer is
+    /// complete, and an error only for a failed lookup (the dispatcher then sends).
+    async fn find_accepted(&self, sms: &OutboundSms, since: Timestamp) -> Result<PriorSend> {
+        let _ = (sms, since);
+        Ok(PriorSend::Unknown)
+    }
 }
 
 #[async_trait]
 impl<S: SmsSender + ?Sized> SmsSender for std::sync::Arc<S> {
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt> {
         (**self).send(sms).await
+    }
+
+    async fn find_accepted(&self, sms: &OutboundSms, since: Timestamp) -> Result<PriorSend> {
+        (**self).find_accepted(sms, since).await
     }
 }

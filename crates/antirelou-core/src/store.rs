@@ -382,6 +382,11 @@ pub trait ReplyQueue: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
 
+    /// Our number that sent the reply with `provider_id` (the provider's message id given to
+    /// [`ReplyQueue::complete`]), if a reply has it. The engine checks with it that a delivery
+    /// report comes from the provider carrying that number.
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>>;
+
     /// One reply, if it exists.
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
 

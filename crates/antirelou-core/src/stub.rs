@@ -21,10 +21,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::phone::PhoneNumber;
-use crate::sender::{OutboundSms, SendReceipt, SmsSender};
+use crate::sender::{OutboundSms, PriorSend, SendReceipt, SmsSender};
 
 /// How a stubbed send fails: one of the errors the [`SmsSender`] contract allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,11 +114,15 @@ struct State {
 /// Every call, failed or not, counts in [`attempts`](StubSender::attempts). With a
 /// [`delay`](StubSender::with_delay), each call first sleeps on tokio's timer (which a paused test
 /// runtime auto-advances).
+///
+/// [`find_accepted`](SmsSender::find_accepted) answers [`PriorSend::Unknown`] unless the stub was
+/// built [`with_lookup`](StubSender::with_lookup).
 #[derive(Clone, Default)]
 pub struct StubSender {
     state: Arc<Mutex<State>>,
     price: Option<Money>,
     delay: Option<Duration>,
+    lookup: bool,
 }
 
 impl StubSender {
@@ -129,6 +134,15 @@ impl StubSender {
     /// Receipts carry this price per message.
     pub fn with_price(mut self, price: Money) -> Self {
         self.price = Some(price);
+        self
+    }
+
+    /// Answer [`find_accepted`](SmsSender::find_accepted) from the messages accepted so far,
+    /// like a provider whose sent messages can be listed: [`PriorSend::Accepted`] with the
+    /// receipt of the first one from the same number to the same recipient with the same text,
+    /// [`PriorSend::NotFound`] otherwise. The stub has no clock: `since` is not looked at.
+    pub fn with_lookup(mut self) -> Self {
+        self.lookup = true;
         self
     }
 
@@ -245,5 +259,22 @@ impl SmsSender for StubSender {
             tokio::time::sleep(delay).await;
         }
         self.decide(sms)
+    }
+
+    async fn find_accepted(&self, sms: &OutboundSms, _since: Timestamp) -> Result<PriorSend> {
+        if !self.lookup {
+            return Ok(PriorSend::Unknown);
+        }
+        let s = self.state.lock();
+        Ok(s.sent
+            .iter()
+            .find(|m| m.from == *sms.from() && m.to == *sms.to() && m.body == sms.body())
+            .map_or(PriorSend::NotFound, |m| {
+                PriorSend::Accepted(SendReceipt {
+                    provider_id: m.provider_id.clone(),
+                    segments: sms.segments().max(1),
+                    price: self.price,
+                })
+            }))
     }
 }

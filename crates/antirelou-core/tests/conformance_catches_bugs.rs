@@ -149,6 +149,9 @@ impl ReplyQueue for Broken {
     ) -> Result<bool> {
         self.inner.record_delivery(provider_id, state, now).await
     }
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
+        self.inner.sent_from(provider_id).await
+    }
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         let mut rec = self.inner.get(id).await?;
         if self.bug == Bug::KeepsRecipient

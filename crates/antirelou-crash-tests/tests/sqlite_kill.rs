@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use antirelou_core::store::Counters;
 use antirelou_core::{Clock, SystemClock};
 use antirelou_sqlite::SqliteStore;
 use fake_provider::{FakeProvider, verdict};
@@ -28,8 +29,18 @@ use rand::Rng;
 const WORKERS: usize = 1;
 const LEASE_MS: u64 = 2_000;
 
-fn spawn_child(db: &Path, provider: &FakeProvider, instance: u32, durability: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_antirelou-kill-child"))
+fn spawn_child(
+    db: &Path,
+    provider: &FakeProvider,
+    instance: u32,
+    durability: &str,
+    lookup: bool,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_antirelou-kill-child"));
+    if lookup {
+        command.env("KILL_CHILD_LOOKUP", "1");
+    }
+    command
         .arg(provider.addr().to_string())
         .arg(instance.to_string())
         .arg(WORKERS.to_string())
@@ -50,7 +61,9 @@ impl Drop for TempDir {
     }
 }
 
-fn kill_test(durability: &str, replies: u64, kills: usize) {
+/// With `slow_provider` the provider answers each send 20 ms after accepting it, so that the
+/// kills fall between an acceptance and its commit.
+fn kill_test(durability: &str, replies: u64, kills: usize, lookup: bool, slow_provider: bool) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,14 +97,18 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
     });
     assert_eq!(ids.len() as u64, replies);
 
-    let provider = FakeProvider::start();
+    let provider = if slow_provider {
+        FakeProvider::start_answering_after(Duration::from_millis(20))
+    } else {
+        FakeProvider::start()
+    };
     let started = Instant::now();
     let mut rng = rand::rng();
     let mut killed_instances = Vec::new();
     let mut delivered_at_kill = Vec::new();
     for instance in 0..kills as u32 {
         let before = provider.count();
-        let mut child = spawn_child(&db, &provider, instance, durability);
+        let mut child = spawn_child(&db, &provider, instance, durability, lookup);
         // Wait until it sends, let it send for a random while, then SIGKILL it.
         let wait_start = Instant::now();
         while provider.count() == before {
@@ -110,12 +127,18 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
 
     // Restart for good and wait until the queue is empty.
     let last = kills as u32;
-    let mut child = spawn_child(&db, &provider, last, durability);
-    let committed: HashMap<u64, String> = rt.block_on(async {
+    let mut child = spawn_child(&db, &provider, last, durability, lookup);
+    let (committed, recovered): (HashMap<u64, String>, u64) = rt.block_on(async {
         let store = SqliteStore::open(&db).await.unwrap();
         let committed = drain_committed(&store, &ids).await;
+        let recovered = Counters::counters(&store)
+            .await
+            .unwrap()
+            .get("send.recovered")
+            .copied()
+            .unwrap_or(0);
         store.close().await;
-        committed
+        (committed, recovered)
     });
     drop(child.stdin.take()); // graceful shutdown
     let status = child.wait().unwrap();
@@ -127,9 +150,9 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
 
     let v = verdict(&provider.accepted(), &committed);
     println!(
-        "sqlite kill test ({durability}): replies={} kills={kills} deliveries={} duplicates={} \
+        "sqlite kill test ({durability}, lookup={lookup}): replies={} kills={kills} deliveries={} duplicates={} \
          (replies delivered twice: {}) uncommitted by instance={:?} delivered before each kill={:?} \
-         time={:.1}s",
+         recovered by lookup={recovered} time={:.1}s",
         v.replies,
         v.acceptances,
         v.duplicates,
@@ -156,6 +179,20 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
         "{} duplicates for {kills} kills",
         v.duplicates
     );
+    if lookup {
+        // The next claim of an interrupted send asks the provider, which had accepted it.
+        assert_eq!(
+            v.duplicates, 0,
+            "a provider that can be asked must see no duplicate"
+        );
+    }
+    if slow_provider {
+        // The kills did fall inside sends: each was found (lookup) or sent again (none).
+        assert!(
+            recovered + v.duplicates as u64 > 0,
+            "no kill fell between an acceptance and its commit"
+        );
+    }
     assert!(
         delivered_at_kill.last().copied().unwrap_or(0) > 0,
         "the kills never hit a sending child"
@@ -167,11 +204,27 @@ fn kill_test(durability: &str, replies: u64, kills: usize) {
 /// loss tells them apart) and fast enough for a debug build.
 #[test]
 fn sigkill_at_random_moments_loses_no_reply_and_duplicates_at_most_one_per_kill() {
-    kill_test("normal", 10_000, 5);
+    kill_test("normal", 10_000, 5, false, false);
 }
 
 /// The same with the default `synchronous=FULL` (an `fsync` per commit), on fewer replies.
 #[test]
 fn sigkill_with_full_durability() {
-    kill_test("full", 2_000, 3);
+    kill_test("full", 2_000, 3, false, false);
+}
+
+/// Kills inside sends (the provider answers 20 ms after accepting), with a provider that can
+/// tell whether it already accepted a message (`SmsSender::find_accepted`, as the Twilio sender
+/// does by listing its messages): every interrupted send is found by the next claim, and the
+/// kills leave no duplicate at all.
+#[test]
+fn sigkill_inside_sends_with_a_provider_lookup_duplicates_nothing() {
+    kill_test("normal", 300, 5, true, true);
+}
+
+/// The same kills inside sends with a provider that cannot be asked: the documented duplicate,
+/// at most one per kill (one worker).
+#[test]
+fn sigkill_inside_sends_without_a_lookup_duplicates_at_most_one_per_kill() {
+    kill_test("normal", 300, 5, false, true);
 }

@@ -438,6 +438,16 @@ impl ReplyQueue for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
+        let number: Option<(String,)> =
+            sqlx::query_as("SELECT number FROM replies WHERE provider_id = $1 LIMIT 1")
+                .bind(provider_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        number.map(|(n,)| phone(&n)).transpose()
+    }
+
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);

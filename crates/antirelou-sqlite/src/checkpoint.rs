@@ -90,6 +90,8 @@ impl Checkpointer {
             c.busy_timeout(busy)?;
             // Never checkpoint on this connection's own (nonexistent) commits.
             c.pragma_update(None, "wal_autocheckpoint", 0)?;
+            // Like every connection of the store (see `SqliteStore::open_with`).
+            c.pragma_update(None, "secure_delete", true)?;
             Ok(c)
         })
         .map_err(std::io::Error::other)?;

@@ -253,7 +253,12 @@ impl SqliteStore {
             // hundreds of pages, and SQLite keeps their old content for the statement's
             // rollback; past 64 KiB it would write them to a temporary file (a `pwrite` per
             // page, an open and close per statement).
-            .pragma("temp_store", "MEMORY");
+            .pragma("temp_store", "MEMORY")
+            // A plain number erased from its row must be gone from the file too: without this,
+            // the old cell stays in the page's free space (and a freed page keeps its content)
+            // until something happens to overwrite it. See [`SqliteStore::truncate_wal`] for
+            // the copies the WAL holds.
+            .pragma("secure_delete", "ON");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -346,6 +351,25 @@ impl SqliteStore {
             inline: None,
             checkpointer: None,
         })
+    }
+
+    /// Checkpoint the whole WAL into the database and truncate the WAL file to zero bytes.
+    ///
+    /// With `secure_delete` (set on every connection) an erased number is zeroed in the page
+    /// that held it, but the WAL keeps the older versions of that page in its earlier frames
+    /// until they are overwritten, and a passive checkpoint does not remove them. This
+    /// removes them: [`ReplyQueue::purge`](antirelou_core::store::ReplyQueue::purge) calls
+    /// it after deleting old replies (the reference server purges hourly), and closing the
+    /// last connection deletes the WAL file. It waits up to the busy timeout for readers and
+    /// the writer; when they stay busy it returns `Ok(false)` and the next call tries again.
+    pub async fn truncate_wal(&self) -> Result<bool, SqliteError> {
+        if self.path.is_none() {
+            return Ok(true);
+        }
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(busy == 0)
     }
 
     /// The database file, `None` for an in-memory store.

@@ -417,6 +417,16 @@ impl ReplyQueue for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
+        let number: Option<(String,)> =
+            sqlx::query_as("SELECT number FROM replies WHERE provider_id = ?1 LIMIT 1")
+                .bind(provider_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        number.map(|(n,)| phone(&n)).transpose()
+    }
+
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);
@@ -470,6 +480,13 @@ impl ReplyQueue for SqliteStore {
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
+        // The WAL still holds older versions of the pages whose numbers were erased since the
+        // last purge: truncate it (best effort; see `SqliteStore::truncate_wal`).
+        match self.truncate_wal().await {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("WAL busy: not truncated, the next purge tries again"),
+            Err(e) => tracing::warn!(error = %e, "WAL not truncated after the purge"),
+        }
         Ok(done.rows_affected())
     }
 }

@@ -33,6 +33,8 @@ use url::Url;
 
 use crate::error::{TwilioError, mask_numbers};
 
+pub mod lookup;
+
 /// The production API base.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 
@@ -389,6 +391,14 @@ impl SmsSender for TwilioSender {
                 Err(e.into())
             }
         }
+    }
+
+    async fn find_accepted(
+        &self,
+        sms: &OutboundSms,
+        since: antirelou_core::Timestamp,
+    ) -> antirelou_core::Result<antirelou_core::PriorSend> {
+        self.find_message(sms, since).await.map_err(Into::into)
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! Every request is verified first (`403` on a bad signature), then parsed (`400` with a
 //! plain-text message on a missing or invalid parameter). When the handler fails, the answer is
-//! a `5xx` so that Twilio retries; the handler's idempotency makes that safe. Rejections are
+//! a `5xx` so that Twilio retries; the handler's idempotency makes that safe, except when it
+//! refuses the event because the number is not Twilio's
+//! ([`Error::WrongProvider`](antirelou_core::Error::WrongProvider)): `403`. Rejections are
 //! logged with `tracing`, numbers masked. [`router_with_paths`] serves the same handlers at
 //! other paths.
 //!
@@ -146,6 +148,11 @@ fn reject(kind: &'static str, e: &TwilioError) -> Response {
 }
 
 fn handler_failed(kind: &'static str, masked_from: &str, e: &antirelou_core::Error) -> Response {
+    if let antirelou_core::Error::WrongProvider { .. } = e {
+        // Correctly signed, but for a number Twilio does not carry: refused, never retried.
+        tracing::warn!(webhook = kind, from = %masked_from, error = %e, "Twilio webhook refused");
+        return (StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
     let status = if e.is_transient() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -92,8 +92,9 @@ pub enum VonageError {
 
 impl VonageError {
     /// The HTTP status a webhook answers with for this error: `400` for bad input, `403` for a
-    /// missing, wrong, stale or replayed signature, `503` when the engine failed transiently or
-    /// the replay cache is full (Vonage retries) and `500` otherwise.
+    /// missing, wrong, stale or replayed signature or a number Vonage does not carry, `503` when
+    /// the engine failed transiently or the replay cache is full (Vonage retries) and `500`
+    /// otherwise.
     ///
     /// ```
     /// use antirelou_vonage::VonageError;
@@ -108,7 +109,10 @@ impl VonageError {
             VonageError::MissingSignature(_)
             | VonageError::BadSignature(_)
             | VonageError::StaleSignature(_)
-            | VonageError::Replayed(_) => StatusCode::FORBIDDEN,
+            | VonageError::Replayed(_)
+            | VonageError::Handler(antirelou_core::Error::WrongProvider { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             VonageError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             VonageError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -1022,7 +1022,17 @@ pub async fn queue_record_delivery<S: ReplyQueue + ?Sized>(store: &S) {
         ReplyState::Sent,
         "conformance::{n}: a delivery report must not change the reply's state"
     );
+    assert_eq!(
+        ctx.ok("sent_from", store.sent_from(&pid).await),
+        Some(ctx.number.clone()),
+        "conformance::{n}: sent_from must give the number that sent the reply"
+    );
     let unknown = format!("conf-{}-unknown", ctx.tag);
+    assert_eq!(
+        ctx.ok("sent_from", store.sent_from(&unknown).await),
+        None,
+        "conformance::{n}: sent_from of an unknown provider id must be None"
+    );
     assert!(
         !ctx.ok(
             "record_delivery",

@@ -30,7 +30,9 @@ pub struct EngineConfig {
     /// (default 24 hours).
     pub reply_deadline: Duration,
     /// How long a worker holds a claimed reply before another worker may take it over (default
-    /// 60 s). It must cover one send, pacing included.
+    /// 60 s). It must cover one send, pacing included. It is also how long after a crash the
+    /// replies the dead process held are sent, including the duplicate of a send that was in
+    /// flight (see [`workers`](Self::workers)).
     pub lease: Duration,
     /// Daily and monthly spend caps, enforced atomically by the store's ledger (default none).
     pub caps: SpendCaps,
@@ -46,7 +48,11 @@ pub struct EngineConfig {
     pub backoff_jitter: f64,
     /// How many due replies a worker claims at once (default 16).
     pub claim_batch: usize,
-    /// Concurrent workers in [`Dispatcher::run`](super::Dispatcher::run) (default 4).
+    /// Concurrent workers in [`Dispatcher::run`](super::Dispatcher::run) (default 4). Each has
+    /// at most one send in flight, so a crash can send at most this many replies twice per
+    /// process (none when the provider answers
+    /// [`SmsSender::find_accepted`](crate::SmsSender::find_accepted)): fewer workers, fewer
+    /// possible duplicates, less throughput.
     pub workers: usize,
     /// How long an idle worker sleeps before looking for due replies again (default 1 s).
     pub poll_interval: Duration,

@@ -10,8 +10,12 @@
 //!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
 //!    ([`SenderHistory::release_lesson`](crate::store::SenderHistory::release_lesson)): he never
 //!    got it, so his next text may schedule one;
-//! 4. the text is built from the number's lessons (never from the queue) and its cost is
-//!    reserved in the ledger; a cap reached → deferred to the next day or month, or expired;
+//! 4. the text is built from the number's lessons (never from the queue); a claim that is not
+//!    the reply's first asks the provider whether an earlier one was accepted
+//!    ([`SmsSender::find_accepted`]) and, if so, records that send instead of sending again;
+//!    the cost is reserved in the ledger at the price last billed for the recipient's calling
+//!    code (never below the configured price); a cap reached → deferred to the next day or
+//!    month, or expired;
 //! 5. the provider account's pace is respected (a burst waits for its slot);
 //! 6. sent: accepted → completed with the provider's id and the cost settled; transient error →
 //!    retried with exponential backoff and jitter (at least the provider's `retry_after`) unless
@@ -21,7 +25,12 @@
 //! Stores hand a reply to one worker at a time and fence stale workers
 //! ([`ReplyQueue`](crate::store::ReplyQueue)), so many dispatchers, in one process or many, can
 //! share a store. A worker that dies holding a reply loses nothing: its lease expires and another
-//! takes the reply over.
+//! takes the reply over. If it died after the provider accepted the message and before the store
+//! recorded it, that reply goes out a second time when its lease has expired (at most one
+//! duplicate per send in flight at the crash: [`EngineConfig::workers`](super::EngineConfig::workers)
+//! per process), unless the provider can tell it already accepted it (step 4).
+
+mod recovery;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -35,6 +44,7 @@ use tokio::task::JoinSet;
 use super::inbound::contact;
 use super::numbers::NumberStatus;
 use super::pacing::{Pacer, RatePerSecond};
+use super::prices::Estimate;
 use super::timing::{backoff, next_period_start};
 use super::{Engine, Inner, scrub};
 use crate::clock::Timestamp;
@@ -381,7 +391,17 @@ impl Dispatcher {
             return Ok(Step::Released);
         }
 
-        let estimate = inner.config.price_per_segment * sms.segments();
+        let calling_code = c.recipient.calling_code();
+        let estimate = inner
+            .prices
+            .per_segment(calling_code, inner.config.price_per_segment)
+            * sms.segments();
+        if let Some(step) = self
+            .already_sent(&c, &*route.sender, &sms, estimate)
+            .await?
+        {
+            return Ok(step);
+        }
         let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
             Ok(r) => r,
             Err(Error::BudgetExceeded { period }) => {
@@ -470,11 +490,16 @@ impl Dispatcher {
                 };
                 let actual = receipt.price.unwrap_or(estimate);
                 store.settle(&reservation, actual).await?;
-                if receipt.price.is_none() {
-                    inner
-                        .estimates
-                        .lock()
-                        .insert(receipt.provider_id.clone(), estimate);
+                match receipt.price {
+                    Some(price) => inner.prices.observe(calling_code, price, receipt.segments),
+                    None => inner.estimates.lock().insert(
+                        receipt.provider_id.clone(),
+                        Estimate {
+                            amount: estimate,
+                            calling_code,
+                            segments: receipt.segments,
+                        },
+                    ),
                 }
                 inner
                     .count(
@@ -608,7 +633,8 @@ impl Dispatcher {
     ///
     /// On shutdown the workers stop claiming, finish the send in progress, give the rest of their
     /// claims back to the queue and return. A process killed instead loses nothing either: its
-    /// leases expire and another dispatcher takes the replies over.
+    /// leases expire and another dispatcher takes the replies over; a send that was in flight
+    /// may then go out a second time (see the [engine documentation](crate::engine)).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (tx, rx) = watch::channel(false);
         let mut workers = JoinSet::new();

@@ -265,6 +265,7 @@ impl InboundHandler for Engine {
                 .await;
             return Ok(SmsOutcome::Dropped(Reason::UnknownNumber));
         };
+        inner.check_owner(&entry, sms.provider, "sms").await?;
         let Caller::Number(from) = &sms.from else {
             inner
                 .drop_reason(Reason::NotDialable, Channel::Sms, &sms.to, &sms.from)
@@ -377,6 +378,7 @@ impl InboundHandler for Engine {
                 .await;
             return Ok(VoiceScript::reject(RejectReason::Rejected));
         };
+        inner.check_owner(&entry, call.provider, "call").await?;
         match entry.config.status {
             NumberStatus::Active => {}
             NumberStatus::Paused => {
@@ -439,6 +441,7 @@ impl InboundHandler for Engine {
         let inner = self.inner();
         let now = inner.clock.now();
         inner.count("delivery.reports", 1).await;
+        inner.check_report_owner(&report).await?;
         let matched = inner
             .store
             .record_delivery(&report.message_id, report.state, now)
@@ -462,7 +465,10 @@ impl InboundHandler for Engine {
         if let Some(price) = report.price {
             let estimate = inner.estimates.lock().take(&report.message_id);
             if let Some(estimate) = estimate {
-                let diff = price - estimate;
+                inner
+                    .prices
+                    .observe(estimate.calling_code, price, estimate.segments);
+                let diff = price - estimate.amount;
                 if diff != Money::ZERO {
                     inner.store.record(diff, now).await?;
                 }

@@ -40,6 +40,13 @@
 //!   commit, reads included (SQLite group commit); nothing is left behind per message beyond
 //!   the reply itself.
 //!
+//! Sending is at least once: a process that dies after the provider accepted a lesson and
+//! before the store recorded it leaves the reply claimed, and the next claim, when the lease has
+//! expired, sends it again, unless the provider says it already accepted it
+//! ([`SmsSender::find_accepted`](crate::SmsSender::find_accepted), which the Twilio sender
+//! answers). At most one duplicate per send in flight at the crash
+//! ([`EngineConfig::workers`] per process), a [`EngineConfig::lease`] after it.
+//!
 //! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
 //! re-check, its deadline, the budget) gives its slot back: his next text may schedule one.
 //!
@@ -53,10 +60,14 @@
 //! * **Calls** never cost an SMS unless the number sets
 //!   [`NumberConfig::sms_to_callers`]; a caller who heard the lesson takes his lesson slot, so a
 //!   text from him afterwards costs nothing either.
-//! * **Spend** is reserved at `segments × price_per_segment` before each send and settled at the
+//! * **Spend** is reserved at `segments × price` before each send and settled at the
 //!   provider's price when the receipt has one. When it has none (Twilio), a later delivery
 //!   report with the price corrects the ledger by the difference, as long as this process still
-//!   remembers the estimate (the last 50,000 sends); otherwise the estimate stands.
+//!   remembers the estimate (the last 50,000 sends); otherwise the estimate stands. The `price`
+//!   is the last real price per segment seen for the recipient's calling code, never less than
+//!   [`EngineConfig::price_per_segment`]: the cap holds against the real bill, except for sends
+//!   reserved before their destination's real price was seen (the bound is in the `prices`
+//!   module's source and in `docs/DEPLOYMENT.md`).
 //! * **Pacing** runs on tokio's clock, not the engine's: under a manual clock, use a paused tokio
 //!   runtime or no pace. A send starts only with at least half a lease left; replies whose turn
 //!   comes later go back to the queue.
@@ -125,7 +136,9 @@ mod dispatcher;
 mod inbound;
 pub mod keywords;
 mod numbers;
+mod ownership;
 mod pacing;
+mod prices;
 mod timing;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -143,7 +156,6 @@ pub use timing::backoff;
 use crate::catalogue::Catalogue;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
-use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::policy::{AbusePolicy, AllowAll};
 use crate::privacy::{NumberHasher, SenderHash};
@@ -170,6 +182,8 @@ pub(crate) struct Inner {
     /// Estimated prices of sends whose provider gave no price, by provider id, so that a later
     /// delivery report with the real price can correct the ledger.
     pub(crate) estimates: Mutex<PriceMemo>,
+    /// The real prices per segment seen per destination calling code: what reservations use.
+    pub(crate) prices: prices::ObservedPrices,
     /// The engine's random source (jitter), seeded from [`EngineConfig::rng_seed`].
     pub(crate) rng: Mutex<rand::rngs::StdRng>,
 }
@@ -241,6 +255,7 @@ impl EngineBuilder {
                 policy: self.policy,
                 numbers,
                 estimates: Mutex::new(PriceMemo::default()),
+                prices: prices::ObservedPrices::default(),
                 rng: Mutex::new(match self.config.rng_seed {
                     Some(seed) => rand::SeedableRng::seed_from_u64(seed),
                     None => rand::SeedableRng::from_os_rng(),
@@ -350,14 +365,14 @@ impl Inner {
 /// A bounded map from provider id to the estimated price a send was settled at.
 #[derive(Debug, Default)]
 pub(crate) struct PriceMemo {
-    map: HashMap<String, Money>,
+    map: HashMap<String, prices::Estimate>,
     order: VecDeque<String>,
 }
 
 impl PriceMemo {
     const CAPACITY: usize = 50_000;
 
-    pub(crate) fn insert(&mut self, provider_id: String, estimate: Money) {
+    pub(crate) fn insert(&mut self, provider_id: String, estimate: prices::Estimate) {
         if self.map.insert(provider_id.clone(), estimate).is_none() {
             self.order.push_back(provider_id);
         }
@@ -368,7 +383,7 @@ impl PriceMemo {
         }
     }
 
-    pub(crate) fn take(&mut self, provider_id: &str) -> Option<Money> {
+    pub(crate) fn take(&mut self, provider_id: &str) -> Option<prices::Estimate> {
         // The id stays in `order` until it ages out; removing it from the map is enough.
         self.map.remove(provider_id)
     }
@@ -402,6 +417,7 @@ pub(crate) fn scrub(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Money;
 
     #[test]
     fn scrub_masks_numbers_only() {
@@ -415,13 +431,15 @@ mod tests {
     #[test]
     fn price_memo_is_bounded() {
         let mut m = PriceMemo::default();
+        let e = prices::Estimate {
+            amount: Money::from_micros(1),
+            calling_code: 33,
+            segments: 1,
+        };
         for i in 0..(PriceMemo::CAPACITY + 10) {
-            m.insert(format!("SM{i}"), Money::from_micros(1));
+            m.insert(format!("SM{i}"), e);
         }
         assert_eq!(m.take("SM0"), None);
-        assert_eq!(
-            m.take(&format!("SM{}", PriceMemo::CAPACITY + 9)),
-            Some(Money::from_micros(1))
-        );
+        assert_eq!(m.take(&format!("SM{}", PriceMemo::CAPACITY + 9)), Some(e));
     }
 }

@@ -6,7 +6,8 @@
 //! servers would.
 //!
 //! Usage: `antirelou-kill-child PROVIDER_ADDR INSTANCE WORKERS LEASE_MS STORE…` where `STORE…`
-//! is `sqlite DB full|normal` or `postgres DATABASE_URL SCHEMA`.
+//! is `sqlite DB full|normal` or `postgres DATABASE_URL SCHEMA`. With `KILL_CHILD_LOOKUP=1` in
+//! its environment the sender answers `find_accepted` by asking the fake provider (`FIND`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 use antirelou_core::event::Provider;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::Store;
-use antirelou_core::{Error, OutboundSms, PhoneNumber, SendReceipt, SmsSender};
+use antirelou_core::{Error, OutboundSms, PhoneNumber, PriorSend, SendReceipt, SmsSender};
 use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
 use async_trait::async_trait;
@@ -34,6 +35,27 @@ struct LineSender {
     addr: SocketAddr,
     instance: u32,
     idle: tokio::sync::Mutex<Vec<BufStream<TcpStream>>>,
+    /// Answer `find_accepted` by asking the provider.
+    lookup: bool,
+}
+
+impl LineSender {
+    /// One request line, one answer line, on a pooled connection.
+    async fn ask(&self, request: String) -> antirelou_core::Result<String> {
+        let pooled = self.idle.lock().await.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => BufStream::new(TcpStream::connect(self.addr).await.map_err(transient)?),
+        };
+        conn.write_all(request.as_bytes())
+            .await
+            .map_err(transient)?;
+        conn.flush().await.map_err(transient)?;
+        let mut line = String::new();
+        conn.read_line(&mut line).await.map_err(transient)?;
+        self.idle.lock().await.push(conn);
+        Ok(line.trim().to_owned())
+    }
 }
 
 fn transient(e: impl std::fmt::Display) -> Error {
@@ -46,29 +68,40 @@ fn transient(e: impl std::fmt::Display) -> Error {
 #[async_trait]
 impl SmsSender for LineSender {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
-        let pooled = self.idle.lock().await.pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => BufStream::new(TcpStream::connect(self.addr).await.map_err(transient)?),
-        };
-        let request = format!("SEND {} {}\n", self.instance, sms.client_ref());
-        conn.write_all(request.as_bytes())
-            .await
-            .map_err(transient)?;
-        conn.flush().await.map_err(transient)?;
-        let mut line = String::new();
-        conn.read_line(&mut line).await.map_err(transient)?;
+        let line = self
+            .ask(format!("SEND {} {}\n", self.instance, sms.client_ref()))
+            .await?;
         // Unknown outcome (no answer) is transient: a rare duplicate beats a lost lesson.
         let id = line
-            .trim()
             .strip_prefix("OK ")
-            .ok_or_else(|| transient(line.trim()))?
+            .ok_or_else(|| transient(&line))?
             .to_owned();
-        self.idle.lock().await.push(conn);
         Ok(SendReceipt {
             provider_id: id,
             segments: sms.segments(),
             price: None,
+        })
+    }
+
+    async fn find_accepted(
+        &self,
+        sms: &OutboundSms,
+        _since: antirelou_core::Timestamp,
+    ) -> antirelou_core::Result<PriorSend> {
+        if !self.lookup {
+            return Ok(PriorSend::Unknown);
+        }
+        let line = self
+            .ask(format!("FIND {} {}\n", self.instance, sms.client_ref()))
+            .await?;
+        Ok(match line.strip_prefix("OK ") {
+            Some(id) => PriorSend::Accepted(SendReceipt {
+                provider_id: id.to_owned(),
+                segments: sms.segments(),
+                price: None,
+            }),
+            None if line == "NONE" => PriorSend::NotFound,
+            None => return Err(transient(&line)),
         })
     }
 }
@@ -166,6 +199,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         addr: args.provider,
         instance: args.instance,
         idle: Default::default(),
+        lookup: std::env::var_os("KILL_CHILD_LOOKUP").is_some(),
     };
     let dispatcher =
         engine.dispatcher(Senders::new().with(Provider::Simulated, Arc::new(sender), None));

@@ -5,6 +5,11 @@
 //! `OK <provider id>\n`. The provider id names the reply, the attempt and the child instance, so
 //! the final check can tell which acceptance the database committed and which ones it never
 //! heard of (the kill fell between the provider's acceptance and the commit).
+//!
+//! A child started with `KILL_CHILD_LOOKUP=1` may also ask `FIND <instance> r<reply>a<attempt>\n`
+//! (has an earlier attempt of this reply been accepted?), answered `OK <provider id>\n` with the
+//! first acceptance of that reply, or `NONE\n`: the lookup a provider such as Twilio offers by
+//! listing its messages.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +35,12 @@ pub struct FakeProvider {
 
 impl FakeProvider {
     pub fn start() -> Self {
+        Self::start_answering_after(std::time::Duration::ZERO)
+    }
+
+    /// A provider that waits `delay` between accepting a message and answering: a kill during
+    /// a send then almost always falls between the acceptance and the child's commit.
+    pub fn start_answering_after(delay: std::time::Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -38,7 +49,7 @@ impl FakeProvider {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let acc = acc.clone();
-                std::thread::spawn(move || serve(conn, &acc));
+                std::thread::spawn(move || serve(conn, &acc, delay));
             }
         });
         FakeProvider { addr, accepted }
@@ -57,7 +68,7 @@ impl FakeProvider {
     }
 }
 
-fn serve(conn: TcpStream, accepted: &Mutex<Vec<Acceptance>>) {
+fn serve(conn: TcpStream, accepted: &Mutex<Vec<Acceptance>>, delay: std::time::Duration) {
     let _ = conn.set_nodelay(true);
     let Ok(mut out) = conn.try_clone() else {
         return;
@@ -71,6 +82,26 @@ fn serve(conn: TcpStream, accepted: &Mutex<Vec<Acceptance>>) {
             Ok(_) => {}
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
+        if let ["FIND", instance, client_ref] = parts.as_slice() {
+            let Some((_, reply, _)) = parse(instance, client_ref) else {
+                let _ = out.write_all(b"ERR bad request\n");
+                continue;
+            };
+            let found = accepted
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|a| a.reply == reply)
+                .map(|a| a.provider_id.clone());
+            let answer = match found {
+                Some(id) => format!("OK {id}\n"),
+                None => "NONE\n".to_owned(),
+            };
+            if out.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         let parsed = match parts.as_slice() {
             ["SEND", instance, client_ref] => parse(instance, client_ref),
             _ => None,
@@ -87,6 +118,7 @@ fn serve(conn: TcpStream, accepted: &Mutex<Vec<Acceptance>>) {
             instance,
             provider_id: provider_id.clone(),
         });
+        std::thread::sleep(delay);
         if out
             .write_all(format!("OK {provider_id}\n").as_bytes())
             .is_err()

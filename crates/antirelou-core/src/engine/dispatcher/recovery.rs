@@ -1,0 +1,84 @@
+//! Before sending a reply again, ask the provider whether an earlier claim already sent it.
+//!
+//! A worker killed between the provider's acceptance of a message and the store's record of it
+//! leaves the reply claimed; when its lease ends the next claim sends it again, and the man gets
+//! the lesson twice (at most one duplicate per send in flight at the crash, a lease after it).
+//! No provider we use takes an idempotency key on a send, so the dispatcher asks instead
+//! ([`SmsSender::find_accepted`]) for every claim that is not the reply's first: a previous claim
+//! may have reached the provider (a crash, or a send whose outcome was unknown and reported as
+//! transient). The store does not record how the previous claim ended, so a retry after a
+//! definite failure is asked about too: one extra lookup on a rare path.
+
+use super::{Dispatcher, Estimate, Step};
+use crate::error::Error;
+use crate::money::Money;
+use crate::sender::{OutboundSms, PriorSend, SmsSender};
+use crate::store::{ClaimedReply, ReplyKind, SpendLedger};
+
+impl Dispatcher {
+    /// When `c` may already have been sent by an earlier claim and the provider says it was,
+    /// record that send (completed, its cost counted) and return the step; otherwise `None`:
+    /// send as usual. A failed lookup is logged and answers `None` (a possible duplicate rather
+    /// than a lost lesson).
+    pub(super) async fn already_sent(
+        &self,
+        c: &ClaimedReply,
+        sender: &dyn SmsSender,
+        sms: &OutboundSms,
+        estimate: Money,
+    ) -> crate::error::Result<Option<Step>> {
+        if c.token.attempt <= 1 {
+            return Ok(None);
+        }
+        let inner = self.inner();
+        let receipt = match sender.find_accepted(sms, c.created_at).await {
+            Ok(PriorSend::Accepted(receipt)) => receipt,
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                inner.count("send.lookup_failed", 1).await;
+                tracing::warn!(reply = c.token.id, attempt = c.token.attempt, error = %super::scrub(&e.to_string()),
+                    "could not ask the provider whether an earlier attempt was sent: sending");
+                return Ok(None);
+            }
+        };
+        let now = inner.clock.now();
+        let lease_lost = match inner
+            .store
+            .complete(c.token, &receipt.provider_id, now)
+            .await
+        {
+            Ok(()) => false,
+            Err(Error::LeaseLost { .. }) => true,
+            Err(e) => return Err(e),
+        };
+        // The earlier attempt's reservation may still be counted (a crash) or was released (a
+        // send reported as failed): count the cost again, erring on the side of spending less.
+        let cost = receipt.price.unwrap_or(estimate);
+        SpendLedger::record(&*inner.store, cost, now).await?;
+        let calling_code = c.recipient.calling_code();
+        match receipt.price {
+            Some(price) => inner.prices.observe(calling_code, price, receipt.segments),
+            None => inner.estimates.lock().insert(
+                receipt.provider_id.clone(),
+                Estimate {
+                    amount: estimate,
+                    calling_code,
+                    segments: receipt.segments,
+                },
+            ),
+        }
+        inner.count("send.recovered", 1).await;
+        inner
+            .count(
+                match c.kind {
+                    ReplyKind::Lesson => "lessons.sent",
+                    ReplyKind::Neutral => "neutral.sent",
+                },
+                1,
+            )
+            .await;
+        tracing::info!(reply = c.token.id, attempt = c.token.attempt, to = %c.recipient.masked(),
+            "an earlier attempt was accepted by the provider: recorded, not sent again");
+        Ok(Some(Step::Sent { lease_lost }))
+    }
+}

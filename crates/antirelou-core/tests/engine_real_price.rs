@@ -1,0 +1,111 @@
+//! The spend cap holds against the real bill when the provider bills more than the configured
+//! price (€0.20 a segment against €0.07627): reservations follow the price the provider
+//! actually billed, learned from receipts and from delivery reports.
+#![allow(clippy::unwrap_used)]
+
+mod engine_support;
+
+use antirelou_core::engine::EngineConfig;
+use antirelou_core::event::{DeliveryReport, DeliveryState, Provider};
+use antirelou_core::store::SpendCaps;
+use antirelou_core::stub::StubSender;
+use antirelou_core::{InboundHandler, Money};
+use engine_support::*;
+
+const CONFIGURED: Money = Money::from_micros(76_270);
+const BILLED: Money = Money::from_micros(200_000);
+
+fn capped(daily: Money, stub: StubSender, claim_batch: usize) -> Harness {
+    Setup {
+        config: EngineConfig {
+            caps: SpendCaps {
+                daily: Some(daily),
+                monthly: None,
+            },
+            price_per_segment: CONFIGURED,
+            claim_batch,
+            ..exact_config()
+        },
+        stub,
+        ..Setup::default()
+    }
+    .build()
+}
+
+async fn ten_texts(h: &Harness) {
+    for i in 0..10 {
+        h.engine
+            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
+            .await
+            .unwrap();
+    }
+    h.clock.advance(HOUR);
+}
+
+#[tokio::test]
+async fn priced_receipts_keep_the_real_bill_under_the_cap() {
+    // Vonage prices each send in its response.
+    let cap = Money::from_micros(950_000);
+    let h = capped(cap, StubSender::new().with_price(BILLED), 16);
+    ten_texts(&h).await;
+    h.dispatcher.tick().await.unwrap();
+    let real_bill = BILLED * h.stub.sent_count() as u32;
+    assert!(
+        real_bill <= cap,
+        "real bill {real_bill:?} over the cap {cap:?}"
+    );
+    assert_eq!(
+        h.stub.sent_count(),
+        4,
+        "€0.80 sent, the fifth would make €1.00"
+    );
+    assert_eq!(h.engine.stats().await.unwrap().spend.day, real_bill);
+}
+
+#[tokio::test]
+async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
+    // Twilio gives the price later, in a status callback.
+    let cap = Money::from_micros(950_000);
+    let h = capped(cap, StubSender::new(), 1);
+    ten_texts(&h).await;
+    let mut reported = 0;
+    for _ in 0..20 {
+        h.dispatcher.tick().await.unwrap();
+        for m in h.stub.sent().iter().skip(reported) {
+            h.engine
+                .handle_delivery(DeliveryReport {
+                    provider: Provider::Twilio,
+                    message_id: m.provider_id.clone(),
+                    state: DeliveryState::Delivered,
+                    price: Some(BILLED),
+                    error_code: None,
+                })
+                .await
+                .unwrap();
+            reported += 1;
+        }
+    }
+    let real_bill = BILLED * h.stub.sent_count() as u32;
+    assert!(
+        real_bill <= cap,
+        "real bill {real_bill:?} over the cap {cap:?}"
+    );
+    assert_eq!(h.stub.sent_count(), 4);
+    assert_eq!(h.engine.stats().await.unwrap().spend.day, real_bill);
+}
+
+#[tokio::test]
+async fn the_only_overrun_is_a_send_reserved_before_its_price_was_seen() {
+    // A cap smaller than one real send: the first send is reserved at the configured price (no
+    // real price seen yet) and goes; it is the documented bound, segments × (real − reserved).
+    let cap = Money::from_micros(150_000);
+    let h = capped(cap, StubSender::new().with_price(BILLED), 16);
+    ten_texts(&h).await;
+    h.dispatcher.tick().await.unwrap();
+    assert_eq!(h.stub.sent_count(), 1);
+    let real_bill = BILLED;
+    assert!(real_bill <= cap + (BILLED - CONFIGURED));
+    // Once the price is known nothing more goes out today.
+    h.dispatcher.tick().await.unwrap();
+    assert_eq!(h.stub.sent_count(), 1);
+}
