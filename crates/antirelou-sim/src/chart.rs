@@ -223,6 +223,16 @@ fn draw_plot(
             ))
             .map_err(err)?;
     }
+    if !replay.antirelou_reply_curve.is_empty() {
+        chart
+            .draw_series(DashedLineSeries::new(
+                replay.antirelou_reply_curve.iter().copied(),
+                3,
+                3,
+                ANTI.stroke_width(1),
+            ))
+            .map_err(err)?;
+    }
     for (policy, curve) in &replay.curves {
         let color = match policy {
             Policy::Naive => NAIVE,
@@ -277,6 +287,13 @@ fn draw_legend(
             Policy::Antirelou => ("antirelou (default defences)", ANTI),
         };
         items.push((name.into(), color, false));
+        if *p == Policy::Antirelou && !replay.antirelou_reply_curve.is_empty() {
+            items.push((
+                "antirelou, replies only (what the cap bounds)".into(),
+                ANTI,
+                true,
+            ));
+        }
         if *p == Policy::Naive && replay.uncapped_curve.is_some() {
             items.push((
                 "naive, left on (nobody switched off)".into(),
@@ -288,7 +305,7 @@ fn draw_legend(
     if let Some(c) = r.daily_cap_eur {
         items.push((
             format!(
-                "antirelou daily cap on replies ({}/day, cumulated)",
+                "antirelou daily cap on replies ({}/day, UTC days, cumulated)",
                 crate::report::euros(c)
             ),
             CAP,
@@ -353,7 +370,7 @@ fn split_label(s: &str, width: usize) -> (String, Option<String>) {
         .char_indices()
         .filter(|(i, c)| *c == ' ' && *i <= width)
         .map(|(i, _)| i)
-        .last()
+        .next_back()
         .unwrap_or(width.min(s.len()));
     (s[..cut].to_owned(), Some(s[cut..].trim_start().to_owned()))
 }

@@ -181,6 +181,8 @@ pub struct RunOutput {
     pub spend_curve: Vec<(f64, f64)>,
     /// When the number stopped, in hours since the start.
     pub stopped_hours: Option<f64>,
+    /// `(hours since the start, cumulative spend on replies in euros)`: what the caps bound.
+    pub reply_curve: Vec<(f64, f64)>,
 }
 
 /// The replay's JSON: `{"scenario", "seed", "runs": [...], ...}`.
@@ -216,6 +218,8 @@ pub struct Replay {
     pub uncapped_curve: Option<Vec<(f64, f64)>>,
     /// When each run of `report.runs` stopped, in hours since the start.
     pub stopped_hours: Vec<Option<f64>>,
+    /// The antirelou run's cumulative spend on replies alone (what its daily cap bounds).
+    pub antirelou_reply_curve: Vec<(f64, f64)>,
     /// Hours from the start to the last instant simulated.
     pub hours: f64,
     /// The traffic replayed.
@@ -333,8 +337,12 @@ pub fn replay(scenario: &Scenario, seed: Option<u64>) -> Result<Replay> {
     let mut last = 0.0f64;
     let mut naive_uncapped = None;
     let mut uncapped_curve = None;
+    let mut antirelou_reply_curve = Vec::new();
     for ((p, stop), out) in jobs.into_iter().zip(outs) {
         let out = out?;
+        if p == Policy::Antirelou {
+            antirelou_reply_curve = out.reply_curve.clone();
+        }
         last = last.max(out.spend_curve.last().map_or(0.0, |(h, _)| *h));
         if stop {
             curves.push((p, out.spend_curve));
@@ -360,6 +368,7 @@ pub fn replay(scenario: &Scenario, seed: Option<u64>) -> Result<Replay> {
         curves,
         uncapped_curve,
         stopped_hours,
+        antirelou_reply_curve,
         hours: last.max(scenario.duration_hours),
         traffic_summary: summary,
         attack_windows: attack_windows(scenario),
@@ -810,8 +819,18 @@ async fn run_async(
     let mut neutral = 0u64;
     let mut lessons_sent = 0u64;
     let mut daily: BTreeMap<i64, Money> = BTreeMap::new();
+    let mut reply_curve: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+    let mut replies_total = Money::ZERO;
     carrier.with_delivered(|ds| {
         for d in ds {
+            replies_total += d.price;
+            let h = d.at.since(traffic.start).as_secs_f64() / 3600.0;
+            match reply_curve.last_mut() {
+                Some(last) if (last.0 * 60.0).floor() == (h * 60.0).floor() => {
+                    *last = (h, eur(replies_total));
+                }
+                _ => reply_curve.push((h, eur(replies_total))),
+            }
             *daily
                 .entry(d.at.as_millis().div_euclid(86_400_000))
                 .or_insert(Money::ZERO) += d.price;
@@ -963,6 +982,7 @@ async fn run_async(
         },
         spend_curve: curve,
         stopped_hours: stop.map(|t| t.since(traffic.start).as_secs_f64() / 3600.0),
+        reply_curve,
     })
 }
 

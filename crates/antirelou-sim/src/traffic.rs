@@ -192,7 +192,7 @@ fn pick<'a>(list: &[&'a str], z: u64) -> &'a str {
 fn legit_text(seed: u64) -> String {
     let z = mix(seed);
     let g = pick(&GREETINGS, z);
-    if z % 10 == 0 {
+    if z.is_multiple_of(10) {
         return g.to_owned();
     }
     let (n, p, a) = (
