@@ -148,11 +148,12 @@ pub fn table(replay: &Replay) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "{} (seed {}): {} texts offered ({}), {} calls, from {} to {}",
+        "{} (seed {}): {} texts offered ({}; {} distinct texts), {} calls, from {} to {}",
         r.scenario,
         r.seed,
         thousands(texts),
         parts.join(", "),
+        thousands(t.distinct_bodies),
         thousands(t.calls),
         local_at(replay, 0.0),
         local_at(replay, s.duration_hours),
