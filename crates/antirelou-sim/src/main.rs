@@ -102,7 +102,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             }
             println!();
             println!(
-                "Replay one with `antirelou-sim replay NAME`, or your own with `antirelou-sim replay FILE.toml`."
+                "Replay one with `antirelou-sim replay NAME`, your own with `antirelou-sim replay FILE.toml`, or all of them side by side with `antirelou-sim gallery`."
             );
             Ok(())
         }
