@@ -1,10 +1,17 @@
-//! The SVG chart of cumulative spend over time, one line per policy.
+//! The SVG chart of cumulative spend over time, one line per run.
 //!
 //! Drawn with `plotters`' SVG backend only: text is written as SVG `<text>` elements, so no font
-//! file is read and the chart can be drawn on any machine.
+//! file is read and the chart can be drawn on any machine. The x axis is the scenario's local
+//! time (its zone in the axis title), with a line and a label at each local midnight; the
+//! attacks' windows are shaded; the moment the number was stopped, the operators' switch-off
+//! bill or the prepaid funds, and the antirelou run's daily cap (cumulated day by day) are
+//! drawn; the legend sits in its own panel to the right, over no data.
 
 use std::path::Path;
 
+use antirelou_core::Timestamp;
+use chrono::{DateTime, Utc};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Result, SimError};
@@ -12,6 +19,61 @@ use crate::replay::{Policy, Replay};
 
 fn err(e: impl std::fmt::Display) -> SimError {
     SimError::Chart(e.to_string())
+}
+
+const NAIVE: RGBColor = RGBColor(200, 40, 40);
+const NAIVE_ON: RGBColor = RGBColor(240, 150, 150);
+const ANTI: RGBColor = RGBColor(30, 110, 200);
+const GREY: RGBColor = RGBColor(110, 110, 110);
+const CAP: RGBColor = RGBColor(30, 150, 80);
+const ATTACK: RGBColor = RGBColor(255, 200, 120);
+
+/// Local wall-clock time `hours` after the start.
+fn local(replay: &Replay, hours: f64) -> DateTime<Utc> {
+    let s = &replay.scenario;
+    let start = s.start_time().unwrap_or(Timestamp::from_millis(0));
+    let t = Timestamp::from_millis(start.as_millis() + (hours * 3_600_000.0) as i64);
+    let off = s.utc_offset_secs_at(t);
+    DateTime::<Utc>::from_timestamp_millis(t.as_millis() + off * 1000).unwrap_or_default()
+}
+
+/// Hours since the start of every local midnight inside `0..x_max` (found minute by minute,
+/// so a change of offset inside the window is followed).
+fn midnights(replay: &Replay, x_max: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut prev = local(replay, 0.0).date_naive();
+    let steps = (x_max * 60.0).ceil() as i64;
+    for m in 1..=steps {
+        let h = m as f64 / 60.0;
+        let d = local(replay, h).date_naive();
+        if d != prev {
+            out.push(h);
+            prev = d;
+        }
+    }
+    out
+}
+
+/// The antirelou daily cap cumulated day by day (UTC days, the spend ledger's): a staircase.
+fn cap_steps(replay: &Replay, cap: f64, x_max: f64) -> Vec<(f64, f64)> {
+    let s = &replay.scenario;
+    let start_ms = s.start_time().map_or(0, |t| t.as_millis());
+    let day = 86_400_000i64;
+    let mut pts = vec![(0.0, cap)];
+    let mut total = cap;
+    let mut next = (start_ms.div_euclid(day) + 1) * day;
+    loop {
+        let h = (next - start_ms) as f64 / 3_600_000.0;
+        if h > x_max {
+            break;
+        }
+        pts.push((h, total));
+        total += cap;
+        pts.push((h, total));
+        next += day;
+    }
+    pts.push((x_max, total));
+    pts
 }
 
 /// Draw the cumulative spend of each run of `replay` into an SVG file at `path` (its folder is
@@ -24,16 +86,53 @@ pub fn write_spend_chart(path: &Path, replay: &Replay, funds: Option<f64>) -> Re
             source,
         })?;
     }
-    let max_spend = replay
+    let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (plot, legend) = root.split_horizontally(900);
+    draw_plot(&plot, replay, funds)?;
+    draw_legend(&legend, replay, funds)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn draw_plot(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    replay: &Replay,
+    funds: Option<f64>,
+) -> Result<()> {
+    let r = &replay.report;
+    let x_max = replay.hours.max(1.0);
+    let cap = r.daily_cap_eur;
+    let curves_max = replay
         .curves
         .iter()
-        .flat_map(|(_, c)| c.iter().map(|(_, y)| *y))
-        .fold(funds.unwrap_or(0.0), f64::max)
+        .map(|(_, c)| c)
+        .chain(replay.uncapped_curve.iter())
+        .flat_map(|c| c.iter().map(|(_, y)| *y))
+        .fold(0.0f64, f64::max);
+    let mut y_max = curves_max
+        .max(funds.unwrap_or(0.0))
+        .max(r.operator_shutoff_eur.unwrap_or(0.0))
         .max(1.0);
-    let x_max = replay.hours.max(1.0);
-    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
+    // The cap staircase is drawn only up to the top of the data (it may climb far above).
+    let anti_max = replay
+        .curves
+        .iter()
+        .filter(|(p, _)| *p == Policy::Antirelou)
+        .flat_map(|(_, c)| c.iter().map(|(_, y)| *y))
+        .fold(0.0f64, f64::max);
+    if let Some(c) = cap {
+        y_max = y_max.max(c.min(anti_max * 2.0));
+    }
+    let zone = replay.scenario.zone_label(
+        replay.scenario.utc_offset_secs_at(
+            replay
+                .scenario
+                .start_time()
+                .unwrap_or(Timestamp::from_millis(0)),
+        ),
+    );
+    let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
                 "{}: cumulative spend (seed {})",
@@ -41,51 +140,237 @@ pub fn write_spend_chart(path: &Path, replay: &Replay, funds: Option<f64>) -> Re
             ),
             ("sans-serif", 22),
         )
-        .margin(18)
-        .x_label_area_size(44)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..x_max, 0f64..max_spend * 1.08)
+        .margin(14)
+        .margin_top(10)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max * 1.12)
         .map_err(err)?;
+    let label = |h: &f64| local(replay, *h).format("%H:%M").to_string();
     chart
         .configure_mesh()
-        .x_desc("hours since the start")
-        .y_desc("spend (EUR)")
+        .x_desc(format!(
+            "local time ({zone} at the start); a line at each midnight"
+        ))
+        .y_desc("spend since the start (EUR)")
+        .x_labels(14)
+        .x_label_formatter(&label)
         .light_line_style(WHITE)
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
-    for (policy, curve) in &replay.curves {
-        let color = match policy {
-            Policy::Naive => RGBColor(200, 40, 40),
-            Policy::Antirelou => RGBColor(30, 110, 200),
-        };
-        let style = ShapeStyle::from(&color).stroke_width(2);
+    let top = y_max * 1.12;
+    // Attack windows, shaded behind everything.
+    for (lo, hi, what) in &replay.attack_windows {
         chart
-            .draw_series(LineSeries::new(curve.iter().copied(), style))
-            .map_err(err)?
-            .label(policy.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            .draw_series(std::iter::once(Rectangle::new(
+                [(*lo, 0.0), (hi.min(x_max), top)],
+                ATTACK.mix(0.35).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                what.clone(),
+                (*lo, top * 0.985),
+                ("sans-serif", 13).into_font().color(&RGBColor(160, 90, 0)),
+            )))
+            .map_err(err)?;
     }
-    if let Some(f) = funds {
-        let grey = ShapeStyle::from(&RGBColor(110, 110, 110)).stroke_width(1);
+    // Local midnights, with the date.
+    for h in midnights(replay, x_max) {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(h, 0.0), (h, top)],
+                GREY.mix(0.5).stroke_width(1),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                local(replay, h).format("%a %d %b").to_string(),
+                (h, top * 0.93),
+                ("sans-serif", 13).into_font().color(&GREY),
+            )))
+            .map_err(err)?;
+    }
+    if let Some(c) = cap {
+        let steps: Vec<(f64, f64)> = cap_steps(replay, c, x_max)
+            .into_iter()
+            .filter(|(_, y)| *y <= top)
+            .collect();
+        chart
+            .draw_series(DashedLineSeries::new(steps, 4, 4, CAP.stroke_width(2)))
+            .map_err(err)?;
+    }
+    for (line, value) in [(funds, GREY), (r.operator_shutoff_eur, GREY)] {
+        if let Some(v) = line {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, v), (x_max, v)],
+                    8,
+                    6,
+                    value.stroke_width(1),
+                ))
+                .map_err(err)?;
+        }
+    }
+    if let Some(c) = &replay.uncapped_curve {
         chart
             .draw_series(DashedLineSeries::new(
-                vec![(0.0, f), (x_max, f)],
-                8,
+                c.iter().copied(),
                 6,
-                grey,
+                4,
+                NAIVE_ON.stroke_width(2),
             ))
-            .map_err(err)?
-            .label("funds")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], grey));
+            .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
+    if !replay.antirelou_reply_curve.is_empty() {
+        chart
+            .draw_series(DashedLineSeries::new(
+                replay.antirelou_reply_curve.iter().copied(),
+                3,
+                3,
+                ANTI.stroke_width(1),
+            ))
+            .map_err(err)?;
+    }
+    for (policy, curve) in &replay.curves {
+        let color = match policy {
+            Policy::Naive => NAIVE,
+            Policy::Antirelou => ANTI,
+        };
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    // The moment each run stopped.
+    for ((policy, _), stop) in replay.curves.iter().zip(&replay.stopped_hours) {
+        let Some(h) = stop else { continue };
+        let color = if *policy == Policy::Naive {
+            NAIVE
+        } else {
+            ANTI
+        };
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(*h, 0.0), (*h, top * 0.88)],
+                color.stroke_width(2),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!(
+                    "{} switched off {}",
+                    policy.as_str(),
+                    local(replay, *h).format("%a %H:%M")
+                ),
+                (*h - x_max * 0.2, top * 0.88),
+                ("sans-serif", 13).into_font().color(&color),
+            )))
+            .map_err(err)?;
+    }
     Ok(())
+}
+
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    replay: &Replay,
+    funds: Option<f64>,
+) -> Result<()> {
+    let r = &replay.report;
+    let mut items: Vec<(String, RGBColor, bool)> = Vec::new();
+    for (p, _) in &replay.curves {
+        let (name, color) = match p {
+            Policy::Naive => ("naive (every text answered)", NAIVE),
+            Policy::Antirelou => ("antirelou (default defences)", ANTI),
+        };
+        items.push((name.into(), color, false));
+        if *p == Policy::Antirelou && !replay.antirelou_reply_curve.is_empty() {
+            items.push((
+                "antirelou, replies only (what the cap bounds)".into(),
+                ANTI,
+                true,
+            ));
+        }
+        if *p == Policy::Naive && replay.uncapped_curve.is_some() {
+            items.push((
+                "naive, left on (nobody switched off)".into(),
+                NAIVE_ON,
+                true,
+            ));
+        }
+    }
+    if let Some(c) = r.daily_cap_eur {
+        items.push((
+            format!(
+                "antirelou daily cap on replies ({}/day, UTC days, cumulated)",
+                crate::report::euros(c)
+            ),
+            CAP,
+            true,
+        ));
+    }
+    if let Some(v) = r.operator_shutoff_eur {
+        items.push((
+            format!("operators switch off at {}", crate::report::euros(v)),
+            GREY,
+            true,
+        ));
+    }
+    if let Some(v) = funds {
+        items.push((
+            format!("prepaid funds {}", crate::report::euros(v)),
+            GREY,
+            true,
+        ));
+    }
+    let font = ("sans-serif", 14).into_font();
+    let mut y = 60;
+    for (name, color, dashed) in items {
+        let style = color.stroke_width(3);
+        if dashed {
+            for x in (10..40).step_by(10) {
+                area.draw(&PathElement::new(vec![(x, y), (x + 6, y)], style))
+                    .map_err(err)?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(10, y), (40, y)], style))
+                .map_err(err)?;
+        }
+        // Long labels wrap on two lines.
+        let (a, b) = split_label(&name, 30);
+        area.draw(&Text::new(a, (48, y - 7), font.clone()))
+            .map_err(err)?;
+        if let Some(b) = b {
+            area.draw(&Text::new(b, (48, y + 9), font.clone()))
+                .map_err(err)?;
+            y += 16;
+        }
+        y += 30;
+    }
+    if !replay.attack_windows.is_empty() {
+        area.draw(&Rectangle::new(
+            [(10, y - 8), (40, y + 8)],
+            ATTACK.mix(0.35).filled(),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new("attack windows", (48, y - 7), font.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn split_label(s: &str, width: usize) -> (String, Option<String>) {
+    if s.chars().count() <= width {
+        return (s.to_owned(), None);
+    }
+    let cut = s
+        .char_indices()
+        .filter(|(i, c)| *c == ' ' && *i <= width)
+        .map(|(i, _)| i)
+        .next_back()
+        .unwrap_or(width.min(s.len()));
+    (s[..cut].to_owned(), Some(s[cut..].trim_start().to_owned()))
 }

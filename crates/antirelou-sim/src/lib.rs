@@ -8,20 +8,23 @@
 //! * [`carrier`]: [`SimCarrier`], an [`SmsSender`](antirelou_core::SmsSender) that bills inbound
 //!   and outbound messages, records deliveries and injects provider faults;
 //! * [`traffic`]: legitimate senders, media spikes, raids, spoofed floods, SMS pumping;
-//! * [`scenario`]: TOML scenario files (four built in: `paris-2017`, `spoofed-flood`,
-//!   `viral-day`, `sms-pumping`);
+//! * [`scenario`]: TOML scenario files (eleven built in, from `paris-2017` to `mix`);
+//! * [`gallery`]: every built-in scenario run naive and antirelou, per group of senders, with
+//!   each scenario's targets checked;
 //! * [`replay`](mod@replay): runs a scenario twice, `naive` (reply to every text, as in 2017) and
 //!   `antirelou` (the default policy chain), and reports both; [`report`] prints the table and
 //!   [`chart`] draws the cumulative spend as SVG;
 //! * [`harness`]: for embedders, drive texts and calls into your own app in tests and read what
 //!   it sent.
 //!
-//! The command line: `cargo run --release -p antirelou-sim -- replay paris-2017`.
+//! The command line: `cargo run --release -p antirelou-sim -- replay paris-2017`, and
+//! `cargo run --release -p antirelou-sim -- gallery`.
 #![deny(missing_docs)]
 
 pub mod carrier;
 pub mod chart;
 pub mod error;
+pub mod gallery;
 pub mod harness;
 pub mod replay;
 pub mod report;

@@ -27,9 +27,11 @@ use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 use antirelou_core::event::{InboundCall, InboundSms, Provider};
+use antirelou_core::policy::Reason;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
 use antirelou_core::privacy::NumberHasher;
-use antirelou_core::store::{ReplyKind, SpendCaps};
+use antirelou_core::privacy::SenderHash;
+use antirelou_core::store::{ReplyKind, ReplyQueue, ReplyState, SpendCaps};
 use antirelou_core::voice::VoiceStep;
 use antirelou_core::{Caller, Clock, InboundHandler, ManualClock, Money, SmsOutcome, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -62,6 +64,44 @@ impl Policy {
     }
 }
 
+/// What became of the senders of one group (the legitimate senders, or the attackers): each
+/// sender is counted once, by what he finally got. Measured from the engine's real outcomes:
+/// what the carrier delivered, what the engine answered to each text, and what the store still
+/// holds at the end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SenderOutcomes {
+    /// Distinct senders (who texted or called).
+    pub senders: u64,
+    /// Their texts that reached the number.
+    pub texts: u64,
+    /// Their calls that reached the number.
+    pub calls: u64,
+    /// Senders who got exactly one lesson (by SMS, or heard on a call).
+    pub one_lesson: u64,
+    /// ... of whom at most 1 h later than intended (the intended time is the first text plus the
+    /// reply delay; a lesson heard on a call is on time).
+    pub one_lesson_within_1h: u64,
+    /// ... at most 24 h later than intended.
+    pub one_lesson_within_24h: u64,
+    /// ... at most 72 h later than intended.
+    pub one_lesson_within_72h: u64,
+    /// Senders who got more than one lesson.
+    pub several_lessons: u64,
+    /// Senders who got none.
+    pub no_lesson: u64,
+    /// Senders who got none, by why (a policy's reason such as `prefix_flood`, `expired: …` for
+    /// a lesson that expired unsent, `heard_decoy_greeting_only`, `number_switched_off`, …).
+    /// With `still_deferred`, sums to `no_lesson`.
+    pub refused: BTreeMap<String, u64>,
+    /// Senders who got none but whose lesson the store still holds, unsent, at the end of the
+    /// run (deferred past the simulated horizon).
+    pub still_deferred: u64,
+    /// What the SMS replies to these senders cost (lessons and neutral replies).
+    pub reply_spend_eur: f64,
+    /// What their answered calls cost.
+    pub call_spend_eur: f64,
+}
+
 /// The outcome of one run. The first fields are the replay's documented JSON; the others add
 /// detail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +124,8 @@ pub struct RunReport {
     pub spend_eur: f64,
     /// What the replies to attackers (raid, spoofed, pumping) cost.
     pub reply_spend_on_attack_eur: f64,
-    /// Whether the carrier suspended the number for lack of funds.
+    /// Whether the number stopped for money: the carrier suspended it (funds exhausted) or the
+    /// operators switched it off (`stopped_by` says which).
     pub stopped_for_budget: bool,
     /// Legitimate senders who got no lesson at all.
     pub legit_senders_without_lesson: u64,
@@ -92,20 +133,43 @@ pub struct RunReport {
     pub voice_lessons: u64,
     /// Neutral first replies delivered.
     pub neutral_replies_sent: u64,
-    /// Texts the scenario sent (some may not have reached a suspended number).
+    /// Texts the scenario sent (some may not have reached a number switched off).
     pub texts_offered: u64,
     /// Calls the scenario made.
     pub calls_offered: u64,
     /// Spend on inbound texts.
     pub spend_inbound_eur: f64,
+    /// Spend on answered calls.
+    pub spend_calls_eur: f64,
     /// Spend on replies.
     pub spend_replies_eur: f64,
-    /// When the number was suspended, if it was.
+    /// When the number stopped (UTC, RFC 3339), if it did.
     pub stopped_at: Option<String>,
-    /// Replies deferred because the daily or monthly cap was reached.
+    /// The same instant in the scenario's local time, with its zone.
+    pub stopped_at_local: Option<String>,
+    /// Who stopped it: `"operators"` (they switched it off when the bill reached
+    /// `budget.operator_shutoff_eur`) or `"carrier"` (prepaid funds exhausted).
+    pub stopped_by: Option<String>,
+    /// Deferral events: each time the dispatcher put a due reply off to the next day or month
+    /// because a spend cap was reached (a reply deferred on two days counts twice).
     pub replies_deferred_by_cap: u64,
-    /// Contacts the engine dropped, by reason (`drop.global_pace`, …), from its counters.
+    /// The engine's drop counters (`drop.<reason>`: texts and calls that got no lesson for this
+    /// reason; `drop.sms_to_callers_disabled` counts callers who heard the decoy greeting and
+    /// were not texted).
     pub dropped: BTreeMap<String, u64>,
+    /// What the engine answered to the texts, by outcome (`scheduled`, `dropped:<reason>`, …).
+    pub text_outcomes: BTreeMap<String, u64>,
+    /// The legitimate senders' outcomes.
+    pub legit: SenderOutcomes,
+    /// The attackers' outcomes (raid, spoofed, pumping together).
+    pub attack: SenderOutcomes,
+    /// For each published figure of the scenario: the bill when the reply to that many texts was
+    /// due (its text's time plus the reply delay and jitter), or `None` if the run never got
+    /// that many texts.
+    pub bill_at_published_texts: Vec<Option<f64>>,
+    /// The most the replies cost on one day (UTC days, the spend ledger's), in euros: what the
+    /// daily cap bounds.
+    pub max_daily_reply_spend_eur: f64,
 }
 
 /// One run with its cumulative-spend curve.
@@ -115,9 +179,13 @@ pub struct RunOutput {
     pub report: RunReport,
     /// `(hours since the start, cumulative spend in euros)`, one point per minute with spend.
     pub spend_curve: Vec<(f64, f64)>,
+    /// When the number stopped, in hours since the start.
+    pub stopped_hours: Option<f64>,
+    /// `(hours since the start, cumulative spend on replies in euros)`: what the caps bound.
+    pub reply_curve: Vec<(f64, f64)>,
 }
 
-/// The replay's JSON: `{"scenario", "seed", "runs": [...]}`.
+/// The replay's JSON: `{"scenario", "seed", "runs": [...], ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplayReport {
     /// The scenario's name.
@@ -126,6 +194,17 @@ pub struct ReplayReport {
     pub seed: u64,
     /// One run per policy: naive, then antirelou.
     pub runs: Vec<RunReport>,
+    /// When the scenario has an operator switch-off: the naive policy run again without it,
+    /// the bill nobody stopped (volumes × prices).
+    pub naive_uncapped: Option<RunReport>,
+    /// The traffic replayed.
+    pub traffic: TrafficSummary,
+    /// The antirelou run's daily cap on replies, in euros (`None`: none).
+    pub daily_cap_eur: Option<f64>,
+    /// The bill at which the operators switch the number off, in euros.
+    pub operator_shutoff_eur: Option<f64>,
+    /// The chart's path, when one was written.
+    pub chart: Option<String>,
 }
 
 /// A replay with the curves for the chart.
@@ -135,13 +214,23 @@ pub struct Replay {
     pub report: ReplayReport,
     /// Each run's curve, in the order of `report.runs`.
     pub curves: Vec<(Policy, Vec<(f64, f64)>)>,
+    /// The uncapped naive run's curve, when there is one.
+    pub uncapped_curve: Option<Vec<(f64, f64)>>,
+    /// When each run of `report.runs` stopped, in hours since the start.
+    pub stopped_hours: Vec<Option<f64>>,
+    /// The antirelou run's cumulative spend on replies alone (what its daily cap bounds).
+    pub antirelou_reply_curve: Vec<(f64, f64)>,
     /// Hours from the start to the last instant simulated.
     pub hours: f64,
     /// The traffic replayed.
     pub traffic_summary: TrafficSummary,
+    /// The attacks' windows `(start, end)` in hours since the start, with a label.
+    pub attack_windows: Vec<(f64, f64, String)>,
+    /// The scenario replayed (its zone, prices and caps label the report and the chart).
+    pub scenario: Scenario,
 }
 
-/// What the traffic held, by actor.
+/// What the traffic held, by actor and by local day.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrafficSummary {
     /// Texts per actor.
@@ -150,6 +239,18 @@ pub struct TrafficSummary {
     pub senders: BTreeMap<String, u64>,
     /// Calls.
     pub calls: u64,
+    /// Calls per actor.
+    #[serde(default)]
+    pub calls_by_actor: BTreeMap<String, u64>,
+    /// Texts per local calendar day (`"2017-10-30"`): `[all, from attackers]`.
+    #[serde(default)]
+    pub texts_by_local_day: BTreeMap<String, [u64; 2]>,
+    /// The zone of those days (`"Paris, UTC+2"` at the start).
+    #[serde(default)]
+    pub time_zone: String,
+    /// Distinct texts among the texts, word for word (a copy-paste raid adds few).
+    #[serde(default)]
+    pub distinct_bodies: u64,
 }
 
 impl TrafficSummary {
@@ -164,39 +265,168 @@ impl TrafficSummary {
             }
         }
         s.calls = t.calls() as u64;
+        for e in &t.events {
+            if e.kind == ContactKind::Call {
+                *s.calls_by_actor
+                    .entry(t.sender(e).actor.as_str().into())
+                    .or_default() += 1;
+            }
+        }
+        s
+    }
+
+    /// Summarise a traffic with the scenario's local days and distinct texts.
+    pub fn of_scenario(t: &Traffic, scenario: &Scenario) -> Self {
+        let mut s = Self::of(t);
+        s.time_zone = scenario.zone_label(scenario.utc_offset_secs_at(t.start));
+        let mut distinct = std::collections::HashSet::new();
+        for e in &t.events {
+            if e.kind != ContactKind::Text {
+                continue;
+            }
+            let off = scenario.utc_offset_secs_at(e.at);
+            let day = Timestamp::from_millis(e.at.as_millis() + off * 1000)
+                .to_datetime()
+                .format("%Y-%m-%d")
+                .to_string();
+            let cell = s.texts_by_local_day.entry(day).or_default();
+            cell[0] += 1;
+            if t.sender(e).actor.is_attack() {
+                cell[1] += 1;
+            }
+            distinct.insert(text_key(&t.body(e)));
+        }
+        s.distinct_bodies = distinct.len() as u64;
         s
     }
 }
 
-/// Replay `scenario` with `seed` (the scenario's own seed when `None`) under both policies.
+/// A 64-bit key of a text, to count distinct texts without keeping them.
+fn text_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// Replay `scenario` with `seed` (the scenario's own seed when `None`) under both policies, and
+/// once more naive without the operators' switch-off when the scenario has one.
 pub fn replay(scenario: &Scenario, seed: Option<u64>) -> Result<Replay> {
     let seed = seed.unwrap_or(scenario.seed);
     let traffic = scenario.generate(seed)?;
     let index = SenderIndex::new(&traffic);
+    // The runs are independent (each has its own engine, store, carrier and clock): run them
+    // side by side.
+    let uncapped = scenario.budget.operator_shutoff().is_some();
+    let jobs: Vec<(Policy, bool)> = Policy::BOTH
+        .iter()
+        .map(|p| (*p, true))
+        .chain(uncapped.then_some((Policy::Naive, false)))
+        .collect();
+    let outs: Vec<Result<RunOutput>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(p, stop)| {
+                let (traffic, index) = (&traffic, &index);
+                scope.spawn(move || run_with_index(scenario, traffic, index, seed, *p, *stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SimError::Chart("a replay run panicked".into())))
+            })
+            .collect()
+    });
     let mut runs = Vec::new();
     let mut curves = Vec::new();
+    let mut stopped_hours = Vec::new();
     let mut last = 0.0f64;
-    for p in Policy::BOTH {
-        let out = run_with_index(scenario, &traffic, &index, seed, p)?;
+    let mut naive_uncapped = None;
+    let mut uncapped_curve = None;
+    let mut antirelou_reply_curve = Vec::new();
+    for ((p, stop), out) in jobs.into_iter().zip(outs) {
+        let out = out?;
+        if p == Policy::Antirelou {
+            antirelou_reply_curve = out.reply_curve.clone();
+        }
         last = last.max(out.spend_curve.last().map_or(0.0, |(h, _)| *h));
-        curves.push((p, out.spend_curve));
-        runs.push(out.report);
+        if stop {
+            curves.push((p, out.spend_curve));
+            stopped_hours.push(out.stopped_hours);
+            runs.push(out.report);
+        } else {
+            uncapped_curve = Some(out.spend_curve);
+            naive_uncapped = Some(out.report);
+        }
     }
+    let summary = TrafficSummary::of_scenario(&traffic, scenario);
     Ok(Replay {
         report: ReplayReport {
             scenario: scenario.name.clone(),
             seed,
             runs,
+            naive_uncapped,
+            traffic: summary.clone(),
+            daily_cap_eur: positive(scenario.budget.daily_cap_eur).map(|m| m.as_units_f64()),
+            operator_shutoff_eur: scenario.budget.operator_shutoff().map(|m| m.as_units_f64()),
+            chart: None,
         },
         curves,
+        uncapped_curve,
+        stopped_hours,
+        antirelou_reply_curve,
         hours: last.max(scenario.duration_hours),
-        traffic_summary: TrafficSummary::of(&traffic),
+        traffic_summary: summary,
+        attack_windows: attack_windows(scenario),
+        scenario: scenario.clone(),
     })
 }
 
-/// Run already generated traffic under one policy.
+/// The attacks' windows from the scenario, in hours since the start; overlapping or touching
+/// windows of one kind are merged.
+pub fn attack_windows(s: &Scenario) -> Vec<(f64, f64, String)> {
+    let mut w: Vec<(f64, f64, String)> = Vec::new();
+    for r in &s.raid {
+        w.push((r.start_hour, r.start_hour + r.duration_hours, "raid".into()));
+    }
+    if let Some(sp) = &s.spoofed {
+        w.push((
+            sp.start_hour,
+            sp.start_hour + sp.duration_hours,
+            "spoofed".into(),
+        ));
+    }
+    for p in &s.pumping {
+        w.push((
+            p.start_hour,
+            p.start_hour + p.duration_hours,
+            "pumping".into(),
+        ));
+    }
+    w.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.total_cmp(&b.0)));
+    let mut out: Vec<(f64, f64, String)> = Vec::new();
+    for (lo, hi, label) in w {
+        match out.last_mut() {
+            Some(last) if last.2 == label && lo <= last.1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi, label)),
+        }
+    }
+    out
+}
+
+/// Run already generated traffic under one policy (with the operators' switch-off, if the
+/// scenario has one).
 pub fn run(scenario: &Scenario, traffic: &Traffic, seed: u64, policy: Policy) -> Result<RunOutput> {
-    run_with_index(scenario, traffic, &SenderIndex::new(traffic), seed, policy)
+    run_with_index(
+        scenario,
+        traffic,
+        &SenderIndex::new(traffic),
+        seed,
+        policy,
+        true,
+    )
 }
 
 /// From a number's key to its sender index.
@@ -240,6 +470,7 @@ fn run_with_index(
     index: &SenderIndex,
     seed: u64,
     policy: Policy,
+    operators_stop: bool,
 ) -> Result<RunOutput> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -248,7 +479,14 @@ fn run_with_index(
             path: "tokio runtime".into(),
             source,
         })?;
-    rt.block_on(run_async(scenario, traffic, index, seed, policy))
+    rt.block_on(run_async(
+        scenario,
+        traffic,
+        index,
+        seed,
+        policy,
+        operators_stop,
+    ))
 }
 
 fn lesson_set(scenario: &Scenario, locale: &Locale) -> LessonSet {
@@ -266,12 +504,60 @@ fn lesson_set(scenario: &Scenario, locale: &Locale) -> LessonSet {
     }
 }
 
+/// Why a sender without a lesson got none, as far as the run saw it (the most telling last).
+#[derive(Clone, Debug, Default)]
+struct Untaught {
+    /// The reason of the last refusal of one of his texts or calls.
+    refused: Option<&'static str>,
+    /// He heard the decoy greeting on a call.
+    decoy: bool,
+    /// A lesson of his ended unsent in the store (expired, cancelled, failed), with why.
+    ended: Option<String>,
+    /// A lesson of his is still pending in the store.
+    pending: bool,
+    /// A contact of his did not reach the number (switched off).
+    shut_out: bool,
+}
+
+/// Per-sender bookkeeping of a run.
+struct Ledger {
+    first_contact: Vec<Option<Timestamp>>,
+    voice_lessons: Vec<u32>,
+    untaught: Vec<Untaught>,
+    call_spend: [Money; 2],
+    texts: [u64; 2],
+    calls: [u64; 2],
+}
+
+fn group(actor: Actor) -> usize {
+    usize::from(actor.is_attack())
+}
+
+/// The label of a refusal reason, or `None` for outcomes that are no refusal of the sender
+/// (already taught: he got his lesson; duplicates).
+fn refusal(r: Reason) -> Option<&'static str> {
+    match r {
+        Reason::AlreadyTaught | Reason::Duplicate => None,
+        r => Some(r.as_str()),
+    }
+}
+
+fn outcome_label(o: &SmsOutcome) -> String {
+    match o {
+        SmsOutcome::Scheduled => "scheduled".into(),
+        SmsOutcome::Dropped(r) => format!("dropped:{}", r.as_str()),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+#[allow(clippy::too_many_lines)]
 async fn run_async(
     scenario: &Scenario,
     traffic: &Traffic,
     index: &SenderIndex,
     seed: u64,
     policy: Policy,
+    operators_stop: bool,
 ) -> Result<RunOutput> {
     let sc = &scenario.engine;
     let clock = ManualClock::new(traffic.start);
@@ -281,6 +567,11 @@ async fn run_async(
     if let Some(funds) = scenario.budget.funds() {
         carrier = carrier.with_funds(funds);
     }
+    let shutoff = if operators_stop {
+        scenario.budget.operator_shutoff()
+    } else {
+        None
+    };
     carrier.classify(&scenario.number.lesson, ReplyKind::Lesson);
     carrier.classify(&scenario.number.neutral_reply, ReplyKind::Neutral);
 
@@ -353,9 +644,22 @@ async fn run_async(
 
     let step = Duration::from_secs(sc.tick_seconds);
     let mut next_tick = traffic.start.add(step);
-    let mut voice_lessons = vec![0u32; traffic.senders.len()];
+    let n = traffic.senders.len();
+    let mut ledger = Ledger {
+        first_contact: vec![None; n],
+        voice_lessons: vec![0; n],
+        untaught: vec![Untaught::default(); n],
+        call_spend: [Money::ZERO; 2],
+        texts: [0; 2],
+        calls: [0; 2],
+    };
+    let mut text_outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let mut deferred = 0u64;
     let call_seconds = scenario.prices.call_seconds;
+    let call_price = scenario.carrier_prices().inbound_call_per_minute;
+    let mut texts_received = 0u64;
+    let mut published_at: Vec<Option<Timestamp>> = vec![None; scenario.published.len()];
+    let mut switched_off: Option<Timestamp> = None;
 
     // Wake the dispatcher at `t`: refresh the policies' view of the budget from the ledger (as
     // a server's `budget_refresher` does), then send everything due.
@@ -384,42 +688,72 @@ async fn run_async(
             Ok::<u64, antirelou_core::Error>(deferred)
         }
     };
-
-    for (i, ev) in traffic.events.iter().enumerate() {
-        if carrier.shut_off_at().is_some() {
-            break;
+    // The operators look at the bill after every contact and every dispatcher wake-up; the
+    // carrier's own suspension (prepaid funds) is checked the same way.
+    let mut stopped = |now: Timestamp| -> bool {
+        if carrier.shut_off_at().is_some() || switched_off.is_some() {
+            return true;
         }
+        if let Some(limit) = shutoff
+            && carrier.bill() >= limit
+        {
+            switched_off = Some(now);
+            return true;
+        }
+        false
+    };
+
+    let mut cut_at = None;
+    'events: for (i, ev) in traffic.events.iter().enumerate() {
         while next_tick <= ev.at {
             deferred += wake(next_tick).await?;
-            next_tick = next_tick.add(step);
-            if carrier.shut_off_at().is_some() {
-                break;
+            if stopped(next_tick) {
+                cut_at = Some(i);
+                break 'events;
             }
-        }
-        if carrier.shut_off_at().is_some() {
-            break;
+            next_tick = next_tick.add(step);
         }
         clock.set(ev.at);
         let sender = traffic.sender(ev);
+        let idx = ev.sender as usize;
+        let g = group(sender.actor);
         match ev.kind {
             ContactKind::Text => {
                 if carrier.receive_sms(&sender.number, &number).is_err() {
+                    cut_at = Some(i);
                     break;
+                }
+                texts_received += 1;
+                ledger.texts[g] += 1;
+                ledger.first_contact[idx].get_or_insert(ev.at);
+                for (k, p) in scenario.published.iter().enumerate() {
+                    if p.texts == texts_received {
+                        published_at[k] = Some(ev.at);
+                    }
                 }
                 let sms = InboundSms {
                     provider: Provider::Simulated,
                     message_id: format!("SIM-IN-{i}"),
                     from: Caller::Number(sender.number.clone()),
                     to: number.clone(),
-                    body: "Salut".into(),
+                    body: traffic.body(ev),
                     received_at: Some(ev.at),
                 };
-                let _: SmsOutcome = engine.handle_sms(sms).await?;
+                let outcome: SmsOutcome = engine.handle_sms(sms).await?;
+                *text_outcomes.entry(outcome_label(&outcome)).or_default() += 1;
+                if let SmsOutcome::Dropped(r) = outcome
+                    && let Some(label) = refusal(r)
+                {
+                    ledger.untaught[idx].refused = Some(label);
+                }
             }
             ContactKind::Call => {
                 if carrier.accept_call().is_err() {
+                    cut_at = Some(i);
                     break;
                 }
+                ledger.calls[g] += 1;
+                ledger.first_contact[idx].get_or_insert(ev.at);
                 let call = InboundCall {
                     provider: Provider::Simulated,
                     call_id: format!("SIM-CALL-{i}"),
@@ -429,21 +763,34 @@ async fn run_async(
                 let script = engine.handle_call(call).await?;
                 if script.is_reject() {
                     carrier.reject_call();
+                    ledger.untaught[idx].refused = Some("call_rejected");
                 } else {
                     let heard = script.steps().iter().any(
                         |s| matches!(s, VoiceStep::Say { text, .. } if *text == lessons.voice),
                     );
                     if heard {
-                        voice_lessons[ev.sender as usize] += 1;
+                        ledger.voice_lessons[idx] += 1;
+                    } else {
+                        ledger.untaught[idx].decoy = true;
                     }
-                    if carrier
-                        .bill_call(script.ring_seconds() + call_seconds)
-                        .is_err()
-                    {
+                    let seconds = script.ring_seconds() + call_seconds;
+                    if carrier.bill_call(seconds).is_err() {
+                        cut_at = Some(i);
                         break;
                     }
+                    ledger.call_spend[g] += call_price * seconds.div_ceil(60).max(1);
                 }
             }
+        }
+        if stopped(ev.at) {
+            cut_at = Some(i + 1);
+            break;
+        }
+    }
+    // Contacts that never reached the number because it was switched off.
+    if let Some(from) = cut_at {
+        for ev in &traffic.events[from..] {
+            ledger.untaught[ev.sender as usize].shut_out = true;
         }
     }
     // Drain: keep waking the dispatcher until nothing is left (replies expire at their
@@ -452,7 +799,7 @@ async fn run_async(
         duration_minutes(sc.reply_delay_minutes) + hours(sc.reply_deadline_hours) + hours(50.0),
     );
     let mut last = clock.now();
-    while carrier.shut_off_at().is_none() && next_tick <= horizon {
+    while !stopped(last) && next_tick <= horizon {
         let q = antirelou_core::store::ReplyQueue::queue_stats(&*store, next_tick).await?;
         if q.pending == 0 && q.claimed == 0 {
             break;
@@ -461,62 +808,124 @@ async fn run_async(
         last = next_tick;
         next_tick = next_tick.add(step);
     }
-    let end = carrier.shut_off_at().unwrap_or(last.max(clock.now()));
+    let stop = carrier.shut_off_at().or(switched_off);
+    let stopped_by = if switched_off.is_some() {
+        Some("operators".to_owned())
+    } else {
+        carrier.shut_off_at().map(|_| "carrier".to_owned())
+    };
+    let end = stop.unwrap_or(last.max(clock.now()));
+
+    // What the store still holds: lessons pending (deferred) or ended unsent, by sender.
+    read_store_outcomes(&store, traffic, index, &mut ledger.untaught).await?;
 
     let stats = engine.stats().await?;
     let cstats = carrier.stats();
-    let mut sms_lessons = vec![0u32; traffic.senders.len()];
-    let mut attack_spend = Money::ZERO;
+    let mut sms_lessons = vec![0u32; n];
+    let mut first_lesson: Vec<Option<Timestamp>> = vec![None; n];
+    let mut reply_spend = [Money::ZERO; 2];
     let mut neutral = 0u64;
     let mut lessons_sent = 0u64;
+    let mut daily: BTreeMap<i64, Money> = BTreeMap::new();
+    let mut reply_curve: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+    let mut replies_total = Money::ZERO;
     carrier.with_delivered(|ds| {
         for d in ds {
+            replies_total += d.price;
+            let h = d.at.since(traffic.start).as_secs_f64() / 3600.0;
+            match reply_curve.last_mut() {
+                Some(last) if (last.0 * 60.0).floor() == (h * 60.0).floor() => {
+                    *last = (h, eur(replies_total));
+                }
+                _ => reply_curve.push((h, eur(replies_total))),
+            }
+            *daily
+                .entry(d.at.as_millis().div_euclid(86_400_000))
+                .or_insert(Money::ZERO) += d.price;
             let Some(&idx) = index.0.get(&d.to.key()) else {
                 continue;
             };
-            if traffic.senders[idx as usize].actor.is_attack() {
-                attack_spend += d.price;
-            }
+            let i = idx as usize;
+            reply_spend[group(traffic.senders[i].actor)] += d.price;
             match d.reply_kind {
                 Some(ReplyKind::Lesson) => {
                     lessons_sent += 1;
-                    sms_lessons[idx as usize] += 1;
+                    sms_lessons[i] += 1;
+                    first_lesson[i].get_or_insert(d.at);
                 }
                 Some(ReplyKind::Neutral) => neutral += 1,
                 None => {}
             }
         }
     });
-    let mut legit = 0u64;
-    let mut one = 0u64;
-    let mut several = 0u64;
-    let mut none = 0u64;
-    let mut texted = vec![false; traffic.senders.len()];
-    for ev in &traffic.events {
-        if ev.kind == ContactKind::Text {
-            texted[ev.sender as usize] = true;
-        }
-    }
+    let delay = duration_minutes(sc.reply_delay_minutes);
+    let mut out = [SenderOutcomes::default(), SenderOutcomes::default()];
     for (i, s) in traffic.senders.iter().enumerate() {
-        if s.actor != Actor::Legit || !texted[i] {
+        let Some(first) = ledger.first_contact[i] else {
+            // Never reached the number (it was switched off before his first contact).
+            let o = &mut out[group(s.actor)];
+            o.senders += 1;
+            o.no_lesson += 1;
+            *o.refused.entry("number_switched_off".into()).or_default() += 1;
             continue;
-        }
-        legit += 1;
-        match sms_lessons[i] + voice_lessons[i] {
-            0 => none += 1,
-            1 => one += 1,
-            _ => several += 1,
+        };
+        let o = &mut out[group(s.actor)];
+        o.senders += 1;
+        let voice = ledger.voice_lessons[i];
+        match sms_lessons[i] + voice {
+            0 => {
+                o.no_lesson += 1;
+                let u = &ledger.untaught[i];
+                if u.pending && stop.is_none() {
+                    o.still_deferred += 1;
+                } else {
+                    let why = if u.pending || (u.shut_out && u.ended.is_none()) {
+                        "number_switched_off".to_owned()
+                    } else if let Some(e) = &u.ended {
+                        e.clone()
+                    } else if let Some(r) = u.refused {
+                        r.to_owned()
+                    } else if u.decoy {
+                        "heard_decoy_greeting_only".to_owned()
+                    } else {
+                        "unknown".to_owned()
+                    };
+                    *o.refused.entry(why).or_default() += 1;
+                }
+            }
+            1 => {
+                o.one_lesson += 1;
+                let late = if voice == 1 {
+                    0.0
+                } else {
+                    first_lesson[i].map_or(f64::INFINITY, |t| {
+                        (t.as_millis() - first.add(delay).as_millis()) as f64 / 3_600_000.0
+                    })
+                };
+                o.one_lesson_within_1h += u64::from(late <= 1.0);
+                o.one_lesson_within_24h += u64::from(late <= 24.0);
+                o.one_lesson_within_72h += u64::from(late <= 72.0);
+            }
+            _ => o.several_lessons += 1,
         }
     }
+    for (g, o) in out.iter_mut().enumerate() {
+        o.texts = ledger.texts[g];
+        o.calls = ledger.calls[g];
+        o.reply_spend_eur = eur(reply_spend[g]);
+        o.call_spend_eur = eur(ledger.call_spend[g]);
+    }
+    let [legit, attack] = out;
+
     let dropped = stats
         .counters
         .iter()
         .filter(|(k, _)| k.starts_with("drop."))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let mut curve: Vec<(f64, f64)> = carrier
-        .spend_series()
-        .into_iter()
+    let series = carrier.spend_series();
+    let mut curve: Vec<(f64, f64)> = series
+        .iter()
         .map(|(t, m)| {
             (
                 t.since(traffic.start).as_secs_f64() / 3600.0,
@@ -529,32 +938,108 @@ async fn run_async(
         end.since(traffic.start).as_secs_f64() / 3600.0,
         cstats.total().as_units_f64(),
     ));
+    // The bill when the reply to the N-th text was due (the reply delay and the whole jitter
+    // after it): the last point of the series at or before that instant.
+    let answered = delay + duration_minutes(sc.reply_jitter_minutes);
+    let bill_at_published_texts = published_at
+        .iter()
+        .map(|t| {
+            let due = t.as_ref()?.add(answered);
+            if due > end {
+                return None;
+            }
+            let bill = series
+                .iter()
+                .take_while(|(at, _)| *at <= due)
+                .last()
+                .map_or(Money::ZERO, |(_, m)| *m);
+            Some(eur(bill))
+        })
+        .collect();
 
     Ok(RunOutput {
         report: RunReport {
             policy,
             inbound_texts: cstats.inbound_sms,
-            legit_senders: legit,
-            legit_senders_with_one_lesson: one,
-            legit_senders_with_several_lessons: several,
+            legit_senders: legit.senders,
+            legit_senders_with_one_lesson: legit.one_lesson,
+            legit_senders_with_several_lessons: legit.several_lessons,
             lessons_sent,
             segments_sent: cstats.segments_sent,
             spend_eur: eur(cstats.total()),
-            reply_spend_on_attack_eur: eur(attack_spend),
-            stopped_for_budget: carrier.shut_off_at().is_some(),
-            legit_senders_without_lesson: none,
-            voice_lessons: voice_lessons.iter().map(|v| u64::from(*v)).sum(),
+            reply_spend_on_attack_eur: attack.reply_spend_eur,
+            stopped_for_budget: stop.is_some(),
+            legit_senders_without_lesson: legit.no_lesson,
+            voice_lessons: ledger.voice_lessons.iter().map(|v| u64::from(*v)).sum(),
             neutral_replies_sent: neutral,
             texts_offered: traffic.texts() as u64,
             calls_offered: traffic.calls() as u64,
             spend_inbound_eur: eur(cstats.spend_inbound_sms),
+            spend_calls_eur: eur(cstats.spend_calls),
             spend_replies_eur: eur(cstats.spend_outbound),
-            stopped_at: carrier.shut_off_at().map(|t| t.to_string()),
+            stopped_at: stop.map(|t| t.to_string()),
+            stopped_at_local: stop.map(|t| scenario.local_label(t)),
+            stopped_by,
             replies_deferred_by_cap: deferred,
             dropped,
+            text_outcomes,
+            legit,
+            attack,
+            bill_at_published_texts,
+            max_daily_reply_spend_eur: daily.values().copied().max().map_or(0.0, eur),
         },
         spend_curve: curve,
+        stopped_hours: stop.map(|t| t.since(traffic.start).as_secs_f64() / 3600.0),
+        reply_curve,
     })
+}
+
+/// Read every reply the store holds at the end of a run: a lesson still pending or claimed is
+/// deferred; one that ended unsent (expired, cancelled, failed) says why.
+async fn read_store_outcomes(
+    store: &InMemoryStore,
+    traffic: &Traffic,
+    index: &SenderIndex,
+    untaught: &mut [Untaught],
+) -> Result<()> {
+    let mut by_hash: Option<HashMap<SenderHash, u32>> = None;
+    for id in 1..=store.reply_count() as u64 {
+        let Some(r) = ReplyQueue::get(store, id).await? else {
+            continue;
+        };
+        if r.kind != ReplyKind::Lesson || r.state == ReplyState::Sent {
+            continue;
+        }
+        let idx = match &r.recipient {
+            Some(p) => index.0.get(&p.key()).copied(),
+            None => {
+                let map = by_hash.get_or_insert_with(|| {
+                    let hasher = NumberHasher::new(SIM_SECRET).ok();
+                    traffic
+                        .senders
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| Some((hasher.as_ref()?.hash(&s.number), i as u32)))
+                        .collect()
+                });
+                map.get(&r.sender).copied()
+            }
+        };
+        let Some(idx) = idx else { continue };
+        let u = &mut untaught[idx as usize];
+        match r.state {
+            ReplyState::Pending | ReplyState::Claimed => u.pending = true,
+            state => {
+                let why = r.last_error.as_deref().unwrap_or("");
+                u.ended = Some(if why.is_empty() {
+                    state.as_str().to_owned()
+                } else {
+                    format!("{}: {why}", state.as_str())
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Euros as a float with at most six decimals (money is kept exact in micro-euros until here).

@@ -1,8 +1,8 @@
 //! Scenarios: TOML files that describe a number, its prices, its funds and its traffic.
 //!
-//! Four are built in (embedded in the binary, so `replay paris-2017` works from any directory):
-//! `paris-2017`, `spoofed-flood`, `viral-day` and `sms-pumping`. Users write their own and pass
-//! the file's path to `antirelou-sim replay`. Every parameter is documented on the field of the
+//! Eleven are built in (embedded in the binary, so `replay paris-2017` works from any
+//! directory); they are the adversary gallery ([`BUILTIN`]). Users write their own and pass the
+//! file's path to `antirelou-sim replay`. Every parameter is documented on the field of the
 //! struct it fills; the built-in files, in the crate's `scenarios/` folder, are commented
 //! examples. Unknown keys are errors, so a typo does not silently fall back to a default.
 //!
@@ -36,14 +36,37 @@ use crate::error::{Result, SimError};
 use crate::traffic::{self, Traffic};
 
 /// The built-in scenarios: `(name, TOML text)`.
+///
+/// They are also the adversary gallery (`antirelou-sim gallery`), in this order: the 2017 raid as
+/// sourced, then the raids the 2017 defences would not have recognised, then a legitimate surge
+/// and a mix.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("paris-2017", include_str!("../scenarios/paris-2017.toml")),
+    (
+        "many-numbers",
+        include_str!("../scenarios/many-numbers.toml"),
+    ),
+    (
+        "slow-singles",
+        include_str!("../scenarios/slow-singles.toml"),
+    ),
+    (
+        "fast-singles",
+        include_str!("../scenarios/fast-singles.toml"),
+    ),
     (
         "spoofed-flood",
         include_str!("../scenarios/spoofed-flood.toml"),
     ),
-    ("viral-day", include_str!("../scenarios/viral-day.toml")),
+    (
+        "range-pumping",
+        include_str!("../scenarios/range-pumping.toml"),
+    ),
     ("sms-pumping", include_str!("../scenarios/sms-pumping.toml")),
+    ("copy-paste", include_str!("../scenarios/copy-paste.toml")),
+    ("callers", include_str!("../scenarios/callers.toml")),
+    ("viral-day", include_str!("../scenarios/viral-day.toml")),
+    ("mix", include_str!("../scenarios/mix.toml")),
 ];
 
 /// A scenario file.
@@ -63,10 +86,16 @@ pub struct Scenario {
     /// Length of the traffic window, in hours. Replies still due after it are sent (the run goes
     /// on until the queue is empty or every reply expired).
     pub duration_hours: f64,
-    /// Offset of the senders' local time from UTC, in hours, for the daily rhythm (`2` for Paris
-    /// in summer time).
+    /// Offset of the senders' local time from UTC, in hours, for the daily rhythm and the
+    /// report's local times (`2` for Paris in summer time).
     #[serde(default)]
     pub utc_offset_hours: i32,
+    /// A change of the local offset inside the window (summer time ending), if any.
+    #[serde(default)]
+    pub utc_offset_change: Option<OffsetChange>,
+    /// The local time zone's name, for the report (`"Paris"`). Default: the offset itself.
+    #[serde(default)]
+    pub time_zone: String,
     /// Our number and how it is set up.
     #[serde(default)]
     pub number: NumberSection,
@@ -98,10 +127,66 @@ pub struct Scenario {
     /// SMS pumping: senders in premium-rate and foreign ranges.
     #[serde(default)]
     pub pumping: Vec<PumpingModel>,
+    /// Published figures to compare the naive run with (the report prints both).
+    #[serde(default)]
+    pub published: Vec<PublishedFigure>,
+    /// What the antirelou run should achieve here (the gallery checks it and says which it
+    /// misses). Targets are not tuning: they change nothing in the run.
+    #[serde(default)]
+    pub targets: Targets,
+}
+
+/// `[targets]`: what the antirelou run should achieve in this scenario. Two targets hold in
+/// every scenario and need no key: reply spend never above the daily cap on any day, and nobody
+/// (legitimate or attacker) gets more than one lesson.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Least share of legitimate senders with exactly one lesson (`1.0`: all of them).
+    pub legit_one_lesson: Option<f64>,
+    /// Least share of legitimate senders with exactly one lesson at most 72 h later than
+    /// intended.
+    pub legit_within_72h: Option<f64>,
+    /// Most the replies to attackers may cost, as a share of the naive run's.
+    pub attack_reply_share: Option<f64>,
+    /// Why these targets (can the attack be told apart from legitimate traffic, and by what).
+    #[serde(default)]
+    pub why: String,
+}
+
+/// `[[published]]`: a figure the press or the operators published, e.g. "17,400 texts cost over
+/// €2,700". The report prints it beside the naive run's bill once that many texts were answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedFigure {
+    /// Inbound texts received.
+    pub texts: u64,
+    /// The bill published for them, in euros.
+    pub bill_eur: f64,
+    /// How the source phrased it: `"about"`, `"over"`.
+    #[serde(default = "default_about")]
+    pub qualifier: String,
+    /// Where it was published.
+    #[serde(default)]
+    pub source: String,
+}
+
+fn default_about() -> String {
+    "about".into()
 }
 
 fn default_seed() -> u64 {
     1
+}
+
+/// `[utc_offset_change]`: the local clock moves (e.g. summer time ends) inside the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetChange {
+    /// The instant of the change, RFC 3339.
+    pub at: String,
+    /// The offset from UTC after it, in hours.
+    pub utc_offset_hours: i32,
 }
 
 /// `[number]`: our number.
@@ -213,10 +298,16 @@ pub struct PriceOverrideSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetSection {
-    /// The funds on the carrier account: when the bill would pass them, the carrier suspends the
-    /// number and refuses everything afterwards (both runs). `0` or absent: unlimited.
+    /// The funds on a prepaid carrier account: when the bill would pass them, the carrier
+    /// suspends the number and refuses everything afterwards (both runs). `0` or absent:
+    /// unlimited (the built-in scenarios set none, so that no limit clamps the naive bill).
     #[serde(default)]
     pub funds_eur: f64,
+    /// The operators switch the number off themselves once the bill reaches this (both runs; in
+    /// 2017 the founders did so when the crowdfunding was spent). The replay then also runs the
+    /// naive policy without it, to show the bill nobody stopped. `0` or absent: never.
+    #[serde(default)]
+    pub operator_shutoff_eur: f64,
     /// The antirelou run's daily spend cap on replies (the engine's ledger). Default 20; `0`:
     /// none.
     #[serde(default = "default_daily_cap")]
@@ -230,6 +321,7 @@ impl Default for BudgetSection {
     fn default() -> Self {
         BudgetSection {
             funds_eur: 0.0,
+            operator_shutoff_eur: 0.0,
             daily_cap_eur: default_daily_cap(),
             monthly_cap_eur: 0.0,
         }
@@ -244,6 +336,11 @@ impl BudgetSection {
     /// The funds, if limited.
     pub fn funds(&self) -> Option<Money> {
         positive(self.funds_eur)
+    }
+
+    /// The bill at which the operators switch the number off, if any.
+    pub fn operator_shutoff(&self) -> Option<Money> {
+        positive(self.operator_shutoff_eur)
     }
 }
 
@@ -526,6 +623,14 @@ pub struct RaidModel {
     /// Seconds between two texts of a burst, at most. Default 6.
     #[serde(default = "default_burst_gap")]
     pub burst_gap_seconds: f64,
+    /// The texts the raiders copy-paste: each raid text is one of these, drawn at random.
+    /// Empty (default): every raid text is its own (typed by hand, or varied by a script).
+    #[serde(default)]
+    pub bodies: Vec<String>,
+    /// Calls each raiding number makes, spread over the raid's window (answered calls are billed
+    /// per started minute at `prices.inbound_call_eur_per_minute`). Default 0.
+    #[serde(default)]
+    pub calls_per_number: u32,
 }
 
 fn default_burst() -> u32 {
@@ -554,6 +659,9 @@ pub struct SpoofedModel {
     /// Random digits after the prefix. Default 8.
     #[serde(default = "default_suffix")]
     pub suffix_digits: u32,
+    /// The texts the flood sends, drawn at random. Empty (default): every text is its own.
+    #[serde(default)]
+    pub bodies: Vec<String>,
 }
 
 fn default_fr_mobile() -> Vec<String> {
@@ -583,6 +691,9 @@ pub struct PumpingModel {
     pub start_hour: f64,
     /// Length, in hours.
     pub duration_hours: f64,
+    /// The texts the block sends, drawn at random. Empty (default): every text is its own.
+    #[serde(default)]
+    pub bodies: Vec<String>,
 }
 
 fn is_prefix(p: &str) -> bool {
@@ -639,6 +750,20 @@ impl Scenario {
         let bad = |r: String| Err(SimError::scenario(&self.name, r));
         self.start_time()?;
         self.our_number()?;
+        if let Some(c) = &self.utc_offset_change {
+            DateTime::parse_from_rfc3339(&c.at).map_err(|e| {
+                SimError::scenario(&self.name, format!("utc_offset_change.at {:?}: {e}", c.at))
+            })?;
+        }
+        for (what, h) in std::iter::once(("utc_offset_hours", self.utc_offset_hours)).chain(
+            self.utc_offset_change
+                .as_ref()
+                .map(|c| ("utc_offset_change.utc_offset_hours", c.utc_offset_hours)),
+        ) {
+            if !(-12..=14).contains(&h) {
+                return bad(format!("{what} must be in -12..=14, not {h}"));
+            }
+        }
         if !(self.duration_hours > 0.0 && self.duration_hours <= 24.0 * 366.0) {
             return bad(format!(
                 "duration_hours must be in (0, 8784], not {}",
@@ -675,6 +800,10 @@ impl Scenario {
                 self.prices.inbound_call_eur_per_minute,
             ),
             ("budget.funds_eur", self.budget.funds_eur),
+            (
+                "budget.operator_shutoff_eur",
+                self.budget.operator_shutoff_eur,
+            ),
             ("budget.daily_cap_eur", self.budget.daily_cap_eur),
             ("budget.monthly_cap_eur", self.budget.monthly_cap_eur),
             (
@@ -751,6 +880,44 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The offset of local time from UTC at `t`, in seconds.
+    pub fn utc_offset_secs_at(&self, t: Timestamp) -> i64 {
+        let changed = self.utc_offset_change.as_ref().and_then(|c| {
+            let at = DateTime::parse_from_rfc3339(&c.at).ok()?;
+            (t.as_millis() >= at.timestamp_millis()).then_some(c.utc_offset_hours)
+        });
+        3600 * i64::from(changed.unwrap_or(self.utc_offset_hours))
+    }
+
+    /// `t` as local wall-clock time with its zone: `"Mon 30 Oct 20:14 (Paris, UTC+1)"`.
+    pub fn local_label(&self, t: Timestamp) -> String {
+        let off = self.utc_offset_secs_at(t);
+        let local =
+            DateTime::<Utc>::from_timestamp_millis(t.as_millis() + off * 1000).unwrap_or_default();
+        format!(
+            "{} ({})",
+            local.format("%a %d %b %H:%M"),
+            self.zone_label(off)
+        )
+    }
+
+    /// The zone of an offset, for labels: `"Paris, UTC+1"`, or `"UTC+1"` when the scenario names
+    /// no zone.
+    pub fn zone_label(&self, offset_secs: i64) -> String {
+        let h = offset_secs / 3600;
+        let m = (offset_secs.abs() % 3600) / 60;
+        let utc = match (h, m) {
+            (0, 0) => "UTC".to_owned(),
+            (_, 0) => format!("UTC{h:+}"),
+            _ => format!("UTC{h:+}:{m:02}"),
+        };
+        if self.time_zone.is_empty() {
+            utc
+        } else {
+            format!("{}, {utc}", self.time_zone)
+        }
     }
 
     /// The first instant.

@@ -14,6 +14,11 @@
 //! * **spoofed floods** — many distinct random numbers, each sending once;
 //! * **SMS pumping** — blocks of consecutive numbers in premium-rate or foreign ranges.
 //!
+//! Every text carries a body ([`Body`], read with [`Traffic::body`]): men's texts are varied (a
+//! greeting, a name, a place, a question; one in ten a bare greeting), an attack's are either
+//! copy-pasted from the scenario's `bodies` or varied, so that a defence reading the texts sees
+//! what it would see live. Raiders may also call (`calls_per_number`).
+//!
 //! Numbers are built as E.164 strings and validated once by libphonenumber
 //! ([`PhoneNumber::parse`]); all senders of a scenario are distinct.
 
@@ -91,6 +96,123 @@ pub struct SimEvent {
     pub kind: ContactKind,
     /// Index into [`Traffic::senders`].
     pub sender: u32,
+    /// What the text says (calls have an empty body); read it with [`Traffic::body`].
+    pub body: Body,
+}
+
+/// The body of a simulated text, kept small: a copy-pasted text is an index into
+/// [`Traffic::bodies`]; a text of its own is a seed from which [`Traffic::body`] writes it, so a
+/// million-text flood stores no million strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Body {
+    /// No text (a call).
+    None,
+    /// One of the scenario's fixed texts ([`Traffic::bodies`]), shared by every sender who
+    /// copy-pastes it.
+    Fixed(u32),
+    /// A man's own text: varied words, a name, a place (seeded).
+    Legit(u64),
+    /// An attacker's own text, varied by hand or by a script (seeded).
+    Varied(u64),
+}
+
+const GREETINGS: [&str; 10] = [
+    "Salut", "Coucou", "Hello", "Bonsoir", "Hey", "Yo", "Re", "Bonjour", "Slt", "Cc",
+];
+const NAMES: [&str; 24] = [
+    "Karim", "Julien", "Marc", "Thomas", "Kevin", "Nico", "Max", "Alex", "Mehdi", "Romain",
+    "Antoine", "Seb", "Yanis", "Hugo", "Lucas", "Enzo", "Paul", "Sofiane", "Bastien", "Dylan",
+    "Theo", "Jordan", "Adrien", "Samir",
+];
+const PLACES: [&str; 16] = [
+    "du bar",
+    "du metro",
+    "de la soiree",
+    "du bus",
+    "de la terrasse",
+    "du concert",
+    "de la salle de sport",
+    "du marche",
+    "de la gare",
+    "du cafe",
+    "de la boulangerie",
+    "du RER",
+    "de la fac",
+    "du parc",
+    "de la boite",
+    "du tram",
+];
+const ASKS: [&str; 16] = [
+    "on se revoit quand ?",
+    "tu fais quoi ce soir ?",
+    "t'es bien rentree ?",
+    "j'ai kiffe te parler",
+    "un verre demain ?",
+    "tu reponds pas ?",
+    "je voulais te redire que t'es charmante",
+    "dispo ce week-end ?",
+    "on peut s'appeler ?",
+    "tu m'as dit de t'ecrire",
+    "c'etait sympa tout a l'heure",
+    "t'as oublie ton sourire",
+    "je passe te chercher ?",
+    "alors ?",
+    "tu me donnes ton insta ?",
+    "on finit la discussion ?",
+];
+const TROLLS: [&str; 12] = [
+    "lol",
+    "Kikoo",
+    "c'est qui ?",
+    "je suis un relou",
+    "mdr ca marche ?",
+    "Bonjour madame",
+    "raid",
+    "ALLO",
+    "coucou toi",
+    "t'es ou",
+    "hihi",
+    "on s'est vu ou ?",
+];
+
+/// SplitMix64: a tiny deterministic mixer for the seeded bodies.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn pick<'a>(list: &[&'a str], z: u64) -> &'a str {
+    list[(z % list.len() as u64) as usize]
+}
+
+/// A man's text: one in ten is a bare greeting (many men write just "Salut"; a copy-paste
+/// defence must not take them for a raid), the others a greeting, a name, a place and a question.
+fn legit_text(seed: u64) -> String {
+    let z = mix(seed);
+    let g = pick(&GREETINGS, z);
+    if z.is_multiple_of(10) {
+        return g.to_owned();
+    }
+    let (n, p, a) = (
+        pick(&NAMES, z >> 8),
+        pick(&PLACES, z >> 16),
+        pick(&ASKS, z >> 24),
+    );
+    match (z >> 32) % 4 {
+        0 => format!("{g} c'est {n} {p}, {a}"),
+        1 => format!("{g} ! {n} {p} :) {a}"),
+        2 => format!("{g}, moi c'est {n}, on s'est croises {p}. {a}"),
+        _ => format!("{n} {p}. {a}"),
+    }
+}
+
+/// An attacker's own text: a troll line with a varying tail (a script varies its texts so
+/// that no two are the same).
+fn varied_text(seed: u64) -> String {
+    let z = mix(seed ^ 0x7A11);
+    format!("{} {}", pick(&TROLLS, z), (z >> 8) % 100_000)
 }
 
 /// The generated traffic of a scenario, in time order.
@@ -106,9 +228,21 @@ pub struct Traffic {
     pub senders: Vec<Sender>,
     /// The contacts, sorted by time.
     pub events: Vec<SimEvent>,
+    /// The fixed (copy-pasted) texts, indexed by [`Body::Fixed`].
+    pub bodies: Vec<String>,
 }
 
 impl Traffic {
+    /// The text of an event (empty for a call).
+    pub fn body(&self, ev: &SimEvent) -> String {
+        match ev.body {
+            Body::None => String::new(),
+            Body::Fixed(i) => self.bodies.get(i as usize).cloned().unwrap_or_default(),
+            Body::Legit(seed) => legit_text(seed),
+            Body::Varied(seed) => varied_text(seed),
+        }
+    }
+
     /// The sender of an event.
     pub fn sender(&self, ev: &SimEvent) -> &Sender {
         &self.senders[ev.sender as usize]
@@ -168,17 +302,42 @@ struct Builder {
     used: HashSet<u64>,
     senders: Vec<Sender>,
     events: Vec<SimEvent>,
+    bodies: Vec<String>,
 }
 
 impl Builder {
+    /// The indexes of these fixed texts in the body table (each stored once).
+    fn fixed_bodies(&mut self, texts: &[String]) -> Vec<u32> {
+        texts
+            .iter()
+            .map(|t| {
+                let at = self.bodies.iter().position(|b| b == t).unwrap_or_else(|| {
+                    self.bodies.push(t.clone());
+                    self.bodies.len() - 1
+                });
+                at as u32
+            })
+            .collect()
+    }
+
     fn add_sender(&mut self, number: PhoneNumber, actor: Actor) -> u32 {
         let id = self.senders.len() as u32;
         self.senders.push(Sender { number, actor });
         id
     }
 
-    fn push(&mut self, at: Timestamp, kind: ContactKind, sender: u32) {
-        self.events.push(SimEvent { at, kind, sender });
+    fn push(&mut self, at: Timestamp, kind: ContactKind, sender: u32, body: Body) {
+        let body = if kind == ContactKind::Call {
+            Body::None
+        } else {
+            body
+        };
+        self.events.push(SimEvent {
+            at,
+            kind,
+            sender,
+            body,
+        });
     }
 
     /// `count` fresh random valid numbers, drawn in batches and parsed in parallel.
@@ -298,6 +457,15 @@ fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
     r
 }
 
+/// An attacker's body: one of the fixed texts, or a varied one.
+fn attack_body(rng: &mut ChaCha8Rng, fixed: &[u32]) -> Body {
+    if fixed.is_empty() {
+        Body::Varied(rng.random())
+    } else {
+        Body::Fixed(fixed[rng.random_range(0..fixed.len())])
+    }
+}
+
 fn at(start: Timestamp, offset_secs: f64) -> Timestamp {
     start.add(Duration::from_secs_f64(offset_secs.max(0.0)))
 }
@@ -311,18 +479,12 @@ pub fn generate(scenario: &Scenario, seed: u64) -> Result<Traffic> {
         used: HashSet::new(),
         senders: Vec::new(),
         events: Vec::new(),
+        bodies: Vec::new(),
     };
     let ours = scenario.our_number()?;
     b.used.insert(ours.key());
 
-    legit(
-        &mut b,
-        &scenario.legit,
-        scenario.utc_offset_hours,
-        start,
-        window,
-        &mut rng_for(seed, 1),
-    )?;
+    legit(&mut b, scenario, start, window, &mut rng_for(seed, 1))?;
     for (i, raid) in scenario.raid.iter().enumerate() {
         raid_model(&mut b, raid, start, &mut rng_for(seed, 100 + i as u64))?;
     }
@@ -343,17 +505,18 @@ pub fn generate(scenario: &Scenario, seed: u64) -> Result<Traffic> {
         end,
         senders: b.senders,
         events,
+        bodies: b.bodies,
     })
 }
 
 fn legit(
     b: &mut Builder,
-    m: &LegitModel,
-    utc_offset_hours: i32,
+    scenario: &Scenario,
     start: Timestamp,
     window: f64,
     rng: &mut ChaCha8Rng,
 ) -> Result<()> {
+    let m: &LegitModel = &scenario.legit;
     let fr = ["+336".to_owned(), "+337".to_owned()];
     let max_w = m.rhythm.iter().copied().fold(0.0f64, f64::max);
     let mut firsts = Vec::new();
@@ -361,9 +524,9 @@ fn legit(
     for _ in 0..m.senders {
         let mut t = rng.random_range(0.0..window);
         for _ in 0..10_000 {
-            let local = at(start, t).add(Duration::from_secs(
-                3600 * utc_offset_hours.rem_euclid(24) as u64,
-            ));
+            let utc = at(start, t);
+            let off = scenario.utc_offset_secs_at(utc);
+            let local = Timestamp::from_millis(utc.as_millis() + off * 1000);
             let w = m.rhythm[local.to_datetime().hour() as usize];
             if max_w <= 0.0 || rng.random::<f64>() * max_w <= w {
                 break;
@@ -388,18 +551,28 @@ fn legit(
         let id = b.add_sender(n, Actor::Legit);
         let mut text_at = t;
         if rng.random::<f64>() < m.call_first_share {
-            b.push(at(start, t), ContactKind::Call, id);
+            b.push(at(start, t), ContactKind::Call, id, Body::None);
             text_at = t + rng.random_range(60.0..900.0);
         }
         // A man's first text always counts (even a minute past the window, after his call);
         // his repeats stay inside the window.
-        b.push(at(start, text_at), ContactKind::Text, id);
+        b.push(
+            at(start, text_at),
+            ContactKind::Text,
+            id,
+            Body::Legit(rng.random()),
+        );
         if m.max_texts >= 2 && rng.random::<f64>() < m.repeat_share {
             let extra = rng.random_range(1..m.max_texts);
             for _ in 0..extra {
                 text_at += rng.random_range(120.0..6.0 * 3600.0);
                 if text_at < window {
-                    b.push(at(start, text_at), ContactKind::Text, id);
+                    b.push(
+                        at(start, text_at),
+                        ContactKind::Text,
+                        id,
+                        Body::Legit(rng.random()),
+                    );
                 }
             }
         }
@@ -417,20 +590,30 @@ fn raid_model(
     let w0 = m.start_hour * 3600.0;
     let span = m.duration_hours * 3600.0;
     let gap = m.burst_gap_seconds.max(0.1);
+    let fixed = b.fixed_bodies(&m.bodies);
     for _ in 0..m.numbers {
         let n = b.random_number(rng, &fr, 8)?;
         let id = b.add_sender(n, Actor::Raid);
-        let lo = (m.texts_per_number / 2).max(1);
-        let hi = (m.texts_per_number + m.texts_per_number / 2).max(lo);
-        let mut left = rng.random_range(lo..=hi);
+        let mut left = if m.texts_per_number == 0 {
+            0
+        } else {
+            let lo = (m.texts_per_number / 2).max(1);
+            let hi = (m.texts_per_number + m.texts_per_number / 2).max(lo);
+            rng.random_range(lo..=hi)
+        };
         while left > 0 {
             let burst = left.min(m.burst_size);
             left -= burst;
             let mut t = w0 + rng.random_range(0.0..span);
             for _ in 0..burst {
-                b.push(at(start, t), ContactKind::Text, id);
+                let body = attack_body(rng, &fixed);
+                b.push(at(start, t), ContactKind::Text, id, body);
                 t += rng.random_range(1.0..=gap.max(1.0));
             }
+        }
+        for _ in 0..m.calls_per_number {
+            let t = w0 + rng.random_range(0.0..span);
+            b.push(at(start, t), ContactKind::Call, id, Body::None);
         }
     }
     Ok(())
@@ -447,10 +630,12 @@ fn spoofed(
     b.senders.reserve(m.senders as usize);
     b.events.reserve(m.senders as usize);
     b.used.reserve(m.senders as usize);
+    let fixed = b.fixed_bodies(&m.bodies);
     for n in b.random_numbers(rng, &m.prefixes, m.suffix_digits, m.senders as usize)? {
         let id = b.add_sender(n, Actor::Spoofed);
         let t = w0 + rng.random_range(0.0..span);
-        b.push(at(start, t), ContactKind::Text, id);
+        let body = attack_body(rng, &fixed);
+        b.push(at(start, t), ContactKind::Text, id, body);
     }
     Ok(())
 }
@@ -465,6 +650,7 @@ fn pumping(
     let span = m.duration_hours * 3600.0;
     let max = 10u64.pow(m.suffix_digits);
     let mut next = rng.random_range(0..max.saturating_sub(u64::from(m.senders)).max(1));
+    let fixed = b.fixed_bodies(&m.bodies);
     let mut made = 0;
     while made < m.senders && next < max {
         let e164 = format!(
@@ -484,7 +670,8 @@ fn pumping(
         made += 1;
         for _ in 0..m.texts_each {
             let t = w0 + rng.random_range(0.0..span);
-            b.push(at(start, t), ContactKind::Text, id);
+            let body = attack_body(rng, &fixed);
+            b.push(at(start, t), ContactKind::Text, id, body);
         }
     }
     if made == 0 && m.senders > 0 {
