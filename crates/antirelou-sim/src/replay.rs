@@ -610,8 +610,8 @@ async fn run_async(
             number_config.neutral_first_reply = scenario.number.neutral_first_reply;
             let tuned = scenario
                 .abuse
-                .config()
-                .map_err(|r| SimError::scenario(&scenario.name, r))?;
+                .into_config(window)
+                .map_err(|e| SimError::scenario(&scenario.name, format!("abuse.{e}")))?;
             let abuse = AbuseConfig {
                 lesson_window: window,
                 recent_capacity: recent_capacity(traffic.senders.len()),
@@ -625,9 +625,6 @@ async fn run_async(
             chain
         }
     };
-    let caps = config.caps;
-    let lesson_cost =
-        config.price_per_segment * antirelou_core::encoding::plan(&scenario.number.lesson).segments;
     let store = Arc::new(InMemoryStore::new());
     let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET)?)
         .clock(shared_clock.clone())
@@ -661,17 +658,18 @@ async fn run_async(
     let mut published_at: Vec<Option<Timestamp>> = vec![None; scenario.published.len()];
     let mut switched_off: Option<Timestamp> = None;
 
-    // Wake the dispatcher at `t`: refresh the policies' view of the budget from the ledger (as
-    // a server's `budget_refresher` does), then send everything due.
+    // Wake the dispatcher at `t`: refresh the policies' view of the budget from the ledger with
+    // the real cost of the number's lesson (`refresh_budget_for`, the reference server's feed),
+    // then send everything due.
     let wake = |t: Timestamp| {
         clock.set(t);
         let dispatcher = &dispatcher;
         let store = &store;
         let policies = &policies;
+        let engine = &engine;
         async move {
             if let Some(p) = policies {
-                p.refresh_budget_from(&**store, &caps, lesson_cost, t)
-                    .await?;
+                p.refresh_budget_for(engine).await?;
             }
             let mut deferred = 0;
             for _ in 0..1_000 {

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use antirelou_abuse::{AbuseConfig, AllowedCountries, DefaultPolicies};
+use antirelou_abuse::{AbuseConfig, DefaultPolicies, PolicySettings};
 use antirelou_core::phone::Region;
 use antirelou_core::{Money, PhoneNumber, Timestamp};
 use chrono::{DateTime, Utc};
@@ -108,10 +108,11 @@ pub struct Scenario {
     /// Engine timing.
     #[serde(default)]
     pub engine: EngineSection,
-    /// Tuning of the antirelou run's abuse policies (every key optional: the library's
-    /// defaults otherwise).
+    /// Tuning of the antirelou run's abuse policies: the keys and defaults of the reference
+    /// server's `[abuse]` section ([`PolicySettings`], the one source of both), every key
+    /// optional.
     #[serde(default)]
-    pub abuse: AbuseSection,
+    pub abuse: PolicySettings,
     /// Provider faults.
     #[serde(default)]
     pub faults: FaultSection,
@@ -396,119 +397,6 @@ fn default_window() -> f64 {
 }
 fn default_tick() -> u64 {
     60
-}
-
-/// `[abuse]`: the antirelou run's policy chain, tuned. Every key is optional; an absent key keeps
-/// the default of [`AbuseConfig`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbuseSection {
-    /// Allowed sender countries, ISO codes (`["FR", "BE"]`), or `["any"]` (default the number's own).
-    pub countries: Option<Vec<String>>,
-    /// Global pace floor, lessons per minute (default 60).
-    pub lessons_per_minute: Option<u32>,
-    /// Global pace burst at the floor (default 20).
-    pub pace_burst: Option<u32>,
-    /// Hours in which the pace, sized from the daily cap, may spend the whole cap; `0` keeps the
-    /// pace at its floor (default 2).
-    pub pace_cap_hours: Option<f64>,
-    /// Prefix flood guard: a block is every number sharing all digits but this many (default 4).
-    pub prefix_block_digits: Option<u32>,
-    /// Prefix flood guard: distinct senders of a block within the window that block it (default 16).
-    pub prefix_threshold: Option<u32>,
-    /// Prefix flood guard: the sliding window, in minutes (default 10).
-    pub prefix_window_minutes: Option<f64>,
-    /// Prefix flood guard: how long a block lasts, in hours (default 12).
-    pub prefix_block_hours: Option<f64>,
-    /// Flood detector: length of a bucket, in seconds (default 60).
-    pub flood_bucket_seconds: Option<u64>,
-    /// Flood detector: a surge is this many times the baseline of new senders (default 5) ...
-    pub flood_surge_factor: Option<f64>,
-    /// ... and at least this many new senders in a bucket (default 20).
-    pub flood_min_surge: Option<u32>,
-    /// Flood detector: texts per new sender from which a surge is a flood (default 3).
-    pub flood_messages_per_sender: Option<f64>,
-    /// Flood detector: the budget left must pay the rate of new senders over this horizon, in
-    /// minutes (default 60).
-    pub flood_budget_horizon_minutes: Option<f64>,
-    /// Flood detector: calm buckets in a row that end degraded mode (default 5).
-    pub flood_calm_buckets: Option<u32>,
-    /// Flood detector: in degraded mode, still teach one new sender in this many; `0` pauses
-    /// SMS lessons (default 0).
-    pub flood_keep_one_in: Option<u32>,
-}
-
-impl AbuseSection {
-    /// The library's defaults with this section's keys applied (the lesson window, the repeat
-    /// filter's size and the hash seed are set by the replay).
-    pub fn config(&self) -> std::result::Result<AbuseConfig, String> {
-        let mut c = AbuseConfig::default();
-        let secs = |what: &str, v: f64, unit: f64| -> std::result::Result<Duration, String> {
-            if v.is_finite() && (0.0..1e9).contains(&v) {
-                Ok(Duration::from_secs_f64(v * unit))
-            } else {
-                Err(format!(
-                    "abuse.{what} must be a non-negative number, not {v}"
-                ))
-            }
-        };
-        if let Some(list) = &self.countries {
-            c.countries = if list.iter().any(|r| r.eq_ignore_ascii_case("any")) {
-                AllowedCountries::Any
-            } else {
-                AllowedCountries::List(
-                    list.iter()
-                        .map(|r| Region::new(r).map_err(|e| format!("abuse.countries: {e}")))
-                        .collect::<std::result::Result<_, _>>()?,
-                )
-            };
-        }
-        if let Some(v) = self.lessons_per_minute {
-            c.lessons_per_minute = v;
-        }
-        if let Some(v) = self.pace_burst {
-            c.pace_burst = v;
-        }
-        if let Some(v) = self.pace_cap_hours {
-            c.pace_cap_span = secs("pace_cap_hours", v, 3600.0)?;
-        }
-        let p = &mut c.prefix_flood;
-        if let Some(v) = self.prefix_block_digits {
-            p.block_digits = v;
-        }
-        if let Some(v) = self.prefix_threshold {
-            p.threshold = v;
-        }
-        if let Some(v) = self.prefix_window_minutes {
-            p.window = secs("prefix_window_minutes", v, 60.0)?;
-        }
-        if let Some(v) = self.prefix_block_hours {
-            p.block_for = secs("prefix_block_hours", v, 3600.0)?;
-        }
-        let f = &mut c.flood;
-        if let Some(v) = self.flood_bucket_seconds {
-            f.bucket = Duration::from_secs(v);
-        }
-        if let Some(v) = self.flood_surge_factor {
-            f.surge_factor = v;
-        }
-        if let Some(v) = self.flood_min_surge {
-            f.min_surge = v;
-        }
-        if let Some(v) = self.flood_messages_per_sender {
-            f.flood_messages_per_sender = v;
-        }
-        if let Some(v) = self.flood_budget_horizon_minutes {
-            f.budget_horizon = secs("flood_budget_horizon_minutes", v, 60.0)?;
-        }
-        if let Some(v) = self.flood_calm_buckets {
-            f.calm_buckets = v;
-        }
-        if let Some(v) = self.flood_keep_one_in {
-            f.degraded_keep_one_in = v;
-        }
-        Ok(c)
-    }
 }
 
 /// `[faults]`: provider faults injected into the simulated carrier.
@@ -827,8 +715,8 @@ impl Scenario {
         // The abuse section: every setting the policies accept (on a tiny repeat filter).
         let abuse = self
             .abuse
-            .config()
-            .map_err(|r| SimError::scenario(&self.name, r))?;
+            .into_config(Duration::ZERO)
+            .map_err(|e| SimError::scenario(&self.name, format!("abuse.{e}")))?;
         if let Err(e) = DefaultPolicies::new(
             None,
             &AbuseConfig {

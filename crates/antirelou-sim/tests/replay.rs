@@ -384,7 +384,7 @@ fn the_abuse_section_reaches_the_antirelou_run() {
     // some are paced out. With the defaults, none is.
     let base = "name = \"paced\"\nstart = \"2024-01-01T18:00:00Z\"\nduration_hours = 0.5\n[legit]\nsenders = 60\n";
     let tuned =
-        format!("{base}[abuse]\nlessons_per_minute = 1\npace_burst = 1\npace_cap_hours = 0\n");
+        format!("{base}[abuse]\nlessons_per_minute = 1\npace_burst = 1\npace_cap_span = \"0s\"\n");
     let anti = |toml: &str| {
         let s = Scenario::from_toml("paced", toml).unwrap();
         replay(&s, Some(1)).unwrap().report.runs[1].clone()

@@ -276,11 +276,11 @@ fn the_abuse_section_tunes_the_chain_and_is_checked() {
     let s = Scenario::from_toml(
         "t",
         &format!(
-            "{base}[abuse]\ncountries = [\"FR\", \"BE\"]\nlessons_per_minute = 5\npace_cap_hours = 0\nprefix_threshold = 40\nflood_min_surge = 100\nflood_keep_one_in = 4\n"
+            "{base}[abuse]\ncountries = [\"FR\", \"BE\"]\nlessons_per_minute = 5\npace_cap_span = \"0s\"\n[abuse.prefix_flood]\nthreshold = 40\n[abuse.flood]\nmin_surge = 100\ndegraded_keep_one_in = 4\n"
         ),
     )
     .unwrap();
-    let c = s.abuse.config().unwrap();
+    let c = antirelou_abuse::AbuseConfig::try_from(&s.abuse).unwrap();
     assert_eq!(c.lessons_per_minute, 5);
     assert!(c.pace_cap_span.is_zero());
     assert_eq!(c.prefix_flood.threshold, 40);
@@ -295,7 +295,7 @@ fn the_abuse_section_tunes_the_chain_and_is_checked() {
     // Absent: the library's defaults.
     let plain = Scenario::from_toml("t", base).unwrap();
     assert_eq!(
-        plain.abuse.config().unwrap(),
+        antirelou_abuse::AbuseConfig::try_from(&plain.abuse).unwrap(),
         antirelou_abuse::AbuseConfig::default()
     );
     let err = |toml: &str| {
@@ -304,8 +304,9 @@ fn the_abuse_section_tunes_the_chain_and_is_checked() {
             .to_string()
     };
     assert!(err("pace = 3").contains("unknown field"));
-    assert!(err("prefix_threshold = 1").contains("threshold"));
-    assert!(err("lessons_per_minute = 0").contains("lessons per minute"));
+    assert!(err("prefix_threshold = 40").contains("unknown field"));
+    assert!(err("[abuse.prefix_flood]\nthreshold = 1").contains("abuse.prefix_flood.threshold"));
+    assert!(err("lessons_per_minute = 0").contains("abuse.lessons_per_minute"));
     assert!(err("countries = [\"France\"]").contains("abuse.countries"));
-    assert!(err("prefix_block_hours = -1").contains("prefix_block_hours"));
+    assert!(err("[abuse.prefix_flood]\nblock_for = \"soon\"").contains("block_for"));
 }
