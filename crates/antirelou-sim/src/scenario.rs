@@ -26,7 +26,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies, PolicySettings};
-use antirelou_core::phone::Region;
 use antirelou_core::{Money, PhoneNumber, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
