@@ -371,10 +371,13 @@ fn prefix_flood_spares_ranges_that_are_only_as_busy_as_every_other() {
     .unwrap();
     assert!(spread_flood(&fixed, T0) > 1_000);
     assert!(fixed.blocked(Timestamp::from_millis(T0 + 1_800_000)).len() > 100);
-    // Judged against the normal rate of ranges, none stands out.
+    // Judged against the normal rate of ranges, almost none stands out. Not none: with a
+    // random seed, about one run in ten sees one range's 64-bit counter overestimate enough to
+    // pass 4 × the mean (16 to 40 texts of that range refused, measured over 40 runs).
     let g = guard();
-    assert_eq!(spread_flood(&g, T0), 0);
-    assert!(g.blocked(Timestamp::from_millis(T0 + 1_800_000)).is_empty());
+    let denied = spread_flood(&g, T0);
+    assert!(denied < 100, "denied {denied} of 14,400");
+    assert!(g.blocked(Timestamp::from_millis(T0 + 1_800_000)).len() <= 2);
     assert!(g.spared() > 0);
     let (mean, global) = g.normal_rate(Timestamp::from_millis(T0 + 1_800_000));
     assert!(
@@ -443,8 +446,11 @@ fn prefix_flood_does_not_renew_blocks_during_a_global_flood() {
         // Ten hours later a flood over every range, that one included, keeps its count high.
         let later = T0 + 10 * 3_600_000;
         spread_flood(&g, later);
+        // Enough distinct senders to fill the range's 64-bit counter, so that its count passes
+        // every limit (at most 100) whatever the policy's random seed: then only the switch
+        // decides whether the block is renewed.
         let mut burst = 0;
-        for i in 0..40u64 {
+        for i in 0..400u64 {
             burst += usize::from(
                 !g.check(&raw(
                     pumped + 5_000 + i,
@@ -455,7 +461,7 @@ fn prefix_flood_does_not_renew_blocks_during_a_global_flood() {
                 .is_allow(),
             );
         }
-        assert_eq!(burst, 40, "still blocked while the block lasts");
+        assert_eq!(burst, 400, "still blocked while the block lasts");
         g.is_blocked(
             pumped,
             Timestamp::from_millis(T0 + 12 * 3_600_000 + 120_000),
