@@ -371,10 +371,15 @@ fn prefix_flood_spares_ranges_that_are_only_as_busy_as_every_other() {
     .unwrap();
     assert!(spread_flood(&fixed, T0) > 1_000);
     assert!(fixed.blocked(Timestamp::from_millis(T0 + 1_800_000)).len() > 100);
-    // Judged against the normal rate of ranges, almost none stands out. Not none: with a
-    // random seed, about one run in ten sees one range's 64-bit counter overestimate enough to
-    // pass 4 × the mean (16 to 40 texts of that range refused, measured over 40 runs).
-    let g = guard();
+    // Judged against the normal rate of ranges, few stand out. The table is as roomy as the
+    // default one is for its ranges: in a small one (1,024 entries for 200 ranges), some seeds
+    // put three ranges in one two-way set, they evict each other, each claim counts as one more
+    // active range, the mean falls (9 instead of ~24) and ranges are blocked by chance.
+    let g = PrefixFloodGuard::new(PrefixFloodConfig {
+        capacity: 1 << 16,
+        ..PrefixFloodConfig::default()
+    })
+    .unwrap();
     let denied = spread_flood(&g, T0);
     assert!(denied < 100, "denied {denied} of 14,400");
     assert!(g.blocked(Timestamp::from_millis(T0 + 1_800_000)).len() <= 2);
