@@ -28,7 +28,7 @@ price_per_segment_eur = 0.10
 token = "admin-token-0123456789"
 [twilio]
 account_sid = "AC0123456789abcdef0123456789abcdef"
-auth_token = "twilio-token"
+auth_token = "twilio-auth-token-0123"
 api_base = "http://127.0.0.1:9"
 [[number]]
 phone = "+14155552671"
