@@ -218,11 +218,11 @@ pub fn text(replays: &[Replay]) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16}{:>13}{:>13}{:>15}{:>14}{:>14}{:>10}",
+        "{:<16}{:>13}{:>13}{:>17}{:>14}{:>14}{:>10}",
         "scenario",
         "naive spent",
         "antirelou",
-        "legit taught 1×",
+        "men taught 1×",
         "to attackers",
         "of naive's",
         "targets"
@@ -235,7 +235,7 @@ pub fn text(replays: &[Replay]) -> String {
         let met = checks.iter().filter(|c| c.met).count();
         let _ = writeln!(
             out,
-            "{:<16}{:>13}{:>13}{:>15}{:>14}{:>14}{:>10}",
+            "{:<16}{:>13}{:>13}{:>17}{:>14}{:>14}{:>10}",
             r.report.scenario,
             euros(naive.map_or(0.0, |n| n.spend_eur)),
             euros(a.spend_eur),
