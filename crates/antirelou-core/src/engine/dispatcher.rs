@@ -490,17 +490,7 @@ impl Dispatcher {
                 };
                 let actual = receipt.price.unwrap_or(estimate);
                 store.settle(&reservation, actual).await?;
-                match receipt.price {
-                    Some(price) => inner.prices.observe(calling_code, price, receipt.segments),
-                    None => inner.estimates.lock().insert(
-                        receipt.provider_id.clone(),
-                        Estimate {
-                            amount: estimate,
-                            calling_code,
-                            segments: receipt.segments,
-                        },
-                    ),
-                }
+                inner.remember_price(&receipt, estimate, calling_code);
                 inner
                     .count(
                         match c.kind {
@@ -687,6 +677,29 @@ impl Dispatcher {
             }
         }
         total
+    }
+}
+
+impl Inner {
+    /// After a send: learn the destination's real price from the receipt, or keep the estimate
+    /// until a delivery report brings the price (shared by a send and a recovered send).
+    pub(super) fn remember_price(
+        &self,
+        receipt: &crate::sender::SendReceipt,
+        estimate: crate::money::Money,
+        calling_code: u16,
+    ) {
+        match receipt.price {
+            Some(price) => self.prices.observe(calling_code, price, receipt.segments),
+            None => self.estimates.lock().insert(
+                receipt.provider_id.clone(),
+                Estimate {
+                    amount: estimate,
+                    calling_code,
+                    segments: receipt.segments,
+                },
+            ),
+        }
     }
 }
 

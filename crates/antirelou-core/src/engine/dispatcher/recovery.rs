@@ -9,7 +9,7 @@
 //! transient). The store does not record how the previous claim ended, so a retry after a
 //! definite failure is asked about too: one extra lookup on a rare path.
 
-use super::{Dispatcher, Estimate, Step};
+use super::{Dispatcher, Step};
 use crate::error::Error;
 use crate::money::Money;
 use crate::sender::{OutboundSms, PriorSend, SmsSender};
@@ -56,17 +56,7 @@ impl Dispatcher {
         let cost = receipt.price.unwrap_or(estimate);
         SpendLedger::record(&*inner.store, cost, now).await?;
         let calling_code = c.recipient.calling_code();
-        match receipt.price {
-            Some(price) => inner.prices.observe(calling_code, price, receipt.segments),
-            None => inner.estimates.lock().insert(
-                receipt.provider_id.clone(),
-                Estimate {
-                    amount: estimate,
-                    calling_code,
-                    segments: receipt.segments,
-                },
-            ),
-        }
+        inner.remember_price(&receipt, estimate, calling_code);
         inner.count("send.recovered", 1).await;
         inner
             .count(
