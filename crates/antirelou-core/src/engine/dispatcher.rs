@@ -491,18 +491,7 @@ impl Dispatcher {
                 let actual = receipt.price.unwrap_or(estimate);
                 store.settle(&reservation, actual).await?;
                 inner.remember_price(&receipt, estimate, calling_code);
-                inner
-                    .count(
-                        match c.kind {
-                            ReplyKind::Lesson => "lessons.sent",
-                            ReplyKind::Neutral => "neutral.sent",
-                        },
-                        1,
-                    )
-                    .await;
-                inner
-                    .count("spend.micros", u64::try_from(actual.micros()).unwrap_or(0))
-                    .await;
+                inner.count_sent(c.kind, actual).await;
                 tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
                     kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
                 Ok(Step::Sent { lease_lost })
@@ -681,6 +670,18 @@ impl Dispatcher {
 }
 
 impl Inner {
+    /// Count a reply the provider accepted and what it cost (`lessons.sent` or `neutral.sent`,
+    /// and `spend.micros`), for a send and a recovered send alike.
+    pub(super) async fn count_sent(&self, kind: ReplyKind, cost: crate::money::Money) {
+        let sent = match kind {
+            ReplyKind::Lesson => "lessons.sent",
+            ReplyKind::Neutral => "neutral.sent",
+        };
+        self.count(sent, 1).await;
+        self.count("spend.micros", u64::try_from(cost.micros()).unwrap_or(0))
+            .await;
+    }
+
     /// After a send: learn the destination's real price from the receipt, or keep the estimate
     /// until a delivery report brings the price (shared by a send and a recovered send).
     pub(super) fn remember_price(

@@ -13,7 +13,7 @@ use super::{Dispatcher, Step};
 use crate::error::Error;
 use crate::money::Money;
 use crate::sender::{OutboundSms, PriorSend, SmsSender};
-use crate::store::{ClaimedReply, ReplyKind, SpendLedger};
+use crate::store::{ClaimedReply, SpendLedger};
 
 impl Dispatcher {
     /// When `c` may already have been sent by an earlier claim and the provider says it was,
@@ -58,15 +58,7 @@ impl Dispatcher {
         let calling_code = c.recipient.calling_code();
         inner.remember_price(&receipt, estimate, calling_code);
         inner.count("send.recovered", 1).await;
-        inner
-            .count(
-                match c.kind {
-                    ReplyKind::Lesson => "lessons.sent",
-                    ReplyKind::Neutral => "neutral.sent",
-                },
-                1,
-            )
-            .await;
+        inner.count_sent(c.kind, cost).await;
         tracing::info!(reply = c.token.id, attempt = c.token.attempt, to = %c.recipient.masked(),
             "an earlier attempt was accepted by the provider: recorded, not sent again");
         Ok(Some(Step::Sent { lease_lost }))
