@@ -34,29 +34,29 @@ enum Command {
     Replay {
         /// A built-in scenario's name (see `list`) or the path of a scenario TOML file.
         scenario: String,
-        /// Seed of the traffic generators (default: the scenario's own).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print one JSON object instead of the table (the chart is written all the same; its
-        /// path is in the JSON).
-        #[arg(long)]
-        json: bool,
-        /// Folder for the SVG chart.
-        #[arg(long, default_value = "target/antirelou-sim")]
-        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Run every built-in scenario naive and antirelou (default defences) and compare them.
     Gallery {
-        /// Seed for every scenario (default: each scenario's own).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print one JSON object instead of the tables.
-        #[arg(long)]
-        json: bool,
-        /// Folder for the SVG charts (one per scenario).
-        #[arg(long, default_value = "target/antirelou-sim")]
-        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
     },
+}
+
+/// What `replay` and `gallery` share: the seed, the output form and where charts go.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Seed of the traffic generators, for every scenario run (default: each scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON object instead of the tables (the charts are written all the same; their
+    /// paths are in the JSON).
+    #[arg(long)]
+    json: bool,
+    /// Folder for the SVG charts (one per scenario).
+    #[arg(long, default_value = "target/antirelou-sim")]
+    out: PathBuf,
 }
 
 /// Write a replay's chart into `out` and return its path.
@@ -108,9 +108,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
         }
         Command::Replay {
             scenario,
-            seed,
-            json,
-            out,
+            run: RunArgs { seed, json, out },
         } => {
             let started = Instant::now();
             let s = Scenario::load(&scenario)?;
@@ -127,7 +125,9 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("(simulated in {:.2} s)", started.elapsed().as_secs_f64());
             Ok(())
         }
-        Command::Gallery { seed, json, out } => {
+        Command::Gallery {
+            run: RunArgs { seed, json, out },
+        } => {
             let started = Instant::now();
             let scenarios = Scenario::all_builtin()?;
             let mut replays = gallery::run(&scenarios, seed)?;
