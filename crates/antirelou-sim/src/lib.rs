@@ -26,6 +26,7 @@ pub mod chart;
 pub mod error;
 pub mod gallery;
 pub mod harness;
+pub mod model;
 pub mod replay;
 pub mod report;
 pub mod scenario;

@@ -1,6 +1,6 @@
 //! Traffic models: who contacts the number, when, and how.
 //!
-//! [`generate`] turns a [`Scenario`] and a seed into a time-ordered [`Traffic`]: a table of
+//! [`generate`] turns a [`TrafficPlan`] (what a [`Scenario`](crate::Scenario) describes) and a seed into a time-ordered [`Traffic`]: a table of
 //! senders (each a valid [`PhoneNumber`] with its [`Actor`]) and a list of [`SimEvent`]s (a text
 //! or a call from one of them at a virtual instant). Each model draws from its own ChaCha8
 //! stream, so the same scenario and seed always give the same traffic, on any machine.
@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SimError};
-use crate::scenario::{LegitModel, PumpingModel, RaidModel, Scenario, SpoofedModel};
+use crate::model::{LegitModel, PumpingModel, RaidModel, SpoofedModel};
 
 /// Who is behind a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -470,28 +470,62 @@ fn at(start: Timestamp, offset_secs: f64) -> Timestamp {
     start.add(Duration::from_secs_f64(offset_secs.max(0.0)))
 }
 
-/// Generate the traffic of `scenario` with `seed`.
-pub fn generate(scenario: &Scenario, seed: u64) -> Result<Traffic> {
-    let start = scenario.start_time()?;
-    let window = scenario.duration_hours * 3600.0;
-    let end = start.add(hours(scenario.duration_hours));
+/// What to generate: the window, our number, the models, and the local time's offset (the
+/// daily rhythm follows local hours). [`Scenario::generate`](crate::Scenario::generate) builds it.
+pub struct TrafficPlan<'a> {
+    /// The first instant.
+    pub start: Timestamp,
+    /// The window's length, in hours.
+    pub duration_hours: f64,
+    /// Our number (never drawn as a sender).
+    pub number: PhoneNumber,
+    /// The legitimate senders.
+    pub legit: &'a LegitModel,
+    /// The raids.
+    pub raids: &'a [RaidModel],
+    /// The spoofed flood, if any.
+    pub spoofed: Option<&'a SpoofedModel>,
+    /// The pumping blocks.
+    pub pumping: &'a [PumpingModel],
+    /// The offset of local time from UTC at an instant, in seconds.
+    pub utc_offset_secs_at: &'a dyn Fn(Timestamp) -> i64,
+}
+
+impl std::fmt::Debug for TrafficPlan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrafficPlan")
+            .field("start", &self.start)
+            .field("duration_hours", &self.duration_hours)
+            .field("legit", &self.legit)
+            .field("raids", &self.raids)
+            .field("spoofed", &self.spoofed)
+            .field("pumping", &self.pumping)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Generate the traffic of `plan` with `seed`.
+pub fn generate(plan: &TrafficPlan<'_>, seed: u64) -> Result<Traffic> {
+    let start = plan.start;
+    let window = plan.duration_hours * 3600.0;
+    let end = start.add(hours(plan.duration_hours));
     let mut b = Builder {
         used: HashSet::new(),
         senders: Vec::new(),
         events: Vec::new(),
         bodies: Vec::new(),
     };
-    let ours = scenario.our_number()?;
+    let ours = plan.number.clone();
     b.used.insert(ours.key());
 
-    legit(&mut b, scenario, start, window, &mut rng_for(seed, 1))?;
-    for (i, raid) in scenario.raid.iter().enumerate() {
+    legit(&mut b, plan, start, window, &mut rng_for(seed, 1))?;
+    for (i, raid) in plan.raids.iter().enumerate() {
         raid_model(&mut b, raid, start, &mut rng_for(seed, 100 + i as u64))?;
     }
-    if let Some(sp) = &scenario.spoofed {
+    if let Some(sp) = plan.spoofed {
         spoofed(&mut b, sp, start, &mut rng_for(seed, 200))?;
     }
-    for (i, p) in scenario.pumping.iter().enumerate() {
+    for (i, p) in plan.pumping.iter().enumerate() {
         pumping(&mut b, p, start, &mut rng_for(seed, 300 + i as u64))?;
     }
 
@@ -511,12 +545,12 @@ pub fn generate(scenario: &Scenario, seed: u64) -> Result<Traffic> {
 
 fn legit(
     b: &mut Builder,
-    scenario: &Scenario,
+    plan: &TrafficPlan<'_>,
     start: Timestamp,
     window: f64,
     rng: &mut ChaCha8Rng,
 ) -> Result<()> {
-    let m: &LegitModel = &scenario.legit;
+    let m: &LegitModel = plan.legit;
     let fr = ["+336".to_owned(), "+337".to_owned()];
     let max_w = m.rhythm.iter().copied().fold(0.0f64, f64::max);
     let mut firsts = Vec::new();
@@ -525,7 +559,7 @@ fn legit(
         let mut t = rng.random_range(0.0..window);
         for _ in 0..10_000 {
             let utc = at(start, t);
-            let off = scenario.utc_offset_secs_at(utc);
+            let off = (plan.utc_offset_secs_at)(utc);
             let local = Timestamp::from_millis(utc.as_millis() + off * 1000);
             let w = m.rhythm[local.to_datetime().hour() as usize];
             if max_w <= 0.0 || rng.random::<f64>() * max_w <= w {

@@ -50,7 +50,7 @@
 //! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
 //! re-check, its deadline, the budget) gives its slot back: his next text may schedule one.
 //!
-//! //! # Choices worth knowing
+//! # Choices worth knowing
 //!
 //! * **STOP first.** STOP / START are honoured on any of our numbers, even paused or retired
 //!   ones: an opt-out costs nothing and must never be lost.
