@@ -96,10 +96,10 @@ pub fn reject(
     let message = crate::phone::mask_numbers(&message.to_string());
     if status.is_server_error() {
         tracing::error!(provider, webhook, status = status.as_u16(), error = %message, "webhook failed; the provider will retry");
-        text(status, "temporary failure, please retry\n".to_owned())
+        text(status, "temporary failure, please retry".to_owned())
     } else {
         tracing::warn!(provider, webhook, status = status.as_u16(), error = %message, "webhook refused");
-        text(status, format!("{message}\n"))
+        text(status, message)
     }
 }
 
@@ -147,7 +147,7 @@ mod tests {
     fn bodies_mask_numbers_and_hide_internal_errors() {
         let r = reject("p", "sms", Rejection::Malformed, &"bad From +33612345678");
         assert_eq!(r.status(), 400);
-        assert_eq!(&r.body()[..], "bad From …5678\n".as_bytes());
+        assert_eq!(&r.body()[..], "bad From …5678".as_bytes());
         let r = handler_failed(
             "p",
             "sms",
