@@ -19,7 +19,9 @@
 /// Fewest digits a run needs to be masked.
 pub const MIN_MASKED_DIGITS: usize = 6;
 
-/// Mask every phone number in `text` (see the [module rule](self)).
+/// Mask every phone number in `text`: each run of at least [`MIN_MASKED_DIGITS`] digits (a
+/// leading `+` and single separators between digits included) becomes `…` and its last four
+/// digits; shorter runs, such as provider error codes, stay.
 pub fn mask_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
