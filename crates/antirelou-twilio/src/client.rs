@@ -31,7 +31,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 
-use crate::error::{TwilioError, mask_numbers};
+use antirelou_core::kit;
+use antirelou_core::phone::mask_numbers;
+use antirelou_core::{Clock, SystemClock};
+
+use crate::error::TwilioError;
 
 pub mod lookup;
 
@@ -277,14 +281,10 @@ impl TwilioSender {
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = kit::retry_after_header(response.headers(), SystemClock.now());
         let bytes = response.bytes().await.map_err(transport)?;
         if (200..300).contains(&status) {
-            Ok(receipt_from_body(&bytes, sms.segments()))
+            receipt_from_body(&bytes, sms.segments())
         } else {
             Err(api_error(status, &bytes, retry_after))
         }
@@ -292,21 +292,15 @@ impl TwilioSender {
 }
 
 fn transport(e: reqwest::Error) -> TwilioError {
-    // reqwest's Display may include the URL (with the account SID, not a secret) but never the
-    // body or credentials.
+    // The kit's message: the kind of failure and its causes, masked, never the URL.
+    let message = match kit::transport_error("Twilio", &e) {
+        antirelou_core::Error::Transient { message, .. } => message,
+        other => other.to_string(),
+    };
     TwilioError::Transport {
-        message: mask_numbers(&e.to_string()),
+        message,
         timeout: e.is_timeout(),
     }
-}
-
-/// `Retry-After` in seconds (HTTP dates are not used by Twilio and are ignored). Capped at one
-/// day so that a silly value cannot park a reply forever.
-fn parse_retry_after(v: &str) -> Option<Duration> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s.min(86_400)))
 }
 
 /// A JSON value that Twilio sends as a string or a number, as an integer.
@@ -318,10 +312,10 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
-/// The receipt of a `2xx` response. The message was accepted, so this never fails: a missing
-/// `sid` gives an empty `provider_id`, a missing or `"0"` `num_segments` (Messaging Service at
-/// creation) gives our own count.
-pub fn receipt_from_body(body: &[u8], our_segments: u32) -> SendReceipt {
+/// The receipt of a `2xx` response. A missing `sid` is [`TwilioError::AcceptedWithoutId`] (the
+/// outcome is unknown: a transient error); a missing or `"0"` `num_segments` (Messaging
+/// Service at creation) gives our own count.
+pub fn receipt_from_body(body: &[u8], our_segments: u32) -> Result<SendReceipt, TwilioError> {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let provider_id = json
         .get("sid")
@@ -331,7 +325,7 @@ pub fn receipt_from_body(body: &[u8], our_segments: u32) -> SendReceipt {
         .take(64)
         .collect::<String>();
     if provider_id.is_empty() {
-        tracing::warn!("Twilio accepted a message without a sid in its response");
+        return Err(TwilioError::AcceptedWithoutId);
     }
     let segments = json
         .get("num_segments")
@@ -347,11 +341,11 @@ pub fn receipt_from_body(body: &[u8], our_segments: u32) -> SendReceipt {
             _ => None,
         })
         .map(Money::abs);
-    SendReceipt {
+    Ok(SendReceipt {
         provider_id,
         segments,
         price,
-    }
+    })
 }
 
 /// The error of a non-`2xx` response, from Twilio's error JSON when there is one.
@@ -409,17 +403,18 @@ mod tests {
 
     #[test]
     fn receipt_parsing_tolerates_everything() {
-        let r = receipt_from_body(br#"{"sid":"SMa","num_segments":"5","price":"-0.0762"}"#, 2);
+        let r =
+            receipt_from_body(br#"{"sid":"SMa","num_segments":"5","price":"-0.0762"}"#, 2).unwrap();
         assert_eq!(
             (r.provider_id.as_str(), r.segments, r.price),
             ("SMa", 5, Some(Money::from_micros(76_200)))
         );
-        let r = receipt_from_body(br#"{"sid":"SMa","num_segments":"0","price":null}"#, 2);
+        let r = receipt_from_body(br#"{"sid":"SMa","num_segments":"0","price":null}"#, 2).unwrap();
         assert_eq!((r.segments, r.price), (2, None));
-        let r = receipt_from_body(b"<html>", 3);
-        assert_eq!((r.provider_id.as_str(), r.segments), ("", 3));
-        let r = receipt_from_body(br#"{"sid":5,"num_segments":2}"#, 1);
-        assert_eq!((r.provider_id.as_str(), r.segments), ("", 2));
+        for no_sid in [&b"<html>"[..], br#"{"sid":5,"num_segments":2}"#] {
+            let e = receipt_from_body(no_sid, 3).unwrap_err();
+            assert!(antirelou_core::Error::from(e).is_transient());
+        }
     }
 
     #[test]
@@ -437,16 +432,6 @@ mod tests {
         }
         assert!(api_error(502, b"Bad gateway", None).is_transient());
         assert!(!api_error(400, b"", None).is_transient());
-    }
-
-    #[test]
-    fn retry_after_seconds() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(
-            parse_retry_after("99999999"),
-            Some(Duration::from_secs(86_400))
-        );
     }
 
     #[test]

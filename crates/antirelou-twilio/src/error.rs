@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use antirelou_core::kit::{self, Rejection};
 use http::StatusCode;
 
 /// Everything that can go wrong in the Twilio adapter.
@@ -72,6 +73,11 @@ pub enum TwilioError {
         retry_after: Option<Duration>,
     },
 
+    /// Twilio answered `2xx` without a message `sid`: the outcome is unknown, a transient error
+    /// (see the core's `SmsSender` contract).
+    #[error("Twilio answered 2xx without a message sid")]
+    AcceptedWithoutId,
+
     /// The request did not complete: connection refused, TLS failure, timeout, body cut short.
     /// Whether Twilio received it is unknown.
     #[error("transport error talking to Twilio{}: {message}", if *timeout { " (timeout)" } else { "" })]
@@ -93,15 +99,20 @@ impl TwilioError {
     /// assert_eq!(TwilioError::MissingParameter { name: "From" }.status_code(), StatusCode::BAD_REQUEST);
     /// ```
     pub fn status_code(&self) -> StatusCode {
+        self.rejection().status()
+    }
+
+    /// How a webhook endpoint answers this error, in the kit's one mapping: a bad signature is
+    /// [`Rejection::Forbidden`], a missing or invalid parameter [`Rejection::Malformed`].
+    pub fn rejection(&self) -> Rejection {
         match self {
-            TwilioError::BadSignature { .. } => StatusCode::FORBIDDEN,
+            TwilioError::BadSignature { .. } => Rejection::Forbidden,
             TwilioError::MissingParameter { .. } | TwilioError::InvalidParameter { .. } => {
-                StatusCode::BAD_REQUEST
+                Rejection::Malformed
             }
-            TwilioError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            TwilioError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            TwilioError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            TwilioError::Api { .. } | TwilioError::Transport { .. } => StatusCode::BAD_GATEWAY,
+            TwilioError::MethodNotAllowed { .. } => Rejection::MethodNotAllowed,
+            TwilioError::UnsupportedMediaType { .. } => Rejection::UnsupportedMediaType,
+            _ => Rejection::Failed,
         }
     }
 
@@ -116,7 +127,8 @@ impl TwilioError {
     /// |---|---|
     /// | code 21610 | [`RecipientOptedOut`](antirelou_core::Error::RecipientOptedOut) |
     /// | codes 21211, 21614, 21635 | [`InvalidRecipient`](antirelou_core::Error::InvalidRecipient) |
-    /// | code 20429, HTTP 429, HTTP 408, any HTTP 5xx | [`Transient`](antirelou_core::Error::Transient) with `Retry-After` |
+    /// | code 20429, and HTTP 408, 425, 429, 5xx ([`kit::classify_status`]) | [`Transient`](antirelou_core::Error::Transient) with `Retry-After` |
+    /// | a `2xx` without a `sid` | [`Transient`](antirelou_core::Error::Transient): outcome unknown |
     /// | code 21408 and every other code or 4xx | [`Permanent`](antirelou_core::Error::Permanent) with the code |
     /// | transport errors and timeouts | [`Transient`](antirelou_core::Error::Transient) |
     /// | webhook and configuration errors | [`Permanent`](antirelou_core::Error::Permanent) / [`Config`](antirelou_core::Error::Config) |
@@ -139,21 +151,15 @@ impl TwilioError {
                         message: format!("Twilio 20429 (HTTP {http_status}): {message}"),
                         retry_after,
                     },
-                    c if http_status == 429
-                        || http_status == 408
-                        || (500..=599).contains(&http_status) =>
+                    c => match StatusCode::from_u16(http_status)
+                        .ok()
+                        .and_then(|s| kit::classify_status("Twilio", s, retry_after, message))
                     {
-                        E::Transient {
-                            message: format!(
-                                "Twilio HTTP {http_status}{}: {message}",
-                                c.map(|c| format!(" code {c}")).unwrap_or_default()
-                            ),
-                            retry_after,
-                        }
-                    }
-                    c => E::Permanent {
-                        message: format!("Twilio HTTP {http_status}: {message}"),
-                        code: c.map(|c| c.to_string()),
+                        Some(transient) => transient,
+                        None => E::Permanent {
+                            message: format!("Twilio HTTP {http_status}: {message}"),
+                            code: c.map(|c| c.to_string()),
+                        },
                     },
                 }
             }
@@ -166,6 +172,7 @@ impl TwilioError {
                 retry_after: None,
             },
             TwilioError::Config(m) => E::Config(m.clone()),
+            TwilioError::AcceptedWithoutId => kit::accepted_without_id("Twilio"),
             other => E::Permanent {
                 message: other.to_string(),
                 code: None,
@@ -189,32 +196,6 @@ impl From<TwilioError> for antirelou_core::Error {
     fn from(e: TwilioError) -> Self {
         e.to_core_error()
     }
-}
-
-/// Replace every run of seven or more digits (optionally after a `+`) by its masked form
-/// (`…4567`), so that a provider message quoting a phone number can be logged.
-pub(crate) fn mask_numbers(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let digits = run.bytes().filter(u8::is_ascii_digit).count();
-        if digits >= 7 {
-            out.push_str(&antirelou_core::phone::mask_digits(run));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
 }
 
 #[cfg(test)]
@@ -271,19 +252,5 @@ mod tests {
         assert!(t.is_transient());
         assert!(api(503, None).is_transient());
         assert!(!api(400, Some(21610)).is_transient());
-    }
-
-    #[test]
-    fn masks_numbers_in_messages() {
-        assert_eq!(
-            mask_numbers("The 'To' number 5551234567 is not a valid phone number."),
-            "The 'To' number …4567 is not a valid phone number."
-        );
-        assert_eq!(
-            mask_numbers("code 21610 to +33612345678!"),
-            "code 21610 to …5678!"
-        );
-        assert_eq!(mask_numbers(""), "");
-        assert_eq!(mask_numbers("++1"), "++1");
     }
 }

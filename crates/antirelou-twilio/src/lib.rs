@@ -14,7 +14,10 @@
 //!   TwiML with a real XML escaper; a leading `<Reject>` so refused calls are not billed.
 //! * [`client`]: [`TwilioSender`], the core's [`SmsSender`](antirelou_core::SmsSender) over the
 //!   Messages API, with Twilio's error codes mapped to transient or permanent errors.
-//! * [`router`] (feature `axum`, default): a ready router for the three webhooks. Any caller
+//! * [`service`]: [`TwilioWebhookState`], the three webhooks as plain functions over
+//!   `http::Request<Bytes>`, answered with the adapter kit's status mapping.
+//! * [`router`] (feature `axum`, default): a ready router for the three webhooks, thin wiring
+//!   over [`service`]. Any caller
 //!   ID gets the voice lesson (withheld, `sip:`, unknown ranges); only a valid number is ever a
 //!   [`Caller::Number`](antirelou_core::Caller::Number).
 //!
@@ -32,11 +35,13 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod router;
+pub mod service;
 pub mod signature;
 pub mod twiml;
 pub mod webhook;
 
 pub use client::{Auth, Sender, TwilioConfig, TwilioSender};
 pub use error::TwilioError;
+pub use service::TwilioWebhookState;
 pub use signature::SignatureValidator;
 pub use webhook::{WebhookConfig, WebhookRequest};

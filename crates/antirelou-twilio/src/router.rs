@@ -6,13 +6,9 @@
 //! | `/twilio/sms` | `POST`, `GET` | [`InboundSms`](antirelou_core::event::InboundSms) → [`InboundHandler::handle_sms`] | an empty `<Response/>` |
 //! | `/twilio/status` | `POST`, `GET` | [`DeliveryReport`](antirelou_core::event::DeliveryReport) → [`InboundHandler::handle_delivery`] | an empty `<Response/>` |
 //!
-//! Every request is verified first (`403` on a bad signature), then parsed (`400` with a
-//! plain-text message on a missing or invalid parameter). When the handler fails, the answer is
-//! a `5xx` so that Twilio retries; the handler's idempotency makes that safe, except when it
-//! refuses the event because the number is not Twilio's
-//! ([`Error::WrongProvider`](antirelou_core::Error::WrongProvider)): `403`. Rejections are
-//! logged with `tracing`, numbers masked. [`router_with_paths`] serves the same handlers at
-//! other paths.
+//! Thin wiring over the framework-free [`TwilioWebhookState`] (see [`crate::service`] for the
+//! statuses, the kit's one mapping). [`router_with_paths`] serves the same webhooks at other
+//! paths.
 //!
 //! ```no_run
 //! # async fn run(handler: std::sync::Arc<dyn antirelou_core::InboundHandler>) -> Result<(), Box<dyn std::error::Error>> {
@@ -30,17 +26,15 @@
 
 use std::sync::Arc;
 
-use antirelou_core::InboundHandler;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::error::TwilioError;
-use crate::twiml::{self, VoiceMap};
-use crate::webhook::{WebhookConfig, WebhookRequest};
+pub use crate::service::TwilioWebhookState;
 
 /// The voice webhook path.
 pub const VOICE_PATH: &str = "/twilio/voice";
@@ -48,27 +42,6 @@ pub const VOICE_PATH: &str = "/twilio/voice";
 pub const SMS_PATH: &str = "/twilio/sms";
 /// The status-callback path.
 pub const STATUS_PATH: &str = "/twilio/status";
-
-/// What the router needs: the engine (or any handler), the webhook verification settings and
-/// the voices to render scripts with.
-#[derive(Clone)]
-pub struct TwilioWebhookState {
-    /// Receives the verified events.
-    pub handler: Arc<dyn InboundHandler>,
-    /// Signature validation and public base URL.
-    pub config: WebhookConfig,
-    /// Text-to-speech voices per language.
-    pub voices: VoiceMap,
-}
-
-impl std::fmt::Debug for TwilioWebhookState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwilioWebhookState")
-            .field("config", &self.config)
-            .field("voices", &self.voices)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The router serving [`VOICE_PATH`], [`SMS_PATH`] and [`STATUS_PATH`]. Merge or nest it into the
 /// application's router; the signed URL is the public base URL plus the path the request
@@ -132,109 +105,41 @@ pub fn router_with_paths(
 
 type St = State<Arc<TwilioWebhookState>>;
 
-fn xml(body: String) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(twiml::CONTENT_TYPE),
-    );
-    r
-}
-
-fn reject(kind: &'static str, e: &TwilioError) -> Response {
-    let status = e.status_code();
-    tracing::warn!(webhook = kind, status = status.as_u16(), error = %e, "Twilio webhook rejected");
-    (status, e.to_string()).into_response()
-}
-
-fn handler_failed(kind: &'static str, masked_from: &str, e: &antirelou_core::Error) -> Response {
-    if let antirelou_core::Error::WrongProvider { .. } = e {
-        // Correctly signed, but for a number Twilio does not carry: refused, never retried.
-        tracing::warn!(webhook = kind, from = %masked_from, error = %e, "Twilio webhook refused");
-        return (StatusCode::FORBIDDEN, e.to_string()).into_response();
-    }
-    let status = if e.is_transient() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    tracing::error!(webhook = kind, from = %masked_from, error = %e, "handler failed; Twilio will retry");
-    (status, "temporary failure, please retry").into_response()
+/// The request as Twilio sent it: the URI before any nesting, so that the signed URL is right.
+fn request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> http::Request<Bytes> {
+    let mut req = http::Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
 }
 
 async fn voice(
     State(st): St,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    m: Method,
+    OriginalUri(u): OriginalUri,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Response {
-    let req = WebhookRequest {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let call = match st.config.parse_voice(&req) {
-        Ok(c) => c,
-        Err(e) => return reject("voice", &e),
-    };
-    let from = call.from.masked();
-    match st.handler.handle_call(call).await {
-        Ok(script) => {
-            tracing::info!(from = %from, reject = script.is_reject(), "answered Twilio call");
-            xml(twiml::render(&script, &st.voices))
-        }
-        Err(e) => handler_failed("voice", &from, &e),
-    }
+    st.voice(&request(m, u, h, b)).await.map(Body::from)
 }
 
 async fn sms(
     State(st): St,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    m: Method,
+    OriginalUri(u): OriginalUri,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Response {
-    let req = WebhookRequest {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let sms = match st.config.parse_sms(&req) {
-        Ok(s) => s,
-        Err(e) => return reject("sms", &e),
-    };
-    let from = sms.from.masked();
-    match st.handler.handle_sms(sms).await {
-        Ok(outcome) => {
-            tracing::info!(from = %from, outcome = ?outcome, "handled Twilio SMS");
-            xml(twiml::empty_response())
-        }
-        Err(e) => handler_failed("sms", &from, &e),
-    }
+    st.sms(&request(m, u, h, b)).await.map(Body::from)
 }
 
 async fn status(
     State(st): St,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    m: Method,
+    OriginalUri(u): OriginalUri,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Response {
-    let req = WebhookRequest {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let report = match st.config.parse_status(&req) {
-        Ok(r) => r,
-        Err(e) => return reject("status", &e),
-    };
-    match st.handler.handle_delivery(report).await {
-        Ok(()) => xml(twiml::empty_response()),
-        Err(e) => handler_failed("status", "-", &e),
-    }
+    st.status(&request(m, u, h, b)).await.map(Body::from)
 }

@@ -32,38 +32,17 @@
 //! ```
 
 use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use antirelou_core::kit::PublicBaseUrl;
 use antirelou_core::{Caller, Money, PhoneNumber};
-use http::{HeaderMap, Method, Uri};
+use http::{Method, Uri};
 
 use crate::error::TwilioError;
 use crate::signature::{
     SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, SignatureValidator, SigningMode,
 };
 
-/// The parts of an HTTP request a webhook needs, borrowed from whatever framework received it.
-#[derive(Clone, Copy, Debug)]
-pub struct WebhookRequest<'a> {
-    /// `GET` or `POST`.
-    pub method: &'a Method,
-    /// The request target: path and query string (an absolute URI's scheme and host are ignored).
-    pub uri: &'a Uri,
-    /// The headers (`X-Twilio-Signature`, `Content-Type`).
-    pub headers: &'a HeaderMap,
-    /// The raw body.
-    pub body: &'a [u8],
-}
-
-impl<'a> WebhookRequest<'a> {
-    /// Borrow from an [`http::Request`] whose body is bytes.
-    pub fn from_http<B: AsRef<[u8]>>(req: &'a http::Request<B>) -> Self {
-        WebhookRequest {
-            method: req.method(),
-            uri: req.uri(),
-            headers: req.headers(),
-            body: req.body().as_ref(),
-        }
-    }
-}
+pub use antirelou_core::kit::WebhookRequest;
+pub use antirelou_core::kit::request::decode_form;
 
 /// Decoded webhook parameters, in the order received, repeats kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,20 +83,12 @@ impl Params {
     }
 }
 
-/// Decode an `application/x-www-form-urlencoded` body or query string (`+` is a space,
-/// `%XX` bytes are UTF-8; invalid UTF-8 becomes U+FFFD). Never fails, never panics.
-pub fn decode_form(input: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(input)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 /// How webhooks are verified: the auth token (and optional shared keys) and the public base URL
 /// Twilio is configured to call.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     validator: SignatureValidator,
-    public_base_url: String,
+    public_base_url: PublicBaseUrl,
 }
 
 impl WebhookConfig {
@@ -125,22 +96,11 @@ impl WebhookConfig {
     /// of the URLs configured in the Twilio console, e.g. `https://antirelou.example.org`. The
     /// URL that is verified is that base followed by the request's path and query.
     pub fn new(public_base_url: &str, validator: SignatureValidator) -> Result<Self, TwilioError> {
-        let base = public_base_url.trim();
-        let parsed = url::Url::parse(base)
-            .map_err(|e| TwilioError::Config(format!("public base URL {base:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(TwilioError::Config(format!(
-                "public base URL {base:?} must be an http or https URL with a host"
-            )));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(TwilioError::Config(format!(
-                "public base URL {base:?} must not have a query string or fragment"
-            )));
-        }
+        let public_base_url = PublicBaseUrl::parse(public_base_url)
+            .map_err(|e| TwilioError::Config(e.to_string()))?;
         Ok(WebhookConfig {
             validator,
-            public_base_url: base.trim_end_matches('/').to_owned(),
+            public_base_url,
         })
     }
 
@@ -151,19 +111,13 @@ impl WebhookConfig {
 
     /// The configured public base URL, without a trailing `/`.
     pub fn public_base_url(&self) -> &str {
-        &self.public_base_url
+        self.public_base_url.as_str()
     }
 
     /// The URL Twilio signed for a request to `uri`: the public base URL, the path, and the query
     /// string exactly as received.
     pub fn public_url(&self, uri: &Uri) -> String {
-        let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-        let pq = if pq.starts_with('/') {
-            pq.to_owned()
-        } else {
-            format!("/{pq}")
-        };
-        format!("{}{pq}", self.public_base_url)
+        self.public_base_url.url_for(uri)
     }
 
     /// Verify the signature and return the webhook's parameters (the form body for `POST`, the
@@ -172,15 +126,16 @@ impl WebhookConfig {
     /// A `POST` whose `Content-Type` is JSON is verified with its `bodySHA256`; it then fails with
     /// [`TwilioError::UnsupportedMediaType`], since voice, SMS and status webhooks are forms.
     pub fn verify(&self, req: &WebhookRequest<'_>) -> Result<Params, TwilioError> {
-        let signature =
-            header_str(req.headers, SIGNATURE_HEADER).ok_or(TwilioError::BadSignature {
+        let signature = req
+            .header(SIGNATURE_HEADER)
+            .ok_or(TwilioError::BadSignature {
                 reason: "missing X-Twilio-Signature header",
             })?;
-        let mode =
-            SigningMode::from_settings_header(header_str(req.headers, SIGNATURE_SETTINGS_HEADER))
-                .ok_or(TwilioError::BadSignature {
+        let mode = SigningMode::from_settings_header(req.header(SIGNATURE_SETTINGS_HEADER)).ok_or(
+            TwilioError::BadSignature {
                 reason: "unsupported signature settings header",
-            })?;
+            },
+        )?;
         let url = self.public_url(req.uri);
         if *req.method == Method::GET {
             if !self.validator.validate_mode(mode, &url, &[], signature) {
@@ -196,14 +151,7 @@ impl WebhookConfig {
                 method: req.method.as_str().chars().take(32).collect(),
             });
         }
-        let content_type =
-            header_str(req.headers, http::header::CONTENT_TYPE.as_str()).unwrap_or_default();
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let mime = req.mime();
         if mime == "application/json" || mime.ends_with("+json") {
             if !self
                 .validator
@@ -214,7 +162,7 @@ impl WebhookConfig {
                 });
             }
             return Err(TwilioError::UnsupportedMediaType {
-                content_type: content_type.chars().take(100).collect(),
+                content_type: mime.chars().take(100).collect(),
             });
         }
         let params = decode_form(req.body);
@@ -242,10 +190,6 @@ impl WebhookConfig {
     }
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn parse_caller(params: &Params) -> Result<Caller, TwilioError> {
     let raw = params.required("From")?;
     Caller::parse(raw).map_err(|e| TwilioError::InvalidParameter {
@@ -266,9 +210,9 @@ fn parse_to(params: &Params) -> Result<PhoneNumber, TwilioError> {
 fn phone_reason(e: antirelou_core::Error) -> String {
     match e {
         antirelou_core::Error::InvalidPhoneNumber { reason, .. } => {
-            crate::error::mask_numbers(&reason)
+            antirelou_core::phone::mask_numbers(&reason)
         }
-        other => crate::error::mask_numbers(&other.to_string()),
+        other => antirelou_core::phone::mask_numbers(&other.to_string()),
     }
 }
 

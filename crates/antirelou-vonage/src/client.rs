@@ -29,15 +29,19 @@
 //! what this project must not cause. So it counts as **sent**: the receipt has the accepted
 //! segments' ids and price, and a warning is logged with the failed statuses.
 //!
-//! HTTP 429 and 5xx, timeouts and connection errors are `Transient` (`Retry-After` is honoured).
-//! A 2xx whose body cannot be read leaves the outcome unknown: `Transient`, as the
-//! [`SmsSender`] contract asks (a rare duplicate rather than a lost lesson). Other HTTP 4xx are
-//! `Permanent` with the code `http-<status>`.
+//! HTTP 408, 425, 429 and 5xx, timeouts and connection errors are `Transient` with `Retry-After`,
+//! classified by the adapter kit ([`kit::classify_status`], [`kit::transport_error`]). A 2xx
+//! whose body cannot be read, or whose accepted messages carry no `message-id`, leaves the
+//! outcome unknown: `Transient`, as the [`SmsSender`] contract asks. Other HTTP 4xx are
+//! `Permanent` with the code `http-<status>`. Vonage's `error-text` is masked
+//! ([`antirelou_core::phone::mask_numbers`]).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use antirelou_core::kit;
+use antirelou_core::phone::mask_numbers;
 use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsSender, SystemClock};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -51,9 +55,6 @@ pub const DEFAULT_API_BASE: &str = "https://rest.nexmo.com";
 
 /// The longest `client-ref` the SMS API accepts.
 pub const MAX_CLIENT_REF: usize = 40;
-
-/// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// How requests are authenticated.
 #[derive(Clone)]
@@ -267,10 +268,13 @@ impl VonageSender {
             .body(body)
             .send()
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| VonageError::from_core(kit::transport_error("Vonage", &e)))?;
         let status = response.status();
-        let retry_after = retry_after(response.headers(), self.clock.now());
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        let retry_after = kit::retry_after_header(response.headers(), self.clock.now());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| VonageError::from_core(kit::transport_error("Vonage", &e)))?;
         let result = interpret(status, retry_after, &bytes, sms.segments());
         match &result {
             Ok(r) => {
@@ -289,39 +293,6 @@ impl SmsSender for VonageSender {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.send_inner(sms).await.map_err(Into::into)
     }
-}
-
-fn transport_error(e: &reqwest::Error) -> VonageError {
-    // Whatever went wrong on the wire, the request may or may not have reached Vonage: the
-    // contract asks for a transient error (a rare duplicate rather than a lost lesson).
-    let what = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    VonageError::Transient {
-        message: format!("{what}: {e}"),
-        retry_after: None,
-    }
-}
-
-/// Parse `Retry-After` (seconds or an HTTP date), capped at one hour.
-fn retry_after(headers: &http::HeaderMap, now: antirelou_core::Timestamp) -> Option<Duration> {
-    let v = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        let at = antirelou_core::Timestamp::from_millis(at.timestamp_millis());
-        at.since(now)
-    };
-    Some(d.min(MAX_RETRY_AFTER))
 }
 
 /// Read a value that Vonage sends as a string (or, defensively, as a number).
@@ -345,7 +316,7 @@ pub fn status_error(code: &str, error_text: &str) -> VonageError {
     let message: String = if error_text.is_empty() {
         format!("status {code}")
     } else {
-        error_text.chars().take(200).collect()
+        mask_numbers(&error_text.chars().take(200).collect::<String>())
     };
     match code {
         "1" | "5" => VonageError::Transient {
@@ -371,17 +342,18 @@ pub fn interpret(
     body: &[u8],
     our_segments: u32,
 ) -> Result<SendReceipt, VonageError> {
-    if status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        return Err(VonageError::Transient {
-            message: format!("HTTP {}", status.as_u16()),
-            retry_after,
-        });
-    }
-    if !status.is_success() {
-        let detail = serde_json::from_slice::<Value>(body)
+    let detail = || {
+        serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| text(&v, "error-text").or_else(|| text(&v, "title")))
-            .unwrap_or_default();
+            .map(|d| mask_numbers(&d))
+            .unwrap_or_default()
+    };
+    if let Some(e) = kit::classify_status("Vonage", status, retry_after, &detail()) {
+        return Err(VonageError::from_core(e));
+    }
+    if !status.is_success() {
+        let detail = detail();
         return Err(VonageError::Rejected {
             code: format!("http-{}", status.as_u16()),
             message: format!(
@@ -428,8 +400,8 @@ pub fn interpret(
     }
     let provider_id = accepted
         .iter()
-        .find_map(|m| text(m, "message-id"))
-        .ok_or_else(|| unknown("accepted message without message-id"))?;
+        .find_map(|m| text(m, "message-id").filter(|id| !id.is_empty()))
+        .ok_or_else(|| VonageError::from_core(kit::accepted_without_id("Vonage")))?;
     let mut price: Option<Money> = None;
     for m in &accepted {
         if let Some(p) = text(m, "message-price")
@@ -536,30 +508,5 @@ mod tests {
                 .unwrap_err()
                 .is_transient()
         );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = http::HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, "12".parse().unwrap());
-        assert_eq!(
-            retry_after(&h, antirelou_core::Timestamp::EPOCH),
-            Some(Duration::from_secs(12))
-        );
-        h.insert(
-            http::header::RETRY_AFTER,
-            "Thu, 01 Jan 1970 00:00:30 GMT".parse().unwrap(),
-        );
-        assert_eq!(
-            retry_after(&h, antirelou_core::Timestamp::from_secs(10)),
-            Some(Duration::from_secs(20))
-        );
-        h.insert(http::header::RETRY_AFTER, "999999".parse().unwrap());
-        assert_eq!(
-            retry_after(&h, antirelou_core::Timestamp::EPOCH),
-            Some(MAX_RETRY_AFTER)
-        );
-        h.insert(http::header::RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h, antirelou_core::Timestamp::EPOCH), None);
     }
 }

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use antirelou_core::kit::Rejection;
 use http::StatusCode;
 
 /// Everything that can go wrong in the Vonage adapter.
@@ -102,24 +103,24 @@ impl VonageError {
     /// assert_eq!(VonageError::BadSignature("mismatch".into()).status_code(), 403);
     /// ```
     pub fn status_code(&self) -> StatusCode {
+        self.rejection().status()
+    }
+
+    /// This error in the adapter kit's one mapping of webhook outcomes (see
+    /// [`status_code`](Self::status_code)); a handler error maps as
+    /// [`Rejection::of_handler_error`] says.
+    pub fn rejection(&self) -> Rejection {
         match self {
             VonageError::BadRequest(_)
             | VonageError::MissingField(_)
-            | VonageError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            | VonageError::InvalidField { .. } => Rejection::Malformed,
             VonageError::MissingSignature(_)
             | VonageError::BadSignature(_)
             | VonageError::StaleSignature(_)
-            | VonageError::Replayed(_)
-            | VonageError::Handler(antirelou_core::Error::WrongProvider { .. }) => {
-                StatusCode::FORBIDDEN
-            }
-            VonageError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            VonageError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            VonageError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            VonageError::Config(_)
-            | VonageError::Rejected { .. }
-            | VonageError::InvalidRecipient { .. }
-            | VonageError::Handler(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | VonageError::Replayed(_) => Rejection::Forbidden,
+            VonageError::Overloaded(_) | VonageError::Transient { .. } => Rejection::RetryLater,
+            VonageError::Handler(e) => Rejection::of_handler_error(e),
+            _ => Rejection::Failed,
         }
     }
 
@@ -129,6 +130,20 @@ impl VonageError {
             VonageError::Transient { .. } | VonageError::Overloaded(_) => true,
             VonageError::Handler(e) => e.is_transient(),
             _ => false,
+        }
+    }
+
+    /// A kit error on the sending path (transport, status, a 2xx without id) as this crate's.
+    pub(crate) fn from_core(e: antirelou_core::Error) -> Self {
+        match e {
+            antirelou_core::Error::Transient {
+                message,
+                retry_after,
+            } => VonageError::Transient {
+                message,
+                retry_after,
+            },
+            other => VonageError::Handler(other),
         }
     }
 

@@ -54,9 +54,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use antirelou_core::kit;
 use antirelou_core::{Caller, Clock, InboundHandler, SmsOutcome, SystemClock};
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, header};
 
 use crate::error::VonageError;
 use crate::jwt::{self, Claims, JwtVerifier};
@@ -177,33 +178,14 @@ impl VonageWebhooksBuilder {
     }
 }
 
-fn text_response(status: StatusCode, body: String) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
 fn no_content() -> Response<Bytes> {
-    let mut r = Response::new(Bytes::new());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
+    kit::ok(None, Bytes::new())
 }
 
-/// The response for an error: its status and its message.
+/// The response for an error: the adapter kit's status for it ([`VonageError::rejection`]) and
+/// its message, masked; logged once.
 pub fn error_response(e: &VonageError) -> Response<Bytes> {
-    let status = e.status_code();
-    if status == StatusCode::FORBIDDEN {
-        tracing::warn!(error = %e, "Vonage webhook refused");
-    } else if status.is_server_error() {
-        tracing::error!(error = %e, "Vonage webhook failed");
-    } else {
-        tracing::info!(error = %e, "bad Vonage webhook");
-    }
-    text_response(status, format!("{e}\n"))
+    kit::reject("vonage", "webhook", e.rejection(), e)
 }
 
 impl VonageWebhooks {
@@ -292,12 +274,10 @@ impl VonageWebhooks {
         tracing::info!(from = %call.from.masked(), to = %call.to.masked(), "Vonage call");
         let script = self.handler.handle_call(call).await?;
         auth.keep();
-        let mut r = Response::new(Bytes::from(ncco::render_bytes(&script, &self.ncco)));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Ok(r)
+        Ok(kit::ok(
+            Some("application/json"),
+            ncco::render_bytes(&script, &self.ncco),
+        ))
     }
 
     /// The voice answer webhook: `200` with the NCCO of the engine's script.

@@ -82,11 +82,11 @@ impl TwilioSender {
                 && text(m, "direction").is_some_and(|d| d.starts_with("outbound"))
                 && text(m, "body").as_deref() == Some(sms.body())
                 && !matches!(text(m, "status").as_deref(), Some("failed" | "canceled"));
-            if ours {
-                return PriorSend::Accepted(receipt_from_body(
-                    m.to_string().as_bytes(),
-                    sms.segments(),
-                ));
+            if let (true, Ok(receipt)) = (
+                ours,
+                receipt_from_body(m.to_string().as_bytes(), sms.segments()),
+            ) {
+                return PriorSend::Accepted(receipt);
             }
         }
         let more = json.get("next_page_uri").is_some_and(|v| !v.is_null());

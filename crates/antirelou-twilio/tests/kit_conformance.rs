@@ -1,0 +1,162 @@
+//! The adapter kit's three conformance suites, run against the Twilio adapter: the sender over
+//! the kit's loopback fake provider, the SMS webhook through the framework-free service, and
+//! TwiML read back with a real XML parser.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use antirelou_core::InboundHandler;
+use antirelou_core::kit::conformance::{
+    ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
+    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
+    read_back_xml, run_sender_suite, run_voice_suite, run_webhook_suite,
+};
+use antirelou_core::kit::fake_provider::Canned;
+use antirelou_core::voice::VoiceScript;
+use antirelou_twilio::signature::SignatureValidator;
+use antirelou_twilio::twiml::{self, VoiceMap};
+use antirelou_twilio::webhook::{WebhookConfig, decode_form};
+use antirelou_twilio::{Auth, TwilioConfig, TwilioSender, TwilioWebhookState};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::Method;
+use serde_json::json;
+
+const SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const TOKEN: &str = "conformance-auth-token-0123456789";
+const BASE: &str = "https://antirelou.example.org";
+
+struct Twilio;
+
+fn twilio_error(status: u16, code: u32, message: &str) -> Canned {
+    Canned::json(
+        status,
+        json!({"code": code, "message": message, "status": status}),
+    )
+}
+
+impl SenderHarness for Twilio {
+    type Sender = TwilioSender;
+    fn sender(&self, api_base: &str, timeout: Duration) -> TwilioSender {
+        let auth = Auth::AccountToken {
+            account_sid: SID.into(),
+            auth_token: TOKEN.into(),
+        };
+        let config = TwilioConfig::new(auth)
+            .with_api_base(api_base.parse().unwrap())
+            .with_timeout(timeout);
+        TwilioSender::new(config).unwrap()
+    }
+    fn send_route(&self) -> (Method, String) {
+        (
+            Method::POST,
+            format!("/2010-04-01/Accounts/{SID}/Messages.json"),
+        )
+    }
+    fn answer(&self, scenario: &Scenario) -> Option<Canned> {
+        Some(match scenario {
+            Scenario::Accepted { id, price } => Canned::json(
+                201,
+                json!({"sid": id, "status": "queued", "num_segments": "1", "price": format!("-{price}"), "price_unit": "EUR"}),
+            ),
+            Scenario::AcceptedWithoutId => Canned::json(201, json!({"status": "queued"})),
+            Scenario::RateLimited => twilio_error(429, 20429, "Too Many Requests"),
+            Scenario::ServerError => twilio_error(500, 20500, "Internal Server Error"),
+            Scenario::OptedOut { message } => twilio_error(400, 21610, message),
+            Scenario::InvalidRecipient { message } => twilio_error(400, 21211, message),
+            Scenario::Permanent { message } => twilio_error(400, 21408, message),
+            _ => return None,
+        })
+    }
+    fn auth(&self) -> ExpectedAuth {
+        ExpectedAuth::Basic {
+            user: SID.into(),
+            password: TOKEN.into(),
+        }
+    }
+    fn secrets(&self) -> Vec<String> {
+        vec![TOKEN.into()]
+    }
+}
+
+#[tokio::test]
+async fn sender_passes_the_kit_suite() {
+    run_sender_suite(&Twilio).await;
+}
+
+fn form(sms: &SampleInbound, with_from: bool) -> String {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    f.append_pair("MessageSid", &sms.message_id);
+    if with_from {
+        f.append_pair("From", &sms.from);
+    }
+    f.append_pair("To", &sms.to).append_pair("Body", &sms.body);
+    f.finish()
+}
+
+fn post(body: String, token: Option<&str>) -> http::Request<Bytes> {
+    let mut b = http::Request::post("/twilio/sms")
+        .header("Content-Type", "application/x-www-form-urlencoded");
+    if let Some(t) = token {
+        let sig = SignatureValidator::new(t)
+            .sign(&format!("{BASE}/twilio/sms"), &decode_form(body.as_bytes()));
+        b = b.header("X-Twilio-Signature", sig);
+    }
+    b.body(Bytes::from(body)).unwrap()
+}
+
+#[async_trait]
+impl WebhookHarness for Twilio {
+    async fn call(
+        &self,
+        handler: Arc<dyn InboundHandler>,
+        req: http::Request<Bytes>,
+    ) -> http::Response<Bytes> {
+        let config = WebhookConfig::new(BASE, SignatureValidator::new(TOKEN)).unwrap();
+        let state = TwilioWebhookState {
+            handler,
+            config,
+            voices: VoiceMap::default(),
+        };
+        state.sms(&req).await
+    }
+    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(form(sms, true), Some(TOKEN))
+    }
+    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(form(sms, true), Some("not-the-auth-token-0123456789"))
+    }
+    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(form(sms, true), None)
+    }
+    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(form(sms, false), Some(TOKEN))
+    }
+}
+
+#[tokio::test]
+async fn sms_webhook_passes_the_kit_suite() {
+    run_webhook_suite(&Twilio).await;
+}
+
+impl VoiceHarness for Twilio {
+    fn render(&self, script: &VoiceScript) -> Vec<u8> {
+        twiml::render(script, &VoiceMap::default()).into_bytes()
+    }
+    fn read_back(&self, rendered: &[u8]) -> Result<Vec<HeardStep>, String> {
+        read_back_xml(rendered, &XmlDialect::TWIML)
+    }
+    fn capabilities(&self) -> VoiceCapabilities {
+        VoiceCapabilities {
+            ring: RingRendering::LeadingPause,
+            reject: RejectRendering::Element,
+            hangup: HangupRendering::Element,
+        }
+    }
+}
+
+#[test]
+fn twiml_passes_the_kit_suite() {
+    run_voice_suite(&Twilio);
+}
