@@ -4,7 +4,7 @@
 //! every bad secret is reported at once, with what to do.
 //!
 //! ```
-//! use antirelou_examples::server::config::Config;
+//! use antirelou_server::config::Config;
 //! let toml = r#"
 //! listen = "127.0.0.1:8080"
 //! public_url = "https://number.example.org"
@@ -674,7 +674,7 @@ fn secret_value(
 /// Why `value` is not a real secret, if it looks like a placeholder: a quoted value of the
 /// shipped example file, a "change me"-like marker, or one character repeated.
 fn placeholder(value: &str) -> Option<String> {
-    const EXAMPLE: &str = include_str!("../../antirelou.example.toml");
+    const EXAMPLE: &str = include_str!("../antirelou.example.toml");
     // Every quoted string of the example file, comments included.
     if EXAMPLE
         .split('"')
@@ -1302,7 +1302,7 @@ locale = "fr-BE"
         );
     }
 
-    const EXAMPLE: &str = include_str!("../../antirelou.example.toml");
+    const EXAMPLE: &str = include_str!("../antirelou.example.toml");
 
     /// The environment of the documented systemd unit, with real (random-looking) secrets.
     fn real_secrets(name: &str) -> Option<String> {
@@ -1719,7 +1719,7 @@ locale = "fr-BE"
 
     #[test]
     fn the_example_abuse_section_is_valid_and_shows_the_defaults() {
-        let example = include_str!("../../antirelou.example.toml");
+        let example = include_str!("../antirelou.example.toml");
         let section: Vec<&str> = example
             .lines()
             .skip_while(|l| !l.starts_with("# [abuse]"))

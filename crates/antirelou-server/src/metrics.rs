@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use antirelou_core::engine::EngineStats;
-//! use antirelou_examples::server::metrics::render;
+//! use antirelou_server::metrics::render;
 //! let mut stats = EngineStats::default();
 //! stats.counters.insert("inbound.sms".into(), 3);
 //! stats.counters.insert("drop.opted_out".into(), 1);

@@ -12,7 +12,7 @@
 //! * [`shutdown`]: `SIGTERM` / `SIGINT`.
 //!
 //! The binary `antirelou-server` is a thin wrapper:
-//! `cargo run --release -p antirelou-examples --bin antirelou-server -- --config antirelou.toml`.
+//! `cargo run --release -p antirelou-server -- --config antirelou.toml`.
 
 pub mod admin;
 pub mod app;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use antirelou_abuse::lesson_cost;
 use antirelou_core::Money;
-use antirelou_examples::server::app::Server;
-use antirelou_examples::server::config::Config;
+use antirelou_server::app::Server;
+use antirelou_server::config::Config;
 use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! The engine end to end, in memory: a French number receives texts and calls, and one hour
 //! later the dispatcher sends the lessons through a stub provider.
 //!
-//! Run it with `cargo run -p antirelou-examples --bin engine_demo`. Nothing leaves the machine:
+//! Run it with `cargo run -p antirelou-core --example engine_demo`. Nothing leaves the machine:
 //! the store is in memory, the provider is a stub and the clock is moved by hand.
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! the real routes of the real server, served on loopback.
 #![allow(clippy::unwrap_used)]
 
-use antirelou_examples::server::{Config, Server};
+use antirelou_server::{Config, Server};
 use antirelou_twilio::SignatureValidator;
 use antirelou_twilio::webhook::decode_form;
 

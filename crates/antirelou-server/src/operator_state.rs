@@ -10,7 +10,7 @@
 //! rather than resuming numbers an operator paused.
 //!
 //! ```
-//! use antirelou_examples::server::operator_state::OperatorState;
+//! use antirelou_server::operator_state::OperatorState;
 //! use antirelou_core::engine::NumberStatus;
 //! let dir = std::env::temp_dir().join(format!("antirelou-doc-state-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 //! returns a fixed TwiML answer. Prints requests per second and latency percentiles of both,
 //! and the ratio, as a table and as JSON.
 //!
-//! `cargo run --release -p antirelou-examples --bin antirelou-loadgen -- --requests 20000 --concurrency 64`
+//! `cargo run --release -p antirelou-benches --bin antirelou-loadgen -- --requests 20000 --concurrency 64`
 //!
 //! Everything stays on 127.0.0.1; a round stops after `--requests` requests per target or
 //! `--max-seconds`, whichever comes first.
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use antirelou_examples::server::{Config, Server};
+use antirelou_server::{Config, Server};
 use antirelou_twilio::SignatureValidator;
 use axum::Router;
 use axum::routing::post;

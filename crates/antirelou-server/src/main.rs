@@ -1,13 +1,13 @@
 //! The antirelou reference server.
 //!
-//! `cargo run --release -p antirelou-examples --bin antirelou-server -- --config antirelou.toml`
+//! `cargo run --release -p antirelou-server -- --config antirelou.toml`
 //!
 //! See `docs/DEPLOYMENT.md` for the configuration keys, a systemd unit and a reverse proxy.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use antirelou_examples::server::{Config, Server, shutdown};
+use antirelou_server::{Config, Server, shutdown};
 use clap::Parser;
 
 /// mimalloc instead of the system allocator: a webhook allocates a few dozen small buffers
