@@ -113,6 +113,7 @@ impl Serialize for ProviderId {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
