@@ -134,13 +134,13 @@ impl DefaultPolicies {
 /// use antirelou_abuse::lesson_cost;
 /// use antirelou_core::catalogue::Locale;
 /// use antirelou_core::engine::{Engine, EngineConfig, NumberConfig};
-/// use antirelou_core::event::Provider;
+/// use antirelou_core::ProviderId;
 /// use antirelou_core::memory::InMemoryStore;
 /// use antirelou_core::privacy::NumberHasher;
 /// use antirelou_core::{Money, PhoneNumber};
 ///
 /// let mut number = NumberConfig::new(
-///     PhoneNumber::parse("+33937000000").unwrap(), Locale::new("fr-FR").unwrap(), Provider::Twilio);
+///     PhoneNumber::parse("+33937000000").unwrap(), Locale::new("fr-FR").unwrap(), ProviderId::from_static("twilio"));
 /// let mut lessons = antirelou_core::catalogue::Catalogue::builtin()
 ///     .lookup(&number.locale).unwrap().clone();
 /// lessons.sms = "x".repeat(160 * 2 + 1); // GSM-7, three segments (153 septets each)

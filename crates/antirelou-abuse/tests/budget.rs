@@ -176,9 +176,9 @@ async fn the_refresher_follows_the_ledger() {
 async fn the_engine_feed_counts_the_lessons_real_segments() {
     use antirelou_abuse::lesson_cost;
     use antirelou_core::PhoneNumber;
+    use antirelou_core::ProviderId;
     use antirelou_core::catalogue::{Catalogue, Locale};
     use antirelou_core::engine::{Engine, EngineConfig, NumberConfig};
-    use antirelou_core::event::Provider;
     use antirelou_core::privacy::NumberHasher;
 
     let engine_with = |sms: String| {
@@ -188,7 +188,7 @@ async fn the_engine_feed_counts_the_lessons_real_segments() {
         let mut number = NumberConfig::new(
             PhoneNumber::parse("+33939990042").unwrap(),
             locale,
-            Provider::Twilio,
+            ProviderId::from_static("twilio"),
         );
         number.lessons = Some(lessons);
         Engine::builder(

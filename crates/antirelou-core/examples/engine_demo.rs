@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::{InboundCall, InboundSms, Provider};
+use antirelou_core::event::{InboundCall, InboundSms};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::stub::StubSender;
@@ -18,7 +18,7 @@ use antirelou_core::{Caller, Clock, InboundHandler, ManualClock, PhoneNumber, Ti
 
 fn sms(id: &str, from: &PhoneNumber, to: &PhoneNumber, body: &str) -> InboundSms {
     InboundSms {
-        provider: Provider::Twilio,
+        provider: antirelou_core::stub::PROVIDER,
         message_id: id.to_owned(),
         from: Caller::Number(from.clone()),
         to: to.clone(),
@@ -60,12 +60,15 @@ async fn main() -> antirelou_core::Result<()> {
     .number(NumberConfig::new(
         ours.clone(),
         Locale::new("fr-FR")?,
-        Provider::Twilio,
+        antirelou_core::stub::PROVIDER,
     ))
     .build()?;
     let stub = StubSender::new();
-    let dispatcher =
-        engine.dispatcher(Senders::new().with(Provider::Twilio, Arc::new(stub.clone()), None));
+    let dispatcher = engine.dispatcher(Senders::new().with(
+        antirelou_core::stub::PROVIDER,
+        Arc::new(stub.clone()),
+        None,
+    ));
 
     let alice_pest = PhoneNumber::parse("+33612345678")?;
     let bob_pest = PhoneNumber::parse("+33698765432")?;
@@ -107,7 +110,7 @@ async fn main() -> antirelou_core::Result<()> {
     );
 
     let first_call = InboundCall {
-        provider: Provider::Twilio,
+        provider: antirelou_core::stub::PROVIDER,
         call_id: "CA001".into(),
         from: Caller::Number(caller.clone()),
         to: ours.clone(),
@@ -119,7 +122,7 @@ async fn main() -> antirelou_core::Result<()> {
     );
     clock.advance(Duration::from_secs(15 * 60));
     let later_call = InboundCall {
-        provider: Provider::Twilio,
+        provider: antirelou_core::stub::PROVIDER,
         call_id: "CA002".into(),
         from: Caller::Number(caller.clone()),
         to: ours.clone(),

@@ -98,6 +98,16 @@ pub enum Error {
         provider: &'static str,
     },
 
+    /// A label that goes into stored keys, logs and metric labels (a [`ProviderId`](crate::ProviderId),
+    /// a policy's drop reason) is not in its allowed alphabet or length.
+    #[error("invalid label {label:?}: {reason}")]
+    InvalidLabel {
+        /// The label as given.
+        label: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// An item that was expected does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -156,6 +166,7 @@ impl Error {
             Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::LeaseLost { .. } => "lease_lost",
             Error::WrongProvider { .. } => "wrong_provider",
+            Error::InvalidLabel { .. } => "invalid_label",
             Error::NotFound(_) => "not_found",
             Error::Storage { .. } => "storage",
         }

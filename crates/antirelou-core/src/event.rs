@@ -6,29 +6,7 @@ use crate::clock::Timestamp;
 use crate::money::Money;
 use crate::phone::{Caller, PhoneNumber};
 
-/// Which provider an event came from or a message goes through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Provider {
-    /// Twilio.
-    Twilio,
-    /// Vonage (formerly Nexmo).
-    Vonage,
-    /// The simulator or a test double.
-    Simulated,
-}
-
-impl Provider {
-    /// A stable lowercase label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Twilio => "twilio",
-            Provider::Vonage => "vonage",
-            Provider::Simulated => "simulated",
-        }
-    }
-}
+pub use crate::provider::ProviderId;
 
 /// The channel of a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,7 +32,7 @@ impl Channel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundSms {
     /// Where it came from.
-    pub provider: Provider,
+    pub provider: ProviderId,
     /// The provider's message id (Twilio `MessageSid`, Vonage `messageId`; for a Vonage multipart
     /// message, the `concat-ref` so that the parts make one message). Duplicate deliveries carry
     /// the same id, which makes scheduling idempotent.
@@ -73,7 +51,7 @@ pub struct InboundSms {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundCall {
     /// Where it came from.
-    pub provider: Provider,
+    pub provider: ProviderId,
     /// The provider's call id (Twilio `CallSid`, Vonage `uuid`).
     pub call_id: String,
     /// The caller.
@@ -143,7 +121,7 @@ impl DeliveryState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryReport {
     /// Which provider.
-    pub provider: Provider,
+    pub provider: ProviderId,
     /// The provider's id of the outbound message.
     pub message_id: String,
     /// Its state.

@@ -25,7 +25,11 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::phone::PhoneNumber;
+use crate::provider::ProviderId;
 use crate::sender::{OutboundSms, PriorSend, SendReceipt, SmsSender};
+
+/// The identity the simulator and the test doubles go by: `"simulated"`.
+pub const PROVIDER: ProviderId = ProviderId::from_static("simulated");
 
 /// How a stubbed send fails: one of the errors the [`SmsSender`] contract allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

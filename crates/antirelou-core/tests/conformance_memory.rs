@@ -321,10 +321,10 @@ async fn mocks_work_behind_trait_objects() {
         .times(1)
         .returning(|_| Ok(()));
     use antirelou_core::InboundHandler;
-    use antirelou_core::event::{DeliveryReport, DeliveryState, Provider};
+    use antirelou_core::event::{DeliveryReport, DeliveryState};
     handler
         .handle_delivery(DeliveryReport {
-            provider: Provider::Simulated,
+            provider: antirelou_core::stub::PROVIDER,
             message_id: "m".into(),
             state: DeliveryState::Delivered,
             price: None,

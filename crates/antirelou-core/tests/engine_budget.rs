@@ -5,7 +5,7 @@
 mod engine_support;
 
 use antirelou_core::engine::EngineConfig;
-use antirelou_core::event::{DeliveryReport, DeliveryState, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
 use antirelou_core::store::{ReplyState, SpendCaps};
 use antirelou_core::voice::{VoiceHint, VoiceScript};
 use antirelou_core::{Caller, InboundHandler, Money};
@@ -112,7 +112,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
     let provider_id = h.stub.sent()[0].provider_id.clone();
     h.engine
         .handle_delivery(DeliveryReport {
-            provider: Provider::Twilio,
+            provider: ProviderId::from_static("twilio"),
             message_id: provider_id.clone(),
             state: DeliveryState::Delivered,
             price: Some(Money::from_micros(50_000)),
@@ -148,7 +148,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
     priced
         .engine
         .handle_delivery(DeliveryReport {
-            provider: Provider::Twilio,
+            provider: ProviderId::from_static("twilio"),
             message_id: priced.stub.sent()[0].provider_id.clone(),
             state: DeliveryState::Delivered,
             price: Some(Money::from_micros(33_300)),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use antirelou_core::ProviderId;
 use antirelou_core::engine::Senders;
-use antirelou_core::event::Provider;
 use antirelou_core::store::ReplyState;
 use antirelou_core::stub::StubSender;
 use antirelou_core::{InboundHandler, OutboundSms, PriorSend, SendReceipt, SmsSender, Timestamp};
@@ -54,9 +54,11 @@ async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
         provider: provider.clone(),
         died: AtomicBool::new(false),
     });
-    let first = h
-        .engine
-        .dispatcher(Senders::new().with(Provider::Twilio, dying.clone(), None));
+    let first = h.engine.dispatcher(Senders::new().with(
+        ProviderId::from_static("twilio"),
+        dying.clone(),
+        None,
+    ));
     // The worker is gone mid-send: its tick never finishes.
     assert!(
         tokio::time::timeout(Duration::from_millis(100), first.tick())
@@ -67,9 +69,9 @@ async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
     assert_eq!(h.records().await[0].state, ReplyState::Claimed);
 
     // Before the lease ends nobody takes the reply; after it, another dispatcher does.
-    let second = h
-        .engine
-        .dispatcher(Senders::new().with(Provider::Twilio, dying, None));
+    let second =
+        h.engine
+            .dispatcher(Senders::new().with(ProviderId::from_static("twilio"), dying, None));
     assert_eq!(second.tick().await.unwrap().claimed, 0);
     h.clock.advance(h.engine.config().lease);
     let r = second.tick().await.unwrap();

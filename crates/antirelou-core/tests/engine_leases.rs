@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use antirelou_core::ProviderId;
 use antirelou_core::engine::{EngineConfig, Senders};
-use antirelou_core::event::Provider;
 use antirelou_core::store::{ReplyQueue, ReplyState};
 use antirelou_core::stub::StubSender;
 use antirelou_core::{Error, InboundHandler};
@@ -32,7 +32,7 @@ async fn an_expired_lease_is_taken_over_and_the_send_happens_once() {
     // While its lease runs, nobody else can take the reply.
     let other_stub = StubSender::new();
     let other = h.engine.dispatcher(Senders::new().with(
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
         Arc::new(other_stub.clone()),
         None,
     ));
@@ -95,7 +95,7 @@ async fn many_concurrent_workers_never_send_a_reply_twice() {
     let mut tasks = Vec::new();
     for _ in 0..WORKERS {
         let d = h.engine.dispatcher(Senders::new().with(
-            Provider::Twilio,
+            ProviderId::from_static("twilio"),
             Arc::new(stub.clone()),
             None,
         ));
@@ -157,9 +157,11 @@ async fn graceful_shutdown_finishes_in_flight_sends_and_releases_the_rest() {
             .unwrap();
     }
     h.clock.advance(HOUR);
-    let d =
-        h.engine
-            .dispatcher(Senders::new().with(Provider::Twilio, Arc::new(slow.clone()), None));
+    let d = h.engine.dispatcher(Senders::new().with(
+        ProviderId::from_static("twilio"),
+        Arc::new(slow.clone()),
+        None,
+    ));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(async move { d.run(async { rx.await.unwrap_or(()) }).await });
     // Let the worker claim the batch and start sending.
@@ -223,7 +225,7 @@ async fn pacing_spreads_a_burst_instead_of_failing_it() {
     tokio::time::advance(HOUR).await;
     let stub = StubSender::new();
     let paced = h.engine.dispatcher(Senders::new().with(
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
         Arc::new(stub.clone()),
         Some(antirelou_core::engine::RatePerSecond::new(2.0).unwrap()),
     ));
@@ -248,7 +250,7 @@ async fn a_burst_longer_than_the_lease_is_put_back_not_failed() {
     tokio::time::advance(HOUR).await;
     let stub = StubSender::new();
     let paced = h.engine.dispatcher(Senders::new().with(
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
         Arc::new(stub.clone()),
         Some(antirelou_core::engine::RatePerSecond::new(0.1).unwrap()),
     ));

@@ -4,9 +4,9 @@
 
 mod engine_support;
 
+use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::{NumberConfig, NumberStatus};
-use antirelou_core::event::Provider;
 use antirelou_core::policy::Reason;
 use antirelou_core::store::ReplyState;
 use antirelou_core::voice::{RejectReason, VoiceScript, VoiceStep};
@@ -144,7 +144,7 @@ async fn numbers_are_added_and_removed_without_restart() {
         .add(NumberConfig::new(
             belgian.clone(),
             Locale::new("nl-BE").unwrap(),
-            Provider::Twilio,
+            ProviderId::from_static("twilio"),
         ))
         .unwrap_err();
     assert!(
@@ -155,7 +155,7 @@ async fn numbers_are_added_and_removed_without_restart() {
     let mut cfg = NumberConfig::new(
         belgian.clone(),
         Locale::new("nl-BE").unwrap(),
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
     );
     cfg.lessons = Some(lessons("nl-BE"));
     h.engine.numbers().add(cfg).unwrap();
@@ -184,7 +184,7 @@ async fn builder_rejects_a_number_without_lessons() {
     .number(NumberConfig::new(
         ours(),
         Locale::new("fr-FR").unwrap(),
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
     ))
     .build()
     .unwrap_err();
@@ -201,12 +201,12 @@ async fn the_builtin_catalogue_is_the_default_and_falls_back_on_the_language() {
     .number(NumberConfig::new(
         ours(),
         Locale::new("fr-FR").unwrap(),
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
     ))
     .number(NumberConfig::new(
         PhoneNumber::parse("+15145550123").unwrap(),
         Locale::new("fr-CA").unwrap(),
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
     ))
     .build()
     .unwrap();

@@ -5,7 +5,7 @@
 
 mod engine_support;
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
 use antirelou_core::store::{OptOutStore, SpendLedger};
 use antirelou_core::{Caller, Error, InboundHandler, Money, SmsOutcome};
 use engine_support::*;
@@ -18,7 +18,9 @@ fn from_vonage<T>(mut event: T, set: impl FnOnce(&mut T)) -> T {
 #[tokio::test]
 async fn a_text_signed_by_another_provider_is_refused_and_nothing_goes_out() {
     let h = harness(); // our number is carried by Twilio
-    let forged = from_vonage(sms("V1", &man(), "hi"), |s| s.provider = Provider::Vonage);
+    let forged = from_vonage(sms("V1", &man(), "hi"), |s| {
+        s.provider = ProviderId::from_static("vonage")
+    });
     let e = h.engine.handle_sms(forged).await.unwrap_err();
     assert!(
         matches!(&e, Error::WrongProvider { owner: "twilio", provider: "vonage", number } if !number.contains("937000000")),
@@ -50,7 +52,9 @@ async fn a_text_signed_by_another_provider_is_refused_and_nothing_goes_out() {
 async fn a_forged_stop_from_another_provider_cancels_nothing() {
     let h = harness();
     h.engine.handle_sms(sms("T1", &man(), "hi")).await.unwrap();
-    let stop = from_vonage(sms("V2", &man(), "STOP"), |s| s.provider = Provider::Vonage);
+    let stop = from_vonage(sms("V2", &man(), "STOP"), |s| {
+        s.provider = ProviderId::from_static("vonage")
+    });
     assert!(matches!(
         h.engine.handle_sms(stop).await,
         Err(Error::WrongProvider { .. })
@@ -66,7 +70,7 @@ async fn a_forged_stop_from_another_provider_cancels_nothing() {
 async fn a_call_from_another_provider_is_refused() {
     let h = harness();
     let forged = from_vonage(call("CV1", Caller::Number(man())), |c| {
-        c.provider = Provider::Vonage
+        c.provider = ProviderId::from_static("vonage")
     });
     assert!(matches!(
         h.engine.handle_call(forged).await,
@@ -96,7 +100,7 @@ async fn a_delivery_report_from_another_provider_changes_nothing() {
     let spent = h.store.spend(now).await.unwrap();
 
     let forged = DeliveryReport {
-        provider: Provider::Vonage,
+        provider: ProviderId::from_static("vonage"),
         message_id: pid.clone(),
         state: DeliveryState::Failed,
         price: Some(Money::from_micros(5_000_000)),
@@ -110,7 +114,7 @@ async fn a_delivery_report_from_another_provider_changes_nothing() {
     assert_eq!(h.store.spend(now).await.unwrap(), spent);
 
     let genuine = DeliveryReport {
-        provider: Provider::Twilio,
+        provider: ProviderId::from_static("twilio"),
         message_id: pid,
         state: DeliveryState::Delivered,
         price: None,

@@ -6,7 +6,7 @@
 mod engine_support;
 
 use antirelou_core::engine::EngineConfig;
-use antirelou_core::event::{DeliveryReport, DeliveryState, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
 use antirelou_core::store::SpendCaps;
 use antirelou_core::stub::StubSender;
 use antirelou_core::{InboundHandler, Money};
@@ -74,7 +74,7 @@ async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
         for m in h.stub.sent().iter().skip(reported) {
             h.engine
                 .handle_delivery(DeliveryReport {
-                    provider: Provider::Twilio,
+                    provider: ProviderId::from_static("twilio"),
                     message_id: m.provider_id.clone(),
                     state: DeliveryState::Delivered,
                     price: Some(BILLED),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use antirelou_core::event::{InboundSms, Provider};
+use antirelou_core::event::InboundSms;
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
     Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
@@ -251,7 +251,7 @@ async fn acme_sms(
         id.to_owned()
     };
     let sms = InboundSms {
-        provider: Provider::Simulated,
+        provider: antirelou_core::stub::PROVIDER,
         message_id,
         from,
         to,

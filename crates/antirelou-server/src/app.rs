@@ -11,7 +11,6 @@ use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
     DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, RatePerSecond, Senders,
 };
-use antirelou_core::event::Provider;
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::{SpendCaps, Store};
@@ -270,7 +269,7 @@ impl Server {
                 message: e.to_string(),
             })?;
             senders = senders.with(
-                Provider::Twilio,
+                antirelou_twilio::PROVIDER,
                 Arc::new(sender),
                 pace(t.pace_per_second, "twilio")?,
             );
@@ -287,7 +286,7 @@ impl Server {
                 message: e.to_string(),
             })?;
             senders = senders.with(
-                Provider::Vonage,
+                antirelou_vonage::PROVIDER,
                 Arc::new(sender),
                 pace(v.pace_per_second, "vonage")?,
             );

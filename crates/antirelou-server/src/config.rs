@@ -33,9 +33,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::NumberStatus;
-use antirelou_core::event::Provider;
 use antirelou_core::{Money, PhoneNumber};
 use antirelou_vonage::SignatureMethod;
 use serde::Deserialize;
@@ -448,7 +448,7 @@ pub struct NumberSettings {
     /// The number.
     pub phone: PhoneNumber,
     /// Its provider.
-    pub provider: Provider,
+    pub provider: ProviderId,
     /// Its language.
     pub locale: Locale,
     /// Active or paused at start.
@@ -1027,8 +1027,8 @@ impl Config {
                 ));
             }
             let provider = match required(&k("provider"), n.provider)?.as_str() {
-                "twilio" => Provider::Twilio,
-                "vonage" => Provider::Vonage,
+                "twilio" => antirelou_twilio::PROVIDER,
+                "vonage" => antirelou_vonage::PROVIDER,
                 other => {
                     return Err(ConfigError::key(
                         k("provider"),
@@ -1037,13 +1037,13 @@ impl Config {
                 }
             };
             match provider {
-                Provider::Twilio if twilio.is_none() => {
+                antirelou_twilio::PROVIDER if twilio.is_none() => {
                     return Err(ConfigError::key(
                         k("provider"),
                         "\"twilio\" needs a [twilio] section",
                     ));
                 }
-                Provider::Vonage if vonage.is_none() => {
+                antirelou_vonage::PROVIDER if vonage.is_none() => {
                     return Err(ConfigError::key(
                         k("provider"),
                         "\"vonage\" needs a [vonage] section",
@@ -1205,8 +1205,8 @@ fn unused_providers(
     vonage: bool,
 ) -> Result<(), ConfigError> {
     for (configured, provider, name) in [
-        (twilio, Provider::Twilio, "twilio"),
-        (vonage, Provider::Vonage, "vonage"),
+        (twilio, antirelou_twilio::PROVIDER, "twilio"),
+        (vonage, antirelou_vonage::PROVIDER, "vonage"),
     ] {
         if configured && !numbers.iter().any(|n| n.provider == provider) {
             return Err(ConfigError::key(
@@ -1290,7 +1290,7 @@ locale = "fr-BE"
         assert_eq!(v.signature_method, SignatureMethod::Md5Hash);
         assert_eq!(v.api_base.as_str(), "https://rest.nexmo.com/");
         assert_eq!(c.numbers.len(), 2);
-        assert_eq!(c.numbers[1].provider, Provider::Vonage);
+        assert_eq!(c.numbers[1].provider, antirelou_vonage::PROVIDER);
         assert_eq!(c.numbers[1].locale.as_str(), "fr-BE");
         assert_eq!(
             c.storage,

@@ -10,7 +10,7 @@
 //! use std::time::Duration;
 //! use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 //! use antirelou_core::engine::{Engine, NumberConfig, Senders};
-//! use antirelou_core::event::Provider;
+//! use antirelou_core::stub::PROVIDER;
 //! use antirelou_core::memory::InMemoryStore;
 //! use antirelou_core::privacy::NumberHasher;
 //! use antirelou_core::{ManualClock, PhoneNumber, SmsOutcome, Timestamp};
@@ -37,9 +37,9 @@
 //! let engine = Engine::builder(Arc::new(InMemoryStore::new()), NumberHasher::new(b"sixteen bytes at least")?)
 //!     .clock(Arc::new(clock.clone()))
 //!     .catalogue(catalogue)
-//!     .number(NumberConfig::new(ours.clone(), fr, Provider::Simulated))
+//!     .number(NumberConfig::new(ours.clone(), fr, PROVIDER))
 //!     .build()?;
-//! let dispatcher = engine.dispatcher(Senders::new().with(Provider::Simulated, Arc::new(carrier.clone()), None));
+//! let dispatcher = engine.dispatcher(Senders::new().with(PROVIDER, Arc::new(carrier.clone()), None));
 //!
 //! let sim = SimHarness::new(engine, carrier, clock, ours);
 //! let man = sim.phone("+33612345678")?;
@@ -55,7 +55,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms, ProviderId};
 use antirelou_core::voice::VoiceScript;
 use antirelou_core::{
     Caller, Clock, InboundHandler, ManualClock, PhoneNumber, SmsOutcome, Timestamp,
@@ -71,7 +71,7 @@ pub struct SimHarness<H> {
     carrier: SimCarrier,
     clock: ManualClock,
     number: PhoneNumber,
-    provider: Provider,
+    provider: ProviderId,
     seq: AtomicU64,
     reported: AtomicUsize,
 }
@@ -85,15 +85,15 @@ impl<H: InboundHandler> SimHarness<H> {
             carrier,
             clock,
             number,
-            provider: Provider::Simulated,
+            provider: antirelou_core::stub::PROVIDER,
             seq: AtomicU64::new(1),
             reported: AtomicUsize::new(0),
         }
     }
 
-    /// Label inbound events with this provider instead of [`Provider::Simulated`] (the number's
+    /// Label inbound events with this provider instead of [`antirelou_core::stub::PROVIDER`] (the number's
     /// configured provider must match for replies to be routed).
-    pub fn with_provider(mut self, provider: Provider) -> Self {
+    pub fn with_provider(mut self, provider: ProviderId) -> Self {
         self.provider = provider;
         self
     }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::{InboundCall, InboundSms, Provider};
+use antirelou_core::event::{InboundCall, InboundSms};
 use antirelou_core::policy::Reason;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
 use antirelou_core::privacy::NumberHasher;
@@ -581,7 +581,8 @@ async fn run_async(
     let lessons = lesson_set(scenario, &locale);
     let mut catalogue = Catalogue::default();
     catalogue.insert(lessons.clone());
-    let mut number_config = NumberConfig::new(number.clone(), locale, Provider::Simulated);
+    let mut number_config =
+        NumberConfig::new(number.clone(), locale, antirelou_core::stub::PROVIDER);
 
     let mut config = EngineConfig {
         reply_delay: duration_minutes(sc.reply_delay_minutes),
@@ -634,7 +635,7 @@ async fn run_async(
         .number(number_config)
         .build()?;
     let dispatcher = engine.dispatcher(Senders::new().with(
-        Provider::Simulated,
+        antirelou_core::stub::PROVIDER,
         Arc::new(carrier.clone()),
         None,
     ));
@@ -730,7 +731,7 @@ async fn run_async(
                     }
                 }
                 let sms = InboundSms {
-                    provider: Provider::Simulated,
+                    provider: antirelou_core::stub::PROVIDER,
                     message_id: format!("SIM-IN-{i}"),
                     from: Caller::Number(sender.number.clone()),
                     to: number.clone(),
@@ -753,7 +754,7 @@ async fn run_async(
                 ledger.calls[g] += 1;
                 ledger.first_contact[idx].get_or_insert(ev.at);
                 let call = InboundCall {
-                    provider: Provider::Simulated,
+                    provider: antirelou_core::stub::PROVIDER,
                     call_id: format!("SIM-CALL-{i}"),
                     from: Caller::Number(sender.number.clone()),
                     to: number.clone(),

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::Provider;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::ReplyKind;
@@ -226,11 +225,15 @@ fn engine_with(
         backoff_base: Duration::from_secs(30),
         ..EngineConfig::default()
     })
-    .number(NumberConfig::new(ours.clone(), fr, Provider::Simulated))
+    .number(NumberConfig::new(
+        ours.clone(),
+        fr,
+        antirelou_core::stub::PROVIDER,
+    ))
     .build()
     .unwrap();
     let d = engine.dispatcher(Senders::new().with(
-        Provider::Simulated,
+        antirelou_core::stub::PROVIDER,
         Arc::new(carrier.clone()),
         None,
     ));

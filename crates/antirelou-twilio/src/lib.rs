@@ -40,6 +40,10 @@ pub mod signature;
 pub mod twiml;
 pub mod webhook;
 
+/// Twilio's provider identity, `"twilio"`: the `{provider}` part of the idempotency keys of its
+/// webhooks. It never changes (existing databases hold keys made with it).
+pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("twilio");
+
 pub use client::{Auth, Sender, TwilioConfig, TwilioSender};
 pub use error::TwilioError;
 pub use service::TwilioWebhookState;

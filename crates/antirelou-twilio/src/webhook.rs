@@ -31,7 +31,7 @@
 //! assert_eq!(sms.to.e164(), "+3225880000");
 //! ```
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
 use antirelou_core::kit::PublicBaseUrl;
 use antirelou_core::{Caller, Money, PhoneNumber};
 use http::{Method, Uri};
@@ -242,7 +242,7 @@ pub fn sms_from_params(params: &Params) -> Result<InboundSms, TwilioError> {
     let to = parse_to(params)?;
     let body = params.get("Body").unwrap_or_default().to_owned();
     Ok(InboundSms {
-        provider: Provider::Twilio,
+        provider: crate::PROVIDER,
         message_id,
         from,
         to,
@@ -291,7 +291,7 @@ pub fn call_from_params(params: &Params) -> Result<InboundCall, TwilioError> {
     let from = voice_caller(params.required("From")?);
     let to = parse_to(params)?;
     Ok(InboundCall {
-        provider: Provider::Twilio,
+        provider: crate::PROVIDER,
         call_id,
         from,
         to,
@@ -337,7 +337,7 @@ pub fn status_from_params(params: &Params) -> Result<DeliveryReport, TwilioError
         .map(Money::abs)
         .filter(|m| *m != Money::ZERO);
     Ok(DeliveryReport {
-        provider: Provider::Twilio,
+        provider: crate::PROVIDER,
         message_id,
         state,
         price,

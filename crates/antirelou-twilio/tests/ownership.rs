@@ -7,9 +7,9 @@ mod support;
 
 use std::sync::Arc;
 
+use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::{Engine, NumberConfig};
-use antirelou_core::event::Provider;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::{ManualClock, PhoneNumber, Timestamp};
@@ -20,7 +20,7 @@ use http::StatusCode;
 use support::*;
 use tower::ServiceExt;
 
-async fn status_for(provider: Provider, path: &str, body: &str) -> (StatusCode, InMemoryStore) {
+async fn status_for(provider: ProviderId, path: &str, body: &str) -> (StatusCode, InMemoryStore) {
     let store = InMemoryStore::new();
     let engine = Engine::builder(
         Arc::new(store.clone()),
@@ -50,14 +50,20 @@ async fn status_for(provider: Provider, path: &str, body: &str) -> (StatusCode, 
 
 #[tokio::test]
 async fn a_twilio_signed_webhook_to_a_vonage_number_is_refused() {
-    let (status, store) = status_for(Provider::Vonage, "/twilio/sms", SMS_BODY).await;
+    let (status, store) =
+        status_for(ProviderId::from_static("vonage"), "/twilio/sms", SMS_BODY).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(store.reply_count(), 0);
-    let (status, _) = status_for(Provider::Vonage, "/twilio/voice", VOICE_BODY).await;
+    let (status, _) = status_for(
+        ProviderId::from_static("vonage"),
+        "/twilio/voice",
+        VOICE_BODY,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The same text to a Twilio number is scheduled.
-    let (status, store) = status_for(Provider::Twilio, "/twilio/sms", SMS_BODY).await;
+    let (status, store) = status_for(antirelou_twilio::PROVIDER, "/twilio/sms", SMS_BODY).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(store.reply_count(), 1);
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use antirelou_core::Caller;
-use antirelou_core::event::{DeliveryState, Provider};
+use antirelou_core::event::DeliveryState;
 use antirelou_twilio::TwilioError;
 use antirelou_twilio::signature::SignatureValidator;
 use antirelou_twilio::webhook::{WebhookConfig, WebhookRequest, decode_form};
@@ -19,7 +19,7 @@ fn req(r: &http::Request<Vec<u8>>) -> WebhookRequest<'_> {
 fn voice_post_real_payload() {
     let r = signed_post("/twilio/voice", VOICE_BODY);
     let call = config().parse_voice(&req(&r)).unwrap();
-    assert_eq!(call.provider, Provider::Twilio);
+    assert_eq!(call.provider, antirelou_twilio::PROVIDER);
     assert_eq!(call.call_id, "CA0123456789abcdef0123456789abcdef");
     assert_eq!(call.from.number().unwrap().e164(), "+32470123456");
     assert_eq!(call.to.e164(), "+3225880000");

@@ -44,6 +44,10 @@ pub mod service;
 pub mod signature;
 pub mod webhook;
 
+/// Vonage's provider identity, `"vonage"`: the `{provider}` part of the idempotency keys of its
+/// webhooks. It never changes (existing databases hold keys made with it).
+pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("vonage");
+
 pub use client::{VonageAuth, VonageConfig, VonageSender};
 pub use error::VonageError;
 pub use service::{VonageWebhooks, VonageWebhooksBuilder};

@@ -19,7 +19,7 @@
 //! in clear (`concat-ref` alone is not enough: it is chosen by the sender's phone, one byte or two,
 //! and collides between senders).
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
 use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
 use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
@@ -402,7 +402,7 @@ pub fn parse_inbound_sms(p: &Params, id_key: &[u8]) -> Result<ParsedSms, VonageE
     };
     Ok(ParsedSms {
         sms: InboundSms {
-            provider: Provider::Vonage,
+            provider: crate::PROVIDER,
             message_id,
             from,
             to,
@@ -435,7 +435,7 @@ pub fn parse_answer(p: &Params) -> Result<InboundCall, VonageError> {
     let from = caller(p, "from")?;
     let to = our_number(p, "to")?;
     Ok(InboundCall {
-        provider: Provider::Vonage,
+        provider: crate::PROVIDER,
         call_id,
         from,
         to,
@@ -620,7 +620,7 @@ pub fn parse_delivery_receipt(p: &Params) -> Result<ParsedDlr, VonageError> {
         .map(|c| c.chars().take(16).collect::<String>());
     Ok(ParsedDlr {
         report: DeliveryReport {
-            provider: Provider::Vonage,
+            provider: crate::PROVIDER,
             message_id,
             state: delivery_state(&status),
             price,

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::Provider;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::stub::StubSender;
@@ -34,12 +34,12 @@ async fn a_vonage_signed_text_to_a_twilio_number_is_refused() {
     .number(NumberConfig::new(
         twilio_number,
         fr.clone(),
-        Provider::Twilio,
+        ProviderId::from_static("twilio"),
     ))
     .number(NumberConfig::new(
         vonage_number.clone(),
         fr,
-        Provider::Vonage,
+        antirelou_vonage::PROVIDER,
     ))
     .build()
     .unwrap();
@@ -84,8 +84,8 @@ async fn a_vonage_signed_text_to_a_twilio_number_is_refused() {
     let stub = Arc::new(StubSender::new());
     let dispatcher = engine.dispatcher(
         Senders::new()
-            .with(Provider::Twilio, stub.clone(), None)
-            .with(Provider::Vonage, stub.clone(), None),
+            .with(ProviderId::from_static("twilio"), stub.clone(), None)
+            .with(antirelou_vonage::PROVIDER, stub.clone(), None),
     );
     clock.advance(Duration::from_secs(2 * 3600));
     dispatcher.tick().await.unwrap();

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::{Engine, NumberConfig};
-use antirelou_core::event::Provider;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::{Caller, ManualClock, PhoneNumber, Timestamp};
@@ -271,7 +270,7 @@ async fn with_sms_to_callers_only_a_vouched_caller_is_texted() {
         let mut n = NumberConfig::new(
             ours.clone(),
             Locale::new("fr-FR").unwrap(),
-            Provider::Vonage,
+            antirelou_vonage::PROVIDER,
         );
         n.sms_to_callers = true;
         let engine = Engine::builder(

@@ -124,7 +124,7 @@ async fn inbound_sms_from_get_post_form_and_post_json() {
         assert_eq!(got.from.number().unwrap().e164(), "+33612345678");
         assert_eq!(got.to.vonage_form(), "33757000000");
         assert_eq!(got.received_at, Some(Timestamp::from_secs(1_714_557_600)));
-        assert_eq!(got.provider, antirelou_core::event::Provider::Vonage);
+        assert_eq!(got.provider, antirelou_vonage::PROVIDER);
     }
 }
 

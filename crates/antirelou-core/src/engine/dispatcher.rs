@@ -49,7 +49,7 @@ use super::timing::{backoff, next_period_start};
 use super::{Engine, Inner, scrub};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::event::{Channel, Provider};
+use crate::event::{Channel, ProviderId};
 use crate::policy::{Decision, Reason};
 use crate::sender::{OutboundSms, SmsSender};
 use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, SpendLedger, TerminalState};
@@ -64,16 +64,16 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// ```
 /// use std::sync::Arc;
 /// use antirelou_core::engine::{RatePerSecond, Senders};
-/// use antirelou_core::event::Provider;
+/// use antirelou_core::ProviderId;
 /// use antirelou_core::stub::StubSender;
 /// let senders = Senders::new()
-///     .with(Provider::Twilio, Arc::new(StubSender::new()), Some(RatePerSecond::new(1.0).unwrap()));
-/// assert!(senders.get(Provider::Twilio).is_some());
-/// assert!(senders.get(Provider::Vonage).is_none());
+///     .with(ProviderId::from_static("acme"), Arc::new(StubSender::new()), Some(RatePerSecond::new(1.0).unwrap()));
+/// assert!(senders.get(ProviderId::from_static("acme")).is_some());
+/// assert!(senders.get(ProviderId::from_static("other")).is_none());
 /// ```
 #[derive(Clone, Default)]
 pub struct Senders {
-    map: HashMap<Provider, Route>,
+    map: HashMap<ProviderId, Route>,
 }
 
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl Senders {
     /// when given.
     pub fn with(
         mut self,
-        provider: Provider,
+        provider: ProviderId,
         sender: Arc<dyn SmsSender>,
         pace: Option<RatePerSecond>,
     ) -> Self {
@@ -103,7 +103,7 @@ impl Senders {
     /// Add (or replace) the sender of `provider`.
     pub fn insert(
         &mut self,
-        provider: Provider,
+        provider: ProviderId,
         sender: Arc<dyn SmsSender>,
         pace: Option<RatePerSecond>,
     ) {
@@ -117,7 +117,7 @@ impl Senders {
     }
 
     /// The sender of `provider`, if any.
-    pub fn get(&self, provider: Provider) -> Option<&Arc<dyn SmsSender>> {
+    pub fn get(&self, provider: ProviderId) -> Option<&Arc<dyn SmsSender>> {
         self.map.get(&provider).map(|r| &r.sender)
     }
 }

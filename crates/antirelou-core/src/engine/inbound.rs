@@ -13,7 +13,7 @@ use super::numbers::{NumberEntry, NumberStatus};
 use super::{Engine, Inner};
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::event::{Channel, DeliveryReport, DeliveryState, InboundCall, InboundSms, Provider};
+use crate::event::{Channel, DeliveryReport, DeliveryState, InboundCall, InboundSms, ProviderId};
 use crate::handler::{InboundHandler, SmsOutcome};
 use crate::money::Money;
 use crate::phone::{Caller, PhoneNumber};
@@ -73,7 +73,12 @@ impl Inner {
 
     /// The base of an inbound event's idempotency keys (`{provider}:{id}`). An adapter with no
     /// id to deduplicate on gets keys from the instant (no duplicate detection).
-    fn event_base(provider: Provider, event_id: &str, hash: &SenderHash, now: Timestamp) -> String {
+    fn event_base(
+        provider: ProviderId,
+        event_id: &str,
+        hash: &SenderHash,
+        now: Timestamp,
+    ) -> String {
         if event_id.is_empty() {
             format!(
                 "{}:noid-{}-{}",

@@ -87,10 +87,10 @@
 //! use std::time::Duration;
 //! use antirelou_core::catalogue::Locale;
 //! use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-//! use antirelou_core::event::{InboundSms, Provider};
+//! use antirelou_core::event::InboundSms;
 //! use antirelou_core::memory::InMemoryStore;
 //! use antirelou_core::privacy::NumberHasher;
-//! use antirelou_core::stub::StubSender;
+//! use antirelou_core::stub::{self, StubSender};
 //! use antirelou_core::{Caller, InboundHandler, ManualClock, PhoneNumber, SmsOutcome, Timestamp};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -101,13 +101,13 @@
 //!     .clock(Arc::new(clock.clone())) // default: the system clock
 //!     .config(EngineConfig { reply_delay: Duration::from_secs(3600), ..EngineConfig::default() })
 //!     // Lessons come from the built-in catalogue unless `.catalogue(…)` or the number says otherwise.
-//!     .number(NumberConfig::new(ours.clone(), Locale::new("fr-FR")?, Provider::Twilio))
+//!     .number(NumberConfig::new(ours.clone(), Locale::new("fr-FR")?, stub::PROVIDER))
 //!     .build()?;
 //!
 //! // A webhook adapter hands the engine an inbound text; the engine answers at once.
 //! let man = PhoneNumber::parse("+33612345678")?;
 //! let sms = InboundSms {
-//!     provider: Provider::Twilio,
+//!     provider: stub::PROVIDER,
 //!     message_id: "SM0001".into(),
 //!     from: Caller::Number(man.clone()),
 //!     to: ours,
@@ -119,7 +119,7 @@
 //!
 //! // A dispatcher sends the lesson one hour later, not before.
 //! let stub = Arc::new(StubSender::new());
-//! let dispatcher = engine.dispatcher(Senders::new().with(Provider::Twilio, stub.clone(), None));
+//! let dispatcher = engine.dispatcher(Senders::new().with(stub::PROVIDER, stub.clone(), None));
 //! assert_eq!(dispatcher.tick().await?.sent, 0);
 //! clock.advance(Duration::from_secs(3600));
 //! assert_eq!(dispatcher.tick().await?.sent, 1);

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::keywords::KeywordSet;
 use crate::catalogue::{Catalogue, LessonSet, Locale};
 use crate::error::{Error, Result};
-use crate::event::Provider;
 use crate::phone::PhoneNumber;
+use crate::provider::ProviderId;
 
 /// Whether a number is in service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -88,12 +88,12 @@ mod humantime_serde_compat {
 /// One of our numbers.
 ///
 /// ```
-/// use antirelou_core::{PhoneNumber, catalogue::Locale, event::Provider};
+/// use antirelou_core::{PhoneNumber, catalogue::Locale, ProviderId};
 /// use antirelou_core::engine::{NumberConfig, NumberStatus};
 /// let n = NumberConfig::new(
 ///     PhoneNumber::parse("+33937000000").unwrap(),
 ///     Locale::new("fr-FR").unwrap(),
-///     Provider::Twilio,
+///     ProviderId::from_static("acme"),
 /// );
 /// assert_eq!(n.status, NumberStatus::Active);
 /// assert!(n.decoy.enabled);
@@ -106,7 +106,7 @@ pub struct NumberConfig {
     /// The language it speaks and texts in.
     pub locale: Locale,
     /// The provider that carries it (and sends its replies).
-    pub provider: Provider,
+    pub provider: ProviderId,
     /// In service, paused or retired.
     pub status: NumberStatus,
     /// Decoy mode for first calls.
@@ -124,7 +124,7 @@ pub struct NumberConfig {
 
 impl NumberConfig {
     /// An active number with the default switches and the catalogue's lessons for `locale`.
-    pub fn new(number: PhoneNumber, locale: Locale, provider: Provider) -> Self {
+    pub fn new(number: PhoneNumber, locale: Locale, provider: ProviderId) -> Self {
         NumberConfig {
             number,
             locale,
@@ -151,7 +151,7 @@ pub(crate) struct NumberEntry {
 /// The registry of our numbers: a cheap-to-clone handle (all clones see the same numbers).
 ///
 /// ```
-/// use antirelou_core::{PhoneNumber, catalogue::{Catalogue, LessonSet, Locale}, event::Provider};
+/// use antirelou_core::{PhoneNumber, catalogue::{Catalogue, LessonSet, Locale}, ProviderId};
 /// use antirelou_core::engine::{NumberConfig, Numbers, NumberStatus};
 /// let fr = Locale::new("fr-FR").unwrap();
 /// let mut catalogue = Catalogue::default();
@@ -163,7 +163,7 @@ pub(crate) struct NumberEntry {
 /// });
 /// let numbers = Numbers::new(catalogue);
 /// let n = PhoneNumber::parse("+33937000000").unwrap();
-/// numbers.add(NumberConfig::new(n.clone(), fr, Provider::Twilio)).unwrap();
+/// numbers.add(NumberConfig::new(n.clone(), fr, ProviderId::from_static("acme"))).unwrap();
 /// numbers.set_status(&n, NumberStatus::Retired).unwrap();
 /// assert_eq!(numbers.get(&n).unwrap().status, NumberStatus::Retired);
 /// assert_eq!(numbers.list().len(), 1);
@@ -331,7 +331,7 @@ mod tests {
             .add(NumberConfig::new(
                 a.clone(),
                 Locale::new("fr-FR").unwrap(),
-                Provider::Twilio,
+                ProviderId::from_static("acme"),
             ))
             .unwrap();
         assert_eq!(numbers.entry(&a).unwrap().lessons.sms, "catalogue");
@@ -345,14 +345,18 @@ mod tests {
             .add(NumberConfig::new(
                 b.clone(),
                 Locale::new("nl-BE").unwrap(),
-                Provider::Vonage,
+                ProviderId::from_static("other"),
             ))
             .unwrap_err();
         assert!(
             matches!(&err, Error::Config(m) if m.contains("nl-BE")),
             "{err}"
         );
-        let mut own = NumberConfig::new(b.clone(), Locale::new("nl-BE").unwrap(), Provider::Vonage);
+        let mut own = NumberConfig::new(
+            b.clone(),
+            Locale::new("nl-BE").unwrap(),
+            ProviderId::from_static("other"),
+        );
         own.lessons = Some(set("nl-BE", "eigen"));
         numbers.add(own).unwrap();
         assert_eq!(numbers.entry(&b).unwrap().lessons.sms, "eigen");
@@ -377,7 +381,7 @@ mod tests {
                 .add(NumberConfig::new(
                     a.clone(),
                     Locale::new("fr-FR").unwrap(),
-                    Provider::Twilio
+                    ProviderId::from_static("acme")
                 ))
                 .is_err()
         );

@@ -12,7 +12,7 @@
 use super::Inner;
 use super::numbers::NumberEntry;
 use crate::error::{Error, Result};
-use crate::event::{DeliveryReport, Provider};
+use crate::event::{DeliveryReport, ProviderId};
 
 impl Inner {
     /// `Ok` when `provider` carries `entry`'s number; otherwise log (number masked), count
@@ -20,7 +20,7 @@ impl Inner {
     pub(crate) async fn check_owner(
         &self,
         entry: &NumberEntry,
-        provider: Provider,
+        provider: ProviderId,
         event: &'static str,
     ) -> Result<()> {
         let owner = entry.config.provider;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
 use antirelou_core::engine::{Dispatcher, Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::{InboundCall, InboundSms, Provider};
+use antirelou_core::event::{InboundCall, InboundSms, ProviderId};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
@@ -93,7 +93,11 @@ impl Default for Setup {
     fn default() -> Self {
         Setup {
             config: exact_config(),
-            number: NumberConfig::new(ours(), Locale::new("fr-FR").unwrap(), Provider::Twilio),
+            number: NumberConfig::new(
+                ours(),
+                Locale::new("fr-FR").unwrap(),
+                ProviderId::from_static("twilio"),
+            ),
             policy: None,
             stub: StubSender::new(),
             engine_clock: None,
@@ -118,8 +122,11 @@ impl Setup {
         }
         let engine = b.build().unwrap();
         let stub = self.stub;
-        let dispatcher =
-            engine.dispatcher(Senders::new().with(Provider::Twilio, Arc::new(stub.clone()), None));
+        let dispatcher = engine.dispatcher(Senders::new().with(
+            ProviderId::from_static("twilio"),
+            Arc::new(stub.clone()),
+            None,
+        ));
         Harness {
             engine,
             clock,
@@ -136,7 +143,7 @@ pub fn harness() -> Harness {
 
 pub fn sms(id: &str, from: &PhoneNumber, body: &str) -> InboundSms {
     InboundSms {
-        provider: Provider::Twilio,
+        provider: ProviderId::from_static("twilio"),
         message_id: id.into(),
         from: Caller::Number(from.clone()),
         to: ours(),
@@ -147,7 +154,7 @@ pub fn sms(id: &str, from: &PhoneNumber, body: &str) -> InboundSms {
 
 pub fn call(id: &str, from: Caller) -> InboundCall {
     InboundCall {
-        provider: Provider::Twilio,
+        provider: ProviderId::from_static("twilio"),
         call_id: id.into(),
         from,
         to: ours(),

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
-use antirelou_core::event::Provider;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::Store;
 use antirelou_core::{Error, OutboundSms, PhoneNumber, PriorSend, SendReceipt, SmsSender};
@@ -192,7 +191,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     .number(NumberConfig::new(
         PhoneNumber::parse(NUMBER)?,
         Locale::new("fr-FR")?,
-        Provider::Simulated,
+        antirelou_core::stub::PROVIDER,
     ))
     .build()?;
     let sender = LineSender {
@@ -201,8 +200,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         idle: Default::default(),
         lookup: std::env::var_os("KILL_CHILD_LOOKUP").is_some(),
     };
-    let dispatcher =
-        engine.dispatcher(Senders::new().with(Provider::Simulated, Arc::new(sender), None));
+    let dispatcher = engine.dispatcher(Senders::new().with(
+        antirelou_core::stub::PROVIDER,
+        Arc::new(sender),
+        None,
+    ));
     if verbose {
         eprintln!("engine built after {:?}", t0.elapsed());
     }
