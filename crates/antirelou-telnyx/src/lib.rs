@@ -1,0 +1,48 @@
+//! # antirelou-telnyx
+//!
+//! The [Telnyx](https://developers.telnyx.com) adapter of **antirelou**, built on the public
+//! core API only: it turns Telnyx's webhooks into the core's events and sends the lessons
+//! through the Messaging API v2.
+//!
+//! * [`signature`]: Ed25519 verification of `telnyx-signature-ed25519` over
+//!   `{telnyx-timestamp}|{raw body}`, ±300 s on the injected clock;
+//! * [`webhook`]: `message.received`, `message.sent`/`message.finalized` (status, errors, cost
+//!   with its currency) and TeXML call requests;
+//! * [`codes`]: Telnyx error codes classified once (opted out, invalid recipient, transient,
+//!   permanent), for sends and delivery events alike;
+//! * [`client`]: [`TelnyxSender`], the [`SmsSender`](antirelou_core::SmsSender) for
+//!   `POST /v2/messages`;
+//! * [`texml`]: the core's voice scripts as TeXML;
+//! * [`config`]: [`TelnyxConfig`], validated (API key, public key, API base);
+//! * [`service`]: [`TelnyxWebhooks`], the endpoints over plain [`http`] types;
+//! * [`router`] (feature `axum`, default): `POST /telnyx/sms` and `POST /telnyx/voice`.
+//!
+//! What the adapter relies on, with sources, is in `PROTOCOL.md` beside this crate's manifest.
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod codes;
+pub mod config;
+pub mod error;
+#[cfg(feature = "axum")]
+pub mod router;
+pub mod service;
+pub mod signature;
+pub mod texml;
+pub mod webhook;
+
+pub use client::TelnyxSender;
+pub use config::TelnyxConfig;
+pub use error::TelnyxError;
+pub use service::{TelnyxWebhooks, TelnyxWebhooksBuilder};
+pub use signature::WebhookVerifier;
+
+/// The provider tag this adapter puts on its events.
+///
+/// **PLACEHOLDER**: core's `Provider` is still a closed enum without a Telnyx variant (the open
+/// `ProviderId` of issue 18 item 1 is not merged). Until it is, Telnyx events are tagged
+/// `Provider::Simulated`; replace this one constant with `ProviderId::new("telnyx")` (or the
+/// core's constant) when it lands. Stored idempotency keys of Telnyx messages written before
+/// that change would start with `simulated:`: do not run this adapter against a production
+/// database until then.
+pub const PROVIDER: antirelou_core::event::Provider = antirelou_core::event::Provider::Simulated;
