@@ -18,6 +18,17 @@
 //! * [`router`] (feature `axum`, default): `POST /telnyx/sms` and `POST /telnyx/voice`.
 //!
 //! What the adapter relies on, with sources, is in `PROTOCOL.md` beside this crate's manifest.
+//!
+//! # Known limits (documented where they apply)
+//!
+//! * [`SmsSender::find_accepted`](antirelou_core::SmsSender::find_accepted) keeps the default
+//!   answer (`Unknown`): the Messaging API reads a message by id only, and has no search by
+//!   sender, recipient and time to find a send whose answer was lost.
+//! * TeXML voice requests are verified like messaging webhooks (Ed25519 over the raw form body);
+//!   that Telnyx signs the voice URL's request that way is not confirmed by its documentation
+//!   (`PROTOCOL.md`). A request without the headers is refused (`403`), never trusted.
+//! * Telnyx's costs come with a currency; only costs in the configured ledger currency become
+//!   prices (none are converted).
 #![deny(missing_docs)]
 
 pub mod client;
