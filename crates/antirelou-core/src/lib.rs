@@ -15,6 +15,8 @@
 //! * the [`engine`]: inbound handling and the durable delayed-reply dispatcher;
 //! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubSender`], [`ManualClock`];
 //! * with the `testing` feature, the public `conformance` suite that every backend runs;
+//! * with the `adapter-kit` feature, the [`kit`] provider adapters are built on, and with
+//!   `adapter-kit-testing` its fake provider server and the sender, webhook and voice suites;
 //! * with the `mock` feature, `mockall` mocks of the traits.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the data flow and why each trait is shaped as it is.
@@ -40,6 +42,8 @@ pub mod voice;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "adapter-kit")]
+pub mod kit;
 #[cfg(feature = "mock")]
 pub mod mock;
 

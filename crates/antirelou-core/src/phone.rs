@@ -14,7 +14,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+mod mask_text;
 mod plan;
+
+pub use mask_text::{MIN_MASKED_DIGITS, mask_numbers};
 
 /// What kind of line a number is, from libphonenumber metadata.
 ///

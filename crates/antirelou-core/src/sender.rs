@@ -118,6 +118,16 @@ pub enum PriorSend {
 ///   * [`Error::Permanent`](crate::Error::Permanent): never retry this request.
 /// * When the outcome is unknown (the request may have reached the provider, e.g. a timeout after
 ///   sending), return a transient error: the dispatcher prefers a rare duplicate to a lost lesson.
+/// * A `2xx` answer **without a message id** is such an unknown outcome: a transient error, never
+///   a receipt with an empty id (which no delivery report could match). The next attempt asks
+///   [`find_accepted`](SmsSender::find_accepted) first, so a provider that can list its messages
+///   does not send twice.
+/// * `retry_after` is the provider's value, unclamped; the dispatcher clamps it once
+///   ([`crate::engine::MAX_RETRY_AFTER`]).
+/// * Error texts carry no secret and no phone number in clear (mask provider texts with
+///   [`crate::phone::mask_numbers`]); `Debug` of an implementation shows no secret.
+/// * HTTP adapters classify failures alike with the adapter kit (feature `adapter-kit`,
+///   `kit::classify`) and prove all of the above with its sender conformance suite.
 /// * Implementations are `Send + Sync` and usable as `dyn SmsSender`; `send` may be called
 ///   concurrently.
 ///

@@ -1,7 +1,8 @@
 //! Provider-neutral voice scripts.
 //!
-//! The engine answers a call with a [`VoiceScript`]; the Twilio adapter renders it as TwiML, the
-//! Vonage adapter as an NCCO. The core never writes either format.
+//! The engine answers a call with a [`VoiceScript`]; each provider adapter renders it in its own
+//! dialect (an XML document, a JSON list of actions…). The core writes no dialect; the adapter
+//! kit (feature `adapter-kit`) holds an XML writer and the voice conformance suite.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +32,8 @@ pub enum VoiceHint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum VoiceStep {
-    /// Let the phone ring for this many seconds before answering (Twilio: a leading `<Pause>`
-    /// before pick-up).
+    /// Let the phone ring for this many seconds before answering, where the provider can delay
+    /// pick-up (a dialect that cannot leaves it out).
     Ring {
         /// Seconds of ringing.
         seconds: u32,
@@ -56,8 +57,8 @@ pub enum VoiceStep {
         /// Seconds of silence.
         seconds: u32,
     },
-    /// Refuse the call without answering. Only valid as the first step: on Twilio a leading
-    /// `<Reject>` is not billed.
+    /// Refuse the call without answering, so that it is not billed where the provider allows it.
+    /// Only valid as the first step, and then the only one.
     Reject {
         /// Busy or rejected.
         reason: RejectReason,

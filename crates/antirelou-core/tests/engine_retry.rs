@@ -67,6 +67,21 @@ async fn retry_after_is_honoured_when_longer_than_the_backoff() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_after_is_clamped_once_by_the_dispatcher() {
+    // A provider asks for a day; the dispatcher waits MAX_RETRY_AFTER (one hour), no longer.
+    let h = harness();
+    h.stub.fail_next(1, transient(Some(secs(86_400))));
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    h.clock.advance(HOUR);
+    assert_eq!(h.dispatcher.tick().await.unwrap().retried, 1);
+    let due = h.records().await[0].due_at;
+    assert_eq!(
+        due.since(T0.add(HOUR)),
+        antirelou_core::engine::MAX_RETRY_AFTER
+    );
+}
+
+#[tokio::test]
 async fn backoff_jitter_only_shortens_within_its_fraction() {
     let config = EngineConfig {
         backoff_jitter: 0.5,

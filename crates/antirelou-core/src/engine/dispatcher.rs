@@ -54,6 +54,11 @@ use crate::policy::{Decision, Reason};
 use crate::sender::{OutboundSms, SmsSender};
 use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, SpendLedger, TerminalState};
 
+/// The longest provider `Retry-After` the dispatcher honours. Adapters pass the provider's value
+/// through unclamped (`kit::parse_retry_after`); this is the one clamp, so that a silly or
+/// hostile value cannot park a reply until it expires.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// The senders of each provider account, with their optional pace.
 ///
 /// ```
@@ -586,7 +591,7 @@ impl Dispatcher {
             cfg.backoff_jitter,
             unit,
         )
-        .max(retry_after.unwrap_or(Duration::ZERO));
+        .max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
         let next = now.add(delay);
         if next >= c.expires_at {
             inner

@@ -148,7 +148,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use config::EngineConfig;
-pub use dispatcher::{Dispatcher, Senders, TickReport};
+pub use dispatcher::{Dispatcher, MAX_RETRY_AFTER, Senders, TickReport};
 pub use numbers::{DecoyConfig, NumberConfig, NumberStatus, Numbers};
 pub use pacing::RatePerSecond;
 pub use timing::backoff;
@@ -389,29 +389,14 @@ impl PriceMemo {
     }
 }
 
-/// Mask every run of six or more digits in a provider's message down to its last four, so that
-/// an error text stored or logged never carries a phone number.
+/// Mask the phone numbers in a provider's message ([`crate::phone::mask_numbers`], the one rule
+/// every adapter uses), cut to 300 characters, so that an error text stored or logged never
+/// carries a phone number.
 pub(crate) fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 6 {
-            out.push_str(&crate::phone::mask_digits(run));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in message.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out.chars().take(300).collect()
+    crate::phone::mask_numbers(message)
+        .chars()
+        .take(300)
+        .collect()
 }
 
 #[cfg(test)]
@@ -423,7 +408,7 @@ mod tests {
     fn scrub_masks_numbers_only() {
         assert_eq!(
             scrub("The 'To' number +33612345678 is not valid"),
-            "The 'To' number +…5678 is not valid"
+            "The 'To' number …5678 is not valid"
         );
         assert_eq!(scrub("error 21610 at 12:00"), "error 21610 at 12:00");
     }
