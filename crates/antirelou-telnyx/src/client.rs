@@ -6,17 +6,20 @@
 //! | Answer | Result |
 //! |---|---|
 //! | 2xx with `data.id` | [`SendReceipt`]: `provider_id` = `data.id`, `segments` = `data.parts` (or ours), `price` = `data.cost.amount` when its currency is the ledger's |
-//! | 2xx without `data.id`, or unreadable | `Transient`: the message may have been accepted, the outcome is unknown (a rare duplicate rather than a lost lesson, as the [`SmsSender`] contract asks) |
-//! | 429, 5xx | `Transient`, with `Retry-After` (seconds or HTTP date, at most one hour) |
+//! | 2xx without `data.id`, or unreadable | the kit's [`accepted_without_id`]: `Transient`, the outcome is unknown (a rare duplicate rather than a lost lesson, as the [`SmsSender`] contract asks) |
+//! | 408, 425, 429, 5xx | the kit's [`classify_status`]: `Transient`, with `Retry-After` (seconds or HTTP date; the dispatcher clamps it) |
 //! | other 4xx | by the most telling code of `errors[]` ([`crate::codes`]): `40300` opted out, invalid recipient, transient or permanent; `http-<status>` when no code |
 //!
-//! Timeouts and connection errors are `Transient`. Numbers in Telnyx's error texts are masked;
-//! the API key appears in no error and no `Debug` output.
+//! Timeouts and connection errors are `Transient` (the kit's [`transport_error`]). Numbers in
+//! Telnyx's error texts are masked; the API key appears in no error and no `Debug` output.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_core::{Clock, OutboundSms, SendReceipt, SmsSender, SystemClock, Timestamp};
+use antirelou_core::kit::{
+    accepted_without_id, classify_status, retry_after_header, transport_error,
+};
+use antirelou_core::{Clock, OutboundSms, SendReceipt, SmsSender, SystemClock};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use url::Url;
@@ -26,8 +29,8 @@ use crate::config::TelnyxConfig;
 use crate::error::TelnyxError;
 use crate::webhook::parse_cost;
 
-/// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The provider's name in the kit's error messages and logs.
+const PROVIDER_NAME: &str = "telnyx";
 
 /// Sends SMS through Telnyx's Messaging API v2.
 #[derive(Debug, Clone)]
@@ -88,7 +91,7 @@ impl TelnyxSender {
         body
     }
 
-    async fn send_inner(&self, sms: &OutboundSms) -> Result<SendReceipt, TelnyxError> {
+    async fn send_inner(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         let response = self
             .http
             .post(self.endpoint.clone())
@@ -97,10 +100,13 @@ impl TelnyxSender {
             .json(&self.request_body(sms))
             .send()
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| transport_error(PROVIDER_NAME, &e))?;
         let status = response.status();
-        let retry_after = retry_after(response.headers(), self.clock.now());
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        let retry_after = retry_after_header(response.headers(), self.clock.now());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(PROVIDER_NAME, &e))?;
         let result = interpret(
             status,
             retry_after,
@@ -123,42 +129,8 @@ impl TelnyxSender {
 #[async_trait]
 impl SmsSender for TelnyxSender {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
-        self.send_inner(sms).await.map_err(Into::into)
+        self.send_inner(sms).await
     }
-}
-
-// TODO(kit): the adapter kit's transport classification replaces this once h-kit is merged.
-fn transport_error(e: &reqwest::Error) -> TelnyxError {
-    // The request may or may not have reached Telnyx: transient, as the contract asks. The
-    // message names the failure only (reqwest's text would repeat the URL, never the key).
-    let what = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    TelnyxError::Transient {
-        message: what.to_owned(),
-        retry_after: None,
-    }
-}
-
-/// Parse `Retry-After` (seconds or an HTTP date), capped at one hour.
-// TODO(kit): the adapter kit's Retry-After parsing replaces this once h-kit is merged.
-fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<Duration> {
-    let v = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        Timestamp::from_millis(at.timestamp_millis()).since(now)
-    };
-    Some(d.min(MAX_RETRY_AFTER))
 }
 
 /// Interpret Telnyx's answer to `POST /v2/messages` (see the module table). `our_segments` is
@@ -170,66 +142,66 @@ pub fn interpret(
     body: &[u8],
     our_segments: u32,
     ledger_currency: Option<&str>,
-) -> Result<SendReceipt, TelnyxError> {
+) -> antirelou_core::Result<SendReceipt> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    if status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        return Err(TelnyxError::Transient {
-            message: format!("HTTP {}", status.as_u16()),
-            retry_after,
-        });
+    if let Some(e) = classify_status(PROVIDER_NAME, status, retry_after, "") {
+        return Err(e);
     }
     if !status.is_success() {
-        let errors = codes::parse_errors(parsed.as_ref().and_then(|v| v.get("errors")));
-        let Some(worst) = codes::worst(&errors) else {
-            return Err(TelnyxError::Rejected {
-                code: format!("http-{}", status.as_u16()),
-                message: format!("HTTP {} without an error code", status.as_u16()),
-            });
-        };
-        let (code, message) = (worst.code.clone(), worst.message());
-        return Err(match worst.class() {
-            CodeClass::OptedOut => TelnyxError::OptedOut { code, message },
-            CodeClass::InvalidRecipient => TelnyxError::InvalidRecipient { code, message },
-            CodeClass::Transient => TelnyxError::Transient {
-                message: format!("{message} (Telnyx code {code})"),
-                retry_after,
-            },
-            CodeClass::Permanent => TelnyxError::Rejected { code, message },
-        });
+        return Err(refusal(status, retry_after, parsed.as_ref()).into());
     }
-    let unknown = |why: &str| TelnyxError::Transient {
-        message: format!("HTTP {} {why}: outcome unknown", status.as_u16()),
-        retry_after,
-    };
-    let data = parsed
-        .as_ref()
-        .ok_or_else(|| unknown("with a body that is not JSON"))?
-        .get("data")
-        .ok_or_else(|| unknown("without data"))?;
-    let provider_id = data
-        .get("id")
+    let data = parsed.as_ref().and_then(|v| v.get("data"));
+    let Some(provider_id) = data
+        .and_then(|d| d.get("id"))
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|id| !id.is_empty() && id.len() <= 128)
-        .ok_or_else(|| unknown("without a message id"))?
-        .to_owned();
+    else {
+        return Err(accepted_without_id(PROVIDER_NAME));
+    };
     let segments = data
-        .get("parts")
+        .and_then(|d| d.get("parts"))
         .and_then(Value::as_u64)
         .and_then(|p| u32::try_from(p).ok())
         .filter(|p| *p > 0)
         .unwrap_or(our_segments);
     // An unreadable cost does not undo an accepted send: it is only left out.
-    let price = parse_cost(data.get("cost"))
+    let price = parse_cost(data.and_then(|d| d.get("cost")))
         .ok()
         .flatten()
         .filter(|c| ledger_currency.is_some_and(|l| l.eq_ignore_ascii_case(&c.currency)))
         .map(|c| c.amount);
     Ok(SendReceipt {
-        provider_id,
+        provider_id: provider_id.to_owned(),
         segments,
         price,
     })
+}
+
+/// The error of a refusal (a status that is neither a success nor a "try again"), by the most
+/// telling code of its `errors[]`.
+fn refusal(
+    status: http::StatusCode,
+    retry_after: Option<Duration>,
+    body: Option<&Value>,
+) -> TelnyxError {
+    let errors = codes::parse_errors(body.and_then(|v| v.get("errors")));
+    let Some(worst) = codes::worst(&errors) else {
+        return TelnyxError::Rejected {
+            code: format!("http-{}", status.as_u16()),
+            message: format!("HTTP {} without an error code", status.as_u16()),
+        };
+    };
+    let (code, message) = (worst.code.clone(), worst.message());
+    match worst.class() {
+        CodeClass::OptedOut => TelnyxError::OptedOut { code, message },
+        CodeClass::InvalidRecipient => TelnyxError::InvalidRecipient { code, message },
+        CodeClass::Transient => TelnyxError::Transient {
+            message: format!("{message} (Telnyx code {code})"),
+            retry_after,
+        },
+        CodeClass::Permanent => TelnyxError::Rejected { code, message },
+    }
 }
 
 #[cfg(test)]
@@ -258,25 +230,5 @@ mod tests {
                 .price,
             None
         );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = http::HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, "12".parse().unwrap());
-        assert_eq!(
-            retry_after(&h, Timestamp::EPOCH),
-            Some(Duration::from_secs(12))
-        );
-        h.insert(
-            http::header::RETRY_AFTER,
-            "Thu, 01 Jan 1970 00:00:30 GMT".parse().unwrap(),
-        );
-        assert_eq!(
-            retry_after(&h, Timestamp::from_secs(10)),
-            Some(Duration::from_secs(20))
-        );
-        h.insert(http::header::RETRY_AFTER, "999999".parse().unwrap());
-        assert_eq!(retry_after(&h, Timestamp::EPOCH), Some(MAX_RETRY_AFTER));
     }
 }

@@ -22,6 +22,8 @@
 //! delay") are deliberately **permanent**: retrying a lesson into a spam filter is the flood
 //! this project must not cause.
 
+use antirelou_core::phone::mask_numbers;
+
 /// What an error code means for the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -101,7 +103,8 @@ fn scalar(v: Option<&serde_json::Value>) -> Option<String> {
 }
 
 /// Read an `errors` array (of a response body or an event payload). Entries without a code are
-/// skipped; titles and details have their phone numbers masked.
+/// skipped; titles and details have their phone numbers masked by the kit's one rule
+/// ([`antirelou_core::phone::mask_numbers`]).
 pub fn parse_errors(errors: Option<&serde_json::Value>) -> Vec<TelnyxErrorEntry> {
     let Some(list) = errors.and_then(serde_json::Value::as_array) else {
         return Vec::new();
@@ -136,58 +139,6 @@ pub fn worst(errors: &[TelnyxErrorEntry]) -> Option<&TelnyxErrorEntry> {
     errors.iter().min_by_key(|e| rank(e.class()))
 }
 
-/// Mask every run of 7 or more digits (with its `+` and separators) down to its last four
-/// digits: Telnyx's error texts name both numbers (`Messages cannot be sent from '+1…' to
-/// '+1…'`).
-///
-/// ```
-/// use antirelou_telnyx::codes::mask_numbers;
-/// assert_eq!(
-///     mask_numbers("cannot be sent from '+18445550001' to '+33 6 12 34 56 78'"),
-///     "cannot be sent from '…0001' to '…5678'"
-/// );
-/// assert_eq!(mask_numbers("code 40300"), "code 40300");
-/// ```
-// TODO(kit): the adapter kit's number masking replaces this once h-kit is merged.
-pub fn mask_numbers(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let starts_number = chars[i].is_ascii_digit()
-            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
-        if !starts_number {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        // Extend over digits and the separators numbers are written with.
-        let mut j = i;
-        let mut digits = String::new();
-        let mut end = i;
-        while j < chars.len() {
-            let c = chars[j];
-            if c.is_ascii_digit() {
-                digits.push(c);
-                end = j + 1;
-            } else {
-                let leading_plus = c == '+' && j == i;
-                if !leading_plus && !matches!(c, ' ' | '-' | '.' | '(' | ')') {
-                    break;
-                }
-            }
-            j += 1;
-        }
-        if digits.len() >= 7 {
-            out.push_str(&antirelou_core::phone::mask_digits(&digits));
-        } else {
-            out.extend(&chars[i..end]);
-        }
-        i = end.max(i + 1);
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -204,12 +155,5 @@ mod tests {
         let w = worst(&errors).unwrap();
         assert_eq!(w.class(), CodeClass::OptedOut);
         assert!(!w.message().contains("5550001"), "{}", w.message());
-    }
-
-    #[test]
-    fn masking_keeps_short_numbers_and_text() {
-        assert_eq!(mask_numbers("HTTP 409, 2 errors"), "HTTP 409, 2 errors");
-        assert_eq!(mask_numbers("+1 (844) 555-0001."), "…0001.");
-        assert_eq!(mask_numbers("a+b"), "a+b");
     }
 }

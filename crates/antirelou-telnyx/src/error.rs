@@ -1,12 +1,13 @@
 //! The one error type of `antirelou-telnyx`.
 //!
-//! Webhook errors map to an HTTP status with [`TelnyxError::status_code`]: malformed input is
-//! `400`, a missing, wrong, stale or future signature is `403`, a failure of the engine behind the
-//! webhook is `5xx` (so that Telnyx retries). Errors on the sending path convert into
+//! Webhook errors map to the kit's one outcome table with [`TelnyxError::rejection`]: malformed
+//! input is `400`, a missing, wrong, stale or future signature is `403`, a failure of the engine
+//! behind the webhook is `5xx` (so that Telnyx retries). Errors on the sending path convert into
 //! [`antirelou_core::Error`] and say whether a retry may help.
 
 use std::time::Duration;
 
+use antirelou_core::kit::Rejection;
 use http::StatusCode;
 
 /// Everything that can go wrong in the Telnyx adapter.
@@ -91,9 +92,29 @@ pub enum TelnyxError {
 }
 
 impl TelnyxError {
-    /// The HTTP status a webhook answers with for this error: `400` for bad input, `403` for a
-    /// missing, wrong, stale or future signature (and for a number this provider does not
-    /// carry), `503` when the engine failed transiently (Telnyx retries) and `500` otherwise.
+    /// How a webhook that failed this way is answered, in the kit's one table: bad input is
+    /// [`Rejection::Malformed`] (`400`); a missing, wrong, stale or future signature
+    /// [`Rejection::Forbidden`] (`403`); a handler error as
+    /// [`Rejection::of_handler_error`] says (`403` for a number this provider does not carry,
+    /// `503` when transient, `500` otherwise); anything else [`Rejection::Failed`].
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            TelnyxError::BadRequest(_)
+            | TelnyxError::MissingField(_)
+            | TelnyxError::InvalidField { .. } => Rejection::Malformed,
+            TelnyxError::MissingSignature(_)
+            | TelnyxError::BadSignature(_)
+            | TelnyxError::StaleSignature(_) => Rejection::Forbidden,
+            TelnyxError::Handler(e) => Rejection::of_handler_error(e),
+            TelnyxError::Transient { .. } => Rejection::RetryLater,
+            TelnyxError::Config(_)
+            | TelnyxError::OptedOut { .. }
+            | TelnyxError::InvalidRecipient { .. }
+            | TelnyxError::Rejected { .. } => Rejection::Failed,
+        }
+    }
+
+    /// The HTTP status of [`TelnyxError::rejection`].
     ///
     /// ```
     /// use antirelou_telnyx::TelnyxError;
@@ -101,24 +122,7 @@ impl TelnyxError {
     /// assert_eq!(TelnyxError::BadSignature("mismatch".into()).status_code(), 403);
     /// ```
     pub fn status_code(&self) -> StatusCode {
-        match self {
-            TelnyxError::BadRequest(_)
-            | TelnyxError::MissingField(_)
-            | TelnyxError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            TelnyxError::MissingSignature(_)
-            | TelnyxError::BadSignature(_)
-            | TelnyxError::StaleSignature(_)
-            | TelnyxError::Handler(antirelou_core::Error::WrongProvider { .. }) => {
-                StatusCode::FORBIDDEN
-            }
-            TelnyxError::Handler(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            TelnyxError::Transient { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            TelnyxError::Config(_)
-            | TelnyxError::OptedOut { .. }
-            | TelnyxError::InvalidRecipient { .. }
-            | TelnyxError::Rejected { .. }
-            | TelnyxError::Handler(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.rejection().status()
     }
 
     /// Whether retrying the same operation later may succeed.

@@ -27,9 +27,10 @@ async fn buffered(req: Request) -> Result<http::Request<Bytes>, Response> {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
-        Err(_) => Err(error_response(&TelnyxError::BadRequest(
-            "body too long or unreadable".into(),
-        ))
+        Err(_) => Err(error_response(
+            "body",
+            &TelnyxError::BadRequest("body too long or unreadable".into()),
+        )
         .map(Body::from)),
     }
 }

@@ -8,23 +8,26 @@
 //! | [`TelnyxWebhooks::sms`] | messaging events (JSON): `message.received`, `message.sent`, `message.finalized`, others ignored | `200` |
 //! | [`TelnyxWebhooks::voice`] | TeXML application's voice URL (POST form) | `200` + TeXML |
 //!
-//! A missing, wrong, stale or future signature is `403` and nothing reaches the handler;
-//! malformed input is `400`; a method other than POST is `405`; a failure of the handler is
-//! `503` when transient and `500` otherwise, so that Telnyx retries (the engine's idempotency on
-//! message ids makes the retry safe). Error bodies never carry a phone number.
+//! Outcomes follow the kit's one table ([`antirelou_core::kit::response`]): a missing, wrong,
+//! stale or future signature is `403` and nothing reaches the handler; malformed input is `400`;
+//! a method other than POST is `405`; a failure of the handler is `503` when transient and `500`
+//! otherwise, so that Telnyx retries (the engine's idempotency on message ids makes the retry
+//! safe); a duplicate delivery is `200`. Error bodies and logs never carry a phone number.
 
 use std::fmt;
 use std::sync::Arc;
 
+use antirelou_core::kit::{self, Rejection, WebhookRequest};
 use antirelou_core::{Clock, InboundHandler};
 use bytes::Bytes;
-use http::{Response, StatusCode, header};
+use http::Response;
 
 use crate::config::TelnyxConfig;
 use crate::error::TelnyxError;
 use crate::signature::WebhookVerifier;
-use crate::texml::{self, VoiceTable};
+use crate::texml;
 use crate::webhook::{self, TelnyxEvent};
+use antirelou_core::kit::VoiceTable;
 
 /// The two webhook endpoints, with the verifier and the engine behind them.
 #[derive(Clone)]
@@ -83,39 +86,16 @@ impl TelnyxWebhooksBuilder {
     }
 }
 
-fn text_response(status: StatusCode, body: String) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
+/// The provider's name in the kit's logs.
+const PROVIDER_NAME: &str = "telnyx";
 
-/// The response for an error: its status, and a text that is safe to show (handler failures
-/// are not described: their texts may name numbers).
-pub fn error_response(e: &TelnyxError) -> Response<Bytes> {
-    let status = e.status_code();
-    let body = match e {
-        TelnyxError::Handler(_) => status
-            .canonical_reason()
-            .unwrap_or("handler failed")
-            .to_owned(),
-        other => other.to_string(),
-    };
-    if status.is_server_error() {
-        tracing::warn!(error = %e, "Telnyx webhook failed; Telnyx will retry");
-    } else {
-        tracing::info!(status = status.as_u16(), error = %body, "Telnyx webhook refused");
+/// The response for an error, through the kit's one mapping (the message is masked and logged
+/// once there; a `5xx` body only asks for a retry).
+pub fn error_response(webhook: &str, e: &TelnyxError) -> Response<Bytes> {
+    match e {
+        TelnyxError::Handler(core) => kit::handler_failed(PROVIDER_NAME, webhook, core),
+        other => kit::reject(PROVIDER_NAME, webhook, other.rejection(), other),
     }
-    text_response(status, body)
-}
-
-fn ok_empty() -> Response<Bytes> {
-    let mut r = Response::new(Bytes::new());
-    *r.status_mut() = StatusCode::OK;
-    r
 }
 
 impl TelnyxWebhooks {
@@ -128,7 +108,7 @@ impl TelnyxWebhooks {
             hooks: TelnyxWebhooks {
                 handler,
                 verifier,
-                voices: VoiceTable::default(),
+                voices: texml::default_voices(),
                 ledger_currency: None,
             },
         }
@@ -144,30 +124,28 @@ impl TelnyxWebhooks {
         b
     }
 
-    fn verified<'r>(&self, req: &'r http::Request<Bytes>) -> Result<&'r [u8], TelnyxError> {
-        if req.method() != http::Method::POST {
-            return Err(TelnyxError::BadRequest("only POST is accepted".into()));
-        }
-        let body = req.body().as_ref();
-        if body.len() > webhook::MAX_BODY {
+    /// The raw body of `req`, once its signature is verified.
+    fn verified<'r>(&self, req: WebhookRequest<'r>) -> Result<&'r [u8], TelnyxError> {
+        if req.body.len() > webhook::MAX_BODY {
             return Err(TelnyxError::BadRequest("body too long".into()));
         }
-        self.verifier.verify(req.headers(), body)?;
-        Ok(body)
+        self.verifier.verify(req.headers, req.body)?;
+        Ok(req.body)
     }
 
     /// A messaging event (`POST /telnyx/sms`).
     pub async fn sms(&self, req: &http::Request<Bytes>) -> Response<Bytes> {
-        if req.method() != http::Method::POST {
-            return method_not_allowed();
+        let req = WebhookRequest::from_http(req);
+        if *req.method != http::Method::POST {
+            return method_not_allowed("sms");
         }
         match self.sms_inner(req).await {
-            Ok(()) => ok_empty(),
-            Err(e) => error_response(&e),
+            Ok(()) => kit::ok(Some("text/plain; charset=utf-8"), ""),
+            Err(e) => error_response("sms", &e),
         }
     }
 
-    async fn sms_inner(&self, req: &http::Request<Bytes>) -> Result<(), TelnyxError> {
+    async fn sms_inner(&self, req: WebhookRequest<'_>) -> Result<(), TelnyxError> {
         let body = self.verified(req)?;
         match webhook::parse_event(body, self.ledger_currency.as_deref())? {
             TelnyxEvent::Inbound(sms) => {
@@ -188,23 +166,17 @@ impl TelnyxWebhooks {
 
     /// A TeXML call request (`POST /telnyx/voice`): answered with the script as TeXML.
     pub async fn voice(&self, req: &http::Request<Bytes>) -> Response<Bytes> {
-        if req.method() != http::Method::POST {
-            return method_not_allowed();
+        let req = WebhookRequest::from_http(req);
+        if *req.method != http::Method::POST {
+            return method_not_allowed("voice");
         }
         match self.voice_inner(req).await {
-            Ok(xml) => {
-                let mut r = Response::new(Bytes::from(xml));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(texml::CONTENT_TYPE),
-                );
-                r
-            }
-            Err(e) => error_response(&e),
+            Ok(xml) => kit::ok(Some(texml::CONTENT_TYPE), xml),
+            Err(e) => error_response("voice", &e),
         }
     }
 
-    async fn voice_inner(&self, req: &http::Request<Bytes>) -> Result<String, TelnyxError> {
+    async fn voice_inner(&self, req: WebhookRequest<'_>) -> Result<String, TelnyxError> {
         let body = self.verified(req)?;
         let call = webhook::parse_call(body)?;
         let script = self.handler.handle_call(call).await?;
@@ -212,12 +184,14 @@ impl TelnyxWebhooks {
     }
 }
 
-fn method_not_allowed() -> Response<Bytes> {
-    let mut r = text_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "only POST is accepted".into(),
+fn method_not_allowed(webhook: &str) -> Response<Bytes> {
+    let mut r = kit::reject(
+        PROVIDER_NAME,
+        webhook,
+        Rejection::MethodNotAllowed,
+        &"only POST is accepted",
     );
     r.headers_mut()
-        .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
+        .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
     r
 }

@@ -1,13 +1,16 @@
-//! The sender against a loopback fake of Telnyx's Messaging API that checks every request.
+//! The sender against the kit's loopback fake provider; every request is checked (method, path,
+//! Bearer key, JSON content type and fields).
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::time::Duration;
 
+use antirelou_core::kit::fake_provider::{Canned, FakeProvider, Recorded};
 use antirelou_core::{Error, Money, OutboundSms, PhoneNumber, SmsSender};
 use antirelou_telnyx::{TelnyxConfig, TelnyxSender};
-use support::{API_KEY, Canned, FakeTelnyx, PUBLIC_KEY};
+use http::Method;
+use support::{API_KEY, PUBLIC_KEY, accepted, error};
 
 fn sms() -> OutboundSms {
     OutboundSms::for_test(
@@ -31,45 +34,60 @@ fn sender(base: &str) -> TelnyxSender {
     sender_with_timeout(base, Duration::from_secs(20))
 }
 
+/// What Telnyx checks on every send.
+fn check(r: &Recorded) -> serde_json::Value {
+    assert_eq!(r.method, Method::POST);
+    assert_eq!(r.path, "/v2/messages");
+    assert_eq!(r.bearer(), Some(API_KEY));
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{:?}",
+        r.header("content-type")
+    );
+    let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(json["from"], "+33612345678");
+    assert_eq!(json["to"], "+32470123456");
+    assert_eq!(json["text"], "Ce numéro refuse les avances.");
+    json
+}
+
+async fn send_with(answer: Canned) -> (Result<antirelou_core::SendReceipt, Error>, FakeProvider) {
+    let fake = FakeProvider::start().await;
+    fake.on(Method::POST, "/v2/messages", answer);
+    let result = sender(&fake.base_url()).send(&sms()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    check(&reqs[0]);
+    (result, fake)
+}
+
 #[tokio::test]
 async fn accepted_send_posts_json_with_bearer_and_reads_id_and_cost() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::accepted(
+    let (result, fake) = send_with(accepted(
         "40385f64-5717-4562-b3fc-2c963f66afa6",
         Some(("0.0051", "USD")),
-    ));
-    let receipt = sender(&fake.base).send(&sms()).await.unwrap();
-    assert_eq!(fake.problems(), Vec::<String>::new());
+    ))
+    .await;
+    let receipt = result.unwrap();
     assert_eq!(receipt.provider_id, "40385f64-5717-4562-b3fc-2c963f66afa6");
     assert_eq!(receipt.segments, 1);
     assert_eq!(receipt.price, Some(Money::from_micros(5_100)));
-    let reqs = fake.requests();
-    assert_eq!(reqs.len(), 1);
-    let r = &reqs[0];
-    assert_eq!(r.method, http::Method::POST);
-    assert_eq!(r.path, "/v2/messages");
-    assert_eq!(
-        r.headers["authorization"],
-        format!("Bearer {API_KEY}").as_str()
-    );
-    assert_eq!(r.json["from"], "+33612345678");
-    assert_eq!(r.json["to"], "+32470123456");
-    assert_eq!(r.json["text"], "Ce numéro refuse les avances.");
-    assert_eq!(r.json.as_object().unwrap().len(), 3, "{:?}", r.json);
+    let json = check(&fake.requests()[0]);
+    assert_eq!(json.as_object().unwrap().len(), 3, "{json:?}");
 }
 
 #[tokio::test]
 async fn a_cost_in_another_currency_is_not_a_price() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::accepted("id-eur", Some(("0.0400", "EUR"))));
-    let receipt = sender(&fake.base).send(&sms()).await.unwrap();
-    assert_eq!(receipt.price, None);
+    let (result, _) = send_with(accepted("id-eur", Some(("0.0400", "EUR")))).await;
+    assert_eq!(result.unwrap().price, None);
 }
 
 #[tokio::test]
 async fn messaging_profile_is_sent_when_configured() {
-    let fake = FakeTelnyx::start().await;
-    let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, &fake.base)
+    let fake = FakeProvider::start().await;
+    fake.on(Method::POST, "/v2/messages", accepted("id", None));
+    let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, &fake.base_url())
         .unwrap()
         .with_messaging_profile("16fd2706-8baf-433b-82eb-8c7fada847da");
     TelnyxSender::new(config)
@@ -77,67 +95,65 @@ async fn messaging_profile_is_sent_when_configured() {
         .send(&sms())
         .await
         .unwrap();
+    let json = check(&fake.requests()[0]);
     assert_eq!(
-        fake.requests()[0].json["messaging_profile_id"],
+        json["messaging_profile_id"],
         "16fd2706-8baf-433b-82eb-8c7fada847da"
     );
 }
 
 #[tokio::test]
 async fn stop_40300_is_an_opt_out() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::error(409, "40300", "Blocked due to STOP message",
-        "Messages cannot be sent from '+33612345678' to '+32470123456' due to an existing block rule."));
-    let e = sender(&fake.base).send(&sms()).await.unwrap_err();
+    let (result, _) = send_with(error(
+        409,
+        "40300",
+        "Blocked due to STOP message",
+        "Messages cannot be sent from '+33612345678' to '+32470123456' due to an existing block rule.",
+    ))
+    .await;
+    let e = result.unwrap_err();
     assert!(matches!(e, Error::RecipientOptedOut), "{e:?}");
 }
 
 #[tokio::test]
 async fn invalid_destination_is_an_invalid_recipient_without_the_number() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::error(
+    let (result, _) = send_with(error(
         400,
         "40012",
         "Invalid destination number",
         "'+32470123456' rejected",
-    ));
-    let e = sender(&fake.base).send(&sms()).await.unwrap_err();
+    ))
+    .await;
+    let e = result.unwrap_err();
     assert!(matches!(e, Error::InvalidRecipient { .. }), "{e:?}");
     assert!(!e.to_string().contains("32470123456"), "{e}");
 }
 
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_transient_with_retry_after() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(
-        Canned::error(429, "10011", "Too many requests", "slow down")
-            .with_header("Retry-After", "7"),
-    );
-    fake.push(Canned::json(503, "<html>maintenance</html>"));
-    fake.push(Canned::error(
-        400,
-        "40011",
-        "Rate limit exceeded",
-        "upstream",
-    ));
-    let s = sender(&fake.base);
-    let e = s.send(&sms()).await.unwrap_err();
+    let (result, _) = send_with(
+        error(429, "10011", "Too many requests", "slow down").with_header("Retry-After", "7"),
+    )
+    .await;
+    let e = result.unwrap_err();
     assert!(e.is_transient());
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-    assert!(s.send(&sms()).await.unwrap_err().is_transient());
-    assert!(s.send(&sms()).await.unwrap_err().is_transient());
+    let (result, _) = send_with(Canned::raw(503, "text/html", "<html>maintenance</html>")).await;
+    assert!(result.unwrap_err().is_transient());
+    let (result, _) = send_with(error(400, "40011", "Rate limit exceeded", "upstream")).await;
+    assert!(result.unwrap_err().is_transient());
 }
 
 #[tokio::test]
 async fn auth_failure_is_permanent_with_its_code_and_no_key() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::error(
+    let (result, _) = send_with(error(
         401,
         "10009",
         "Authentication failed",
         "The API key is invalid.",
-    ));
-    let e = sender(&fake.base).send(&sms()).await.unwrap_err();
+    ))
+    .await;
+    let e = result.unwrap_err();
     assert!(
         matches!(&e, Error::Permanent { code: Some(c), .. } if c == "10009"),
         "{e:?}"
@@ -147,20 +163,26 @@ async fn auth_failure_is_permanent_with_its_code_and_no_key() {
 
 #[tokio::test]
 async fn a_2xx_without_id_or_json_leaves_the_outcome_unknown() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::json(200, r#"{"data":{"record_type":"message"}}"#));
-    fake.push(Canned::json(200, "not json"));
-    let s = sender(&fake.base);
-    assert!(s.send(&sms()).await.unwrap_err().is_transient());
-    assert!(s.send(&sms()).await.unwrap_err().is_transient());
+    let (result, _) = send_with(Canned::json(
+        200,
+        serde_json::json!({"data": {"record_type": "message"}}),
+    ))
+    .await;
+    assert!(result.unwrap_err().is_transient());
+    let (result, _) = send_with(Canned::raw(200, "application/json", "not json")).await;
+    assert!(result.unwrap_err().is_transient());
 }
 
 #[tokio::test]
 async fn timeout_and_refused_connection_are_transient() {
-    let fake = FakeTelnyx::start().await;
-    fake.push(Canned::accepted("late", None).delayed(Duration::from_secs(30)));
+    let fake = FakeProvider::start().await;
+    fake.on(
+        Method::POST,
+        "/v2/messages",
+        accepted("late", None).delayed(Duration::from_secs(30)),
+    );
     // The fake answers after 30 s; a short timeout can only fire earlier, however slow the machine.
-    let e = sender_with_timeout(&fake.base, Duration::from_millis(300))
+    let e = sender_with_timeout(&fake.base_url(), Duration::from_millis(300))
         .send(&sms())
         .await
         .unwrap_err();

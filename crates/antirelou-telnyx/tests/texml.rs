@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use antirelou_core::voice::{RejectReason, VoiceHint, VoiceScript, VoiceStep};
-use antirelou_telnyx::texml::{VoiceTable, render};
+use antirelou_telnyx::texml::{default_voices, render};
 
 fn script(steps: Vec<VoiceStep>) -> VoiceScript {
     serde_json::from_value(serde_json::json!({ "steps": steps })).unwrap()
@@ -15,7 +15,7 @@ fn a_leading_reject_renders_alone() {
         (RejectReason::Rejected, "rejected"),
     ] {
         assert_eq!(
-            render(&VoiceScript::reject(reason), &VoiceTable::default()),
+            render(&VoiceScript::reject(reason), &default_voices()),
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Reject reason=\"{attr}\"/></Response>"
             )
@@ -32,8 +32,7 @@ fn a_leading_reject_renders_alone() {
         },
     ]);
     assert!(
-        render(&s, &VoiceTable::default())
-            .ends_with("<Response><Reject reason=\"busy\"/></Response>")
+        render(&s, &default_voices()).ends_with("<Response><Reject reason=\"busy\"/></Response>")
     );
 }
 
@@ -50,7 +49,7 @@ fn a_late_reject_hangs_up_and_ends_the_document() {
             voice: VoiceHint::Female,
         },
     ]);
-    let xml = render(&s, &VoiceTable::default());
+    let xml = render(&s, &default_voices());
     assert!(
         xml.ends_with("<Pause length=\"1\"/><Hangup/></Response>"),
         "{xml}"
@@ -80,7 +79,7 @@ fn every_step_renders() {
         VoiceStep::Hangup,
     ]);
     assert_eq!(
-        render(&s, &VoiceTable::default()),
+        render(&s, &default_voices()),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Pause length=\"180\"/>\
          <Say voice=\"Polly.Matthew-Neural\" language=\"en-US\">Hello</Say>\
          <Say voice=\"alice\" language=\"de-DE\">Hallo</Say>\
@@ -95,7 +94,7 @@ fn hostile_text_cannot_escape_its_element() {
     let s = VoiceScript::builder()
         .say(hostile, lang, VoiceHint::Female)
         .build();
-    let xml = render(&s, &VoiceTable::default());
+    let xml = render(&s, &default_voices());
     assert!(
         !xml.contains("<Dial>") && !xml.contains("<Hangup/>"),
         "{xml}"

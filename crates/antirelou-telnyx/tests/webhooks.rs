@@ -7,17 +7,19 @@ mod support;
 use std::sync::Arc;
 
 use antirelou_core::event::DeliveryState;
+use antirelou_core::kit::recording::{Failure, RecordingHandler};
+use antirelou_core::voice::{VoiceHint, VoiceScript};
 use antirelou_core::{Caller, ManualClock, Money, Timestamp};
 use antirelou_telnyx::codes::CodeClass;
 use antirelou_telnyx::webhook::{TelnyxEvent, parse_event};
 use antirelou_telnyx::{TelnyxWebhooks, WebhookVerifier};
-use support::{PUBLIC_KEY, Recorder, inbound_body, sign};
+use support::{PUBLIC_KEY, inbound_body, sign};
 
 const T: i64 = 1_700_000_000;
 
-async fn serve(recorder: Recorder) -> String {
+async fn serve(recorder: Arc<RecordingHandler>) -> String {
     let verifier = WebhookVerifier::from_base64(PUBLIC_KEY).unwrap();
-    let hooks = TelnyxWebhooks::builder(Arc::new(recorder), verifier)
+    let hooks = TelnyxWebhooks::builder(recorder, verifier)
         .clock(Arc::new(ManualClock::new(Timestamp::from_secs(T))))
         .ledger_currency("USD")
         .build();
@@ -62,21 +64,27 @@ async fn post_signed(base: &str, path: &str, body: &str, ct: &str) -> (u16, Stri
     .await
 }
 
+fn failing(f: Failure) -> Arc<RecordingHandler> {
+    let r = Arc::new(RecordingHandler::new());
+    r.fail_with(Some(f));
+    r
+}
+
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 #[tokio::test]
 async fn signed_inbound_sms_is_handled_and_a_redelivery_keeps_its_id() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
     let base = serve(rec.clone()).await;
     let body = inbound_body("84cca175-9755-4859-b67f-4730d7f58aa3", "Salut");
     assert_eq!(post_signed(&base, "/telnyx/sms", &body, JSON).await.0, 200);
     assert_eq!(post_signed(&base, "/telnyx/sms", &body, JSON).await.0, 200);
-    let seen = rec.seen.lock().unwrap();
-    assert_eq!(seen.sms.len(), 2);
-    let sms = &seen.sms[0];
+    let seen = rec.sms();
+    assert_eq!(seen.len(), 2);
+    let sms = &seen[0];
     assert_eq!(sms.message_id, "84cca175-9755-4859-b67f-4730d7f58aa3");
-    assert_eq!(sms.message_id, seen.sms[1].message_id);
+    assert_eq!(sms.message_id, seen[1].message_id);
     assert_eq!(sms.to.e164(), "+33612345678");
     assert!(matches!(&sms.from, Caller::Number(n) if n.e164() == "+32470123456"));
     assert_eq!(sms.body, "Salut");
@@ -86,7 +94,7 @@ async fn signed_inbound_sms_is_handled_and_a_redelivery_keeps_its_id() {
 
 #[tokio::test]
 async fn forged_stale_or_unsigned_requests_get_403_and_reach_nothing() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
     let base = serve(rec.clone()).await;
     let body = inbound_body("m-1", "Salut");
     let other = support::sign_with(&[9u8; 32], "1700000000", body.as_bytes());
@@ -123,13 +131,13 @@ async fn forged_stale_or_unsigned_requests_get_403_and_reach_nothing() {
         assert_eq!(status, 403, "{path} {ts}: {text}");
         assert!(!text.contains("32470123456"), "{text}");
     }
-    let seen = rec.seen.lock().unwrap();
-    assert!(seen.sms.is_empty() && seen.calls.is_empty() && seen.reports.is_empty());
+    assert_eq!(rec.handled(), 0);
+    assert!(rec.sms().is_empty() && rec.calls().is_empty() && rec.deliveries().is_empty());
 }
 
 #[tokio::test]
 async fn malformed_signed_bodies_are_400_and_get_is_405() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
     let base = serve(rec.clone()).await;
     for body in [
         "not json",
@@ -148,27 +156,26 @@ async fn malformed_signed_bodies_are_400_and_get_is_405() {
     );
     let r = reqwest::get(format!("{base}/telnyx/sms")).await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
-    assert!(rec.seen.lock().unwrap().sms.is_empty());
+    assert!(rec.sms().is_empty());
 }
 
 #[tokio::test]
 async fn handler_failures_are_5xx_so_telnyx_retries() {
     let body = inbound_body("m-2", "Salut");
-    let base = serve(Recorder::failing(true)).await;
+    let base = serve(failing(Failure::Transient)).await;
     assert_eq!(post_signed(&base, "/telnyx/sms", &body, JSON).await.0, 503);
-    let base = serve(Recorder::failing(false)).await;
+    let base = serve(failing(Failure::Permanent)).await;
     assert_eq!(post_signed(&base, "/telnyx/sms", &body, JSON).await.0, 500);
 }
 
 #[tokio::test]
 async fn other_event_types_are_acknowledged_and_ignored() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
     let base = serve(rec.clone()).await;
     let body =
         r#"{"data":{"event_type":"call.initiated","id":"e","payload":{"call_control_id":"x"}}}"#;
     assert_eq!(post_signed(&base, "/telnyx/sms", body, JSON).await.0, 200);
-    let seen = rec.seen.lock().unwrap();
-    assert!(seen.sms.is_empty() && seen.reports.is_empty());
+    assert!(rec.sms().is_empty() && rec.deliveries().is_empty());
 }
 
 fn finalized(status: &str, errors: &str, cost: &str) -> String {
@@ -179,7 +186,7 @@ fn finalized(status: &str, errors: &str, cost: &str) -> String {
 
 #[tokio::test]
 async fn delivery_events_reach_the_handler_with_state_code_and_price() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
     let base = serve(rec.clone()).await;
     let ok = finalized("delivered", "[]", r#"{"amount":"0.0051","currency":"USD"}"#);
     assert_eq!(post_signed(&base, "/telnyx/sms", &ok, JSON).await.0, 200);
@@ -189,17 +196,17 @@ async fn delivery_events_reach_the_handler_with_state_code_and_price() {
         "null",
     );
     assert_eq!(post_signed(&base, "/telnyx/sms", &stop, JSON).await.0, 200);
-    let seen = rec.seen.lock().unwrap();
-    assert_eq!(seen.reports.len(), 2);
+    let reports = rec.deliveries();
+    assert_eq!(reports.len(), 2);
     assert_eq!(
-        seen.reports[0].message_id,
+        reports[0].message_id,
         "40385f64-5717-4562-b3fc-2c963f66afa6"
     );
-    assert_eq!(seen.reports[0].state, DeliveryState::Delivered);
-    assert_eq!(seen.reports[0].price, Some(Money::from_micros(5_100)));
-    assert_eq!(seen.reports[0].error_code, None);
-    assert_eq!(seen.reports[1].state, DeliveryState::Undelivered);
-    assert_eq!(seen.reports[1].error_code.as_deref(), Some("40300"));
+    assert_eq!(reports[0].state, DeliveryState::Delivered);
+    assert_eq!(reports[0].price, Some(Money::from_micros(5_100)));
+    assert_eq!(reports[0].error_code, None);
+    assert_eq!(reports[1].state, DeliveryState::Undelivered);
+    assert_eq!(reports[1].error_code.as_deref(), Some("40300"));
 }
 
 #[test]
@@ -233,7 +240,15 @@ fn delivery_parsing_keeps_currency_and_meaning() {
 
 #[tokio::test]
 async fn signed_voice_request_is_answered_with_texml() {
-    let rec = Recorder::default();
+    let rec = Arc::new(RecordingHandler::new());
+    rec.answer_calls_with(
+        VoiceScript::builder()
+            .ring(3)
+            .say("Bonjour <monsieur> & adieu", "fr-FR", VoiceHint::Female)
+            .pause(1)
+            .hangup()
+            .build(),
+    );
     let base = serve(rec.clone()).await;
     let form = "AccountSid=acc&CallSid=v3%3Aabc&From=%2B32470123456&To=%2B33612345678&CallStatus=ringing&Direction=inbound";
     let (status, xml) = post_signed(&base, "/telnyx/voice", form, FORM).await;
@@ -244,16 +259,11 @@ async fn signed_voice_request_is_answered_with_texml() {
          <Say voice=\"Polly.Lea-Neural\" language=\"fr-FR\">Bonjour &lt;monsieur&gt; &amp; adieu</Say>\
          <Pause length=\"1\"/><Hangup/></Response>"
     );
-    {
-        let seen = rec.seen.lock().unwrap();
-        assert_eq!(seen.calls[0].call_id, "v3:abc");
-        assert_eq!(seen.calls[0].to.e164(), "+33612345678");
-    }
+    let calls = rec.calls();
+    assert_eq!(calls[0].call_id, "v3:abc");
+    assert_eq!(calls[0].to.e164(), "+33612345678");
     // A SIP caller is not dialable but still answered.
     let sip = "CallSid=c2&From=sip%3Aalice%40example.com&To=%2B33612345678";
     assert_eq!(post_signed(&base, "/telnyx/voice", sip, FORM).await.0, 200);
-    assert!(matches!(
-        rec.seen.lock().unwrap().calls[1].from,
-        Caller::NotDialable(_)
-    ));
+    assert!(matches!(rec.calls()[1].from, Caller::NotDialable(_)));
 }
