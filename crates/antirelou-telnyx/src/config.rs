@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
 use url::Url;
 
 use crate::error::TelnyxError;
@@ -161,6 +162,84 @@ impl TelnyxConfig {
     }
 }
 
+/// The environment variable that may hold the API key instead of the configuration file.
+pub const API_KEY_ENV: &str = "ANTIRELOU_TELNYX_API_KEY";
+
+/// The `[telnyx]` section of a server configuration, as written; [`TelnyxSection::resolve`]
+/// validates it into a [`TelnyxConfig`]. Unknown keys are refused.
+///
+/// ```
+/// use antirelou_telnyx::config::TelnyxSection;
+/// let section: TelnyxSection = toml::from_str(r#"
+///     public_key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+///     api_base = "https://api.telnyx.com"
+/// "#).unwrap();
+/// // No api_key in the file: it comes from ANTIRELOU_TELNYX_API_KEY.
+/// let config = section.resolve(Some("KEY0123456789ABCDEF_abcdefghijkl".into())).unwrap();
+/// assert_eq!(config.api_base.as_str(), "https://api.telnyx.com/");
+/// assert!(toml::from_str::<TelnyxSection>("public_key = \"x\"\napi_secret = \"y\"").is_err());
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TelnyxSection {
+    /// The API key; may be left out when [`API_KEY_ENV`] is set.
+    pub api_key: Option<String>,
+    /// The base64 Ed25519 public key from the Telnyx portal.
+    pub public_key: String,
+    /// The API base; [`DEFAULT_API_BASE`] when left out.
+    pub api_base: Option<String>,
+    /// `messaging_profile_id` to send with.
+    pub messaging_profile_id: Option<String>,
+    /// The ledger's currency (see [`TelnyxConfig::ledger_currency`]).
+    pub ledger_currency: Option<String>,
+    /// The request timeout, in seconds (10 when left out).
+    pub timeout_secs: Option<u64>,
+}
+
+impl fmt::Debug for TelnyxSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelnyxSection")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelnyxSection {
+    /// Validate into a [`TelnyxConfig`]. `env_api_key` is the value of [`API_KEY_ENV`], if set;
+    /// a key in both places is refused as ambiguous, a key in neither as missing.
+    pub fn resolve(self, env_api_key: Option<String>) -> Result<TelnyxConfig, TelnyxError> {
+        let api_key = match (self.api_key, env_api_key.filter(|k| !k.trim().is_empty())) {
+            (Some(_), Some(_)) => {
+                return Err(TelnyxError::Config(format!(
+                    "api_key is set both in [telnyx] and in {API_KEY_ENV}: keep one"
+                )));
+            }
+            (Some(k), None) | (None, Some(k)) => k,
+            (None, None) => {
+                return Err(TelnyxError::Config(format!(
+                    "no api_key: set it in [telnyx] or in {API_KEY_ENV}"
+                )));
+            }
+        };
+        let mut config = TelnyxConfig::new(
+            &api_key,
+            &self.public_key,
+            self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
+        )?;
+        config.messaging_profile_id = self.messaging_profile_id;
+        if let Some(c) = self.ledger_currency {
+            config = config.with_ledger_currency(&c);
+        }
+        if let Some(t) = self.timeout_secs {
+            config.timeout = Duration::from_secs(t);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -195,6 +274,27 @@ mod tests {
         assert!(c.clone().with_ledger_currency("euro").validate().is_err());
         assert!(c.clone().with_timeout(Duration::ZERO).validate().is_err());
         assert!(c.with_ledger_currency("eur").validate().is_ok());
+    }
+
+    #[test]
+    fn section_takes_the_key_from_one_place_only() {
+        let section = |key: Option<&str>| TelnyxSection {
+            api_key: key.map(str::to_owned),
+            public_key: PK.into(),
+            api_base: None,
+            messaging_profile_id: None,
+            ledger_currency: Some("usd".into()),
+            timeout_secs: Some(0),
+        };
+        assert!(section(Some(KEY)).resolve(Some(KEY.into())).is_err());
+        assert!(section(None).resolve(None).is_err());
+        // A zero timeout is refused after the key is found.
+        assert!(section(Some(KEY)).resolve(None).is_err());
+        let mut ok = section(None);
+        ok.timeout_secs = None;
+        let c = ok.resolve(Some(KEY.into())).unwrap();
+        assert_eq!(c.ledger_currency.as_deref(), Some("USD"));
+        assert!(!format!("{:?}", section(Some(KEY))).contains(KEY));
     }
 
     #[test]
