@@ -1,0 +1,163 @@
+//! The adapter kit's three conformance suites (sender, webhooks, voice), run against the Telnyx
+//! adapter: the suites choose the scenarios and judge the results.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use antirelou_core::kit::conformance::{
+    ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
+    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
+    read_back_xml, run_sender_suite, run_voice_suite, run_webhook_suite,
+};
+use antirelou_core::kit::fake_provider::Canned;
+use antirelou_core::voice::VoiceScript;
+use antirelou_core::{Clock, InboundHandler, SystemClock};
+use antirelou_telnyx::texml::{default_voices, render};
+use antirelou_telnyx::{TelnyxConfig, TelnyxSender, TelnyxWebhooks, WebhookVerifier};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::Method;
+use support::{API_KEY, PUBLIC_KEY, accepted, error, sign, sign_with};
+
+struct Sender;
+
+impl SenderHarness for Sender {
+    type Sender = TelnyxSender;
+    fn sender(&self, api_base: &str, timeout: Duration) -> TelnyxSender {
+        let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, api_base)
+            .unwrap()
+            .with_ledger_currency("USD")
+            .with_timeout(timeout);
+        TelnyxSender::new(config).unwrap()
+    }
+    fn send_route(&self) -> (Method, String) {
+        (Method::POST, "/v2/messages".into())
+    }
+    fn answer(&self, scenario: &Scenario) -> Option<Canned> {
+        Some(match scenario {
+            Scenario::Accepted { id, price } => accepted(id, Some((&price.to_string(), "USD"))),
+            Scenario::AcceptedWithoutId => Canned::json(
+                200,
+                serde_json::json!({"data": {"record_type": "message", "parts": 1}}),
+            ),
+            Scenario::RateLimited => error(429, "10011", "Too many requests", "slow down"),
+            Scenario::ServerError => error(503, "10007", "Unexpected error", "maintenance"),
+            Scenario::OptedOut { message } => {
+                error(409, "40300", "Blocked due to STOP message", message)
+            }
+            Scenario::InvalidRecipient { message } => {
+                error(400, "40012", "Invalid destination number", message)
+            }
+            Scenario::Permanent { message } => {
+                error(401, "10009", "Authentication failed", message)
+            }
+            _ => return None,
+        })
+    }
+    fn auth(&self) -> ExpectedAuth {
+        ExpectedAuth::Bearer(API_KEY.into())
+    }
+    fn secrets(&self) -> Vec<String> {
+        vec![API_KEY.into()]
+    }
+}
+
+#[tokio::test]
+async fn sender_suite() {
+    run_sender_suite(&Sender).await;
+}
+
+struct Webhooks;
+
+fn event(sms: &SampleInbound, with_sender: bool) -> Vec<u8> {
+    let mut payload = serde_json::json!({
+        "direction": "inbound",
+        "id": sms.message_id,
+        "record_type": "message",
+        "text": sms.body,
+        "to": [{"phone_number": sms.to, "status": "webhook_delivered"}],
+        "type": "SMS"
+    });
+    if with_sender {
+        payload["from"] = serde_json::json!({"phone_number": sms.from});
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "data": {"event_type": "message.received", "id": "e1", "payload": payload, "record_type": "event"},
+        "meta": {"attempt": 1}
+    }))
+    .unwrap()
+}
+
+fn request(body: Vec<u8>, signature: Option<String>, ts: &str) -> http::Request<Bytes> {
+    let mut b = http::Request::post("/telnyx/sms")
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", ts);
+    if let Some(s) = signature {
+        b = b.header("telnyx-signature-ed25519", s);
+    }
+    b.body(Bytes::from(body)).unwrap()
+}
+
+fn now() -> String {
+    SystemClock.now().as_secs().to_string()
+}
+
+#[async_trait]
+impl WebhookHarness for Webhooks {
+    async fn call(
+        &self,
+        handler: Arc<dyn InboundHandler>,
+        req: http::Request<Bytes>,
+    ) -> http::Response<Bytes> {
+        let hooks =
+            TelnyxWebhooks::builder(handler, WebhookVerifier::from_base64(PUBLIC_KEY).unwrap())
+                .build();
+        hooks.sms(&req).await
+    }
+    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        let (ts, body) = (now(), event(sms, true));
+        request(body.clone(), Some(sign(&ts, &body)), &ts)
+    }
+    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        let (ts, body) = (now(), event(sms, true));
+        request(body.clone(), Some(sign_with(&[42u8; 32], &ts, &body)), &ts)
+    }
+    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        request(event(sms, true), None, &now())
+    }
+    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
+        let (ts, body) = (now(), event(sms, false));
+        request(body.clone(), Some(sign(&ts, &body)), &ts)
+    }
+}
+
+#[tokio::test]
+async fn webhook_suite() {
+    run_webhook_suite(&Webhooks).await;
+}
+
+struct Voice;
+
+impl VoiceHarness for Voice {
+    fn render(&self, script: &VoiceScript) -> Vec<u8> {
+        render(script, &default_voices()).into_bytes()
+    }
+    fn read_back(&self, rendered: &[u8]) -> Result<Vec<HeardStep>, String> {
+        read_back_xml(rendered, &XmlDialect::TWIML)
+    }
+    fn capabilities(&self) -> VoiceCapabilities {
+        VoiceCapabilities {
+            ring: RingRendering::LeadingPause,
+            reject: RejectRendering::Element,
+            hangup: HangupRendering::Element,
+        }
+    }
+}
+
+#[test]
+fn voice_suite() {
+    run_voice_suite(&Voice);
+}
