@@ -34,6 +34,8 @@ pub mod phone;
 pub mod policy;
 pub mod privacy;
 pub mod sender;
+#[cfg(feature = "sql-rows")]
+pub mod sql_row;
 pub mod store;
 pub mod stub;
 pub mod voice;
