@@ -253,8 +253,6 @@ pub enum Storage {
         path: PathBuf,
         /// `fsync` each commit (`true`, "full", the default) or only at checkpoints ("normal").
         full_durability: bool,
-        /// Commit the webhooks' writes together (default true).
-        group_commit: bool,
     },
     /// PostgreSQL, for several servers.
     Postgres {
@@ -800,6 +798,15 @@ impl Config {
                         ));
                     }
                 };
+                if s.group_commit.is_some() {
+                    // Group commit is the SQLite store's only write mode since it lost its
+                    // switch: a config that still sets it asked for something, so say so.
+                    return Err(ConfigError::key(
+                        "storage.group_commit",
+                        "no longer a setting: the SQLite store always commits the webhooks' \
+                         writes together; remove the key",
+                    ));
+                }
                 match (s.sqlite, s.postgres) {
                     (Some(_), Some(_)) => {
                         return Err(ConfigError::key(
@@ -810,7 +817,6 @@ impl Config {
                     (Some(path), None) if !path.trim().is_empty() => Storage::Sqlite {
                         path: PathBuf::from(path.trim()),
                         full_durability: full,
-                        group_commit: s.group_commit.unwrap_or(true),
                     },
                     (Some(_), None) => {
                         return Err(ConfigError::key("storage.sqlite", "empty path"));
@@ -1297,7 +1303,6 @@ locale = "fr-BE"
             Storage::Sqlite {
                 path: "antirelou.db".into(),
                 full_durability: true,
-                group_commit: true,
             }
         );
     }
