@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_claimed_row_decodes_and_a_corrupt_one_is_refused() {
-        let ok = claimed_reply(&claimed(Some("+33612345678"), "lesson")).unwrap();
+        let ok = claimed_reply(&claimed(Some("+33612345678"), "lesson")).expect("a valid row");
         assert_eq!((ok.token.id, ok.token.attempt), (4, 2));
         assert_eq!(ok.kind, ReplyKind::Lesson);
         assert_eq!(ok.sender, SenderHash([9; 16]));

@@ -2,9 +2,11 @@
 //! counters.
 //!
 //! They are separate traits so that each contract can be read (and tested, in
-//! `antirelou_core::conformance`, feature `testing`) on its own, and one supertrait, [`Store`], that the engine takes as
-//! `Arc<dyn Store>`. Every backend (in-memory, SQLite, PostgreSQL) implements all of them and
-//! passes the same conformance suite.
+//! `antirelou_core::conformance`, feature `testing`) on its own, and one supertrait, [`Store`],
+//! that the engine takes as `Arc<dyn Store>`. `Store` adds one combined operation, the one the
+//! engine makes for an inbound text: [`Store::admit_text`] (opted out? already stored? then the
+//! policy's verdict, then the contact and the lesson). Every backend (in-memory, SQLite,
+//! PostgreSQL) implements all of them and passes the same conformance suite.
 //!
 //! All methods take the current time as an argument instead of reading a clock: backends stay
 //! deterministic under the simulator's virtual clock and testable with a manual one.

@@ -2,11 +2,11 @@
 //! [`Store::admit_text`](antirelou_core::store::Store::admit_text) made on the writer
 //! connection, in the transaction that then stores the writes.
 //!
-//! Without it, a text makes one read before its commit (opted out? already stored?) on a
-//! reader connection, and in WAL mode every reader throws its page cache away whenever another
-//! connection committed since its last read: under load, before every read, so each read
-//! fetches its pages again. The writer's cache stays warm (its own commits keep it), and it
-//! reads every text of a batch in one statement (which also begins the transaction).
+//! Why on the writer: in WAL mode a reader connection throws its page cache away whenever
+//! another connection committed since its last read (under load, before every read), while the
+//! writer's cache stays warm (its own commits keep it). The writer reads every text of a batch
+//! in one statement (which also begins the transaction), and what it learnt ([`Known`]) is not
+//! read again by the batch's writers.
 //!
 //! The policy's verdict is asked on the writer's thread: a policy that panics is caught there,
 //! and only its text is refused (with an error), not the batch nor the writer.

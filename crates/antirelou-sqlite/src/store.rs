@@ -1162,10 +1162,12 @@ mod tests {
         for background in [true, false] {
             let dir = scratch_dir("checkpoint");
             let db = dir.join("antirelou.db");
-            let mut config = crate::SqliteConfig::default();
             // The writer checkpoints at 256 pages either way.
-            config.wal_autocheckpoint = if background { 64 } else { 256 };
-            config.background_checkpoint = background;
+            let config = crate::SqliteConfig {
+                wal_autocheckpoint: if background { 64 } else { 256 },
+                background_checkpoint: background,
+                ..crate::SqliteConfig::default()
+            };
             let store = crate::SqliteStore::open_with(&db, config).await.unwrap();
             let initial = std::fs::metadata(&db).unwrap().len();
             let wal = dir.join("antirelou.db-wal");
@@ -1251,8 +1253,10 @@ mod tests {
         for tail in [true, false] {
             let dir = scratch_dir("wal-restart");
             let db = dir.join("antirelou.db");
-            let mut config = crate::SqliteConfig::default();
-            config.wal_autocheckpoint = PAGES;
+            let config = crate::SqliteConfig {
+                wal_autocheckpoint: PAGES,
+                ..crate::SqliteConfig::default()
+            };
             let mut store = crate::SqliteStore::open_with(&db, config).await.unwrap();
             let wal = crate::wal_path(&db);
             if !tail {

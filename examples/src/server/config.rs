@@ -1276,6 +1276,24 @@ locale = "fr-BE"
         Config::from_toml(text, no_env).unwrap_err().to_string()
     }
 
+    /// Group commit lost its switch: a config that still sets it is refused, naming the key,
+    /// rather than silently given the one mode left.
+    #[test]
+    fn the_removed_group_commit_key_is_refused() {
+        for value in ["true", "false"] {
+            let text = GOOD.replace(
+                "[storage]\n",
+                &format!("[storage]\ngroup_commit = {value}\n"),
+            );
+            assert!(
+                text.contains("group_commit"),
+                "the fixture has a [storage] section"
+            );
+            let e = err(&text);
+            assert!(e.contains("storage.group_commit"), "{e}");
+        }
+    }
+
     #[test]
     fn the_documented_keys_are_accepted() {
         let c = Config::from_toml(GOOD, no_env).unwrap();
