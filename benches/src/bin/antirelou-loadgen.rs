@@ -63,9 +63,6 @@ struct Args {
     /// Server worker threads (default: the machine's cores).
     #[arg(long)]
     server_threads: Option<usize>,
-    /// Turn group commit off (one transaction per write).
-    #[arg(long)]
-    no_group_commit: bool,
     /// Skip the bare handler.
     #[arg(long)]
     no_baseline: bool,
@@ -339,7 +336,6 @@ hash_secret = "loadgen-hash-secret-0123456789abcdef"
 [storage]
 sqlite = "{db}"
 durability = "{durability}"
-group_commit = {group_commit}
 [reply]
 delay = "1h"
 [budget]
@@ -361,7 +357,6 @@ locale = "fr-FR"
         db = db.display(),
         durability = args.durability,
         abuse = args.abuse,
-        group_commit = !args.no_group_commit,
     );
     let config = Config::from_toml(&config_text, |_| None).unwrap_or_else(|e| fail(e));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -397,10 +392,9 @@ locale = "fr-FR"
             bare_runs.push(client_rt.block_on(run(bare_addr, bare_bodies, concurrency, max, 200)));
         }
         eprintln!(
-            "round {}/{rounds}: antirelou-server (SQLite, durability {}, group commit {}), {requests} requests, {concurrency} connections…",
+            "round {}/{rounds}: antirelou-server (SQLite, durability {}), {requests} requests, {concurrency} connections…",
             round + 1,
             args.durability,
-            !args.no_group_commit
         );
         served_runs.push(client_rt.block_on(run(
             server_addr,
@@ -461,7 +455,6 @@ locale = "fr-FR"
         "cores": cores,
         "server_threads": server_threads,
         "durability": args.durability,
-        "group_commit": !args.no_group_commit,
         "abuse_chain": args.abuse,
         "rounds": rounds,
         "bare": bare.as_ref().map(as_json),

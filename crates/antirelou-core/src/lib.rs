@@ -37,6 +37,8 @@ pub mod policy;
 pub mod privacy;
 pub mod provider;
 pub mod sender;
+#[cfg(feature = "sql-rows")]
+pub mod sql_row;
 pub mod store;
 pub mod stub;
 pub mod voice;

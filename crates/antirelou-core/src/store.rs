@@ -2,9 +2,11 @@
 //! counters.
 //!
 //! They are separate traits so that each contract can be read (and tested, in
-//! `antirelou_core::conformance`, feature `testing`) on its own, and one supertrait, [`Store`], that the engine takes as
-//! `Arc<dyn Store>`. Every backend (in-memory, SQLite, PostgreSQL) implements all of them and
-//! passes the same conformance suite.
+//! `antirelou_core::conformance`, feature `testing`) on its own, and one supertrait, [`Store`],
+//! that the engine takes as `Arc<dyn Store>`. `Store` adds one combined operation, the one the
+//! engine makes for an inbound text: [`Store::admit_text`] (opted out? already stored? then the
+//! policy's verdict, then the contact and the lesson). Every backend (in-memory, SQLite,
+//! PostgreSQL) implements all of them and passes the same conformance suite.
 //!
 //! All methods take the current time as an argument instead of reading a clock: backends stay
 //! deterministic under the simulator's virtual clock and testable with a manual one.
@@ -553,13 +555,13 @@ pub trait Counters: Send + Sync {
     async fn counters(&self) -> Result<BTreeMap<String, u64>>;
 }
 
-/// Everything the engine needs from storage: the five component traits, plus the two combined
-/// operations of an inbound text.
+/// Everything the engine needs from storage: the five component traits, plus the one combined
+/// operation the engine makes, [`Store::admit_text`] (an inbound text, whole).
 ///
-/// The combined operations have default bodies that make the component calls in order, so a
-/// backend gets them for free with `impl Store for MyStore {}`. A backend that can do better
-/// overrides them: the SQLite store with group commit answers both reads in one query and puts
-/// both writes in one commit, so a webhook waits for one commit instead of two.
+/// `admit_text` has a default body that makes the component calls in order, so a backend gets
+/// it for free with `impl Store for MyStore {}` (the in-memory and PostgreSQL stores do). A
+/// backend that can do better overrides it: the SQLite store makes a text's reads and writes
+/// inside the group-commit transaction that stores them, so a webhook waits for one commit.
 ///
 /// # Contract
 /// An override has exactly the effects and results of the default body.
@@ -567,35 +569,6 @@ pub trait Counters: Send + Sync {
 pub trait Store:
     ReplyQueue + SenderHistory + OptOutStore + SpendLedger + Counters + std::fmt::Debug
 {
-    /// A text's two reads: `(`[`OptOutStore::is_opted_out`]`(sender),
-    /// `[`ReplyQueue::find_by_key`]`(idempotency_key))`. The default skips the second read when
-    /// the sender is opted out (the engine then needs nothing else).
-    async fn opted_out_and_find_by_key(
-        &self,
-        sender: &SenderHash,
-        idempotency_key: &str,
-    ) -> Result<(bool, Option<ReplyId>)> {
-        if self.is_opted_out(sender).await? {
-            return Ok((true, None));
-        }
-        Ok((false, self.find_by_key(idempotency_key).await?))
-    }
-
-    /// A text's two writes: [`SenderHistory::record_contact`] of `reply.sender` on `channel`,
-    /// then [`ReplyQueue::schedule_lesson`]`(reply, window, now)`. Returns the sender's previous
-    /// record and the scheduling outcome.
-    async fn record_contact_and_schedule_lesson(
-        &self,
-        channel: Channel,
-        reply: NewReply,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<(Option<SenderRecord>, LessonSchedule)> {
-        let previous = self.record_contact(&reply.sender, channel, now).await?;
-        let schedule = self.schedule_lesson(reply, window, now).await?;
-        Ok((previous, schedule))
-    }
-
     /// An inbound text, whole: its reads, the policy's verdict and its writes. For the text
     /// whose lesson is `lesson` (its sender is `lesson.sender`, its key
     /// `lesson.idempotency_key`), in this order:
@@ -604,13 +577,15 @@ pub trait Store:
     /// 2. a reply stored under the key: [`TextAdmission::Duplicate`], nothing else;
     /// 3. otherwise `decide` is run once; on [`Decision::Deny`] the contact is recorded
     ///    ([`SenderHistory::record_contact`], channel SMS) and the answer is
-    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] the effects of
-    ///    [`Store::record_contact_and_schedule_lesson`] and [`TextAdmission::Decided`].
+    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] the contact is recorded, then
+    ///    the lesson goes through [`ReplyQueue::schedule_lesson`]`(lesson, window, now)`, and
+    ///    the answer is [`TextAdmission::Decided`] with the sender's previous record.
     ///
-    /// A backend that groups writes overrides it to make the reads inside the transaction that
-    /// stores the writes (the SQLite store with group commit: no separate read before the
-    /// commit). An error leaves the text unanswered (the provider delivers it again); `decide`
-    /// may then have run.
+    /// The default body makes these calls one by one. A backend that groups writes overrides it
+    /// to make the reads inside the transaction that stores the writes (the SQLite store: no
+    /// separate read before the commit). An error leaves the text unanswered (the provider
+    /// delivers it again); `decide` may then have run, and some of the writes may be stored
+    /// (each is idempotent or a counted contact, as when the provider retries a webhook).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -655,38 +630,32 @@ pub trait Store:
         now: Timestamp,
         decide: AdmitDecision,
     ) -> Result<TextAdmission> {
-        admit_text_in_steps(self, lesson, window, now, decide).await
+        admit_in_steps(self, lesson, window, now, decide).await
     }
 }
 
-/// [`Store::admit_text`]'s default body, for an override that only sometimes does better: the
-/// reads ([`Store::opted_out_and_find_by_key`]), then `decide`, then the writes
-/// ([`SenderHistory::record_contact`] or [`Store::record_contact_and_schedule_lesson`]), each
-/// its own call.
-pub async fn admit_text_in_steps<S: Store + ?Sized>(
+/// [`Store::admit_text`]'s default body: the two reads, then `decide`, then the writes, each its
+/// own call. Private: it is the contract's reference, not a second way in.
+async fn admit_in_steps<S: Store + ?Sized>(
     store: &S,
     lesson: NewReply,
     window: Duration,
     now: Timestamp,
     decide: AdmitDecision,
 ) -> Result<TextAdmission> {
-    let (opted_out, stored) = store
-        .opted_out_and_find_by_key(&lesson.sender, &lesson.idempotency_key)
-        .await?;
-    if opted_out {
+    if store.is_opted_out(&lesson.sender).await? {
         return Ok(TextAdmission::OptedOut);
     }
-    if let Some(id) = stored {
+    if let Some(id) = store.find_by_key(&lesson.idempotency_key).await? {
         return Ok(TextAdmission::Duplicate(id));
     }
-    if let Decision::Deny(reason) = decide() {
-        store
-            .record_contact(&lesson.sender, Channel::Sms, now)
-            .await?;
+    let verdict = decide();
+    let previous = store
+        .record_contact(&lesson.sender, Channel::Sms, now)
+        .await?;
+    if let Decision::Deny(reason) = verdict {
         return Ok(TextAdmission::Denied(reason));
     }
-    let (previous, schedule) = store
-        .record_contact_and_schedule_lesson(Channel::Sms, lesson, window, now)
-        .await?;
+    let schedule = store.schedule_lesson(lesson, window, now).await?;
     Ok(TextAdmission::Decided { previous, schedule })
 }

@@ -13,13 +13,15 @@ use antirelou_core::memory::EXPIRED_REASON;
 use antirelou_core::privacy::SenderHash;
 use antirelou_core::store::{
     ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
-    ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory,
-    SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SenderRecord,
+    SpendCaps, SpendLedger, SpendSummary, TerminalState,
 };
 use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+
+use antirelou_core::sql_row::{self, SqlRow, lease_lost, phone, to_u32, to_u64, u64_to_i64};
 
 use crate::PgStore;
 use crate::error::db_err;
@@ -27,31 +29,20 @@ use crate::error::db_err;
 const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender, due_at, \
      expires_at, provider_id, last_error, delivery, updated_at";
 
-fn hash_from(bytes: Vec<u8>) -> Result<SenderHash> {
-    SenderHash::from_bytes(&bytes)
-}
+/// A fetched row, seen by the decoders shared with the other SQL backend.
+struct Columns<'r>(&'r PgRow);
 
-fn phone(e164: &str) -> Result<PhoneNumber> {
-    PhoneNumber::parse(e164)
-        .map_err(|_| Error::storage_permanent("stored phone number does not parse"))
-}
+impl SqlRow for Columns<'_> {
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>> {
+        get(self.0, column)
+    }
 
-fn to_u64(v: i64, what: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| Error::storage_permanent(format!("negative {what}: {v}")))
-}
+    fn text_or_null(&self, column: &str) -> Result<Option<String>> {
+        get(self.0, column)
+    }
 
-fn to_u32(v: i64, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::storage_permanent(format!("{what} out of range: {v}")))
-}
-
-fn u64_to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn lease_lost(token: LeaseToken) -> Error {
-    Error::LeaseLost {
-        reply_id: token.id,
-        attempt: token.attempt,
+    fn blob(&self, column: &str) -> Result<Vec<u8>> {
+        get(self.0, column)
     }
 }
 
@@ -63,61 +54,11 @@ where
 }
 
 fn reply_record(row: &PgRow) -> Result<ReplyRecord> {
-    let state: String = get(row, "state")?;
-    let kind: String = get(row, "kind")?;
-    let number: String = get(row, "number")?;
-    let recipient: Option<String> = get(row, "recipient")?;
-    let delivery: Option<String> = get(row, "delivery")?;
-    Ok(ReplyRecord {
-        id: to_u64(get(row, "id")?, "id")?,
-        state: ReplyState::parse(&state)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply state {state:?}")))?,
-        attempt: to_u32(get(row, "attempt")?, "attempt")?,
-        kind: ReplyKind::parse(&kind)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
-        number: phone(&number)?,
-        recipient: recipient.as_deref().map(phone).transpose()?,
-        sender: hash_from(get(row, "sender")?)?,
-        due_at: Timestamp::from_millis(get(row, "due_at")?),
-        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
-        provider_id: get(row, "provider_id")?,
-        last_error: get(row, "last_error")?,
-        delivery: delivery.as_deref().map(DeliveryState::parse),
-        updated_at: Timestamp::from_millis(get(row, "updated_at")?),
-    })
+    sql_row::reply_record(&Columns(row))
 }
 
 fn claimed_reply(row: &PgRow) -> Result<ClaimedReply> {
-    let kind: String = get(row, "kind")?;
-    let number: String = get(row, "number")?;
-    let recipient: Option<String> = get(row, "recipient")?;
-    let recipient =
-        recipient.ok_or_else(|| Error::storage_permanent("claimed reply without recipient"))?;
-    Ok(ClaimedReply {
-        token: LeaseToken {
-            id: to_u64(get(row, "id")?, "id")?,
-            attempt: to_u32(get(row, "attempt")?, "attempt")?,
-        },
-        lease_until: Timestamp::from_millis(get(row, "lease_until")?),
-        number: phone(&number)?,
-        recipient: phone(&recipient)?,
-        sender: hash_from(get(row, "sender")?)?,
-        kind: ReplyKind::parse(&kind)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
-        due_at: Timestamp::from_millis(get(row, "due_at")?),
-        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
-        created_at: Timestamp::from_millis(get(row, "created_at")?),
-    })
-}
-
-fn sender_record(row: &PgRow) -> Result<SenderRecord> {
-    let last_lesson_at: Option<i64> = get(row, "last_lesson_at")?;
-    Ok(SenderRecord {
-        first_seen: Timestamp::from_millis(get(row, "first_seen")?),
-        last_seen: Timestamp::from_millis(get(row, "last_seen")?),
-        contacts: to_u64(get(row, "contacts")?, "contacts")?,
-        last_lesson_at: last_lesson_at.map(Timestamp::from_millis),
-    })
+    sql_row::claimed_reply(&Columns(row))
 }
 
 impl PgStore {
@@ -541,7 +482,7 @@ impl SenderHistory for PgStore {
                 "sender purged while being recorded; retry",
             ));
         };
-        let previous = sender_record(&previous)?;
+        let previous = sql_row::sender_record(&Columns(&previous))?;
         sqlx::query("UPDATE senders SET last_seen = $2, contacts = contacts + 1 WHERE sender = $1")
             .bind(&sender.0[..])
             .bind(now.as_millis())
@@ -584,7 +525,9 @@ impl SenderHistory for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.as_ref().map(sender_record).transpose()
+        row.as_ref()
+            .map(|r| sql_row::sender_record(&Columns(r)))
+            .transpose()
     }
 
     async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {

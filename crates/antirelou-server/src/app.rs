@@ -120,7 +120,6 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
         Storage::Sqlite {
             path,
             full_durability,
-            group_commit,
         } => {
             if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
@@ -140,7 +139,6 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
                 path,
                 SqliteConfig::default()
                     .with_durability(durability)
-                    .with_group_commit(*group_commit)
                     .for_heavy_writes(),
             )
             .await

@@ -253,8 +253,6 @@ pub enum Storage {
         path: PathBuf,
         /// `fsync` each commit (`true`, "full", the default) or only at checkpoints ("normal").
         full_durability: bool,
-        /// Commit the webhooks' writes together (default true).
-        group_commit: bool,
     },
     /// PostgreSQL, for several servers.
     Postgres {
@@ -800,6 +798,15 @@ impl Config {
                         ));
                     }
                 };
+                if s.group_commit.is_some() {
+                    // Group commit is the SQLite store's only write mode since it lost its
+                    // switch: a config that still sets it asked for something, so say so.
+                    return Err(ConfigError::key(
+                        "storage.group_commit",
+                        "no longer a setting: the SQLite store always commits the webhooks' \
+                         writes together; remove the key",
+                    ));
+                }
                 match (s.sqlite, s.postgres) {
                     (Some(_), Some(_)) => {
                         return Err(ConfigError::key(
@@ -810,7 +817,6 @@ impl Config {
                     (Some(path), None) if !path.trim().is_empty() => Storage::Sqlite {
                         path: PathBuf::from(path.trim()),
                         full_durability: full,
-                        group_commit: s.group_commit.unwrap_or(true),
                     },
                     (Some(_), None) => {
                         return Err(ConfigError::key("storage.sqlite", "empty path"));
@@ -1270,6 +1276,24 @@ locale = "fr-BE"
         Config::from_toml(text, no_env).unwrap_err().to_string()
     }
 
+    /// Group commit lost its switch: a config that still sets it is refused, naming the key,
+    /// rather than silently given the one mode left.
+    #[test]
+    fn the_removed_group_commit_key_is_refused() {
+        for value in ["true", "false"] {
+            let text = GOOD.replace(
+                "[storage]\n",
+                &format!("[storage]\ngroup_commit = {value}\n"),
+            );
+            assert!(
+                text.contains("group_commit"),
+                "the fixture has a [storage] section"
+            );
+            let e = err(&text);
+            assert!(e.contains("storage.group_commit"), "{e}");
+        }
+    }
+
     #[test]
     fn the_documented_keys_are_accepted() {
         let c = Config::from_toml(GOOD, no_env).unwrap();
@@ -1297,7 +1321,6 @@ locale = "fr-BE"
             Storage::Sqlite {
                 path: "antirelou.db".into(),
                 full_durability: true,
-                group_commit: true,
             }
         );
     }

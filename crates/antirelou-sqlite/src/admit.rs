@@ -2,11 +2,11 @@
 //! [`Store::admit_text`](antirelou_core::store::Store::admit_text) made on the writer
 //! connection, in the transaction that then stores the writes.
 //!
-//! Without it, a text makes one read before its commit (opted out? already stored?) on a
-//! reader connection, and in WAL mode every reader throws its page cache away whenever another
-//! connection committed since its last read: under load, before every read, so each read
-//! fetches its pages again. The writer's cache stays warm (its own commits keep it), and it
-//! reads every text of a batch in one statement (which also begins the transaction).
+//! Why on the writer: in WAL mode a reader connection throws its page cache away whenever
+//! another connection committed since its last read (under load, before every read), while the
+//! writer's cache stays warm (its own commits keep it). The writer reads every text of a batch
+//! in one statement (which also begins the transaction), and what it learnt ([`Known`]) is not
+//! read again by the batch's writers.
 //!
 //! The policy's verdict is asked on the writer's thread: a policy that panics is caught there,
 //! and only its text is refused (with an error), not the batch nor the writer.
@@ -22,37 +22,18 @@
 //! separate reads would) and the second is answered as a duplicate by `ScheduleLesson`.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::time::Duration;
 
 use antirelou_core::policy::{Decision, Reason};
-use antirelou_core::store::{AdmitDecision, NewReply, SenderRecord, TextAdmission};
+use antirelou_core::sql_row::to_u64;
+use antirelou_core::store::{SenderRecord, TextAdmission};
 use antirelou_core::{Error, Result, Timestamp};
 use sqlx::Arguments as _;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteArguments;
 
-use crate::batch::{Op, ScriptLog, padded_len};
 use crate::error::{bind_err, db_err};
-use crate::store;
-
-/// A text waiting for its batch: the `Store::admit_text` arguments.
-pub(crate) struct Admission {
-    pub(crate) lesson: NewReply,
-    pub(crate) window: Duration,
-    pub(crate) now: Timestamp,
-    pub(crate) decide: AdmitDecision,
-}
-
-impl fmt::Debug for Admission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Admission")
-            .field("lesson", &self.lesson)
-            .field("window", &self.window)
-            .field("now", &self.now)
-            .finish_non_exhaustive()
-    }
-}
+use crate::op::Op;
+use crate::script::{ScriptLog, padded_len};
 
 /// What became of one admission.
 #[derive(Debug)]
@@ -103,9 +84,9 @@ pub(crate) async fn resolve_admissions(
             continue;
         }
         if let Some(&Some(id)) = known.keys.get(a.lesson.idempotency_key.as_str()) {
-            resolutions.push(Resolution::Answered(TextAdmission::Duplicate(
-                store::to_u64(id, "id")?,
-            )));
+            resolutions.push(Resolution::Answered(TextAdmission::Duplicate(to_u64(
+                id, "id",
+            )?)));
             continue;
         }
         let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a.decide));
@@ -227,7 +208,7 @@ async fn read_state(
                         Some(SenderRecord {
                             first_seen: Timestamp::from_millis(first_seen),
                             last_seen: Timestamp::from_millis(last_seen),
-                            contacts: store::to_u64(contacts, "contacts")?,
+                            contacts: to_u64(contacts, "contacts")?,
                             last_lesson_at: number.map(Timestamp::from_millis),
                         }),
                     );

@@ -35,7 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use sqlx::Connection as _;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteConnectOptions;
 
 /// How often the WAL's size is looked at.
 const PERIOD: Duration = Duration::from_millis(50);
@@ -76,34 +78,48 @@ impl Checkpointer {
     /// Start checkpointing `db` whenever its WAL holds more than `pages` pages of
     /// `page_size` bytes, asking `tail` to copy the last few frames of a WAL of at least that
     /// many. Fails if the database cannot be opened or the thread started.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         db: &Path,
         pages: u32,
         busy: Duration,
         tail: Arc<TailRequest>,
     ) -> std::io::Result<Checkpointer> {
-        let conn = Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|c| {
-            c.busy_timeout(busy)?;
+        let options = SqliteConnectOptions::new()
+            .filename(db)
+            .busy_timeout(busy)
             // Never checkpoint on this connection's own (nonexistent) commits.
-            c.pragma_update(None, "wal_autocheckpoint", 0)?;
+            .pragma("wal_autocheckpoint", "0")
             // Like every connection of the store (see `SqliteStore::open_with`).
-            c.pragma_update(None, "secure_delete", true)?;
-            Ok(c)
-        })
-        .map_err(std::io::Error::other)?;
-        let page_size: i64 = conn
-            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .pragma("secure_delete", "ON");
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(std::io::Error::other)?;
+        let (page_size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+            .fetch_one(&mut conn)
+            .await
             .map_err(std::io::Error::other)?;
         let limit = u64::from(pages).saturating_mul(u64::try_from(page_size).unwrap_or(4096));
         let wal = crate::wal_path(db);
         let (stop, stopped) = mpsc::channel();
+        // A thread of its own, waiting on `stopped` between passes: each pass is a round trip
+        // to the connection's thread, awaited on a runtime of this thread, not the server's.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         std::thread::Builder::new()
             .name("antirelou-sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &wal, limit, i64::from(pages), &tail, &stopped))?;
+            .spawn(move || {
+                run(
+                    &runtime,
+                    &mut conn,
+                    &wal,
+                    limit,
+                    i64::from(pages),
+                    &tail,
+                    &stopped,
+                );
+                let _ = runtime.block_on(conn.close());
+            })?;
         Ok(Checkpointer { stop })
     }
 
@@ -114,7 +130,8 @@ impl Checkpointer {
 }
 
 fn run(
-    conn: &Connection,
+    runtime: &tokio::runtime::Runtime,
+    conn: &mut SqliteConnection,
     wal: &Path,
     limit: u64,
     pages: i64,
@@ -134,13 +151,9 @@ fn run(
         let mut behind = 0;
         loop {
             // (busy, frames in the WAL, frames checkpointed)
-            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            }) {
+            let pass = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *conn);
+            match runtime.block_on(pass) {
                 Ok((_, log, done)) => {
                     tracing::trace!(log, done, "sqlite: background WAL checkpoint");
                     let left = log - done;

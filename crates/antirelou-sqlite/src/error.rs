@@ -25,21 +25,7 @@ pub enum SqliteError {
     #[error("SQLite migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
-    /// The read-only connection of inline reads ([`SqliteConfig::inline_reads`]) could not be
-    /// opened on the database file.
-    ///
-    /// [`SqliteConfig::inline_reads`]: crate::SqliteConfig::inline_reads
-    #[error("cannot open an inline reader on SQLite database {path:?}: {message}")]
-    OpenInlineReader {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite said.
-        message: String,
-    },
-
-    /// The group-commit writer's thread ([`SqliteConfig::group_commit`]) could not be started.
-    ///
-    /// [`SqliteConfig::group_commit`]: crate::SqliteConfig::group_commit
+    /// The group-commit writer's thread could not be started.
     #[error("cannot start the SQLite group-commit writer: {0}")]
     StartWriter(#[source] std::io::Error),
 
@@ -60,12 +46,12 @@ impl From<SqliteError> for antirelou_core::Error {
         match e {
             SqliteError::Open { source, .. } | SqliteError::Database(source) => db_err(source),
             SqliteError::Migrate(m) => antirelou_core::Error::storage_permanent(m.to_string()),
-            e @ (SqliteError::OpenInlineReader { .. }
-            | SqliteError::StartWriter(_)
-            | SqliteError::StartCheckpointer(_)) => antirelou_core::Error::Storage {
-                message: e.to_string(),
-                transient: true,
-            },
+            e @ (SqliteError::StartWriter(_) | SqliteError::StartCheckpointer(_)) => {
+                antirelou_core::Error::Storage {
+                    message: e.to_string(),
+                    transient: true,
+                }
+            }
         }
     }
 }

@@ -9,13 +9,17 @@
 //!   by migrations embedded in the crate ([`SqliteStore::open`] applies them).
 //! * **Durable**: by default every commit is `fsync`ed (`synchronous=FULL`, see [`Durability`]):
 //!   a reply that `schedule` acknowledged survives a process kill, an OS crash and a power
-//!   loss, so the webhook may answer the provider as soon as `schedule` returns. (With group
-//!   commit the WAL of a batch is synced just after its commit instead of inside it, and its
-//!   callers answered after that sync: see [`SqliteConfig::pipelined_sync`].)
+//!   loss, so the webhook may answer the provider as soon as `schedule` returns. (The WAL of a
+//!   group-commit batch is synced just after its commit instead of inside it, and its callers
+//!   answered after that sync: see [`SqliteConfig::pipelined_sync`].)
+//! * **Group commit**: the writes of the webhook path from concurrent callers are committed
+//!   together, one transaction and one `fsync` per batch, each caller answered after the
+//!   commit that holds its write (the one write mode; durability and atomicity are those of a
+//!   single write).
 //! * **Safe with several workers in one process**: SQLite allows one writer at a time, so all
 //!   writes go through a single writer connection (claims, reservations and lesson slots are
-//!   single atomic statements or `BEGIN IMMEDIATE` transactions on it), while reads use a pool
-//!   of read-only connections. Several processes may also open the same file (the busy timeout
+//!   single atomic statements or `BEGIN IMMEDIATE` transactions on it, the webhook path's
+//!   writes group-commit batches), while reads use a pool of read-only connections. Several processes may also open the same file (the busy timeout
 //!   serialises them), but for several *servers* use `antirelou-postgres`.
 //! * **Crash recovery without an operator**: a claim whose worker died is taken again by the
 //!   next `claim_due` once its lease ends, with a higher attempt number that fences the dead
@@ -61,12 +65,18 @@
 //! ```
 #![deny(missing_docs)]
 
+// Layered one way: `store` (the trait impls) → `batch` (the group-commit writer) → `admit` (a
+// text's reads in the batch) and `writers` (the batch's statements) → `script` (a batch as one
+// multi-statement script) → `statements` (single writes), `op` (the writes as data).
 mod admit;
 mod batch;
 mod checkpoint;
 mod error;
-mod inline_read;
+mod op;
+mod script;
+mod statements;
 mod store;
+mod writers;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -112,26 +122,13 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// How many read-only connections to keep for reads; 4 by default.
     pub readers: u32,
-    /// Group commit (off by default): the writes of the webhook path from concurrent callers
-    /// are committed together, one transaction and one `fsync` per batch, each caller answered
-    /// after the commit that holds its write. Durability and atomicity are unchanged; under
-    /// load, throughput is many times higher. Needs a tokio runtime at open time.
-    pub group_commit: bool,
     /// Page cache of each connection, in KiB (SQLite's default: 2,000). A writer that touches
     /// many random-keyed index pages per commit (a flood of new senders) gains from more.
     pub cache_kib: u32,
     /// Pages the WAL may grow to before it is checkpointed into the database (SQLite's
     /// default: 1,000). More means fewer, larger checkpoints under a heavy write load.
     pub wal_autocheckpoint: u32,
-    /// Answer the inbound text's read (opt-out and duplicate check,
-    /// [`Store::opted_out_and_find_by_key`](antirelou_core::store::Store::opted_out_and_find_by_key))
-    /// on the calling thread instead of a connection thread (on by default; file databases
-    /// only). It saves two thread wake-ups per webhook; a read that cannot be answered at once
-    /// (a lock held, an error) falls back to the reader pool. With group commit a text's reads
-    /// are made by its batch instead ([`Store::admit_text`](antirelou_core::store::Store::admit_text)),
-    /// and this read serves the calls made one by one.
-    pub inline_reads: bool,
-    /// With group commit and [`Durability::Full`]: sync the WAL outside the write lock (on by
+    /// With [`Durability::Full`]: sync the WAL of each group-commit batch outside the write lock (on by
     /// default). Each batch commits without a sync and its callers are answered after the next
     /// `fdatasync` of the WAL file, made by another task while the next batch commits, instead
     /// of the writer waiting for the sync inside every `COMMIT`. Callers are still answered only
@@ -156,10 +153,8 @@ impl Default for SqliteConfig {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
             readers: 4,
-            group_commit: false,
             cache_kib: 2000,
             wal_autocheckpoint: 1000,
-            inline_reads: true,
             pipelined_sync: true,
             background_checkpoint: true,
         }
@@ -178,12 +173,6 @@ impl SqliteConfig {
     pub fn for_heavy_writes(mut self) -> Self {
         self.cache_kib = 64 * 1024;
         self.wal_autocheckpoint = 16_384;
-        self
-    }
-
-    /// The configuration with group commit on or off (see [`SqliteConfig::group_commit`]).
-    pub fn with_group_commit(mut self, on: bool) -> Self {
-        self.group_commit = on;
         self
     }
 }
@@ -205,10 +194,8 @@ pub struct SqliteStore {
     /// Read-only connections (the writer itself for an in-memory database).
     reader: SqlitePool,
     path: Option<PathBuf>,
-    /// The group-commit writer, when [`SqliteConfig::group_commit`] is on.
-    batcher: Option<batch::Batcher>,
-    /// Reads on the caller's thread, when [`SqliteConfig::inline_reads`] is on.
-    inline: Option<Arc<inline_read::InlineReader>>,
+    /// The group-commit writer, through which the webhook path's writes go.
+    batcher: batch::Batcher,
     /// The WAL checkpoints, when [`SqliteConfig::background_checkpoint`] is on.
     checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
@@ -281,8 +268,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        tracing::debug!(path = %path.display(), durability = ?config.durability,
-            group_commit = config.group_commit, "opened SQLite store");
+        tracing::debug!(path = %path.display(), durability = ?config.durability, "opened SQLite store");
         let sync = if config.durability == Durability::Full && config.pipelined_sync {
             batch::WalSync::Pipelined(wal_path(&path))
         } else {
@@ -290,14 +276,8 @@ impl SqliteStore {
         };
         let background = config.background_checkpoint && config.wal_autocheckpoint > 0;
         let tail = Arc::new(checkpoint::TailRequest::default());
-        let batcher = if config.group_commit {
-            Some(
-                batch::Batcher::start(writer.clone(), sync, background.then(|| tail.clone()))
-                    .map_err(SqliteError::StartWriter)?,
-            )
-        } else {
-            None
-        };
+        let batcher = batch::Batcher::start(writer.clone(), sync, background.then(|| tail.clone()))
+            .map_err(SqliteError::StartWriter)?;
         let checkpointer = if background {
             Some(Arc::new(
                 checkpoint::Checkpointer::start(
@@ -306,18 +286,9 @@ impl SqliteStore {
                     config.busy_timeout,
                     tail,
                 )
+                .await
                 .map_err(SqliteError::StartCheckpointer)?,
             ))
-        } else {
-            None
-        };
-        let inline = if config.inline_reads {
-            Some(Arc::new(inline_read::InlineReader::open(&path).map_err(
-                |e| SqliteError::OpenInlineReader {
-                    path: path.clone(),
-                    message: e.to_string(),
-                },
-            )?))
         } else {
             None
         };
@@ -326,7 +297,6 @@ impl SqliteStore {
             reader,
             path: Some(path),
             batcher,
-            inline,
             checkpointer,
         })
     }
@@ -343,12 +313,13 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let batcher = batch::Batcher::start(pool.clone(), batch::WalSync::AtCommit, None)
+            .map_err(SqliteError::StartWriter)?;
         Ok(SqliteStore {
             writer: pool.clone(),
             reader: pool,
             path: None,
-            batcher: None,
-            inline: None,
+            batcher,
             checkpointer: None,
         })
     }
@@ -379,9 +350,6 @@ impl SqliteStore {
 
     /// Close every connection, waiting for running statements (and checkpointing the WAL).
     pub async fn close(&self) {
-        if let Some(inline) = &self.inline {
-            inline.close();
-        }
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.stop();
         }

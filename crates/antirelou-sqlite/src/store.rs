@@ -1,9 +1,11 @@
 //! The storage traits of `antirelou-core`, implemented on SQLite.
 //!
-//! Every write runs on the single writer connection, either as one atomic statement
-//! (`UPDATE … RETURNING`, `INSERT … ON CONFLICT`) or as a `BEGIN IMMEDIATE` transaction, which
-//! takes the write lock up front so that two processes sharing the file never deadlock on a
-//! read-to-write upgrade.
+//! Every write runs on the single writer connection. The writes of the webhook path (a text's
+//! admission, contacts, lessons, the queue's inserts, opt-outs, cancellations, counters) go
+//! through the group-commit writer ([`crate::batch`]); the others (claims, leases, the spend
+//! ledger, purges) are one atomic statement (`UPDATE … RETURNING`, `INSERT … ON CONFLICT`) or a
+//! `BEGIN IMMEDIATE` transaction, which takes the write lock up front so that two processes
+//! sharing the file never deadlock on a read-to-write upgrade. Reads use the reader pool.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,11 +13,12 @@ use std::time::Duration;
 use antirelou_core::event::{Channel, DeliveryState};
 use antirelou_core::memory::EXPIRED_REASON;
 use antirelou_core::privacy::SenderHash;
+use antirelou_core::sql_row::{self, lease_lost, phone, to_u32, to_u64, u64_to_i64};
 use antirelou_core::store::{
     AdmitDecision, ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore,
-    QueueStats, ReplyId, ReplyKind, ReplyQueue, ReplyRecord, ReplyState, Reservation,
-    ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps, SpendLedger, SpendSummary,
-    TerminalState, TextAdmission, admit_text_in_steps,
+    QueueStats, ReplyId, ReplyQueue, ReplyRecord, ReplyState, Reservation, ScheduleOutcome,
+    SenderHistory, SenderRecord, SpendCaps, SpendLedger, SpendSummary, TerminalState,
+    TextAdmission,
 };
 use antirelou_core::{Error, Money, PhoneNumber, Result, Timestamp};
 use async_trait::async_trait;
@@ -23,9 +26,9 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
-use crate::admit::Admission;
-use crate::batch::{Done, Op, unexpected};
 use crate::error::db_err;
+use crate::op::{Admission, Done, Op, unexpected};
+use crate::statements::{self, Columns};
 
 /// The replies' columns a claim returns.
 const CLAIM_COLUMNS: &str =
@@ -33,34 +36,6 @@ const CLAIM_COLUMNS: &str =
 
 const REPLY_COLUMNS: &str = "id, state, attempt, kind, number, recipient, sender, due_at, \
      expires_at, provider_id, last_error, delivery, updated_at";
-
-fn hash_from(bytes: Vec<u8>) -> Result<SenderHash> {
-    SenderHash::from_bytes(&bytes)
-}
-
-fn phone(e164: &str) -> Result<PhoneNumber> {
-    PhoneNumber::parse(e164)
-        .map_err(|_| Error::storage_permanent("stored phone number does not parse"))
-}
-
-pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| Error::storage_permanent(format!("negative {what}: {v}")))
-}
-
-fn to_u32(v: i64, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::storage_permanent(format!("{what} out of range: {v}")))
-}
-
-pub(crate) fn u64_to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn lease_lost(token: LeaseToken) -> Error {
-    Error::LeaseLost {
-        reply_id: token.id,
-        attempt: token.attempt,
-    }
-}
 
 fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
 where
@@ -70,61 +45,22 @@ where
 }
 
 fn reply_record(row: &SqliteRow) -> Result<ReplyRecord> {
-    let state: String = get(row, "state")?;
-    let kind: String = get(row, "kind")?;
-    let number: String = get(row, "number")?;
-    let recipient: Option<String> = get(row, "recipient")?;
-    let delivery: Option<String> = get(row, "delivery")?;
-    Ok(ReplyRecord {
-        id: to_u64(get(row, "id")?, "id")?,
-        state: ReplyState::parse(&state)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply state {state:?}")))?,
-        attempt: to_u32(get(row, "attempt")?, "attempt")?,
-        kind: ReplyKind::parse(&kind)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
-        number: phone(&number)?,
-        recipient: recipient.as_deref().map(phone).transpose()?,
-        sender: hash_from(get(row, "sender")?)?,
-        due_at: Timestamp::from_millis(get(row, "due_at")?),
-        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
-        provider_id: get(row, "provider_id")?,
-        last_error: get(row, "last_error")?,
-        delivery: delivery.as_deref().map(DeliveryState::parse),
-        updated_at: Timestamp::from_millis(get(row, "updated_at")?),
-    })
+    sql_row::reply_record(&Columns(row))
 }
 
 fn claimed_reply(row: &SqliteRow) -> Result<ClaimedReply> {
-    let kind: String = get(row, "kind")?;
-    let number: String = get(row, "number")?;
-    let recipient: Option<String> = get(row, "recipient")?;
-    let recipient =
-        recipient.ok_or_else(|| Error::storage_permanent("claimed reply without recipient"))?;
-    Ok(ClaimedReply {
-        token: LeaseToken {
-            id: to_u64(get(row, "id")?, "id")?,
-            attempt: to_u32(get(row, "attempt")?, "attempt")?,
-        },
-        lease_until: Timestamp::from_millis(get(row, "lease_until")?),
-        number: phone(&number)?,
-        recipient: phone(&recipient)?,
-        sender: hash_from(get(row, "sender")?)?,
-        kind: ReplyKind::parse(&kind)
-            .ok_or_else(|| Error::storage_permanent(format!("unknown reply kind {kind:?}")))?,
-        due_at: Timestamp::from_millis(get(row, "due_at")?),
-        expires_at: Timestamp::from_millis(get(row, "expires_at")?),
-        created_at: Timestamp::from_millis(get(row, "created_at")?),
-    })
+    sql_row::claimed_reply(&Columns(row))
 }
 
-pub(crate) fn sender_record(row: &SqliteRow) -> Result<SenderRecord> {
-    let last_lesson_at: Option<i64> = get(row, "last_lesson_at")?;
-    Ok(SenderRecord {
-        first_seen: Timestamp::from_millis(get(row, "first_seen")?),
-        last_seen: Timestamp::from_millis(get(row, "last_seen")?),
-        contacts: to_u64(get(row, "contacts")?, "contacts")?,
-        last_lesson_at: last_lesson_at.map(Timestamp::from_millis),
-    })
+/// Submit `op` to the group-commit writer and wait for its result, which `pick` takes out
+/// of its [`Done`] (`what` names the call in the error if the result has another shape).
+async fn submit<T>(
+    store: &SqliteStore,
+    op: Op,
+    what: &str,
+    pick: fn(Done) -> Option<T>,
+) -> Result<T> {
+    pick(store.batcher.submit(op).await?).ok_or_else(|| unexpected(what))
 }
 
 impl SqliteStore {
@@ -158,65 +94,21 @@ impl SqliteStore {
             .map_err(db_err)?;
         let mut out = Vec::with_capacity(replies.len());
         for reply in replies {
-            out.push(schedule_on(&mut tx, reply, now).await?);
+            out.push(statements::schedule(&mut tx, reply, now).await?);
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }
-}
-
-pub(crate) async fn schedule_on(
-    conn: &mut sqlx::SqliteConnection,
-    reply: NewReply,
-    now: Timestamp,
-) -> Result<ScheduleOutcome> {
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO replies (idempotency_key, state, attempt, kind, number, recipient, sender, \
-         due_at, expires_at, created_at, updated_at) \
-         VALUES (?1, 'pending', 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-    )
-    .bind(&reply.idempotency_key)
-    .bind(reply.kind.as_str())
-    .bind(reply.number.e164())
-    .bind(reply.recipient.e164())
-    .bind(&reply.sender.0[..])
-    .bind(reply.due_at.as_millis())
-    .bind(reply.expires_at.as_millis())
-    .bind(now.as_millis())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    if let Some(id) = inserted {
-        return Ok(ScheduleOutcome::Scheduled(to_u64(id, "id")?));
-    }
-    let existing: i64 = sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
-        .bind(&reply.idempotency_key)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    Ok(ScheduleOutcome::Duplicate(to_u64(existing, "id")?))
 }
 
 #[async_trait]
 impl ReplyQueue for SqliteStore {
     async fn schedule(&self, reply: NewReply, now: Timestamp) -> Result<ScheduleOutcome> {
-        if let Some(b) = &self.batcher {
-            return match b.submit(Op::Schedule { reply, now }).await? {
-                Done::Scheduled(o) => Ok(o),
-                _ => Err(unexpected("schedule")),
-            };
-        }
-        // One transaction so that the duplicate look-up sees the row that made the insert a
-        // no-op (a purge cannot slip in between).
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let out = schedule_on(&mut tx, reply, now).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        submit(self, Op::Schedule { reply, now }, "schedule", |d| match d {
+            Done::Scheduled(o) => Some(o),
+            _ => None,
+        })
+        .await
     }
 
     async fn schedule_lesson(
@@ -225,22 +117,12 @@ impl ReplyQueue for SqliteStore {
         window: Duration,
         now: Timestamp,
     ) -> Result<LessonSchedule> {
-        if let Some(b) = &self.batcher {
-            let op = Op::ScheduleLesson { reply, window, now };
-            return match b.submit(op).await? {
-                Done::Lesson(o) => Ok(o),
-                _ => Err(unexpected("schedule_lesson")),
-            };
-        }
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let out = schedule_lesson_on(&mut tx, reply, window, now).await?;
-        // Nothing to undo when nothing was written; committing is as cheap as rolling back.
-        tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        let op = Op::ScheduleLesson { reply, window, now };
+        submit(self, op, "schedule_lesson", |d| match d {
+            Done::Lesson(o) => Some(o),
+            _ => None,
+        })
+        .await
     }
 
     async fn find_by_key(&self, idempotency_key: &str) -> Result<Option<ReplyId>> {
@@ -357,19 +239,16 @@ impl ReplyQueue for SqliteStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
-        if let Some(b) = &self.batcher {
-            let op = Op::CancelPending {
-                sender: *sender,
-                reason: reason.to_owned(),
-                now,
-            };
-            return match b.submit(op).await? {
-                Done::Count(n) => Ok(n),
-                _ => Err(unexpected("cancel_pending")),
-            };
-        }
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        cancel_pending_on(&mut conn, sender, reason, now).await
+        let op = Op::CancelPending {
+            sender: *sender,
+            reason: reason.to_owned(),
+            now,
+        };
+        submit(self, op, "cancel_pending", |d| match d {
+            Done::Count(n) => Some(n),
+            _ => None,
+        })
+        .await
     }
 
     async fn expire_overdue(&self, now: Timestamp) -> Result<u64> {
@@ -499,24 +378,15 @@ impl SenderHistory for SqliteStore {
         _channel: Channel,
         now: Timestamp,
     ) -> Result<Option<SenderRecord>> {
-        if let Some(b) = &self.batcher {
-            let op = Op::RecordContact {
-                sender: *sender,
-                now,
-            };
-            return match b.submit(op).await? {
-                Done::Contact(c) => Ok(c),
-                _ => Err(unexpected("record_contact")),
-            };
-        }
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let previous = record_contact_on(&mut tx, sender, now).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(previous)
+        let op = Op::RecordContact {
+            sender: *sender,
+            now,
+        };
+        submit(self, op, "record_contact", |d| match d {
+            Done::Contact(c) => Some(c),
+            _ => None,
+        })
+        .await
     }
 
     async fn try_begin_lesson(
@@ -525,19 +395,16 @@ impl SenderHistory for SqliteStore {
         window: Duration,
         now: Timestamp,
     ) -> Result<bool> {
-        if let Some(b) = &self.batcher {
-            let op = Op::BeginLesson {
-                sender: *sender,
-                window,
-                now,
-            };
-            return match b.submit(op).await? {
-                Done::Bool(v) => Ok(v),
-                _ => Err(unexpected("try_begin_lesson")),
-            };
-        }
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        try_begin_lesson_on(&mut conn, sender, window, now).await
+        let op = Op::BeginLesson {
+            sender: *sender,
+            window,
+            now,
+        };
+        submit(self, op, "try_begin_lesson", |d| match d {
+            Done::Bool(v) => Some(v),
+            _ => None,
+        })
+        .await
     }
 
     async fn sender(&self, sender: &SenderHash) -> Result<Option<SenderRecord>> {
@@ -548,7 +415,9 @@ impl SenderHistory for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        row.as_ref().map(sender_record).transpose()
+        row.as_ref()
+            .map(|r| sql_row::sender_record(&Columns(r)))
+            .transpose()
     }
 
     async fn release_lesson(&self, sender: &SenderHash, began_at: Timestamp) -> Result<bool> {
@@ -585,19 +454,16 @@ impl OptOutStore for SqliteStore {
         opted_out: bool,
         now: Timestamp,
     ) -> Result<()> {
-        if let Some(b) = &self.batcher {
-            let op = Op::SetOptedOut {
-                sender: *sender,
-                opted_out,
-                now,
-            };
-            return match b.submit(op).await? {
-                Done::Unit => Ok(()),
-                _ => Err(unexpected("set_opted_out")),
-            };
-        }
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        set_opted_out_on(&mut conn, sender, opted_out, now).await
+        let op = Op::SetOptedOut {
+            sender: *sender,
+            opted_out,
+            now,
+        };
+        submit(self, op, "set_opted_out", |d| match d {
+            Done::Unit => Some(()),
+            _ => None,
+        })
+        .await
     }
 
     async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool> {
@@ -780,19 +646,13 @@ impl SqliteStore {
 #[async_trait]
 impl Counters for SqliteStore {
     async fn incr(&self, name: &str, by: u64) -> Result<()> {
-        if let Some(b) = &self.batcher {
-            // Statistics: summed in memory, committed with the next batch (see crate::batch).
-            return b.add_counter(name, by);
-        }
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        incr_on(&mut conn, name, by).await
+        // Statistics: summed in memory, committed with the next batch (see crate::batch).
+        self.batcher.add_counter(name, by)
     }
 
     async fn counters(&self) -> Result<BTreeMap<String, u64>> {
-        if let Some(b) = &self.batcher {
-            // Wait for the increments queued before this read.
-            b.submit(Op::Barrier).await?;
-        }
+        // Wait for the increments queued before this read.
+        self.batcher.submit(Op::Barrier).await?;
         let rows = sqlx::query("SELECT name, value FROM counters")
             .fetch_all(&self.reader)
             .await
@@ -808,177 +668,10 @@ impl Counters for SqliteStore {
     }
 }
 
-// The statements of the webhook path, on a given connection: the trait methods run them on the
-// writer connection, the group-commit writer (crate::batch) inside its batch transaction.
-
-/// Cancel sender `?1`'s pending replies that are not listed in its row (with reason `?2` at
-/// `?3`): the index `replies_sender` holds them.
-pub(crate) const CANCEL_UNLISTED: &str = "UPDATE replies SET state = 'cancelled', \
-     last_error = ?2, recipient = NULL, updated_at = ?3 \
-     WHERE sender = ?1 AND state = 'pending' AND listed = 0";
-
-/// Cancel sender `?1`'s pending replies listed in its row (`senders.live_replies`, see the
-/// migration `0002_listed_lessons`), with reason `?2` at `?3`.
-pub(crate) const CANCEL_LISTED: &str = "UPDATE replies SET state = 'cancelled', \
-     last_error = ?2, recipient = NULL, updated_at = ?3 \
-     WHERE id IN (SELECT value FROM json_each(\
-       (SELECT live_replies FROM senders WHERE sender = ?1))) \
-     AND state = 'pending' AND sender = ?1";
-
-pub(crate) async fn cancel_pending_on(
-    conn: &mut sqlx::SqliteConnection,
-    sender: &SenderHash,
-    reason: &str,
-    now: Timestamp,
-) -> Result<u64> {
-    let mut cancelled = 0;
-    for statement in [CANCEL_UNLISTED, CANCEL_LISTED] {
-        let done = sqlx::query(statement)
-            .bind(&sender.0[..])
-            .bind(reason)
-            .bind(now.as_millis())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        cancelled += done.rows_affected();
-    }
-    Ok(cancelled)
-}
-
-/// The previous record, then the contact stored; the caller provides the transaction.
-pub(crate) async fn record_contact_on(
-    conn: &mut sqlx::SqliteConnection,
-    sender: &SenderHash,
-    now: Timestamp,
-) -> Result<Option<SenderRecord>> {
-    let previous = sqlx::query(
-        "SELECT first_seen, last_seen, contacts, last_lesson_at FROM senders WHERE sender = ?1",
-    )
-    .bind(&sender.0[..])
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    let previous = previous.as_ref().map(sender_record).transpose()?;
-    sqlx::query(
-        "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-         VALUES (?1, ?2, ?2, 1, NULL) \
-         ON CONFLICT (sender) DO UPDATE SET last_seen = ?2, contacts = contacts + 1",
-    )
-    .bind(&sender.0[..])
-    .bind(now.as_millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(previous)
-}
-
-pub(crate) async fn try_begin_lesson_on(
-    conn: &mut sqlx::SqliteConnection,
-    sender: &SenderHash,
-    window: Duration,
-    now: Timestamp,
-) -> Result<bool> {
-    // Atomic: the conditional upsert takes the slot only if no lesson began in
-    // `(now - window, now]`; a refused update returns no row.
-    let taken = sqlx::query(
-        "INSERT INTO senders (sender, first_seen, last_seen, contacts, last_lesson_at) \
-         VALUES (?1, ?2, ?2, 0, ?2) \
-         ON CONFLICT (sender) DO UPDATE SET last_lesson_at = ?2 \
-         WHERE last_lesson_at IS NULL OR last_lesson_at <= ?3 \
-         RETURNING 1",
-    )
-    .bind(&sender.0[..])
-    .bind(now.as_millis())
-    .bind(now.sub(window).as_millis())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(taken.is_some())
-}
-
-/// [`ReplyQueue::schedule_lesson`] inside the caller's transaction.
-pub(crate) async fn schedule_lesson_on(
-    conn: &mut sqlx::SqliteConnection,
-    reply: NewReply,
-    window: Duration,
-    now: Timestamp,
-) -> Result<LessonSchedule> {
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM replies WHERE idempotency_key = ?1")
-            .bind(&reply.idempotency_key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    if let Some(id) = existing {
-        return Ok(LessonSchedule::Duplicate(to_u64(id, "id")?));
-    }
-    if !try_begin_lesson_on(conn, &reply.sender, window, now).await? {
-        return Ok(LessonSchedule::AlreadyTaught);
-    }
-    match schedule_on(conn, reply, now).await? {
-        ScheduleOutcome::Scheduled(id) => Ok(LessonSchedule::Scheduled(id)),
-        // Not after the look-up above in the same transaction; kept exact all the same.
-        ScheduleOutcome::Duplicate(id) => Ok(LessonSchedule::Duplicate(id)),
-    }
-}
-
-pub(crate) async fn set_opted_out_on(
-    conn: &mut sqlx::SqliteConnection,
-    sender: &SenderHash,
-    opted_out: bool,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO opt_outs (sender, opted_out, updated_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (sender) DO UPDATE SET opted_out = ?2, updated_at = ?3",
-    )
-    .bind(&sender.0[..])
-    .bind(opted_out)
-    .bind(now.as_millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-pub(crate) async fn incr_on(conn: &mut sqlx::SqliteConnection, name: &str, by: u64) -> Result<()> {
-    // Saturating at i64::MAX, the largest value SQLite stores.
-    sqlx::query(
-        "INSERT INTO counters (name, value) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET value = \
-           CASE WHEN value > 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE value + ?2 END",
-    )
-    .bind(name)
-    .bind(u64_to_i64(by))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// One query for a text's two reads, and (with group commit) one commit for its two writes, or
-/// for the whole text, reads included.
+/// A text's reads and writes in one group-commit job: the writer makes the reads inside the
+/// transaction that stores the writes ([`crate::admit`]).
 #[async_trait]
 impl antirelou_core::store::Store for SqliteStore {
-    async fn record_contact_and_schedule_lesson(
-        &self,
-        channel: Channel,
-        reply: NewReply,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<(Option<SenderRecord>, LessonSchedule)> {
-        // Only group commit gains from it (one commit for both writes).
-        let Some(b) = &self.batcher else {
-            let previous = self.record_contact(&reply.sender, channel, now).await?;
-            let schedule = self.schedule_lesson(reply, window, now).await?;
-            return Ok((previous, schedule));
-        };
-        match b.submit(Op::ContactLesson { reply, window, now }).await? {
-            Done::ContactLesson(c, l) => Ok((c, l)),
-            _ => Err(unexpected("record_contact_and_schedule_lesson")),
-        }
-    }
-
     async fn admit_text(
         &self,
         lesson: NewReply,
@@ -986,88 +679,24 @@ impl antirelou_core::store::Store for SqliteStore {
         now: Timestamp,
         decide: AdmitDecision,
     ) -> Result<TextAdmission> {
-        // With group commit, the reads are made by the writer inside the batch's transaction
-        // (`crate::admit`); otherwise in steps.
-        let Some(b) = &self.batcher else {
-            return admit_text_in_steps(self, lesson, window, now, decide).await;
-        };
-        match b
-            .submit(Op::Admit(Admission {
-                lesson,
-                window,
-                now,
-                decide,
-            }))
-            .await?
-        {
-            Done::Admitted(a) => Ok(a),
-            _ => Err(unexpected("admit_text")),
-        }
-    }
-
-    async fn opted_out_and_find_by_key(
-        &self,
-        sender: &SenderHash,
-        idempotency_key: &str,
-    ) -> Result<(bool, Option<ReplyId>)> {
-        let inline = self.inline.as_ref().and_then(|inline| {
-            inline
-                .opted_out_and_find_by_key(&sender.0[..], idempotency_key)
-                .inspect_err(|e| {
-                    tracing::debug!(error = %e, "inline read failed; reading through the pool");
-                })
-                .ok()
+        let op = Op::Admit(Admission {
+            lesson,
+            window,
+            now,
+            decide,
         });
-        let (opted_out, id) = match inline {
-            Some(found) => found,
-            None => sqlx::query_as::<_, (Option<bool>, Option<i64>)>(
-                crate::inline_read::OPTED_OUT_AND_FIND,
-            )
-            .bind(&sender.0[..])
-            .bind(idempotency_key)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_err)?,
-        };
-        Ok((
-            opted_out.unwrap_or(false),
-            id.map(|id| to_u64(id, "id")).transpose()?,
-        ))
+        submit(self, op, "admit_text", |d| match d {
+            Done::Admitted(a) => Some(a),
+            _ => None,
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An inline read that fails (here: a reader on a file without the tables) is answered
-    /// through the reader pool instead.
-    #[tokio::test]
-    #[allow(clippy::unwrap_used)]
-    async fn a_failed_inline_read_falls_back_to_the_pool() {
-        use antirelou_core::store::{OptOutStore, Store};
-        let dir = scratch_dir("fallback");
-        let other = dir.join("other.db");
-        rusqlite::Connection::open(&other)
-            .unwrap()
-            .execute_batch("CREATE TABLE unrelated (x INTEGER);")
-            .unwrap();
-        let mut store = crate::SqliteStore::open(dir.join("antirelou.db"))
-            .await
-            .unwrap();
-        store.inline = Some(std::sync::Arc::new(
-            crate::inline_read::InlineReader::open(&other).unwrap(),
-        ));
-        let now = Timestamp::from_secs(1_700_000_000);
-        let s = SenderHash([7; 16]);
-        store.set_opted_out(&s, true, now).await.unwrap();
-        assert_eq!(
-            store.opted_out_and_find_by_key(&s, "none").await.unwrap(),
-            (true, None)
-        );
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    use antirelou_core::store::ReplyKind;
 
     fn scratch_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -1085,12 +714,10 @@ mod tests {
     /// directory.
     async fn group_commit_store(name: &str) -> (std::path::PathBuf, crate::SqliteStore) {
         let dir = scratch_dir(name);
-        let store = crate::SqliteStore::open_with(
-            dir.join("antirelou.db"),
-            crate::SqliteConfig::default().with_group_commit(true),
-        )
-        .await
-        .expect("a group-commit store");
+        let store =
+            crate::SqliteStore::open_with(dir.join("antirelou.db"), crate::SqliteConfig::default())
+                .await
+                .expect("a group-commit store");
         (dir, store)
     }
 
@@ -1180,7 +807,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((rows, null_rows), (i64::try_from(senders).unwrap(), 0));
-        let log = store.batcher.as_ref().unwrap().log();
+        let log = store.batcher.log();
         assert_eq!(log.failed(), 0, "a batch script failed");
         // Per padded size (1 to 256: nine), at most three texts: the admissions' read, the
         // first texts' script, the second texts' script. Unpadded, each batch size would
@@ -1348,19 +975,13 @@ mod tests {
             .unwrap();
             pool.close().await;
         }
-        for group_commit in [true, false] {
-            let store = crate::SqliteStore::open_with(
-                &db,
-                crate::SqliteConfig::default().with_group_commit(group_commit),
-            )
-            .await
-            .unwrap();
-            // Cancelled by the first open (a batch), none left for the second.
-            let expected = u64::from(group_commit);
+        for expected in [1, 0] {
+            let store = crate::SqliteStore::open(&db).await.unwrap();
+            // Cancelled by the first open, none left for the second.
             assert_eq!(
                 cancel(&store, 9, Timestamp::from_millis(0)).await,
                 expected,
-                "group commit {group_commit}"
+                "expected {expected}"
             );
             store.close().await;
         }
@@ -1441,7 +1062,7 @@ mod tests {
         let now = Timestamp::from_secs(1_700_000_000);
         let window = Duration::from_secs(3600);
         let lesson = |i: u8| test_lesson("fails", i, now, window);
-        crate::batch::FAIL_SCRIPTS.store(true, Ordering::Relaxed);
+        crate::writers::FAIL_SCRIPTS.store(true, Ordering::Relaxed);
         let tasks: Vec<_> = (0..32u8)
             .map(|i| {
                 let store = store.clone();
@@ -1458,7 +1079,7 @@ mod tests {
         for t in tasks {
             outcomes.push(t.await.unwrap());
         }
-        crate::batch::FAIL_SCRIPTS.store(false, Ordering::Relaxed);
+        crate::writers::FAIL_SCRIPTS.store(false, Ordering::Relaxed);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             assert!(
                 matches!(
@@ -1541,10 +1162,12 @@ mod tests {
         for background in [true, false] {
             let dir = scratch_dir("checkpoint");
             let db = dir.join("antirelou.db");
-            let mut config = crate::SqliteConfig::default().with_group_commit(true);
             // The writer checkpoints at 256 pages either way.
-            config.wal_autocheckpoint = if background { 64 } else { 256 };
-            config.background_checkpoint = background;
+            let config = crate::SqliteConfig {
+                wal_autocheckpoint: if background { 64 } else { 256 },
+                background_checkpoint: background,
+                ..crate::SqliteConfig::default()
+            };
             let store = crate::SqliteStore::open_with(&db, config).await.unwrap();
             let initial = std::fs::metadata(&db).unwrap().len();
             let wal = dir.join("antirelou.db-wal");
@@ -1630,19 +1253,19 @@ mod tests {
         for tail in [true, false] {
             let dir = scratch_dir("wal-restart");
             let db = dir.join("antirelou.db");
-            let mut config = crate::SqliteConfig::default().with_group_commit(true);
-            config.wal_autocheckpoint = PAGES;
+            let config = crate::SqliteConfig {
+                wal_autocheckpoint: PAGES,
+                ..crate::SqliteConfig::default()
+            };
             let mut store = crate::SqliteStore::open_with(&db, config).await.unwrap();
             let wal = crate::wal_path(&db);
             if !tail {
-                store.batcher = Some(
-                    crate::batch::Batcher::start(
-                        store.writer.clone(),
-                        crate::batch::WalSync::Pipelined(wal.clone()),
-                        None,
-                    )
-                    .unwrap(),
-                );
+                store.batcher = crate::batch::Batcher::start(
+                    store.writer.clone(),
+                    crate::batch::WalSync::Pipelined(wal.clone()),
+                    None,
+                )
+                .unwrap();
             }
             let now = Timestamp::from_secs(1_700_000_000);
             // 8 writers (batches of a few writes: a few hundred frames between two looks of the
@@ -1769,14 +1392,12 @@ mod tests {
         let mut store = crate::SqliteStore::open(dir.join("antirelou.db"))
             .await
             .unwrap();
-        store.batcher = Some(
-            crate::batch::Batcher::start(
-                store.writer.clone(),
-                crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
-                None,
-            )
-            .unwrap(),
-        );
+        store.batcher = crate::batch::Batcher::start(
+            store.writer.clone(),
+            crate::batch::WalSync::Pipelined(dir.join("no-such-dir").join("antirelou.db-wal")),
+            None,
+        )
+        .unwrap();
         let now = Timestamp::from_secs(1_700_000_000);
         let err = store
             .set_opted_out(&SenderHash([9; 16]), true, now)

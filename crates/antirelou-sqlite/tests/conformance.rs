@@ -79,29 +79,14 @@ async fn conformance_fresh_file_per_test_normal_durability() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conformance_file_group_commit() {
-    let dir = TempDir::new("group");
-    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
-        .await
-        .unwrap();
-    antirelou_core::conformance::run_store_suite(&store).await;
-    antirelou_core::conformance::run_store_suite(&store).await;
-    store.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conformance_fresh_file_per_test_group_commit() {
-    let dir = TempDir::new("fresh-group");
+async fn conformance_fresh_file_per_test() {
+    let dir = TempDir::new("fresh-default");
     let n = AtomicU32::new(0);
     antirelou_core::conformance::run_store_suite_fresh(|| {
         let path = dir
             .0
             .join(format!("db-{}.db", n.fetch_add(1, Ordering::SeqCst)));
-        async move {
-            SqliteStore::open_with(path, SqliteConfig::default().with_group_commit(true))
-                .await
-                .unwrap()
-        }
+        async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
 }
@@ -112,9 +97,7 @@ async fn conformance_fresh_file_per_test_group_commit() {
 async fn group_commit_keeps_one_slot_per_sender_and_durability() {
     let dir = TempDir::new("group-slots");
     let now = Timestamp::from_secs(1_700_000_000);
-    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(dir.db()).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..400u32 {
         let store = store.clone();
@@ -159,9 +142,7 @@ async fn group_commit_schedule_ids_and_duplicates() {
     use antirelou_core::store::ScheduleOutcome;
     let dir = TempDir::new("group-ids");
     let now = Timestamp::from_secs(1_700_000_000);
-    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(dir.db()).await.unwrap();
     // One key scheduled before, so that the batch meets an existing row too.
     let before = store.schedule(reply("k0", now), now).await.unwrap();
     let mut tasks = Vec::new();
@@ -201,20 +182,18 @@ async fn group_commit_schedule_ids_and_duplicates() {
     }
 }
 
-/// `record_contact_and_schedule_lesson` through group commit: concurrent texts of 20 senders
-/// (5 each, distinct keys) record every contact and schedule exactly one lesson per sender;
-/// exactly one call per sender sees no previous record; a repeated key is a duplicate; without
-/// group commit the same operation is made of the two plain calls, with the same results.
+/// `admit_text` through group commit: concurrent texts of 20 senders (5 each, distinct keys)
+/// record every contact and schedule exactly one lesson per sender; exactly one call per
+/// sender sees no previous record; a repeated key is a duplicate, answered without asking the
+/// policy and without counting a contact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn group_commit_contact_and_lesson_together() {
-    use antirelou_core::event::Channel;
-    use antirelou_core::store::{LessonSchedule, Store};
-    let dir = TempDir::new("group-contact-lesson");
+async fn group_commit_admits_concurrent_texts() {
+    use antirelou_core::policy::Decision;
+    use antirelou_core::store::{LessonSchedule, Store, TextAdmission};
+    let dir = TempDir::new("group-admit");
     let now = Timestamp::from_secs(1_700_000_000);
     let window = Duration::from_secs(86_400);
-    let store = SqliteStore::open_with(dir.db(), SqliteConfig::default().with_group_commit(true))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(dir.db()).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..100u32 {
         let store = store.clone();
@@ -223,7 +202,7 @@ async fn group_commit_contact_and_lesson_together() {
             let s = (i % 20) as u8;
             r.sender = SenderHash([s; 16]);
             let out = store
-                .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
+                .admit_text(r, window, now, Box::new(|| Decision::Allow))
                 .await
                 .unwrap();
             (s, i, out)
@@ -233,8 +212,11 @@ async fn group_commit_contact_and_lesson_together() {
     let mut first = [0u32; 20];
     let mut taught0 = None;
     for t in tasks {
-        let (s, i, (prev, lesson)) = t.await.unwrap();
-        match lesson {
+        let (s, i, out) = t.await.unwrap();
+        let TextAdmission::Decided { previous, schedule } = out else {
+            panic!("neither opted out nor a duplicate: {out:?}");
+        };
+        match schedule {
             LessonSchedule::Scheduled(_) => {
                 scheduled[s as usize] += 1;
                 if s == 0 {
@@ -242,9 +224,9 @@ async fn group_commit_contact_and_lesson_together() {
                 }
             }
             LessonSchedule::AlreadyTaught => {}
-            LessonSchedule::Duplicate(_) => panic!("distinct keys: {lesson:?}"),
+            LessonSchedule::Duplicate(_) => panic!("distinct keys: {schedule:?}"),
         }
-        if prev.is_none() {
+        if previous.is_none() {
             first[s as usize] += 1;
         }
     }
@@ -255,90 +237,17 @@ async fn group_commit_contact_and_lesson_together() {
         assert_eq!(rec.contacts, 5, "sender {s}");
         assert_eq!(rec.last_lesson_at, Some(now));
     }
-    // The key of a stored lesson again: the contact counts, the lesson is a duplicate.
+    // The key of a stored lesson again: a duplicate, the policy not asked, no contact counted.
     let mut r = reply(&format!("c{}:lesson", taught0.unwrap()), now);
     r.sender = SenderHash([0; 16]);
-    let (prev, lesson) = store
-        .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
+    let again = store
+        .admit_text(r, window, now, Box::new(|| unreachable!()))
         .await
         .unwrap();
-    assert_eq!(prev.unwrap().contacts, 5);
-    assert!(matches!(lesson, LessonSchedule::Duplicate(_)), "{lesson:?}");
+    assert!(matches!(again, TextAdmission::Duplicate(_)), "{again:?}");
+    let rec = store.sender(&SenderHash([0; 16])).await.unwrap().unwrap();
+    assert_eq!(rec.contacts, 5);
     store.close().await;
-
-    let plain = SqliteStore::open_in_memory().await.unwrap();
-    let r = reply("p:lesson", now);
-    let sender = r.sender;
-    let (prev, lesson) = plain
-        .record_contact_and_schedule_lesson(Channel::Sms, r, window, now)
-        .await
-        .unwrap();
-    assert!(prev.is_none());
-    assert!(matches!(lesson, LessonSchedule::Scheduled(_)), "{lesson:?}");
-    assert_eq!(plain.sender(&sender).await.unwrap().unwrap().contacts, 1);
-    assert!(plain.find_by_key("p:lesson").await.unwrap().is_some());
-}
-
-/// `opted_out_and_find_by_key` answers exactly what `is_opted_out` and `find_by_key` answer,
-/// and sees every committed write at once: read on the caller's thread (the default), through
-/// the reader pool, and after group-committed writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opted_out_and_find_by_key_matches_the_two_reads() {
-    for (inline_reads, group_commit) in [(true, false), (false, false), (true, true)] {
-        let mut config = SqliteConfig::default().with_group_commit(group_commit);
-        config.inline_reads = inline_reads;
-        opted_out_and_find_by_key_with(config).await;
-    }
-}
-
-async fn opted_out_and_find_by_key_with(config: SqliteConfig) {
-    use antirelou_core::store::{OptOutStore, Store};
-    let dir = TempDir::new("precheck");
-    let now = Timestamp::from_secs(1_700_000_000);
-    let store = SqliteStore::open_with(dir.db(), config).await.unwrap();
-    let a = SenderHash([1; 16]);
-    let b = SenderHash([2; 16]);
-    assert_eq!(
-        store.opted_out_and_find_by_key(&a, "k").await.unwrap(),
-        (false, None)
-    );
-    let id = store.schedule(reply("k", now), now).await.unwrap().id();
-    store.set_opted_out(&b, true, now).await.unwrap();
-    assert_eq!(
-        store.opted_out_and_find_by_key(&a, "k").await.unwrap(),
-        (false, Some(id))
-    );
-    assert_eq!(
-        store.opted_out_and_find_by_key(&b, "other").await.unwrap(),
-        (true, None)
-    );
-    store.set_opted_out(&b, false, now).await.unwrap();
-    assert_eq!(
-        store.opted_out_and_find_by_key(&b, "k").await.unwrap(),
-        (false, Some(id))
-    );
-    // Many readers at once (more than the connections kept idle), each seeing its own write.
-    let mut tasks = Vec::new();
-    for i in 0..32u8 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let s = SenderHash([100 + i; 16]);
-            store.set_opted_out(&s, true, now).await.unwrap();
-            assert_eq!(
-                store
-                    .opted_out_and_find_by_key(&s, &format!("none-{i}"))
-                    .await
-                    .unwrap(),
-                (true, None)
-            );
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    store.close().await;
-    // A closed store reads nothing, inline or not.
-    assert!(store.opted_out_and_find_by_key(&a, "k").await.is_err());
 }
 
 fn reply(key: &str, now: Timestamp) -> NewReply {

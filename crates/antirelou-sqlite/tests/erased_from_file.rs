@@ -126,16 +126,6 @@ async fn a_sent_number_is_gone_from_the_database_file_and_its_wal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sent_number_is_gone_with_group_commit() {
-    number_gone_after_send(
-        "group",
-        SqliteConfig::default().with_group_commit(true),
-        None,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_number_is_gone_without_the_background_checkpointer() {
     let mut config = SqliteConfig::default();
     config.background_checkpoint = false;
