@@ -106,11 +106,9 @@ pub struct PrefixFloodConfig {
     /// it last, and the other core must fetch it from there: on a virtual machine whose cores
     /// are far apart that is slower than a memory read. In a table larger than the caches an
     /// entry has usually left the writer's cache before the other core asks for it, and the
-    /// chain's prefetch overlaps that read with the sender table's. Measured with
-    /// `abuse_scaling` (interleaved pairs, five alternated runs, medians at 1 and 10 million
-    /// senders): two-thread scaling of the default chain 1.71–1.84 with 262,144 entries against
-    /// 1.14–1.81 with 16,384; one thread about 3 % slower at 10 million senders. In the host's
-    /// slow phases (when governor's own scaling falls to 1.0–1.4) the chain's falls too.
+    /// chain's prefetch overlaps that read with the sender table's. The `abuse_scaling` binary of
+    /// `antirelou-benches` measures the two-thread scaling of both sizes (figures in
+    /// `docs/PERFORMANCE.md`).
     pub capacity: usize,
 }
 

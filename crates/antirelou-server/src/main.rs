@@ -12,16 +12,10 @@ use clap::Parser;
 
 /// mimalloc instead of the system allocator: a webhook allocates a few dozen small buffers
 /// (HTTP parsing, form fields, the number's parse, the SQL batch), and glibc's malloc and free
-/// took about a fifth of the HTTP threads' time under load (`perf`, 256 connections), with
-/// `malloc_consolidate` among the top symbols. With mimalloc the load generator measured 10 and
-/// 15 % more durable webhooks per second in two alternated pairs on the same machine (see
-/// `docs/DEPLOYMENT.md`).
-///
-/// The crate is built with mimalloc's `override` feature, so that the C code in the process
-/// (SQLite, which allocates a page-cache buffer or a statement with `malloc`) uses it too: the
-/// writer connection's thread spent about 7 % of its time in glibc's `malloc` and `free`; with
-/// the override, three alternated pairs gave 5 % more webhooks per second (median of the
-/// three pairs' server medians 21,720 against 20,340).
+/// were among the top symbols under load (`perf`). The crate is built with mimalloc's
+/// `override` feature, so that the C code in the process (SQLite's page-cache buffers and
+/// statements) allocates through it too. What each step gained in the load generator:
+/// `docs/PERFORMANCE.md`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,9 +3,8 @@
 //! SQLite checkpoints the WAL (copies its pages into the database file, then syncs it) on the
 //! connection whose commit pushed the WAL past `wal_autocheckpoint` pages: the writer, which
 //! then holds the write lock while it copies thousands of pages. Under a steady write load that
-//! is a stall every few hundred milliseconds, and every webhook in flight waits for it (at 256
-//! connections the p99 latency of a round fell from 39–52 ms to 29–32 ms when no checkpoint ran
-//! at all).
+//! is a stall every few hundred milliseconds, and every webhook in flight waits for it (the load
+//! generator's p99 latency shows it: `docs/PERFORMANCE.md`).
 //!
 //! A [`Checkpointer`] runs `PRAGMA wal_checkpoint(PASSIVE)` from its own connection whenever the
 //! WAL file is larger than the threshold. A passive checkpoint never blocks the writer (nor is
@@ -19,10 +18,9 @@
 //! SQLite starts the WAL file over (writes new frames from its beginning) only when a write
 //! transaction begins while every frame has been copied. Under a steady load that never happens
 //! by itself: a passive checkpoint copies the frames present when it began, and the writer
-//! appends more meanwhile, so the WAL file grew without end (270 MB after 120,000 webhooks in the
-//! load test), every frame written to a new part of the file: the kernel allocated and zeroed a
-//! page-cache page and a disk block for each (about 15 % of the writer connection's time, by
-//! `perf`). So when a pass leaves at most [`TAIL`] frames uncopied in a WAL of at least the
+//! appends more meanwhile, so the WAL file grew without end, every frame written to a new part
+//! of the file: the kernel allocated and zeroed a page-cache page and a disk block for each (a
+//! visible share of the writer connection's time in `perf`; figures in `docs/PERFORMANCE.md`). So when a pass leaves at most [`TAIL`] frames uncopied in a WAL of at least the
 //! threshold, the checkpointer asks the group-commit writer ([`TailRequest`]) to copy that short
 //! tail itself between two batches, when nothing is appended: its next transaction then starts
 //! the WAL over, and the file is written again from its beginning, over pages the kernel
