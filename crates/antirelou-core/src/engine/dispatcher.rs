@@ -45,6 +45,7 @@ use super::inbound::contact;
 use super::numbers::NumberStatus;
 use super::pacing::{Pacer, RatePerSecond};
 use super::prices::Estimate;
+use super::deferral::{next_grid, rank_of, release_at};
 use super::timing::{backoff, next_period_start};
 use super::{Engine, Inner, scrub};
 use crate::clock::Timestamp;
@@ -145,6 +146,9 @@ pub struct TickReport {
     pub cancelled: u64,
     /// Deferred to the next spend period because a cap was reached.
     pub budget_deferred: u64,
+    /// Lessons held back because the policy deferred them or a cap was reached (the latter
+    /// counted in `budget_deferred` too).
+    pub deferred: u64,
     /// Held because their number is paused.
     pub held: u64,
     /// Put back because the provider account's pace had no slot soon enough.
@@ -168,6 +172,7 @@ impl TickReport {
         self.expired += o.expired;
         self.cancelled += o.cancelled;
         self.budget_deferred += o.budget_deferred;
+        self.deferred += o.deferred;
         self.held += o.held;
         self.paced += o.paced;
         self.lease_lost += o.lease_lost;
@@ -191,6 +196,7 @@ enum Step {
     Expired,
     Cancelled,
     BudgetDeferred,
+    Deferred { budget: bool },
     Held,
     Paced,
     Released,
@@ -249,7 +255,14 @@ impl Dispatcher {
                 continue;
             }
             let token = reply.token;
-            match self.process(reply).await {
+            let step = self.process(reply).await;
+            if let Ok(
+                Step::Sent { .. } | Step::Failed | Step::Expired | Step::Cancelled,
+            ) = step
+            {
+                inner.deferred.release(token.id);
+            }
+            match step {
                 Ok(step) => match step {
                     Step::Sent { lease_lost } => {
                         report.sent += 1;
@@ -260,6 +273,10 @@ impl Dispatcher {
                     Step::Expired => report.expired += 1,
                     Step::Cancelled => report.cancelled += 1,
                     Step::BudgetDeferred => report.budget_deferred += 1,
+                    Step::Deferred { budget } => {
+                        report.deferred += 1;
+                        report.budget_deferred += u64::from(budget);
+                    }
                     Step::Held => report.held += 1,
                     Step::Paced => report.paced += 1,
                     Step::Released => report.released += 1,
@@ -348,17 +365,23 @@ impl Dispatcher {
             inner.count(Reason::OptedOut.counter(), 1).await;
             return Ok(Step::Cancelled);
         }
-        if let Decision::Deny(r) =
-            inner
-                .policy
-                .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
+        match inner
+            .policy
+            .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
         {
-            store
-                .finish(token, TerminalState::Cancelled, r.as_str(), now)
-                .await?;
-            self.lesson_unsent(&c, now).await;
-            inner.count(r.counter(), 1).await;
-            return Ok(Step::Cancelled);
+            Decision::Deny(r) => {
+                store
+                    .finish(token, TerminalState::Cancelled, r.as_str(), now)
+                    .await?;
+                self.lesson_unsent(&c, now).await;
+                inner.count(r.counter(), 1).await;
+                return Ok(Step::Cancelled);
+            }
+            Decision::Defer(r) => {
+                let base = next_grid(now, inner.config.defer_retry);
+                return self.defer(&c, now, r, base).await;
+            }
+            Decision::Allow => {}
         }
 
         // The text comes from the number's configuration, never from the queue.
@@ -404,6 +427,12 @@ impl Dispatcher {
         }
         let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
             Ok(r) => r,
+            Err(Error::BudgetExceeded { period }) if c.kind == ReplyKind::Lesson => {
+                inner.count("budget.deferred", 1).await;
+                tracing::warn!(period, reply = token.id, "spend cap reached: lesson deferred");
+                let base = next_period_start(now, period);
+                return self.defer(&c, now, Reason::BudgetExhausted, base).await;
+            }
             Err(Error::BudgetExceeded { period }) => {
                 let next = next_period_start(now, period);
                 if next < c.expires_at {
@@ -501,6 +530,64 @@ impl Dispatcher {
                 self.fail(&c, now, e).await
             }
         }
+    }
+
+    /// Hold a reply back for `reason` until `base` (a grid instant: the next policy recheck or
+    /// the next spend period) plus its rank in seconds (see the `deferral` module), or drop it
+    /// when that is at or past its deadline (`drop.deferred_too_long`, slot given back). A
+    /// lesson newly held counts `deferred.<reason>`; one beyond
+    /// [`EngineConfig::max_deferred`](super::EngineConfig::max_deferred) is cancelled
+    /// (`drop.defer_limit`, slot given back).
+    async fn defer(
+        &self,
+        c: &ClaimedReply,
+        now: Timestamp,
+        reason: Reason,
+        base: Timestamp,
+    ) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let lesson = c.kind == ReplyKind::Lesson;
+        let next = release_at(base, if lesson { rank_of(c.expires_at) } else { 0 });
+        if next >= c.expires_at {
+            store
+                .finish(
+                    c.token,
+                    TerminalState::Expired,
+                    Reason::DeferredTooLong.as_str(),
+                    now,
+                )
+                .await?;
+            self.lesson_unsent(c, now).await;
+            inner.count(Reason::DeferredTooLong.counter(), 1).await;
+            tracing::info!(reply = c.token.id, reason = reason.as_str(), "deferred reply dropped: it cannot go out before its deadline");
+            return Ok(Step::Expired);
+        }
+        if lesson {
+            match inner.deferred.hold(c.token.id, c.expires_at, now) {
+                Some(true) => inner.count(reason.deferred_counter(), 1).await,
+                Some(false) => {}
+                None => {
+                    store
+                        .finish(
+                            c.token,
+                            TerminalState::Cancelled,
+                            Reason::DeferLimit.as_str(),
+                            now,
+                        )
+                        .await?;
+                    self.lesson_unsent(c, now).await;
+                    inner.count(Reason::DeferLimit.counter(), 1).await;
+                    return Ok(Step::Cancelled);
+                }
+            }
+        }
+        store
+            .retry_later(c.token, next, reason.as_str(), now)
+            .await?;
+        Ok(Step::Deferred {
+            budget: reason == Reason::BudgetExhausted,
+        })
     }
 
     /// A lesson ended unsent for a reason that is not the man's (the policy's re-check, its
