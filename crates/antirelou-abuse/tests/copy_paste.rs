@@ -215,6 +215,7 @@ fn in_the_default_chain_copies_are_counted_as_copy_paste() {
         match d {
             Decision::Allow => allowed += 1,
             Decision::Deny(r) => assert_eq!(r, Reason::CopyPaste, "sender {i}"),
+            Decision::Defer(r) => panic!("sender {i} deferred ({r}), not judged"),
         }
     }
     assert!((3..=7).contains(&allowed), "{allowed} copies got through");
