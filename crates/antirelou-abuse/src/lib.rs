@@ -100,7 +100,7 @@ pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
 pub use pace::GlobalPace;
 pub use prefix_flood::{PrefixFloodConfig, PrefixFloodGuard};
 pub use recent::RecentSenders;
-pub use settings::{PolicySettings, SettingsError};
+pub use settings::{DeferSettings, PolicySettings, SettingsError};
 
 /// Everything that can go wrong when configuring the policies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -604,7 +604,8 @@ pub trait Store:
     /// 2. a reply stored under the key: [`TextAdmission::Duplicate`], nothing else;
     /// 3. otherwise `decide` is run once; on [`Decision::Deny`] the contact is recorded
     ///    ([`SenderHistory::record_contact`], channel SMS) and the answer is
-    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] the effects of
+    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] (or [`Decision::Defer`]: a deferred
+    ///    lesson is stored like an allowed one) the effects of
     ///    [`Store::record_contact_and_schedule_lesson`] and [`TextAdmission::Decided`].
     ///
     /// A backend that groups writes overrides it to make the reads inside the transaction that

@@ -608,6 +608,8 @@ async fn run_async(
                 monthly: positive(scenario.budget.monthly_cap_eur),
             };
             number_config.neutral_first_reply = scenario.number.neutral_first_reply;
+            // `[abuse.defer]`: how deferred lessons are held (the server's names and defaults).
+            scenario.abuse.defer.apply(&mut config);
             let tuned = scenario
                 .abuse
                 .into_config(window)
