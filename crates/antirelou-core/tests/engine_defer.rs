@@ -184,3 +184,83 @@ async fn when_the_pressure_lifts_lessons_go_out_in_priority_order() {
     assert_eq!(h.stub.sent()[2].to, a);
     assert_eq!(h.engine.deferred_lessons(), 0);
 }
+
+/// A two-segment lesson with a one-segment short form.
+fn long_lessons() -> antirelou_core::catalogue::Catalogue {
+    let mut set = lessons("fr-FR");
+    set.sms = "LESSON ".repeat(30);
+    let mut c = antirelou_core::catalogue::Catalogue::default();
+    c.insert(set);
+    c
+}
+
+const SEGMENT: Money = Money::from_micros(76_270);
+
+#[tokio::test]
+async fn when_the_full_form_does_not_fit_the_short_form_goes_and_costs_one_segment() {
+    // Room for three segments a day: one full lesson (two), then only the short form fits.
+    let config = EngineConfig {
+        caps: SpendCaps {
+            daily: Some(SEGMENT * 3),
+            monthly: None,
+        },
+        short_form_above: 1.0,
+        ..exact_config()
+    };
+    let h = Setup {
+        config,
+        catalogue: long_lessons(),
+        ..Setup::default()
+    }
+    .build();
+    for i in 0..3 {
+        h.engine
+            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
+            .await
+            .unwrap();
+    }
+    h.clock.advance(HOUR);
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.sent, r.deferred), (2, 1));
+    let sent = h.stub.sent();
+    assert_eq!(sent[0].body, "LESSON ".repeat(30));
+    assert_eq!(sent[1].body, LESSON_SHORT);
+    assert_eq!(h.counter("lesson.short_form").await, 1);
+    // The ledger charged two segments and one: the cap is exactly spent.
+    assert_eq!(h.engine.stats().await.unwrap().spend.day, SEGMENT * 3);
+    assert_eq!(h.counter("deferred.budget_exhausted").await, 1);
+}
+
+#[tokio::test]
+async fn above_the_configured_share_of_the_cap_lessons_go_out_short() {
+    // Cap of ten segments, short form above 30 %: two full lessons (four segments, 40 %), then
+    // short ones.
+    let config = EngineConfig {
+        caps: SpendCaps {
+            daily: Some(SEGMENT * 10),
+            monthly: None,
+        },
+        short_form_above: 0.3,
+        ..exact_config()
+    };
+    let h = Setup {
+        config,
+        catalogue: long_lessons(),
+        ..Setup::default()
+    }
+    .build();
+    for i in 0..4 {
+        h.engine
+            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
+            .await
+            .unwrap();
+    }
+    h.clock.advance(HOUR);
+    assert_eq!(h.dispatcher.tick().await.unwrap().sent, 4);
+    let bodies: Vec<String> = h.stub.sent().into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies[2], LESSON_SHORT);
+    assert_eq!(bodies[3], LESSON_SHORT);
+    assert_eq!(bodies[1], "LESSON ".repeat(30));
+    assert_eq!(h.counter("lesson.short_form").await, 2);
+    assert_eq!(h.engine.stats().await.unwrap().spend.day, SEGMENT * 6);
+}

@@ -493,6 +493,11 @@ fn lesson_set(scenario: &Scenario, locale: &Locale) -> LessonSet {
     LessonSet {
         locale: locale.clone(),
         sms: scenario.number.lesson.clone(),
+        sms_short: scenario.number.short_lesson.clone().or_else(|| {
+            Catalogue::builtin()
+                .get(locale)
+                .and_then(|s| s.sms_short.clone())
+        }),
         voice: scenario.number.lesson.clone(),
         neutral_reply: scenario.number.neutral_reply.clone(),
         voicemail_greeting: "Bonjour, vous etes bien sur ma messagerie, laissez-moi un message."

@@ -385,12 +385,28 @@ impl Dispatcher {
         }
 
         // The text comes from the number's configuration, never from the queue.
+        // Under budget pressure a lesson goes out in its one-segment short form, when the
+        // locale has one: above `short_form_above` of a cap, or when the full form does not fit.
         let text = match c.kind {
             ReplyKind::Lesson => entry.lessons.sms.clone(),
             ReplyKind::Neutral => entry.lessons.neutral_reply.clone(),
         };
+        let short = match c.kind {
+            ReplyKind::Lesson => entry.lessons.sms_short.clone(),
+            ReplyKind::Neutral => None,
+        };
         let client_ref = format!("r{}a{}", token.id, token.attempt);
-        let sms = OutboundSms::new(c.number.clone(), c.recipient.clone(), text, client_ref);
+        let outbound = |text: String| {
+            OutboundSms::new(c.number.clone(), c.recipient.clone(), text, client_ref.clone())
+        };
+        let mut short_form = false;
+        let mut sms = match &short {
+            Some(s) if self.budget_pressed(now).await? => {
+                short_form = true;
+                outbound(s.clone())
+            }
+            _ => outbound(text),
+        };
 
         let Some(route) = self.senders.map.get(&entry.config.provider) else {
             tracing::error!(number = %c.number.masked(), provider = entry.config.provider.as_str(),
@@ -415,17 +431,29 @@ impl Dispatcher {
         }
 
         let calling_code = c.recipient.calling_code();
-        let estimate = inner
+        let per_segment = inner
             .prices
-            .per_segment(calling_code, inner.config.price_per_segment)
-            * sms.segments();
+            .per_segment(calling_code, inner.config.price_per_segment);
+        let mut estimate = per_segment * sms.segments();
         if let Some(step) = self
             .already_sent(&c, &*route.sender, &sms, estimate)
             .await?
         {
             return Ok(step);
         }
-        let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
+        let mut reserved = store.reserve(estimate, &inner.config.caps, now).await;
+        // The full form does not fit: try the short form (reserved at its own segments) before
+        // deferring.
+        if let (Err(Error::BudgetExceeded { .. }), false, Some(s)) = (&reserved, short_form, &short)
+        {
+            let shorter = outbound(s.clone());
+            let cost = per_segment * shorter.segments();
+            reserved = store.reserve(cost, &inner.config.caps, now).await;
+            if reserved.is_ok() {
+                (sms, estimate, short_form) = (shorter, cost, true);
+            }
+        }
+        let reservation = match reserved {
             Ok(r) => r,
             Err(Error::BudgetExceeded { period }) if c.kind == ReplyKind::Lesson => {
                 inner.count("budget.deferred", 1).await;
@@ -521,6 +549,9 @@ impl Dispatcher {
                 store.settle(&reservation, actual).await?;
                 inner.remember_price(&receipt, estimate, calling_code);
                 inner.count_sent(c.kind, actual).await;
+                if short_form {
+                    inner.count("lesson.short_form", 1).await;
+                }
                 tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
                     kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
                 Ok(Step::Sent { lease_lost })
@@ -530,6 +561,21 @@ impl Dispatcher {
                 self.fail(&c, now, e).await
             }
         }
+    }
+
+    /// Whether a spend period is past [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above)
+    /// of its cap (never at 1.0 or without caps).
+    async fn budget_pressed(&self, now: Timestamp) -> Result<bool> {
+        let inner = self.inner();
+        let (caps, above) = (&inner.config.caps, inner.config.short_form_above);
+        if above >= 1.0 || (caps.daily.is_none() && caps.monthly.is_none()) {
+            return Ok(false);
+        }
+        let spent = inner.store.spend(now).await?;
+        let past = |spent: crate::money::Money, cap: Option<crate::money::Money>| {
+            cap.is_some_and(|cap| spent.micros() as f64 > cap.micros() as f64 * above)
+        };
+        Ok(past(spent.day, caps.daily) || past(spent.month, caps.monthly))
     }
 
     /// Hold a reply back for `reason` until `base` (a grid instant: the next policy recheck or
