@@ -27,7 +27,9 @@ pub struct EngineConfig {
     /// One lesson per sender within this window (default 30 days).
     pub lesson_window: Duration,
     /// A reply not sent within this long after its due time expires instead of arriving days late
-    /// (default 24 hours).
+    /// (default 24 hours). A lesson's deadline is the later of this and
+    /// [`defer_horizon`](Self::defer_horizon) after its text, since any lesson may be deferred
+    /// at send time.
     pub reply_deadline: Duration,
     /// How long a worker holds a claimed reply before another worker may take it over (default
     /// 60 s). It must cover one send, pacing included. It is also how long after a crash the
