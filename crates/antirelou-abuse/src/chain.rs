@@ -64,9 +64,10 @@ fn slot(decision: Decision) -> usize {
 ///     channel: Channel::Sms, at: Timestamp::from_secs(100),
 /// };
 /// assert!(chain.check(&c).is_allow());
-/// assert_eq!(chain.check(&c), Decision::Deny(Reason::GlobalPace));
+/// // The pace defers (pressure), it does not refuse.
+/// assert_eq!(chain.check(&c), Decision::Defer(Reason::GlobalPace));
 /// assert_eq!(chain.allowed(), 1);
-/// assert_eq!(chain.count(Reason::GlobalPace), 1);
+/// assert_eq!(chain.deferred(Reason::GlobalPace), 1);
 /// ```
 pub struct PolicyChain {
     stages: Vec<Arc<dyn AbusePolicy>>,

@@ -1119,3 +1119,22 @@ fn the_default_chain_denies_a_blocklisted_sender_even_in_degraded_mode() {
         Decision::Defer(Reason::FloodDegraded)
     );
 }
+
+#[test]
+fn a_busy_range_ranks_behind_an_ordinary_one_among_deferred_lessons() {
+    let g = guard();
+    let number = "+33937000000";
+    // Nine distinct senders of one block of 10,000 in a minute: half-way to the threshold of 16.
+    for i in 0..9 {
+        let s = format!("+3361234{:04}", i * 7);
+        assert!(g.check(&contact(&s, number, Channel::Sms, T0 + i)).is_allow());
+    }
+    let same_block = contact("+33612349999", number, Channel::Sms, T0 + 1_000);
+    let other_block = contact("+33698760000", number, Channel::Sms, T0 + 1_000);
+    assert_eq!(g.defer_rank(&same_block, None), 1);
+    assert_eq!(g.defer_rank(&other_block, None), 0);
+    // One sender alone does not make a range unusual.
+    let g = guard();
+    assert!(g.check(&contact("+33612340000", number, Channel::Sms, T0)).is_allow());
+    assert_eq!(g.defer_rank(&same_block, None), 0);
+}
