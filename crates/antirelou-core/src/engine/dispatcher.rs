@@ -5,7 +5,11 @@
 //! 1. past its deadline → expired;
 //! 2. its number gone or retired → cancelled; paused → held for
 //!    [`EngineConfig::paused_hold`](super::EngineConfig::paused_hold);
-//! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled;
+//! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled,
+//!    defers → held back to the next multiple of
+//!    [`EngineConfig::defer_retry`](super::EngineConfig::defer_retry) plus the lesson's rank in
+//!    seconds, or dropped (`drop.deferred_too_long`) when that is past its deadline (see the
+//!    `deferral` module);
 //!    a lesson cancelled by the re-check or expired (here, by the budget or by
 //!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
 //!    ([`SenderHistory::release_lesson`](crate::store::SenderHistory::release_lesson)): he never
@@ -13,9 +17,13 @@
 //! 4. the text is built from the number's lessons (never from the queue); a claim that is not
 //!    the reply's first asks the provider whether an earlier one was accepted
 //!    ([`SmsSender::find_accepted`]) and, if so, records that send instead of sending again;
-//!    the cost is reserved in the ledger at the price last billed for the recipient's calling
-//!    code (never below the configured price); a cap reached → deferred to the next day or
-//!    month, or expired;
+//!    a lesson goes out in its locale's one-segment short form when a cap is past
+//!    [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above) spent; the cost
+//!    of the text chosen (its own segments) is reserved in the ledger at the price last billed
+//!    for the recipient's calling code (never below the configured price); a cap reached → the
+//!    short form is tried, then a lesson is deferred to the next day or month (plus its rank),
+//!    or dropped past its deadline (`drop.deferred_too_long`); another reply is deferred or
+//!    expired;
 //! 5. the provider account's pace is respected (a burst waits for its slot);
 //! 6. sent: accepted → completed with the provider's id and the cost settled; transient error →
 //!    retried with exponential backoff and jitter (at least the provider's `retry_after`) unless
