@@ -584,6 +584,10 @@ async fn run_async(
         .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
     let number = traffic.number.clone();
     let lessons = lesson_set(scenario, &locale);
+    // The short form the engine sends under budget pressure is a lesson too.
+    if let Some(short) = &lessons.sms_short {
+        carrier.classify(short, ReplyKind::Lesson);
+    }
     let mut catalogue = Catalogue::default();
     catalogue.insert(lessons.clone());
     let mut number_config = NumberConfig::new(number.clone(), locale, Provider::Simulated);
