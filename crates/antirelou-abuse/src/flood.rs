@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use antirelou_core::Money;
 use antirelou_core::event::Channel;
-use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
 use serde::{Deserialize, Serialize};
 
 use crate::AbuseError;
@@ -446,6 +446,13 @@ impl AbusePolicy for FloodDetector {
         } else {
             Decision::Allow
         }
+    }
+
+    /// 1 for a text to a number in degraded mode (a new sender during a flood), else 0: among
+    /// deferred lessons, those of senders who came in ordinary times go first, so the backlog of
+    /// a flood does not take the budget from the men who text after it.
+    fn defer_rank(&self, c: &Contact, _: Option<TextFingerprint>) -> u8 {
+        u8::from(c.channel == Channel::Sms && self.status(c.number_key).degraded)
     }
 
     fn recheck(&self, c: &Contact) -> Decision {

@@ -1113,6 +1113,17 @@ fn the_default_chain_denies_a_blocklisted_sender_even_in_degraded_mode() {
         chain.check(&contact("+33687654300", number, Channel::Voice, T0 + 71_000)),
         Decision::Allow
     );
+    // A text during the flood ranks behind texts of ordinary times; another number is calm.
+    assert_eq!(
+        p.flood
+            .defer_rank(&contact(man, number, Channel::Sms, T0 + 71_000), None),
+        1
+    );
+    assert_eq!(
+        p.flood
+            .defer_rank(&contact(man, "+33937000001", Channel::Sms, T0 + 71_000), None),
+        0
+    );
     // At send time the number is still degraded: deferred again, not cancelled.
     assert_eq!(
         chain.recheck(&contact(man, number, Channel::Sms, T0 + 72_000)),

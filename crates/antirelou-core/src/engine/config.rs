@@ -70,8 +70,10 @@ pub struct EngineConfig {
     /// per process, in memory); beyond it a lesson that should be deferred is refused, counted
     /// `drop.defer_limit`.
     pub max_deferred: usize,
-    /// How often a lesson deferred by the abuse policy (a flood, the pace) is looked at again
-    /// (default 5 min). Deferred lessons share one grid of instants, multiples of this.
+    /// How soon a lesson deferred by the abuse policy (a flood, the pace) is looked at again
+    /// (default 5 min); the step doubles with each claim of the lesson, up to 16 times this.
+    /// Deferred lessons are due again on multiples of the step, so lessons released at one
+    /// instant go out in rank order.
     pub defer_retry: Duration,
     /// Above this fraction of a spend cap already spent in its period, lessons go out in the
     /// catalogue's one-segment short form when the number's locale has one (default 0.5; 1.0

@@ -7,8 +7,8 @@
 //!    [`EngineConfig::paused_hold`](super::EngineConfig::paused_hold);
 //! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled,
 //!    defers → held back to the next multiple of
-//!    [`EngineConfig::defer_retry`](super::EngineConfig::defer_retry) plus the lesson's rank in
-//!    seconds, or dropped (`drop.deferred_too_long`) when that is past its deadline (see the
+//!    [`EngineConfig::defer_retry`](super::EngineConfig::defer_retry) × 2^min(claims − 1, 4)
+//!    plus the lesson's rank in seconds, or dropped (`drop.deferred_too_long`) when that is past its deadline (see the
 //!    `deferral` module);
 //!    a lesson cancelled by the re-check or expired (here, by the budget or by
 //!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
@@ -386,8 +386,11 @@ impl Dispatcher {
                 return Ok(Step::Cancelled);
             }
             Decision::Defer(r) => {
-                let base = next_grid(now, inner.config.defer_retry);
-                return self.defer(&c, now, r, base).await;
+                // Looked at again on a shared grid whose step doubles with each claim, up to
+                // 16 × `defer_retry`: a long flood is not rechecked every few minutes.
+                let doublings = c.token.attempt.saturating_sub(1).min(4);
+                let step = inner.config.defer_retry.saturating_mul(1 << doublings);
+                return self.defer(&c, now, r, next_grid(now, step)).await;
             }
             Decision::Allow => {}
         }
