@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use antirelou_abuse::{
-    AbuseConfig, AbuseError, AllowedCountries, BlockPattern, Blocklist, FloodConfig, FloodDetector,
-    DefaultPolicies, GlobalPace, OriginRules, PolicyChain, PrefixFloodConfig, PrefixFloodGuard,
-    RecentSenders, default_chain,
+    AbuseConfig, AbuseError, AllowedCountries, BlockPattern, Blocklist, DefaultPolicies,
+    FloodConfig, FloodDetector, GlobalPace, OriginRules, PolicyChain, PrefixFloodConfig,
+    PrefixFloodGuard, RecentSenders, default_chain,
 };
 use antirelou_core::event::Channel;
 use antirelou_core::phone::Region;
@@ -1110,7 +1110,12 @@ fn the_default_chain_denies_a_blocklisted_sender_even_in_degraded_mode() {
     );
     // Calls are not deferred.
     assert_eq!(
-        chain.check(&contact("+33687654300", number, Channel::Voice, T0 + 71_000)),
+        chain.check(&contact(
+            "+33687654300",
+            number,
+            Channel::Voice,
+            T0 + 71_000
+        )),
         Decision::Allow
     );
     // A text during the flood ranks behind texts of ordinary times; another number is calm.
@@ -1120,8 +1125,10 @@ fn the_default_chain_denies_a_blocklisted_sender_even_in_degraded_mode() {
         1
     );
     assert_eq!(
-        p.flood
-            .defer_rank(&contact(man, "+33937000001", Channel::Sms, T0 + 71_000), None),
+        p.flood.defer_rank(
+            &contact(man, "+33937000001", Channel::Sms, T0 + 71_000),
+            None
+        ),
         0
     );
     // At send time the number is still degraded: deferred again, not cancelled.
@@ -1138,7 +1145,10 @@ fn a_busy_range_ranks_behind_an_ordinary_one_among_deferred_lessons() {
     // Nine distinct senders of one block of 10,000 in a minute: half-way to the threshold of 16.
     for i in 0..9 {
         let s = format!("+3361234{:04}", i * 7);
-        assert!(g.check(&contact(&s, number, Channel::Sms, T0 + i)).is_allow());
+        assert!(
+            g.check(&contact(&s, number, Channel::Sms, T0 + i))
+                .is_allow()
+        );
     }
     let same_block = contact("+33612349999", number, Channel::Sms, T0 + 1_000);
     let other_block = contact("+33698760000", number, Channel::Sms, T0 + 1_000);
@@ -1146,6 +1156,9 @@ fn a_busy_range_ranks_behind_an_ordinary_one_among_deferred_lessons() {
     assert_eq!(g.defer_rank(&other_block, None), 0);
     // One sender alone does not make a range unusual.
     let g = guard();
-    assert!(g.check(&contact("+33612340000", number, Channel::Sms, T0)).is_allow());
+    assert!(
+        g.check(&contact("+33612340000", number, Channel::Sms, T0))
+            .is_allow()
+    );
     assert_eq!(g.defer_rank(&same_block, None), 0);
 }

@@ -135,7 +135,11 @@ async fn beyond_max_deferred_a_lesson_is_refused_and_counted() {
             .unwrap();
         assert_eq!(out, SmsOutcome::Scheduled);
     }
-    let out = h.engine.handle_sms(sms("SM9", &mobile(9), "hi")).await.unwrap();
+    let out = h
+        .engine
+        .handle_sms(sms("SM9", &mobile(9), "hi"))
+        .await
+        .unwrap();
     assert_eq!(out, SmsOutcome::Dropped(Reason::DeferLimit));
     assert_eq!(h.counter("drop.defer_limit").await, 1);
     assert_eq!(h.counter("deferred.flood_degraded").await, 2);

@@ -157,6 +157,11 @@ pub struct RunReport {
     /// reason; `drop.sms_to_callers_disabled` counts callers who heard the decoy greeting and
     /// were not texted).
     pub dropped: BTreeMap<String, u64>,
+    /// The engine's deferral counters (`deferred.<reason>`: lessons held back, not refused, by
+    /// the flood detector, the pace or a spend cap; each lesson counted once).
+    pub deferred: BTreeMap<String, u64>,
+    /// Lessons sent in their one-segment short form under budget pressure (`lesson.short_form`).
+    pub short_form_lessons: u64,
     /// What the engine answered to the texts, by outcome (`scheduled`, `dropped:<reason>`, …).
     pub text_outcomes: BTreeMap<String, u64>,
     /// The legitimate senders' outcomes.
@@ -932,6 +937,13 @@ async fn run_async(
         .filter(|(k, _)| k.starts_with("drop."))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let deferred_counts = stats
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("deferred."))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let short_form_lessons = stats.counter("lesson.short_form");
     let series = carrier.spend_series();
     let mut curve: Vec<(f64, f64)> = series
         .iter()
@@ -991,6 +1003,8 @@ async fn run_async(
             stopped_by,
             replies_deferred_by_cap: deferred,
             dropped,
+            deferred: deferred_counts,
+            short_form_lessons,
             text_outcomes,
             legit,
             attack,

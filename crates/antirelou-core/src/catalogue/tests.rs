@@ -416,7 +416,11 @@ fn every_builtin_locale_has_a_one_segment_gsm7_short_form() {
         let set = c.get(&loc(l)).unwrap();
         let short = set.sms_short.as_deref().unwrap();
         let p = plan(short);
-        assert_eq!((p.encoding, p.segments), (Encoding::Gsm7, 1), "{l}: {short}");
+        assert_eq!(
+            (p.encoding, p.segments),
+            (Encoding::Gsm7, 1),
+            "{l}: {short}"
+        );
     }
     assert!(c.validate(&strict()).is_ok());
 }

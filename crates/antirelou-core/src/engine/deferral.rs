@@ -166,7 +166,9 @@ mod tests {
         for rank in 0..=MAX_DEFER_RANK {
             let d = lesson_deadline(received, due, day, 3 * day, rank);
             assert_eq!(rank_of(d), rank);
-            assert!(d <= received.add(3 * day) && d > received.add(3 * day - Duration::from_secs(1)));
+            assert!(
+                d <= received.add(3 * day) && d > received.add(3 * day - Duration::from_secs(1))
+            );
         }
         // A horizon shorter than the ordinary deadline leaves the ordinary one.
         let d = lesson_deadline(received, due, day, Duration::from_secs(60), 0);

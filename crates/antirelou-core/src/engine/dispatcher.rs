@@ -49,11 +49,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::deferral::{next_grid, rank_of, release_at};
 use super::inbound::contact;
 use super::numbers::NumberStatus;
 use super::pacing::{Pacer, RatePerSecond};
 use super::prices::Estimate;
-use super::deferral::{next_grid, rank_of, release_at};
 use super::timing::{backoff, next_period_start};
 use super::{Engine, Inner, scrub};
 use crate::clock::Timestamp;
@@ -264,10 +264,7 @@ impl Dispatcher {
             }
             let token = reply.token;
             let step = self.process(reply).await;
-            if let Ok(
-                Step::Sent { .. } | Step::Failed | Step::Expired | Step::Cancelled,
-            ) = step
-            {
+            if let Ok(Step::Sent { .. } | Step::Failed | Step::Expired | Step::Cancelled) = step {
                 inner.deferred.release(token.id);
             }
             match step {
@@ -408,7 +405,12 @@ impl Dispatcher {
         };
         let client_ref = format!("r{}a{}", token.id, token.attempt);
         let outbound = |text: String| {
-            OutboundSms::new(c.number.clone(), c.recipient.clone(), text, client_ref.clone())
+            OutboundSms::new(
+                c.number.clone(),
+                c.recipient.clone(),
+                text,
+                client_ref.clone(),
+            )
         };
         let mut short_form = false;
         let mut sms = match &short {
@@ -468,7 +470,11 @@ impl Dispatcher {
             Ok(r) => r,
             Err(Error::BudgetExceeded { period }) if c.kind == ReplyKind::Lesson => {
                 inner.count("budget.deferred", 1).await;
-                tracing::warn!(period, reply = token.id, "spend cap reached: lesson deferred");
+                tracing::warn!(
+                    period,
+                    reply = token.id,
+                    "spend cap reached: lesson deferred"
+                );
                 let base = next_period_start(now, period);
                 return self.defer(&c, now, Reason::BudgetExhausted, base).await;
             }
@@ -617,7 +623,11 @@ impl Dispatcher {
                 .await?;
             self.lesson_unsent(c, now).await;
             inner.count(Reason::DeferredTooLong.counter(), 1).await;
-            tracing::info!(reply = c.token.id, reason = reason.as_str(), "deferred reply dropped: it cannot go out before its deadline");
+            tracing::info!(
+                reply = c.token.id,
+                reason = reason.as_str(),
+                "deferred reply dropped: it cannot go out before its deadline"
+            );
             return Ok(Step::Expired);
         }
         if lesson {

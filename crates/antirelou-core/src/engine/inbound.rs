@@ -125,7 +125,12 @@ impl Inner {
 
     /// A stored lesson was deferred for `reason` (its place in the bound was reserved): hold it
     /// and count it. A lesson not stored gives its place back.
-    async fn lesson_deferred(&self, schedule: &LessonSchedule, deadline: Timestamp, reason: Reason) {
+    async fn lesson_deferred(
+        &self,
+        schedule: &LessonSchedule,
+        deadline: Timestamp,
+        reason: Reason,
+    ) {
         match schedule {
             LessonSchedule::Scheduled(id) => {
                 self.deferred.fill(*id, deadline);
@@ -266,17 +271,18 @@ impl Inner {
                 return Ok(LessonOutcome::Dropped(Reason::OptedOut));
             }
             // The call was counted by `check`; an SMS costs money, so ask again without counting.
-            let deferred = match self
-                .policy
-                .recheck(&contact(from, &entry.config.number, Channel::Sms, now))
-            {
-                Decision::Deny(r) => return Ok(LessonOutcome::Dropped(r)),
-                Decision::Defer(_) if !self.deferred.reserve(now) => {
-                    return Ok(LessonOutcome::Dropped(Reason::DeferLimit));
-                }
-                Decision::Defer(r) => Some(r),
-                Decision::Allow => None,
-            };
+            let deferred =
+                match self
+                    .policy
+                    .recheck(&contact(from, &entry.config.number, Channel::Sms, now))
+                {
+                    Decision::Deny(r) => return Ok(LessonOutcome::Dropped(r)),
+                    Decision::Defer(_) if !self.deferred.reserve(now) => {
+                        return Ok(LessonOutcome::Dropped(Reason::DeferLimit));
+                    }
+                    Decision::Defer(r) => Some(r),
+                    Decision::Allow => None,
+                };
             let base = Self::event_base(call.provider, &call.call_id, hash, now);
             self.schedule_lesson(entry, &base, from, hash, now, false, deferred)
                 .await
