@@ -24,7 +24,7 @@ struct Pressure {
 }
 
 impl Pressure {
-    fn decide(&self, c: &Contact) -> Decision {
+    fn decide(&self) -> Decision {
         if self.pressure.load(Ordering::SeqCst) {
             Decision::Defer(Reason::FloodDegraded)
         } else {
@@ -37,11 +37,11 @@ impl Pressure {
 }
 
 impl AbusePolicy for Pressure {
-    fn check(&self, c: &Contact) -> Decision {
-        self.decide(c)
+    fn check(&self, _: &Contact) -> Decision {
+        self.decide()
     }
-    fn recheck(&self, c: &Contact) -> Decision {
-        self.decide(c)
+    fn recheck(&self, _: &Contact) -> Decision {
+        self.decide()
     }
     fn defer_rank(&self, c: &Contact, _: Option<TextFingerprint>) -> u8 {
         self.ranks.get(&c.sender_key).copied().unwrap_or(0)

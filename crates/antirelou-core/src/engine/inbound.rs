@@ -141,8 +141,8 @@ impl Inner {
     }
 
     /// Take the sender's lesson slot and store the lesson after the delay, atomically
-    /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)), plus the
-    /// neutral reply at once when `neutral` is set.
+    /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)); a lesson
+    /// `deferred` (its place in the bound reserved) is held as such.
     async fn schedule_lesson(
         &self,
         entry: &NumberEntry,
@@ -150,7 +150,6 @@ impl Inner {
         from: &PhoneNumber,
         hash: &SenderHash,
         now: Timestamp,
-        neutral: bool,
         deferred: Option<Reason>,
     ) -> Result<LessonOutcome> {
         // A caller's lesson comes first among deferred lessons (rank 0).
@@ -173,7 +172,7 @@ impl Inner {
                 return Err(e);
             }
         };
-        self.lesson_scheduled(entry, schedule, base, from, hash, due, now, neutral)
+        self.lesson_scheduled(entry, schedule, base, from, hash, due, now, false)
             .await
     }
 
@@ -284,7 +283,7 @@ impl Inner {
                     Decision::Allow => None,
                 };
             let base = Self::event_base(call.provider, &call.call_id, hash, now);
-            self.schedule_lesson(entry, &base, from, hash, now, false, deferred)
+            self.schedule_lesson(entry, &base, from, hash, now, deferred)
                 .await
         }
         .await;
