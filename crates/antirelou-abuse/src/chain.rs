@@ -1,4 +1,5 @@
-//! [`PolicyChain`]: policies in order, first denial wins, every decision counted by reason.
+//! [`PolicyChain`]: policies in order, first denial wins (over any deferral), every decision
+//! counted by reason.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,7 +26,9 @@ pub trait Prefetch: Send + Sync + fmt::Debug {
     fn prefetch(&self, contact: &Contact) -> u64;
 }
 
-const SLOTS: usize = Reason::ALL.len() + 1;
+const REASONS: usize = Reason::ALL.len();
+/// Denials by reason, then deferrals by reason, then allowances.
+const SLOTS: usize = 2 * REASONS + 1;
 const ALLOWED: usize = SLOTS - 1;
 
 #[derive(Debug)]
@@ -37,12 +40,16 @@ fn slot(decision: Decision) -> usize {
     match decision {
         Decision::Allow => ALLOWED,
         Decision::Deny(r) => r.index(),
+        Decision::Defer(r) => REASONS + r.index(),
     }
 }
 
-/// Policies applied in order: the first denial wins and the rest are not asked. Every decision
-/// of [`check`](AbusePolicy::check) and every denial of [`recheck`](AbusePolicy::recheck) is
-/// counted by reason, in per-thread stripes (no shared cache line on the hot path).
+/// Policies applied in order: the first denial wins and the rest are not asked. A deferral does
+/// not stop the chain: the policies after it are still asked, and a denial among them wins over
+/// it ([`Decision::and`]); otherwise the first deferral is the verdict. Every decision of
+/// [`check`](AbusePolicy::check) and every denial or deferral of
+/// [`recheck`](AbusePolicy::recheck) is counted by reason, in per-thread stripes (no shared
+/// cache line on the hot path).
 ///
 /// ```
 /// use antirelou_abuse::{PolicyChain, GlobalPace};
@@ -57,9 +64,10 @@ fn slot(decision: Decision) -> usize {
 ///     channel: Channel::Sms, at: Timestamp::from_secs(100),
 /// };
 /// assert!(chain.check(&c).is_allow());
-/// assert_eq!(chain.check(&c), Decision::Deny(Reason::GlobalPace));
+/// // The pace defers (pressure), it does not refuse.
+/// assert_eq!(chain.check(&c), Decision::Defer(Reason::GlobalPace));
 /// assert_eq!(chain.allowed(), 1);
-/// assert_eq!(chain.count(Reason::GlobalPace), 1);
+/// assert_eq!(chain.deferred(Reason::GlobalPace), 1);
 /// ```
 pub struct PolicyChain {
     stages: Vec<Arc<dyn AbusePolicy>>,
@@ -163,8 +171,8 @@ impl PolicyChain {
         }
         let mut decision = Decision::Allow;
         for p in &self.stages {
-            decision = p.check_text(contact, text);
-            if !decision.is_allow() {
+            decision = decision.and(p.check_text(contact, text));
+            if decision.is_deny() {
                 break;
             }
         }
@@ -196,6 +204,11 @@ impl PolicyChain {
         self.total(slot(Decision::Deny(reason)))
     }
 
+    /// How many decisions deferred for `reason` (checks and rechecks).
+    pub fn deferred(&self, reason: Reason) -> u64 {
+        self.total(slot(Decision::Defer(reason)))
+    }
+
     /// Denials by reason, every reason listed (zeros included), in [`Reason::ALL`] order.
     pub fn counts(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
         Reason::ALL
@@ -211,23 +224,25 @@ impl PolicyChain {
 fn check_defaults(p: &DefaultPolicies, c: &Contact, text: Option<TextFingerprint>) -> Decision {
     std::hint::black_box(p.prefix_flood.prefetch(c) ^ p.recent.prefetch(c));
     let mut decision = p.origin.check(c);
-    if decision.is_allow() {
-        decision = p.blocklist.check(c);
+    if !decision.is_deny() {
+        decision = decision.and(p.blocklist.check(c));
     }
-    if decision.is_allow() {
-        decision = p.prefix_flood.check(c);
+    if !decision.is_deny() {
+        decision = decision.and(p.prefix_flood.check(c));
     }
-    if decision.is_allow() {
-        decision = p.recent.check(c);
+    if !decision.is_deny() {
+        decision = decision.and(p.recent.check(c));
     }
-    if decision.is_allow()
+    if !decision.is_deny()
         && let Some(t) = text
     {
-        decision = p.copy_paste.check_text(c, Some(t));
+        decision = decision.and(p.copy_paste.check_text(c, Some(t)));
     }
-    if decision.is_allow() {
-        decision = p.flood.check(c);
+    if !decision.is_deny() {
+        decision = decision.and(p.flood.check(c));
     }
+    // The pace spends its tokens only on contacts everyone else allowed (it never denies, so
+    // skipping it after a deferral changes no verdict).
     if decision.is_allow() {
         decision = p.pace.check(c);
     }
@@ -253,13 +268,24 @@ impl AbusePolicy for PolicyChain {
     }
 
     fn recheck(&self, contact: &Contact) -> Decision {
+        let mut decision = Decision::Allow;
         for p in &self.stages {
-            let d = p.recheck(contact);
-            if !d.is_allow() {
-                self.record(d);
-                return d;
+            decision = decision.and(p.recheck(contact));
+            if decision.is_deny() {
+                break;
             }
         }
-        Decision::Allow
+        if !decision.is_allow() {
+            self.record(decision);
+        }
+        decision
+    }
+
+    fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {
+        self.stages
+            .iter()
+            .map(|p| p.defer_rank(contact, text))
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -243,4 +243,38 @@ impl AbusePolicy for CopyPasteGuard {
             None => Decision::Allow,
         }
     }
+
+    /// 2 for a text another sender sent too within the window (or one marked as a raid text
+    /// since it was tracked), else 0: among deferred lessons, an individual text goes before a
+    /// copy.
+    fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {
+        match text {
+            Some(t) if self.shared(contact, t) => 2,
+            _ => 0,
+        }
+    }
+}
+
+impl CopyPasteGuard {
+    /// Whether another sender than `c`'s sent `text` in the window at `c.at` (counts nothing).
+    fn shared(&self, c: &Contact, text: TextFingerprint) -> bool {
+        if c.channel != Channel::Sms || text.letters < self.min_letters {
+            return false;
+        }
+        let tag = text.hash | 1;
+        let (epoch, _) = self.window.div_rem(c.at.as_millis().max(0) as u64);
+        let set = &self.sets[(mix(tag ^ self.seed) as usize) & self.mask];
+        let mine = 1u64 << (mix(c.sender_key ^ self.seed.rotate_left(23)) & 63);
+        set.0.iter().any(|w| {
+            if w.tag.load(Ordering::Acquire) != tag {
+                return false;
+            }
+            if w.marked_until.load(Ordering::Relaxed) != 0 {
+                return true;
+            }
+            let fresh = epoch.saturating_sub(w.epoch.load(Ordering::Relaxed)) <= 1;
+            let seen = w.cur.load(Ordering::Relaxed) | w.prev.load(Ordering::Relaxed);
+            fresh && seen & !mine != 0
+        })
+    }
 }

@@ -1,5 +1,5 @@
-//! [`FloodDetector`]: a surge of new senders on one number puts it in a degraded mode (SMS
-//! lessons paused or thinned, calls unchanged) that ends by itself when the surge ends.
+//! [`FloodDetector`]: a surge of new senders on one number puts it in a degraded mode (new SMS
+//! lessons deferred or thinned, calls unchanged) that ends by itself when the surge ends.
 //!
 //! # What it measures, per number and per time bucket (one minute by default)
 //! * `senders`: distinct senders not known to be taught yet (the ones a lesson would cost
@@ -24,8 +24,11 @@
 //! flood: the number stays normal and the baseline follows the new level.
 //!
 //! # Degraded mode
-//! New SMS senders are denied [`Reason::FloodDegraded`] (or, with `degraded_keep_one_in = k`,
-//! one sender in `k`, chosen by a hash of the number, is still taught). Calls are allowed. The
+//! New SMS senders are deferred, [`Decision::Defer`]`(`[`Reason::FloodDegraded`]`)`: not refused,
+//! their lessons wait until the number is normal again (the engine holds them up to its defer
+//! horizon, then drops them counted). With `degraded_keep_one_in = k`, one sender in `k`, chosen
+//! by a hash of the number, is still taught at once. At send time
+//! ([`recheck`](AbusePolicy::recheck)) a lesson to a number still degraded is deferred again. Calls are allowed. The
 //! baseline is frozen. After `calm_buckets` buckets in a row that are not floods (buckets with no
 //! traffic count as calm), the number is normal again. A bucket is judged when the next one
 //! starts, and also while it fills (every 64 messages a thread), so a flood trips within seconds.
@@ -35,7 +38,7 @@ use std::time::Duration;
 
 use antirelou_core::Money;
 use antirelou_core::event::Channel;
-use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
 use serde::{Deserialize, Serialize};
 
 use crate::AbuseError;
@@ -84,7 +87,8 @@ pub struct FloodConfig {
     pub budget_horizon: Duration,
     /// Calm buckets in a row that end degraded mode (default 5).
     pub calm_buckets: u32,
-    /// In degraded mode, still teach one new sender in this many (default 0: pause SMS lessons).
+    /// In degraded mode, still teach one new sender in this many at once (default 0: defer every
+    /// new SMS lesson).
     pub degraded_keep_one_in: u32,
     /// Numbers tracked separately (rounded up to a power of two, at most 4,096); more share one
     /// state (default 64).
@@ -401,7 +405,7 @@ impl FloodDetector {
         if k > 0 && mix(sender_key ^ self.seed).is_multiple_of(u64::from(k)) {
             Decision::Allow
         } else {
-            Decision::Deny(Reason::FloodDegraded)
+            Decision::Defer(Reason::FloodDegraded)
         }
     }
 
@@ -442,6 +446,13 @@ impl AbusePolicy for FloodDetector {
         } else {
             Decision::Allow
         }
+    }
+
+    /// 1 for a text to a number in degraded mode (a new sender during a flood), else 0: among
+    /// deferred lessons, those of senders who came in ordinary times go first, so the backlog of
+    /// a flood does not take the budget from the men who text after it.
+    fn defer_rank(&self, c: &Contact, _: Option<TextFingerprint>) -> u8 {
+        u8::from(c.channel == Channel::Sms && self.status(c.number_key).degraded)
     }
 
     fn recheck(&self, c: &Contact) -> Decision {

@@ -5,15 +5,15 @@
 //! [`AbusePolicy`](antirelou_core::policy::AbusePolicy), testable alone, and they compose into a
 //! [`PolicyChain`] (first denial wins, every decision counted by [`Reason`]).
 //!
-//! | policy | denies | channels |
+//! | policy | denies (or, marked *defers*, holds back under pressure) | channels |
 //! | --- | --- | --- |
 //! | [`OriginRules`] | senders outside the allowed countries or line types (never premium rate, shared cost, short codes, unknown) | SMS (calls optional) |
 //! | [`Blocklist`] | numbers and prefixes blocked by the operator, with expiry and hit counters | SMS and calls |
 //! | [`PrefixFloodGuard`] | number blocks sending from many distinct senders at once (blocked 12 h, renewed while it goes on) | SMS and calls |
 //! | [`RecentSenders`] | senders that surely got their lesson within the window (the durable store decides the rest) | SMS |
 //! | [`CopyPasteGuard`] | the same text (a keyed fingerprint of it) from many distinct senders at once: a copy-paste raid | SMS |
-//! | [`FloodDetector`] | new senders while the number is in degraded mode after a flood | SMS |
-//! | [`GlobalPace`] | lessons beyond the global pace (GCRA): a backstop sized from the daily cap | SMS |
+//! | [`FloodDetector`] | *defers* new senders while the number is in degraded mode after a flood | SMS |
+//! | [`GlobalPace`] | *defers* lessons beyond the global pace (GCRA): a backstop sized from the daily cap | SMS |
 //!
 //! # The default chain
 //! [`default_chain`] (or [`DefaultPolicies`], which also hands out each policy for the operator
@@ -24,7 +24,7 @@
 //! global pace), then the copy-paste guard (it judges texts given with
 //! [`check_text`](antirelou_core::policy::AbusePolicy::check_text), as the engine does), the
 //! flood detector, and the global pace last (it only spends its tokens on contacts everyone else
-//! allowed).
+//! allowed). A denial anywhere wins over a deferral ([`Decision::and`](antirelou_core::policy::Decision::and)).
 //!
 //! # Exactness and memory
 //! "One lesson per sender" is exact because the durable store's
@@ -100,7 +100,7 @@ pub use origin::{AllowedCountries, FORBIDDEN_KINDS, OriginRules};
 pub use pace::GlobalPace;
 pub use prefix_flood::{PrefixFloodConfig, PrefixFloodGuard};
 pub use recent::RecentSenders;
-pub use settings::{PolicySettings, SettingsError};
+pub use settings::{DeferSettings, PolicySettings, SettingsError};
 
 /// Everything that can go wrong when configuring the policies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -279,7 +279,8 @@ pub fn default_chain(
     Ok(DefaultPolicies::new(region, config)?.chain())
 }
 
-/// Every reason the default chain may give on `check`.
+/// Every reason the default chain may give on `check` (denials, and the deferrals
+/// [`Reason::FloodDegraded`] and [`Reason::GlobalPace`]).
 pub const DEFAULT_CHAIN_REASONS: [Reason; 8] = [
     Reason::OriginCountry,
     Reason::OriginKind,

@@ -18,9 +18,11 @@
 //! shared TAT, about once per emission interval per thread. The decisions are the GCRA's own.
 //!
 //! # A backstop, sized from the budget
-//! A paced-out sender gets no lesson at all (a policy denies, it cannot postpone), so the pace
-//! must never be the thing that limits a legitimate surge: the spend caps (enforced by the
-//! store's ledger, which postpones) and the [`FloodDetector`](crate::FloodDetector) (which knows
+//! A paced-out sender is not refused: the pace answers
+//! [`Decision::Defer`]`(`[`Reason::GlobalPace`]`)`, the engine stores his lesson as deferred
+//! (bounded by its `max_deferred`) and the spend caps, enforced at send time by the store's
+//! ledger, decide when it goes out. Still, the pace must not be the thing that limits a
+//! legitimate surge: the spend caps and the [`FloodDetector`](crate::FloodDetector) (which knows
 //! the budget) are. The pace only bounds how fast money can go if everything else missed an
 //! attack. Its configured rate is a floor; when the daily cap is known,
 //! [`set_budget_rate`](GlobalPace::set_budget_rate) raises it to the rate that would spend the
@@ -51,7 +53,7 @@ use crate::util::{Padded, STRIPES, stripe};
 /// };
 /// assert!(pace.check(&at(10_000)).is_allow());
 /// assert!(pace.check(&at(10_000)).is_allow());
-/// assert_eq!(pace.check(&at(10_000)), Decision::Deny(Reason::GlobalPace));
+/// assert_eq!(pace.check(&at(10_000)), Decision::Defer(Reason::GlobalPace));
 /// assert!(pace.check(&at(11_000)).is_allow());
 ///
 /// // The budget allows 600 a minute: the floor is raised, with a minute's worth of burst.
@@ -138,7 +140,7 @@ impl AbusePolicy for GlobalPace {
         // This thread's bound first: `TAT >= seen`, so `seen - now > tolerance` is a denial.
         let seen = &self.seen_us[stripe()].0;
         if seen.load(Ordering::Relaxed).saturating_sub(now) > tolerance {
-            return Decision::Deny(Reason::GlobalPace);
+            return Decision::Defer(Reason::GlobalPace);
         }
         let tat_us = &self.tat_us.0;
         let mut tat = tat_us.load(Ordering::Relaxed);
@@ -146,7 +148,7 @@ impl AbusePolicy for GlobalPace {
             let start = tat.max(now);
             if start - now > tolerance {
                 seen.store(tat, Ordering::Relaxed);
-                return Decision::Deny(Reason::GlobalPace);
+                return Decision::Defer(Reason::GlobalPace);
             }
             let interval = self.interval_us.load(Ordering::Relaxed);
             match tat_us.compare_exchange_weak(

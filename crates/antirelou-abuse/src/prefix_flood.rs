@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use antirelou_core::clock::Timestamp;
-use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
+use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
 use serde::{Deserialize, Serialize};
 
 use crate::AbuseError;
@@ -476,6 +476,37 @@ impl AbusePolicy for PrefixFloodGuard {
         } else {
             Decision::Allow
         }
+    }
+
+    /// 1 for a sender whose block is not behaving like an ordinary one (blocked at some point
+    /// while tracked, or half-way to the threshold now), else 0: among deferred lessons, a
+    /// number from a range with a normal history goes first.
+    fn defer_rank(&self, contact: &Contact, _: Option<TextFingerprint>) -> u8 {
+        u8::from(self.unusual(contact.sender_key, contact.at))
+    }
+}
+
+impl PrefixFloodGuard {
+    /// Whether the block of `sender_key` was blocked while tracked or has at least half the
+    /// threshold of distinct senders in the window at `at` (counts nothing).
+    fn unusual(&self, sender_key: u64, at: Timestamp) -> bool {
+        let block = self.block_of(sender_key);
+        let t = (block + 1) & TAG_MASK;
+        let (epoch_index, _) = self.window.div_rem(at.as_millis().max(0) as u64);
+        let epoch = epoch_index & EPOCH_MASK;
+        self.set(block).0.iter().any(|w| {
+            let tag = w.tag.load(Ordering::Acquire);
+            if tag & TAG_MASK != t {
+                return false;
+            }
+            if w.blocked_until.load(Ordering::Relaxed) != 0 {
+                return true;
+            }
+            let fresh = epoch.wrapping_sub(tag >> TAG_BITS) & EPOCH_MASK <= 1;
+            let n = self.estimate[w.cur.load(Ordering::Relaxed).count_zeros() as usize]
+                + self.estimate[w.prev.load(Ordering::Relaxed).count_zeros() as usize];
+            fresh && n >= self.threshold * 0.5
+        })
     }
 }
 

@@ -424,7 +424,8 @@ impl AbusePolicy for RecentSenders {
 impl ChainObserver for RecentSenders {
     #[inline]
     fn observe(&self, c: &Contact, decision: Decision) {
-        if decision.is_allow() && c.channel == Channel::Sms {
+        // A deferred lesson takes the sender's slot like an allowed one.
+        if !decision.is_deny() && c.channel == Channel::Sms {
             self.mark_taught(c.sender_key, c.at);
         }
     }

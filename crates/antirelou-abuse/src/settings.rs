@@ -32,6 +32,7 @@
 use std::time::Duration;
 
 use antirelou_core::NumberKind;
+use antirelou_core::engine::EngineConfig;
 use antirelou_core::phone::Region;
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,61 @@ pub struct PolicySettings {
     pub flood: FloodConfig,
     /// The copy-paste guard (`[…copy_paste]`).
     pub copy_paste: CopyPasteConfig,
+    /// How the engine holds the lessons these policies defer (`[…defer]`): engine settings, kept
+    /// here so that both front doors read them under the same names and defaults.
+    pub defer: DeferSettings,
+}
+
+/// How deferred lessons are held (`[abuse.defer]` in the server and in scenario files); the
+/// defaults are [`EngineConfig`]'s. Apply them with [`DeferSettings::apply`].
+///
+/// ```
+/// use std::time::Duration;
+/// use antirelou_abuse::PolicySettings;
+/// use antirelou_core::engine::EngineConfig;
+///
+/// let s: PolicySettings = toml::from_str("[defer]\nhorizon = \"48h\"\nmax_deferred = 10\n").unwrap();
+/// let mut engine = EngineConfig::default();
+/// s.defer.apply(&mut engine);
+/// assert_eq!(engine.defer_horizon, Duration::from_secs(48 * 3600));
+/// assert_eq!(engine.max_deferred, 10);
+/// assert_eq!(engine.short_form_above, 0.5);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeferSettings {
+    /// [`EngineConfig::defer_horizon`] (default `"72h"`).
+    #[serde(with = "humantime_duration")]
+    pub horizon: Duration,
+    /// [`EngineConfig::max_deferred`] (default 50,000, per process).
+    pub max_deferred: usize,
+    /// [`EngineConfig::defer_retry`] (default `"5m"`).
+    #[serde(with = "humantime_duration")]
+    pub retry: Duration,
+    /// [`EngineConfig::short_form_above`] (default 0.5).
+    pub short_form_above: f64,
+}
+
+impl Default for DeferSettings {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        DeferSettings {
+            horizon: e.defer_horizon,
+            max_deferred: e.max_deferred,
+            retry: e.defer_retry,
+            short_form_above: e.short_form_above,
+        }
+    }
+}
+
+impl DeferSettings {
+    /// Write these settings into `engine`.
+    pub fn apply(&self, engine: &mut EngineConfig) {
+        engine.defer_horizon = self.horizon;
+        engine.max_deferred = self.max_deferred;
+        engine.defer_retry = self.retry;
+        engine.short_form_above = self.short_form_above;
+    }
 }
 
 impl Default for PolicySettings {
@@ -105,6 +161,7 @@ impl Default for PolicySettings {
             prefix_flood: d.prefix_flood,
             flood: d.flood,
             copy_paste: d.copy_paste,
+            defer: DeferSettings::default(),
         }
     }
 }
@@ -236,6 +293,16 @@ impl PolicySettings {
         }
         if c.capacity == 0 {
             return Err(bad("copy_paste.capacity", "must be at least 1"));
+        }
+        let d = &self.defer;
+        if d.horizon.is_zero() {
+            return Err(bad("defer.horizon", "must be longer than zero"));
+        }
+        if d.retry.is_zero() {
+            return Err(bad("defer.retry", "must be longer than zero"));
+        }
+        if !(0.0..=1.0).contains(&d.short_form_above) {
+            return Err(bad("defer.short_form_above", "must be within 0..=1"));
         }
         Ok(())
     }

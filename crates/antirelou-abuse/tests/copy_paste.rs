@@ -215,6 +215,7 @@ fn in_the_default_chain_copies_are_counted_as_copy_paste() {
         match d {
             Decision::Allow => allowed += 1,
             Decision::Deny(r) => assert_eq!(r, Reason::CopyPaste, "sender {i}"),
+            Decision::Defer(r) => panic!("sender {i} deferred ({r}), not judged"),
         }
     }
     assert!((3..=7).contains(&allowed), "{allowed} copies got through");
@@ -235,4 +236,34 @@ fn in_the_default_chain_copies_are_counted_as_copy_paste() {
             )
             .is_allow()
     );
+}
+
+#[test]
+fn a_shared_text_ranks_behind_an_individual_one_among_deferred_lessons() {
+    let h = hasher();
+    let g = guard();
+    let raid = Some(h.text_fingerprint(RAID));
+    let own = Some(h.text_fingerprint("Tu m'as plu, on se revoit quand tu veux ?"));
+    let first = text(33_612_000_001, T0);
+    // Nobody sent it yet: an individual text, rank 0 (asking counts nothing).
+    assert_eq!(g.defer_rank(&first, raid), 0);
+    assert_eq!(g.defer_rank(&first, raid), 0);
+    assert_eq!(g.check_text(&first, raid), Decision::Allow);
+    // His own text again still ranks 0; another sender with the same text ranks 2.
+    assert_eq!(g.defer_rank(&text(33_612_000_001, T0 + 1_000), raid), 0);
+    let second = text(33_612_000_002, T0 + 2_000);
+    assert_eq!(g.defer_rank(&second, raid), 2);
+    assert_eq!(g.defer_rank(&second, own), 0);
+    // A chain answers the highest rank of its policies.
+    let chain = default_chain(
+        Region::new("FR").ok(),
+        &AbuseConfig {
+            recent_capacity: 1 << 12,
+            ..AbuseConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(chain.check_text(&first, raid), Decision::Allow);
+    assert_eq!(chain.defer_rank(&second, raid), 2);
+    assert_eq!(chain.defer_rank(&second, own), 0);
 }

@@ -103,7 +103,8 @@ impl Harness {
             );
             tasks.push(tokio::spawn(async move {
                 match chain.check(&contact) {
-                    Decision::Allow => {
+                    // A deferred lesson is admitted like an allowed one (the engine holds it).
+                    Decision::Allow | Decision::Defer(_) => {
                         if recent.begin_lesson(&*store, &hash, &contact).await.unwrap() {
                             *lessons.lock().entry(contact.sender_key).or_default() += 1;
                         }
@@ -238,7 +239,8 @@ async fn a_sender_denied_after_the_repeat_filter_gets_his_lesson_later() {
     let [first, second] = &senders(2)[..] else {
         panic!("two senders")
     };
-    // The first sender takes the pace's only token; the second is paced out.
+    // The first sender takes the pace's only token; the second is paced out: deferred, not
+    // refused, so his lesson is admitted and his slot taken like an allowed one.
     let c1 = h.contact(first, T0);
     assert_eq!(chain.check(&c1), Decision::Allow);
     assert!(
@@ -248,36 +250,30 @@ async fn a_sender_denied_after_the_repeat_filter_gets_his_lesson_later() {
             .await
             .unwrap()
     );
-    let denied = h.contact(second, T0 + 1_000);
-    assert_eq!(chain.check(&denied), Decision::Deny(Reason::GlobalPace));
-    assert!(!policies.recent.contains(second.key(), denied.at));
-    // He texts again while the pace is still spent: paced again, not "already taught".
-    assert_eq!(
-        chain.check(&h.contact(second, T0 + 30_000)),
-        Decision::Deny(Reason::GlobalPace)
-    );
-    // A minute later the pace allows: his lesson, once.
-    let later = h.contact(second, T0 + 61_000);
-    assert_eq!(chain.check(&later), Decision::Allow);
+    let paced = h.contact(second, T0 + 1_000);
+    assert_eq!(chain.check(&paced), Decision::Defer(Reason::GlobalPace));
+    assert!(policies.recent.contains(second.key(), paced.at));
     assert!(
         policies
             .recent
-            .begin_lesson(&*h.store, &h.hasher.hash(second), &later)
+            .begin_lesson(&*h.store, &h.hasher.hash(second), &paced)
             .await
             .unwrap()
     );
+    // He texts again: already taught (his deferred lesson is waiting), not paced again.
     assert_eq!(
-        chain.check(&h.contact(second, T0 + 200_000)),
+        chain.check(&h.contact(second, T0 + 30_000)),
         Decision::Deny(Reason::AlreadyTaught)
     );
     assert_eq!(chain.count(Reason::AlreadyTaught), 1);
-    assert_eq!(chain.count(Reason::GlobalPace), 2);
+    assert_eq!(chain.deferred(Reason::GlobalPace), 1);
+    assert_eq!(chain.count(Reason::GlobalPace), 0);
 }
 
-/// The same for the flood detector: senders denied in degraded mode are not remembered, and get
-/// their lesson once the number is calm again.
+/// The same for the flood detector: a new sender in degraded mode is deferred (his lesson
+/// waits), remembered as taught, and a sender after the flood is taught at once.
 #[test]
-fn senders_denied_in_degraded_mode_are_not_remembered() {
+fn senders_deferred_in_degraded_mode_keep_their_slot() {
     let h = Harness::new();
     let config = AbuseConfig {
         recent_capacity: 1 << 12,
@@ -298,11 +294,17 @@ fn senders_denied_in_degraded_mode_are_not_remembered() {
     let man = PhoneNumber::parse("+33687654321").unwrap();
     assert_eq!(
         chain.check(&h.contact(&man, T0 + 70_000)),
-        Decision::Deny(Reason::FloodDegraded)
+        Decision::Defer(Reason::FloodDegraded)
     );
-    // Ten quiet minutes later: his lesson.
+    // His lesson waits: a second text is a repeat.
     assert_eq!(
-        chain.check(&h.contact(&man, T0 + 11 * 60_000)),
+        chain.check(&h.contact(&man, T0 + 80_000)),
+        Decision::Deny(Reason::AlreadyTaught)
+    );
+    // Ten quiet minutes later a new man is taught at once.
+    let other = PhoneNumber::parse("+33687654322").unwrap();
+    assert_eq!(
+        chain.check(&h.contact(&other, T0 + 11 * 60_000)),
         Decision::Allow
     );
 }

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use antirelou_abuse::{
-    AbuseConfig, AbuseError, AllowedCountries, BlockPattern, Blocklist, FloodConfig, FloodDetector,
-    GlobalPace, OriginRules, PrefixFloodConfig, PrefixFloodGuard, RecentSenders, default_chain,
+    AbuseConfig, AbuseError, AllowedCountries, BlockPattern, Blocklist, DefaultPolicies,
+    FloodConfig, FloodDetector, GlobalPace, OriginRules, PolicyChain, PrefixFloodConfig,
+    PrefixFloodGuard, RecentSenders, default_chain,
 };
 use antirelou_core::event::Channel;
 use antirelou_core::phone::Region;
@@ -637,7 +638,7 @@ impl Traffic {
                         taught = true;
                         self.lessons += 1;
                     }
-                    Decision::Deny(Reason::FloodDegraded) => self.degraded_denials += 1,
+                    Decision::Defer(Reason::FloodDegraded) => self.degraded_denials += 1,
                     other => panic!("{other:?}"),
                 }
             }
@@ -709,7 +710,7 @@ fn troll_flood_degrades_sms_spares_calls_and_recovers() {
     // A pending lesson rechecked during the flood is held.
     assert_eq!(
         d.recheck(&raw(33_611_111_112, number, Channel::Sms, T0 + 89 * 60_000)),
-        Decision::Deny(Reason::FloodDegraded)
+        Decision::Defer(Reason::FloodDegraded)
     );
     // Another of our numbers is not affected.
     assert!(
@@ -824,7 +825,7 @@ fn default_chain_counts_every_reason() {
             .check(&contact("+33612345679", FR_NUMBER, Channel::Sms, T0))
             .is_allow()
     );
-    // Global pace: burst of 20 at its floor (the budget is not known), then denied.
+    // Global pace: burst of 20 at its floor (the budget is not known), then deferred.
     let mut paced = 0;
     for i in 0..50u64 {
         let mut c = raw(
@@ -834,7 +835,7 @@ fn default_chain_counts_every_reason() {
             T0 + 1,
         );
         c.number_region = Some(fr);
-        if chain.check(&c) == Decision::Deny(Reason::GlobalPace) {
+        if chain.check(&c) == Decision::Defer(Reason::GlobalPace) {
             paced += 1;
         }
     }
@@ -847,9 +848,9 @@ fn default_chain_counts_every_reason() {
             (Reason::AlreadyTaught, 1),
             (Reason::OriginCountry, 1),
             (Reason::OriginKind, 1),
-            (Reason::GlobalPace, paced)
         ]
     );
+    assert_eq!(chain.deferred(Reason::GlobalPace), paced);
     assert_eq!(chain.allowed(), 3 + (50 - paced));
     assert!(
         default_chain(
@@ -1003,7 +1004,7 @@ fn the_default_chain_decides_as_its_documented_list() {
         }
     }
     assert!(
-        seen.contains(&Decision::Deny(Reason::FloodDegraded)),
+        seen.contains(&Decision::Defer(Reason::FloodDegraded)),
         "the repeats made a flood: {seen:?}"
     );
     assert!(
@@ -1022,4 +1023,142 @@ fn the_default_chain_decides_as_its_documented_list() {
         .chain()
         .then(Arc::new(GlobalPace::new(1, 1).unwrap()));
     assert_eq!(longer.len(), 8);
+}
+
+/// Always answers the same verdict (check and recheck).
+#[derive(Debug)]
+struct Fixed(Decision);
+
+impl AbusePolicy for Fixed {
+    fn check(&self, _: &Contact) -> Decision {
+        self.0
+    }
+    fn recheck(&self, _: &Contact) -> Decision {
+        self.0
+    }
+}
+
+#[test]
+fn in_a_chain_a_denial_anywhere_wins_over_a_deferral_which_wins_over_allow() {
+    use std::sync::Arc;
+    let c = contact("+33612345678", "+33937000000", Channel::Sms, T0);
+    let defer = Decision::Defer(Reason::FloodDegraded);
+    let deny = Decision::Deny(Reason::Blocklisted);
+    let allow = Arc::new(Fixed(Decision::Allow));
+    // Deferral first, denial later: the denial wins (the chain does not stop at a deferral).
+    let chain = PolicyChain::new()
+        .then(Arc::new(Fixed(defer)))
+        .then(allow.clone())
+        .then(Arc::new(Fixed(deny)));
+    assert_eq!(chain.check(&c), deny);
+    assert_eq!(chain.recheck(&c), deny);
+    assert_eq!(chain.count(Reason::Blocklisted), 2);
+    assert_eq!(chain.deferred(Reason::FloodDegraded), 0);
+    // Denial first: it wins too.
+    let chain = PolicyChain::new()
+        .then(Arc::new(Fixed(deny)))
+        .then(Arc::new(Fixed(defer)));
+    assert_eq!(chain.check(&c), deny);
+    // Deferral and allowances: deferred, counted as such, not as a denial.
+    let chain = PolicyChain::new()
+        .then(allow.clone())
+        .then(Arc::new(Fixed(defer)))
+        .then(Arc::new(Fixed(Decision::Defer(Reason::GlobalPace))))
+        .then(allow);
+    assert_eq!(chain.check(&c), defer);
+    assert_eq!(chain.recheck(&c), defer);
+    assert_eq!(chain.deferred(Reason::FloodDegraded), 2);
+    assert_eq!(chain.count(Reason::FloodDegraded), 0);
+    assert_eq!(chain.allowed(), 0);
+}
+
+#[test]
+fn the_default_chain_denies_a_blocklisted_sender_even_in_degraded_mode() {
+    // A flood puts the number in degraded mode (new senders deferred); a blocklisted sender is
+    // still denied, and a repeat is still "already taught", whatever the deferral.
+    let config = AbuseConfig {
+        recent_capacity: 1 << 12,
+        lessons_per_minute: 1_000_000,
+        pace_burst: 1_000_000,
+        ..AbuseConfig::default()
+    };
+    let p = DefaultPolicies::new(Region::new("FR").ok(), &config).unwrap();
+    let chain = p.chain();
+    let number = "+33937000000";
+    for round in 0..10i64 {
+        for i in 0..100i64 {
+            let s = format!("+336{:08}", 20_000_000 + i * 7_919);
+            chain.check(&contact(&s, number, Channel::Sms, T0 + round * 5_000 + i));
+        }
+    }
+    let man = "+33687654321";
+    let bad = "+33687654329";
+    p.blocklist
+        .add(
+            BlockPattern::number(&PhoneNumber::parse(bad).unwrap()),
+            None,
+            Timestamp::from_millis(T0),
+        )
+        .unwrap();
+    assert_eq!(
+        chain.check(&contact(man, number, Channel::Sms, T0 + 70_000)),
+        Decision::Defer(Reason::FloodDegraded)
+    );
+    assert_eq!(
+        chain.check(&contact(bad, number, Channel::Sms, T0 + 70_000)),
+        Decision::Deny(Reason::Blocklisted)
+    );
+    // Calls are not deferred.
+    assert_eq!(
+        chain.check(&contact(
+            "+33687654300",
+            number,
+            Channel::Voice,
+            T0 + 71_000
+        )),
+        Decision::Allow
+    );
+    // A text during the flood ranks behind texts of ordinary times; another number is calm.
+    assert_eq!(
+        p.flood
+            .defer_rank(&contact(man, number, Channel::Sms, T0 + 71_000), None),
+        1
+    );
+    assert_eq!(
+        p.flood.defer_rank(
+            &contact(man, "+33937000001", Channel::Sms, T0 + 71_000),
+            None
+        ),
+        0
+    );
+    // At send time the number is still degraded: deferred again, not cancelled.
+    assert_eq!(
+        chain.recheck(&contact(man, number, Channel::Sms, T0 + 72_000)),
+        Decision::Defer(Reason::FloodDegraded)
+    );
+}
+
+#[test]
+fn a_busy_range_ranks_behind_an_ordinary_one_among_deferred_lessons() {
+    let g = guard();
+    let number = "+33937000000";
+    // Nine distinct senders of one block of 10,000 in a minute: half-way to the threshold of 16.
+    for i in 0..9 {
+        let s = format!("+3361234{:04}", i * 7);
+        assert!(
+            g.check(&contact(&s, number, Channel::Sms, T0 + i))
+                .is_allow()
+        );
+    }
+    let same_block = contact("+33612349999", number, Channel::Sms, T0 + 1_000);
+    let other_block = contact("+33698760000", number, Channel::Sms, T0 + 1_000);
+    assert_eq!(g.defer_rank(&same_block, None), 1);
+    assert_eq!(g.defer_rank(&other_block, None), 0);
+    // One sender alone does not make a range unusual.
+    let g = guard();
+    assert!(
+        g.check(&contact("+33612340000", number, Channel::Sms, T0))
+            .is_allow()
+    );
+    assert_eq!(g.defer_rank(&same_block, None), 0);
 }

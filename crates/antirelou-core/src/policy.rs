@@ -52,11 +52,17 @@ pub enum Reason {
     /// The text is a copy of one many distinct senders sent at once (a copy-paste raid),
     /// recognised from keyed fingerprints of the normalised texts.
     CopyPaste,
+    /// A deferred lesson could not be sent before its horizon
+    /// ([`EngineConfig::defer_horizon`](crate::engine::EngineConfig::defer_horizon)).
+    DeferredTooLong,
+    /// A lesson should have been deferred, but the engine already holds
+    /// [`EngineConfig::max_deferred`](crate::engine::EngineConfig::max_deferred) deferred lessons.
+    DeferLimit,
 }
 
 impl Reason {
     /// Every reason, for statistics pages.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::OptedOut,
         Reason::AlreadyTaught,
         Reason::Duplicate,
@@ -74,6 +80,8 @@ impl Reason {
         Reason::SmsToCallersDisabled,
         Reason::Expired,
         Reason::CopyPaste,
+        Reason::DeferredTooLong,
+        Reason::DeferLimit,
     ];
 
     /// This reason's position in [`Reason::ALL`] (a table index for per-reason counters, with
@@ -105,6 +113,8 @@ impl Reason {
             Reason::SmsToCallersDisabled => 14,
             Reason::Expired => 15,
             Reason::CopyPaste => 16,
+            Reason::DeferredTooLong => 17,
+            Reason::DeferLimit => 18,
         }
     }
 
@@ -128,6 +138,8 @@ impl Reason {
             Reason::SmsToCallersDisabled => "sms_to_callers_disabled",
             Reason::Expired => "expired",
             Reason::CopyPaste => "copy_paste",
+            Reason::DeferredTooLong => "deferred_too_long",
+            Reason::DeferLimit => "defer_limit",
         }
     }
 
@@ -151,6 +163,20 @@ impl Reason {
             Reason::SmsToCallersDisabled => "drop.sms_to_callers_disabled",
             Reason::Expired => "drop.expired",
             Reason::CopyPaste => "drop.copy_paste",
+            Reason::DeferredTooLong => "drop.deferred_too_long",
+            Reason::DeferLimit => "drop.defer_limit",
+        }
+    }
+
+    /// The counter name of a lesson deferred for this reason: `deferred.<label>`.
+    pub fn deferred_counter(self) -> &'static str {
+        match self {
+            Reason::GlobalPace => "deferred.global_pace",
+            Reason::FloodDegraded => "deferred.flood_degraded",
+            Reason::BudgetExhausted => "deferred.budget_exhausted",
+            Reason::PrefixFlood => "deferred.prefix_flood",
+            Reason::CopyPaste => "deferred.copy_paste",
+            _ => "deferred.other",
         }
     }
 }
@@ -162,12 +188,21 @@ impl fmt::Display for Reason {
 }
 
 /// A policy's verdict.
+///
+/// Composed in a chain, a [`Deny`](Decision::Deny) anywhere wins over a
+/// [`Defer`](Decision::Defer), which wins over [`Allow`](Decision::Allow)
+/// ([`Decision::and`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
     /// Go on (to the next policy, then to scheduling).
     Allow,
     /// Do not spend on this contact, for this reason. For a call, the caller gets a reject.
     Deny(Reason),
+    /// Not now, not refused: the contact is under pressure (a flood, the pace, the budget), not
+    /// judged bad. At admission the engine stores the SMS lesson as usual (the sender's lesson
+    /// slot is taken) and counts it `deferred.<reason>`; at send time the dispatcher holds it back
+    /// until the pressure lifts or its horizon passes. A call is answered as if allowed.
+    Defer(Reason),
 }
 
 impl Decision {
@@ -176,11 +211,38 @@ impl Decision {
         matches!(self, Decision::Allow)
     }
 
-    /// The reason of a denial.
+    /// Whether this is a [`Decision::Deny`].
+    pub fn is_deny(self) -> bool {
+        matches!(self, Decision::Deny(_))
+    }
+
+    /// The reason of a denial or a deferral.
     pub fn reason(self) -> Option<Reason> {
         match self {
             Decision::Allow => None,
-            Decision::Deny(r) => Some(r),
+            Decision::Deny(r) | Decision::Defer(r) => Some(r),
+        }
+    }
+
+    /// The two verdicts composed: a denial wins over a deferral, a deferral over an allowance;
+    /// between two of a kind, `self` (the earlier) wins.
+    ///
+    /// ```
+    /// use antirelou_core::policy::{Decision, Reason};
+    /// let defer = Decision::Defer(Reason::FloodDegraded);
+    /// let deny = Decision::Deny(Reason::Blocklisted);
+    /// assert_eq!(defer.and(deny), deny);
+    /// assert_eq!(deny.and(defer), deny);
+    /// assert_eq!(Decision::Allow.and(defer), defer);
+    /// assert_eq!(defer.and(Decision::Defer(Reason::GlobalPace)), defer);
+    /// ```
+    #[inline]
+    pub fn and(self, later: Decision) -> Decision {
+        match (self, later) {
+            (Decision::Deny(_), _) => self,
+            (_, Decision::Deny(_)) => later,
+            (Decision::Defer(_), _) => self,
+            (Decision::Allow, _) => later,
         }
     }
 }
@@ -229,6 +291,11 @@ pub struct TextFingerprint {
 ///   count it again. The default allows.
 /// * A denial for [`Channel::Voice`] makes the engine reject the call; policies that only guard
 ///   SMS spend return [`Decision::Allow`] for voice.
+/// * A [`Decision::Defer`] from `check` or `recheck` holds the SMS lesson back (see
+///   [`Decision::Defer`]); policies return it for pressure (a flood, a pace), never for a sender
+///   judged bad.
+/// * `defer_rank` orders the deferred lessons when the pressure lifts; the default ranks every
+///   contact 0 (first).
 /// * Implementations are `Send + Sync`; they are shared by all requests.
 pub trait AbusePolicy: Send + Sync + fmt::Debug {
     /// Decide on a new contact.
@@ -247,7 +314,19 @@ pub trait AbusePolicy: Send + Sync + fmt::Debug {
         let _ = text;
         self.check(contact)
     }
+
+    /// Where a lesson to `contact` (a text with the fingerprint `text`, when known) would stand
+    /// among deferred lessons when the pressure lifts, without counting: lower goes first. The
+    /// engine asks it at admission, before [`check_text`](Self::check_text). A chain answers the
+    /// highest rank of its policies. The default is 0.
+    fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {
+        let _ = (contact, text);
+        0
+    }
 }
+
+/// The highest [`AbusePolicy::defer_rank`] (the engine clamps higher answers to it).
+pub const MAX_DEFER_RANK: u8 = 3;
 
 impl<P: AbusePolicy + ?Sized> AbusePolicy for std::sync::Arc<P> {
     fn check(&self, contact: &Contact) -> Decision {
@@ -258,6 +337,9 @@ impl<P: AbusePolicy + ?Sized> AbusePolicy for std::sync::Arc<P> {
     }
     fn check_text(&self, contact: &Contact, text: Option<TextFingerprint>) -> Decision {
         (**self).check_text(contact, text)
+    }
+    fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {
+        (**self).defer_rank(contact, text)
     }
 }
 

@@ -577,9 +577,10 @@ pub trait Store:
     /// 2. a reply stored under the key: [`TextAdmission::Duplicate`], nothing else;
     /// 3. otherwise `decide` is run once; on [`Decision::Deny`] the contact is recorded
     ///    ([`SenderHistory::record_contact`], channel SMS) and the answer is
-    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] the contact is recorded, then
-    ///    the lesson goes through [`ReplyQueue::schedule_lesson`]`(lesson, window, now)`, and
-    ///    the answer is [`TextAdmission::Decided`] with the sender's previous record.
+    ///    [`TextAdmission::Denied`]; on [`Decision::Allow`] (or [`Decision::Defer`]: a deferred
+    ///    lesson is stored like an allowed one) the contact is recorded, then the lesson goes
+    ///    through [`ReplyQueue::schedule_lesson`]`(lesson, window, now)`, and the answer is
+    ///    [`TextAdmission::Decided`] with the sender's previous record.
     ///
     /// The default body makes these calls one by one. A backend that groups writes overrides it
     /// to make the reads inside the transaction that stores the writes (the SQLite store: no

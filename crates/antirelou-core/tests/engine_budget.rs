@@ -42,14 +42,15 @@ async fn the_daily_cap_defers_texts_while_calls_still_get_the_lesson() {
     assert_eq!(stats.spend.day, PRICE * 2);
     assert_eq!(stats.counter("budget.deferred"), 1);
 
-    // The deferred reply waits for the next UTC day (the text came on 2017-10-30 at 12:00).
+    // The deferred reply waits for the next UTC day (the text came on 2017-10-30 at 12:00), one
+    // second in: a text's lesson ranks 1 (a caller's would be due at midnight sharp).
     let deferred = h
         .records()
         .await
         .into_iter()
         .find(|r| r.state == ReplyState::Pending)
         .unwrap();
-    assert_eq!(format!("{}", deferred.due_at), "2017-10-31T00:00:00.000Z");
+    assert_eq!(format!("{}", deferred.due_at), "2017-10-31T00:00:01.000Z");
 
     // Calls cost no SMS: a caller still hears the lesson.
     let mut setup_decoy_off = h.engine.numbers().get(&ours()).unwrap();
@@ -78,7 +79,8 @@ async fn the_daily_cap_defers_texts_while_calls_still_get_the_lesson() {
 
 #[tokio::test]
 async fn a_reply_whose_deadline_comes_before_the_cap_opens_expires() {
-    // The text comes at 12:00 with a deadline of 6 hours: the cap only opens at midnight.
+    // The text comes at 12:00 with a deadline and a defer horizon of 6 hours: the cap only opens
+    // at midnight. Dropped at once, counted as deferred too long, and the man's slot is free.
     let caps = SpendCaps {
         daily: Some(Money::from_micros(1)),
         monthly: None,
@@ -86,6 +88,7 @@ async fn a_reply_whose_deadline_comes_before_the_cap_opens_expires() {
     let config = EngineConfig {
         caps,
         reply_deadline: secs(6 * 3600),
+        defer_horizon: secs(6 * 3600),
         ..exact_config()
     };
     let h = Setup {
@@ -98,7 +101,9 @@ async fn a_reply_whose_deadline_comes_before_the_cap_opens_expires() {
     let r = h.dispatcher.tick().await.unwrap();
     assert_eq!((r.sent, r.expired, r.budget_deferred), (0, 1, 0));
     assert_eq!(h.stub.attempts(), 0);
-    assert_eq!(h.counter("drop.budget_exhausted").await, 1);
+    assert_eq!(h.counter("drop.deferred_too_long").await, 1);
+    assert_eq!(h.counter("lessons.released").await, 1);
+    assert_eq!(h.engine.deferred_lessons(), 0);
 }
 
 #[tokio::test]

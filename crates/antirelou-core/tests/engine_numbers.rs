@@ -6,7 +6,7 @@ mod engine_support;
 
 use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
-use antirelou_core::engine::{NumberConfig, NumberStatus};
+use antirelou_core::engine::{EngineConfig, NumberConfig, NumberStatus};
 use antirelou_core::policy::Reason;
 use antirelou_core::store::ReplyState;
 use antirelou_core::voice::{RejectReason, VoiceScript, VoiceStep};
@@ -106,7 +106,16 @@ async fn a_paused_number_holds_its_replies_until_resumed() {
 
 #[tokio::test]
 async fn a_reply_held_past_its_deadline_expires() {
-    let h = harness();
+    // A lesson's deadline is the later of due + reply_deadline (25 h here) and the defer
+    // horizon: a horizon of one hour leaves the 25 hours.
+    let h = Setup {
+        config: EngineConfig {
+            defer_horizon: HOUR,
+            ..exact_config()
+        },
+        ..Setup::default()
+    }
+    .build();
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     h.engine
         .numbers()

@@ -126,9 +126,37 @@ async fn a_permanent_error_fails_once() {
     }
 }
 
+fn short_horizon() -> Harness {
+    Setup {
+        config: EngineConfig {
+            defer_horizon: HOUR,
+            ..exact_config()
+        },
+        ..Setup::default()
+    }
+    .build()
+}
+
+#[tokio::test]
+async fn a_lesson_waits_for_the_defer_horizon_through_an_outage() {
+    // With the default 72-hour horizon, a lesson whose dispatcher was down for two days still
+    // goes out (any lesson may be deferred, so every lesson keeps the horizon).
+    let h = harness();
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    h.clock.advance(HOUR * 48);
+    assert_eq!(h.dispatcher.tick().await.unwrap().sent, 1);
+    // Past the horizon it would not have.
+    let h = harness();
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    h.clock.advance(HOUR * 73);
+    assert_eq!(h.dispatcher.tick().await.unwrap().sent, 0);
+}
+
 #[tokio::test]
 async fn a_lesson_that_cannot_leave_within_the_deadline_expires() {
-    let h = harness();
+    // A lesson's deadline is the later of due + reply_deadline and the defer horizon: with a
+    // one-hour horizon, the 24-hour deadline after the due time.
+    let h = short_horizon();
     h.stub.fail_always(transient(None));
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     h.clock.advance(HOUR);
@@ -156,7 +184,9 @@ async fn a_lesson_that_cannot_leave_within_the_deadline_expires() {
 
 #[tokio::test]
 async fn a_reply_claimed_after_its_deadline_is_not_sent() {
-    let h = harness();
+    // A lesson's deadline is the later of due + reply_deadline and the defer horizon: with a
+    // one-hour horizon, the 24-hour deadline after the due time.
+    let h = short_horizon();
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     // The dispatcher was down for two days.
     h.clock.advance(HOUR * 48);

@@ -141,8 +141,9 @@ async fn a_lesson_expired_past_its_deadline_gives_the_slot_back() {
         h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap(),
         SmsOutcome::Scheduled
     );
-    // No dispatcher ran for two days: the bulk expiry ends it.
-    h.clock.advance(HOUR * 48);
+    // No dispatcher ran for over three days (past the 72-hour defer horizon, a lesson's
+    // deadline): the bulk expiry ends it.
+    h.clock.advance(HOUR * 73);
     let r = h.dispatcher.tick().await.unwrap();
     assert_eq!((r.sent, r.expired), (0, 1));
     assert_eq!(h.records().await[0].state, ReplyState::Expired);
@@ -158,11 +159,13 @@ async fn a_lesson_expired_past_its_deadline_gives_the_slot_back() {
 #[tokio::test]
 async fn a_lesson_expired_under_the_budget_cap_gives_the_slot_back() {
     let mut config = exact_config();
-    // Nothing can be paid this month: the reply cannot wait for the next period.
+    // Nothing can be paid this month: the reply cannot wait for the next period (its defer
+    // horizon, 24 hours, ends before it).
     config.caps = SpendCaps {
         daily: None,
         monthly: Some(Money::ZERO),
     };
+    config.defer_horizon = HOUR * 24;
     let h = Setup {
         config,
         ..Setup::default()
@@ -177,9 +180,10 @@ async fn a_lesson_expired_under_the_budget_cap_gives_the_slot_back() {
     assert_eq!((r.sent, r.expired), (0, 1));
     assert_eq!(
         h.records().await[0].last_error.as_deref(),
-        Some(Reason::BudgetExhausted.as_str())
+        Some(Reason::DeferredTooLong.as_str())
     );
     assert_eq!(h.counter("lessons.released").await, 1);
+    assert_eq!(h.counter("drop.deferred_too_long").await, 1);
     assert_eq!(
         h.engine
             .handle_sms(sms("SM2", &man(), "hi?"))

@@ -214,7 +214,7 @@ impl Server {
             None
         };
 
-        let engine_config = EngineConfig {
+        let mut engine_config = EngineConfig {
             reply_delay: config.reply.delay,
             reply_jitter: config.reply.jitter,
             reply_deadline: config.reply.deadline,
@@ -229,6 +229,8 @@ impl Server {
             lease: config.dispatcher.lease,
             ..EngineConfig::default()
         };
+        // `[abuse.defer]`: how deferred lessons are held (the scenario files' names and defaults).
+        config.abuse.policies.defer.apply(&mut engine_config);
         let mut builder = Engine::builder(store.as_store(), hasher).config(engine_config);
         if let Some(p) = &policies {
             builder = builder.policy(Arc::new(p.chain()) as Arc<dyn AbusePolicy>);

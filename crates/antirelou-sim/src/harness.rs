@@ -23,6 +23,7 @@
 //! catalogue.insert(LessonSet {
 //!     locale: fr.clone(),
 //!     sms: "Elle ne voulait pas vous donner son numero.".into(),
+//!     sms_short: None,
 //!     voice: "Elle ne voulait pas vous donner son numero.".into(),
 //!     neutral_reply: "Coucou, c'est qui ?".into(),
 //!     voicemail_greeting: "Laissez un message.".into(),

@@ -157,6 +157,11 @@ pub struct RunReport {
     /// reason; `drop.sms_to_callers_disabled` counts callers who heard the decoy greeting and
     /// were not texted).
     pub dropped: BTreeMap<String, u64>,
+    /// The engine's deferral counters (`deferred.<reason>`: lessons held back, not refused, by
+    /// the flood detector, the pace or a spend cap; each lesson counted once).
+    pub deferred: BTreeMap<String, u64>,
+    /// Lessons sent in their one-segment short form under budget pressure (`lesson.short_form`).
+    pub short_form_lessons: u64,
     /// What the engine answered to the texts, by outcome (`scheduled`, `dropped:<reason>`, …).
     pub text_outcomes: BTreeMap<String, u64>,
     /// The legitimate senders' outcomes.
@@ -493,6 +498,11 @@ fn lesson_set(scenario: &Scenario, locale: &Locale) -> LessonSet {
     LessonSet {
         locale: locale.clone(),
         sms: scenario.number.lesson.clone(),
+        sms_short: scenario.number.short_lesson.clone().or_else(|| {
+            Catalogue::builtin()
+                .get(locale)
+                .and_then(|s| s.sms_short.clone())
+        }),
         voice: scenario.number.lesson.clone(),
         neutral_reply: scenario.number.neutral_reply.clone(),
         voicemail_greeting: "Bonjour, vous etes bien sur ma messagerie, laissez-moi un message."
@@ -579,6 +589,10 @@ async fn run_async(
         .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
     let number = traffic.number.clone();
     let lessons = lesson_set(scenario, &locale);
+    // The short form the engine sends under budget pressure is a lesson too.
+    if let Some(short) = &lessons.sms_short {
+        carrier.classify(short, ReplyKind::Lesson);
+    }
     let mut catalogue = Catalogue::default();
     catalogue.insert(lessons.clone());
     let mut number_config =
@@ -609,6 +623,8 @@ async fn run_async(
                 monthly: positive(scenario.budget.monthly_cap_eur),
             };
             number_config.neutral_first_reply = scenario.number.neutral_first_reply;
+            // `[abuse.defer]`: how deferred lessons are held (the server's names and defaults).
+            scenario.abuse.defer.apply(&mut config);
             let tuned = scenario
                 .abuse
                 .into_config(window)
@@ -922,6 +938,13 @@ async fn run_async(
         .filter(|(k, _)| k.starts_with("drop."))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let deferred_counts = stats
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("deferred."))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let short_form_lessons = stats.counter("lesson.short_form");
     let series = carrier.spend_series();
     let mut curve: Vec<(f64, f64)> = series
         .iter()
@@ -981,6 +1004,8 @@ async fn run_async(
             stopped_by,
             replies_deferred_by_cap: deferred,
             dropped,
+            deferred: deferred_counts,
+            short_form_lessons,
             text_outcomes,
             legit,
             attack,

@@ -207,6 +207,10 @@ pub struct NumberSection {
     /// it takes two segments, as in 2017.
     #[serde(default = "default_lesson")]
     pub lesson: String,
+    /// The lesson's one-segment short form, sent under budget pressure (the antirelou run).
+    /// Defaults to the built-in catalogue's short form for the number's locale.
+    #[serde(default)]
+    pub short_lesson: Option<String>,
     /// The neutral first reply, when the antirelou run sends one.
     #[serde(default = "default_neutral")]
     pub neutral_reply: String,
@@ -221,6 +225,7 @@ impl Default for NumberSection {
             e164: default_number(),
             locale: default_locale(),
             lesson: default_lesson(),
+            short_lesson: None,
             neutral_reply: default_neutral(),
             neutral_first_reply: false,
         }

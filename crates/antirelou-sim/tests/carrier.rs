@@ -206,6 +206,7 @@ fn engine_with(
     catalogue.insert(LessonSet {
         locale: fr.clone(),
         sms: lesson_2seg(),
+        sms_short: None,
         voice: lesson_2seg(),
         neutral_reply: "Coucou".into(),
         voicemail_greeting: "Laissez un message".into(),

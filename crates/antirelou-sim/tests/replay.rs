@@ -380,8 +380,9 @@ fn still_deferred_and_refusals_come_from_the_engine() {
 
 #[test]
 fn the_abuse_section_reaches_the_antirelou_run() {
-    // 30 men in an hour against a pace of one lesson a minute that the budget may not raise:
-    // some are paced out. With the defaults, none is.
+    // 60 men in half an hour against a pace of one lesson a minute that the budget may not
+    // raise: some are paced, deferred rather than refused, and still taught. With the defaults,
+    // none is paced.
     let base = "name = \"paced\"\nstart = \"2024-01-01T18:00:00Z\"\nduration_hours = 0.5\n[legit]\nsenders = 60\n";
     let tuned =
         format!("{base}[abuse]\nlessons_per_minute = 1\npace_burst = 1\npace_cap_span = \"0s\"\n");
@@ -390,10 +391,26 @@ fn the_abuse_section_reaches_the_antirelou_run() {
         replay(&s, Some(1)).unwrap().report.runs[1].clone()
     };
     let paced = anti(&tuned);
-    let dropped = paced.dropped.get("drop.global_pace").copied().unwrap_or(0);
-    assert!(dropped > 0, "{:?}", paced.dropped);
-    assert!(paced.legit_senders_without_lesson > 0);
+    let deferred = paced
+        .deferred
+        .get("deferred.global_pace")
+        .copied()
+        .unwrap_or(0);
+    assert!(deferred > 0, "{:?}", paced.deferred);
+    assert_eq!(paced.dropped.get("drop.global_pace"), None);
+    assert_eq!(paced.legit_senders_without_lesson, 0);
+    // `[abuse.defer]` reaches the engine too: with room for one deferred lesson, the others
+    // are refused, counted.
+    let bounded = anti(&format!("{tuned}[abuse.defer]\nmax_deferred = 1\n"));
+    assert!(
+        bounded
+            .dropped
+            .get("drop.defer_limit")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
     let free = anti(base);
-    assert_eq!(free.dropped.get("drop.global_pace"), None);
+    assert_eq!(free.deferred.get("deferred.global_pace"), None);
     assert_eq!(free.legit_senders_without_lesson, 0);
 }

@@ -99,7 +99,7 @@ pub(crate) async fn resolve_admissions(
                 out.push(contact);
                 resolutions.push(Resolution::Denied(reason));
             }
-            Ok(Decision::Allow) => {
+            Ok(Decision::Allow | Decision::Defer(_)) => {
                 out.push(contact);
                 out.push(Op::ScheduleLesson {
                     reply: a.lesson,

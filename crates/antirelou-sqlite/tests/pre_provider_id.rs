@@ -29,6 +29,7 @@ fn lessons() -> LessonSet {
     LessonSet {
         locale: Locale::new("fr-FR").unwrap(),
         sms: "LESSON: she did not want to give you her number.".into(),
+        sms_short: None,
         voice: "VOICE LESSON".into(),
         neutral_reply: "Hey, who is this?".into(),
         voicemail_greeting: "Hi, leave me a message.".into(),

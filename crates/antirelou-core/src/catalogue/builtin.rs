@@ -23,6 +23,13 @@ const FR_STOP: &[&str] = &["ARRET", "ARRÊT", "STOP"];
 const NL_STOP: &[&str] = &["STOP", "STOPPEN", "UITSCHRIJVEN"];
 const START: &[&str] = &["START", "UNSTOP", "YES"];
 
+// --- Short forms: one GSM-7 segment each (checked by the tests), sent under budget pressure.
+
+const FR_FR_SHORT: &str = "Si vous lisez ce message, vous avez mis une femme mal à l'aise. Apprenez à accepter un non comme réponse. Respectez les femmes. Merci";
+const FR_BE_SHORT: &str = "Si vous lisez ce message, vous avez mis une femme mal à l'aise. Apprenez à accepter un non comme réponse. Respectez les femmes. Merci";
+const NL_BE_SHORT: &str = "Als u dit leest, heeft u een vrouw een onveilig gevoel gegeven. Leer een nee als antwoord te aanvaarden. Respecteer vrouwen. Bedankt";
+const EN_US_SHORT: &str = "If you are reading this, you made a woman uncomfortable. Learn to accept no for an answer. Respect women's choices. Thank you";
+
 // --- fr-FR ----------------------------------------------------------------------------------
 
 /// The seed lesson in GSM-7: straight apostrophes and "plait" (1990 spelling). 300 septets,
@@ -58,6 +65,7 @@ fn words(list: &[&str]) -> Vec<String> {
 struct Texts {
     locale: &'static str,
     sms: &'static str,
+    sms_short: &'static str,
     voice: &'static str,
     neutral_reply: &'static str,
     voicemail_greeting: &'static str,
@@ -73,6 +81,7 @@ impl Texts {
             // The literals above are well-formed `ll-RR` locales (checked by the tests).
             locale: Locale(self.locale.to_owned()),
             sms: self.sms.to_owned(),
+            sms_short: Some(self.sms_short.to_owned()),
             voice: self.voice.to_owned(),
             neutral_reply: self.neutral_reply.to_owned(),
             voicemail_greeting: self.voicemail_greeting.to_owned(),
@@ -90,6 +99,7 @@ pub(super) fn lessons() -> Vec<LessonSet> {
         Texts {
             locale: "fr-FR",
             sms: FR_FR_SMS,
+            sms_short: FR_FR_SHORT,
             voice: FR_FR_VOICE,
             neutral_reply: "Coucou, c'est qui ?",
             voicemail_greeting: "Bonjour, vous êtes bien sur ma messagerie. Laissez-moi un message et je vous rappelle.",
@@ -103,6 +113,7 @@ pub(super) fn lessons() -> Vec<LessonSet> {
         Texts {
             locale: "fr-BE",
             sms: FR_BE_SMS,
+            sms_short: FR_BE_SHORT,
             voice: FR_BE_VOICE,
             neutral_reply: "Coucou, c'est qui ?",
             voicemail_greeting: "Bonjour, vous êtes bien sur ma boîte vocale. Laissez-moi un message et je vous rappelle.",
@@ -116,6 +127,7 @@ pub(super) fn lessons() -> Vec<LessonSet> {
         Texts {
             locale: "nl-BE",
             sms: NL_BE_SMS,
+            sms_short: NL_BE_SHORT,
             voice: NL_BE_VOICE,
             neutral_reply: "Hoi, wie is dit?",
             voicemail_greeting: "Hallo, je bent op mijn voicemail. Laat een berichtje achter, dan bel ik je terug.",
@@ -128,6 +140,7 @@ pub(super) fn lessons() -> Vec<LessonSet> {
         Texts {
             locale: "en-US",
             sms: EN_US_SMS,
+            sms_short: EN_US_SHORT,
             voice: EN_US_VOICE,
             neutral_reply: "Hey, who is this?",
             voicemail_greeting: "Hi, you've reached my voicemail. Leave me a message and I'll call you back.",

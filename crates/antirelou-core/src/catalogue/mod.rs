@@ -144,6 +144,13 @@ pub struct LessonSet {
     pub locale: Locale,
     /// The SMS lesson. Paid per segment on every reply: keep it GSM-7 and short.
     pub sms: String,
+    /// The lesson's short form: exactly one GSM-7 segment (checked), sent instead of
+    /// [`sms`](Self::sms) under budget pressure (see
+    /// [`EngineConfig::short_form_above`](crate::engine::EngineConfig::short_form_above)). Every
+    /// built-in locale has one; optional in a custom catalogue (without it the full form is
+    /// deferred when it does not fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_short: Option<String>,
     /// The spoken lesson (any character; at most [`MAX_VOICE_CHARS`]).
     pub voice: String,
     /// The neutral first reply ("Hey, who is this?"); one segment at most.
@@ -275,6 +282,31 @@ impl LessonSet {
                 ));
             }
         }
+        if let Some(short) = &self.sms_short {
+            let plan = encoding::plan(short);
+            if short.trim().is_empty() {
+                out.push(err(
+                    "sms_short",
+                    "empty; leave it out or write a one-segment lesson".into(),
+                ));
+            } else if plan.encoding == Encoding::Ucs2 {
+                out.push(err(
+                    "sms_short",
+                    format!(
+                        "UCS-2 because of {}, but a short form must be one GSM-7 segment; transliterate it",
+                        encoding::quote_chars(&plan.non_gsm)
+                    ),
+                ));
+            } else if plan.segments != 1 {
+                out.push(err(
+                    "sms_short",
+                    format!(
+                        "{} segments (GSM-7, {} septets), but a short form must be exactly one; shorten it",
+                        plan.segments, plan.units
+                    ),
+                ));
+            }
+        }
         let voice_chars = self.voice.chars().count();
         if voice_chars > MAX_VOICE_CHARS {
             out.push(err(
@@ -326,6 +358,12 @@ impl LessonSet {
             let trimmed = text.trim();
             if trimmed.len() != text.len() {
                 *text = trimmed.to_owned();
+            }
+        }
+        if let Some(short) = &mut self.sms_short {
+            let trimmed = short.trim();
+            if trimmed.len() != short.len() {
+                *short = trimmed.to_owned();
             }
         }
         for list in [&mut self.stop_keywords, &mut self.start_keywords] {
@@ -402,6 +440,9 @@ pub struct LessonPatch {
     /// See [`LessonSet::sms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms: Option<String>,
+    /// See [`LessonSet::sms_short`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_short: Option<String>,
     /// See [`LessonSet::voice`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<String>,
@@ -433,6 +474,7 @@ impl LessonPatch {
     fn from_set(set: &LessonSet, voice_language: Option<&Locale>) -> Self {
         LessonPatch {
             sms: Some(set.sms.clone()),
+            sms_short: set.sms_short.clone(),
             voice: Some(set.voice.clone()),
             neutral_reply: Some(set.neutral_reply.clone()),
             voicemail_greeting: Some(set.voicemail_greeting.clone()),
@@ -472,6 +514,9 @@ impl LessonPatch {
                         *slot = v;
                     }
                 }
+                if let Some(v) = self.sms_short {
+                    set.sms_short = Some(v);
+                }
                 if let Some(v) = self.stop_keywords {
                     set.stop_keywords = v;
                 }
@@ -492,6 +537,7 @@ impl LessonPatch {
                 LessonSet {
                     locale: locale.clone(),
                     sms: need("sms", self.sms)?,
+                    sms_short: self.sms_short,
                     voice: need("voice", self.voice)?,
                     neutral_reply: need("neutral_reply", self.neutral_reply)?,
                     voicemail_greeting: need("voicemail_greeting", self.voicemail_greeting)?,

@@ -408,3 +408,45 @@ fn limits_deserialize_with_defaults() {
     let l: CatalogueLimits = toml::from_str("").unwrap();
     assert_eq!(l, CatalogueLimits::default());
 }
+
+#[test]
+fn every_builtin_locale_has_a_one_segment_gsm7_short_form() {
+    let c = Catalogue::builtin();
+    for l in ["fr-FR", "fr-BE", "nl-BE", "en-US"] {
+        let set = c.get(&loc(l)).unwrap();
+        let short = set.sms_short.as_deref().unwrap();
+        let p = plan(short);
+        assert_eq!(
+            (p.encoding, p.segments),
+            (Encoding::Gsm7, 1),
+            "{l}: {short}"
+        );
+    }
+    assert!(c.validate(&strict()).is_ok());
+}
+
+#[test]
+fn a_short_form_must_be_exactly_one_gsm7_segment_and_is_optional() {
+    let toml = format!("[lessons.en-US]\nsms_short = \"{}\"\n", "a".repeat(161));
+    assert_eq!(
+        message(Catalogue::builtin().merge_toml(&toml, &CatalogueLimits::default())),
+        "catalogue entry \"en-US.sms_short\": 2 segments (GSM-7, 161 septets), but a short form \
+         must be exactly one; shorten it"
+    );
+    let toml = "[lessons.en-US]\nsms_short = \"Respect her no\u{2019}s\"\n";
+    assert!(
+        message(Catalogue::builtin().merge_toml(toml, &CatalogueLimits::default()))
+            .starts_with("catalogue entry \"en-US.sms_short\": UCS-2 because of '’'")
+    );
+    let toml = "[lessons.en-US]\nsms_short = \"  Respect her no.  \"\n";
+    let c = Catalogue::builtin()
+        .merge_toml(toml, &CatalogueLimits::default())
+        .unwrap();
+    assert_eq!(
+        c.get(&loc("en-US")).unwrap().sms_short.as_deref(),
+        Some("Respect her no.")
+    );
+    // A new locale without a short form is valid.
+    let c = Catalogue::from_toml(NEW_LOCALE, &strict()).unwrap();
+    assert_eq!(c.get(&loc("de-DE")).unwrap().sms_short, None);
+}

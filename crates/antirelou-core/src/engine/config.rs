@@ -27,7 +27,9 @@ pub struct EngineConfig {
     /// One lesson per sender within this window (default 30 days).
     pub lesson_window: Duration,
     /// A reply not sent within this long after its due time expires instead of arriving days late
-    /// (default 24 hours).
+    /// (default 24 hours). A lesson's deadline is the later of this and
+    /// [`defer_horizon`](Self::defer_horizon) after its text, since any lesson may be deferred
+    /// at send time.
     pub reply_deadline: Duration,
     /// How long a worker holds a claimed reply before another worker may take it over (default
     /// 60 s). It must cover one send, pacing included. It is also how long after a crash the
@@ -59,6 +61,24 @@ pub struct EngineConfig {
     /// How long a reply for a paused number is held before it is looked at again (default
     /// 5 min). It still expires at its deadline.
     pub paused_hold: Duration,
+    /// How long after its text a deferred lesson may still go out (default 72 hours). Any lesson
+    /// may be deferred at send time (flood, pace, spend cap), so a lesson's deadline is the later
+    /// of this and `reply_delay` + `reply_deadline`; one that cannot go out before it is
+    /// dropped, counted `drop.deferred_too_long`, and its sender's slot given back.
+    pub defer_horizon: Duration,
+    /// At most this many lessons held deferred by this process (default 50,000; the count is
+    /// per process, in memory); beyond it a lesson that should be deferred is refused, counted
+    /// `drop.defer_limit`.
+    pub max_deferred: usize,
+    /// How soon a lesson deferred by the abuse policy (a flood, the pace) is looked at again
+    /// (default 5 min); the step doubles with each claim of the lesson, up to 16 times this.
+    /// Deferred lessons are due again on multiples of the step, so lessons released at one
+    /// instant go out in rank order.
+    pub defer_retry: Duration,
+    /// Above this fraction of a spend cap already spent in its period, lessons go out in the
+    /// catalogue's one-segment short form when the number's locale has one (default 0.5; 1.0
+    /// only when the full form does not fit). Counted `lesson.short_form`.
+    pub short_form_above: f64,
     /// Seed for the engine's random draws (reply jitter, backoff jitter). `None` (the default)
     /// seeds from the operating system; a fixed seed makes a run reproducible (the simulator).
     pub rng_seed: Option<u64>,
@@ -81,6 +101,10 @@ impl Default for EngineConfig {
             workers: 4,
             poll_interval: Duration::from_secs(1),
             paused_hold: Duration::from_secs(5 * 60),
+            defer_horizon: Duration::from_secs(72 * 3600),
+            max_deferred: 50_000,
+            defer_retry: Duration::from_secs(5 * 60),
+            short_form_above: 0.5,
             rng_seed: None,
         }
     }
@@ -118,6 +142,15 @@ impl EngineConfig {
         if self.paused_hold.is_zero() {
             return bad("paused_hold must be longer than zero");
         }
+        if self.defer_horizon.is_zero() {
+            return bad("defer_horizon must be longer than zero");
+        }
+        if self.defer_retry.is_zero() {
+            return bad("defer_retry must be longer than zero");
+        }
+        if !(0.0..=1.0).contains(&self.short_form_above) {
+            return bad("short_form_above must be between 0 and 1");
+        }
         Ok(())
     }
 }
@@ -140,6 +173,16 @@ mod tests {
         assert!(c.validate().is_err());
         c = EngineConfig {
             backoff_max: Duration::from_secs(1),
+            ..EngineConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = EngineConfig {
+            short_form_above: 1.5,
+            ..EngineConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = EngineConfig {
+            defer_horizon: Duration::ZERO,
             ..EngineConfig::default()
         };
         assert!(c.validate().is_err());

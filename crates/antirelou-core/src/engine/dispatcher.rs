@@ -5,7 +5,11 @@
 //! 1. past its deadline → expired;
 //! 2. its number gone or retired → cancelled; paused → held for
 //!    [`EngineConfig::paused_hold`](super::EngineConfig::paused_hold);
-//! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled;
+//! 3. recipient opted out since → cancelled; the abuse policy's `recheck` denies → cancelled,
+//!    defers → held back to the next multiple of
+//!    [`EngineConfig::defer_retry`](super::EngineConfig::defer_retry) × 2^min(claims − 1, 4)
+//!    plus the lesson's rank in seconds, or dropped (`drop.deferred_too_long`) when that is past its deadline (see the
+//!    `deferral` module);
 //!    a lesson cancelled by the re-check or expired (here, by the budget or by
 //!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
 //!    ([`SenderHistory::release_lesson`](crate::store::SenderHistory::release_lesson)): he never
@@ -13,9 +17,13 @@
 //! 4. the text is built from the number's lessons (never from the queue); a claim that is not
 //!    the reply's first asks the provider whether an earlier one was accepted
 //!    ([`SmsSender::find_accepted`]) and, if so, records that send instead of sending again;
-//!    the cost is reserved in the ledger at the price last billed for the recipient's calling
-//!    code (never below the configured price); a cap reached → deferred to the next day or
-//!    month, or expired;
+//!    a lesson goes out in its locale's one-segment short form when a cap is past
+//!    [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above) spent; the cost
+//!    of the text chosen (its own segments) is reserved in the ledger at the price last billed
+//!    for the recipient's calling code (never below the configured price); a cap reached → the
+//!    short form is tried, then a lesson is deferred to the next day or month (plus its rank),
+//!    or dropped past its deadline (`drop.deferred_too_long`); another reply is deferred or
+//!    expired;
 //! 5. the provider account's pace is respected (a burst waits for its slot);
 //! 6. sent: accepted → completed with the provider's id and the cost settled; transient error →
 //!    retried with exponential backoff and jitter (at least the provider's `retry_after`) unless
@@ -41,6 +49,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::deferral::{next_grid, rank_of, release_at};
 use super::inbound::contact;
 use super::numbers::NumberStatus;
 use super::pacing::{Pacer, RatePerSecond};
@@ -150,6 +159,9 @@ pub struct TickReport {
     pub cancelled: u64,
     /// Deferred to the next spend period because a cap was reached.
     pub budget_deferred: u64,
+    /// Lessons held back because the policy deferred them or a cap was reached (the latter
+    /// counted in `budget_deferred` too).
+    pub deferred: u64,
     /// Held because their number is paused.
     pub held: u64,
     /// Put back because the provider account's pace had no slot soon enough.
@@ -173,6 +185,7 @@ impl TickReport {
         self.expired += o.expired;
         self.cancelled += o.cancelled;
         self.budget_deferred += o.budget_deferred;
+        self.deferred += o.deferred;
         self.held += o.held;
         self.paced += o.paced;
         self.lease_lost += o.lease_lost;
@@ -196,6 +209,7 @@ enum Step {
     Expired,
     Cancelled,
     BudgetDeferred,
+    Deferred { budget: bool },
     Held,
     Paced,
     Released,
@@ -254,7 +268,11 @@ impl Dispatcher {
                 continue;
             }
             let token = reply.token;
-            match self.process(reply).await {
+            let step = self.process(reply).await;
+            if let Ok(Step::Sent { .. } | Step::Failed | Step::Expired | Step::Cancelled) = step {
+                inner.deferred.release(token.id);
+            }
+            match step {
                 Ok(step) => match step {
                     Step::Sent { lease_lost } => {
                         report.sent += 1;
@@ -265,6 +283,10 @@ impl Dispatcher {
                     Step::Expired => report.expired += 1,
                     Step::Cancelled => report.cancelled += 1,
                     Step::BudgetDeferred => report.budget_deferred += 1,
+                    Step::Deferred { budget } => {
+                        report.deferred += 1;
+                        report.budget_deferred += u64::from(budget);
+                    }
                     Step::Held => report.held += 1,
                     Step::Paced => report.paced += 1,
                     Step::Released => report.released += 1,
@@ -353,26 +375,56 @@ impl Dispatcher {
             inner.count(Reason::OptedOut.counter(), 1).await;
             return Ok(Step::Cancelled);
         }
-        if let Decision::Deny(r) =
-            inner
-                .policy
-                .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
+        match inner
+            .policy
+            .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
         {
-            store
-                .finish(token, TerminalState::Cancelled, r.as_str(), now)
-                .await?;
-            self.lesson_unsent(&c, now).await;
-            inner.count(r.counter(), 1).await;
-            return Ok(Step::Cancelled);
+            Decision::Deny(r) => {
+                store
+                    .finish(token, TerminalState::Cancelled, r.as_str(), now)
+                    .await?;
+                self.lesson_unsent(&c, now).await;
+                inner.count(r.counter(), 1).await;
+                return Ok(Step::Cancelled);
+            }
+            Decision::Defer(r) => {
+                // Looked at again on a shared grid whose step doubles with each claim, up to
+                // 16 × `defer_retry`: a long flood is not rechecked every few minutes.
+                let doublings = c.token.attempt.saturating_sub(1).min(4);
+                let step = inner.config.defer_retry.saturating_mul(1 << doublings);
+                return self.defer(&c, now, r, next_grid(now, step)).await;
+            }
+            Decision::Allow => {}
         }
 
         // The text comes from the number's configuration, never from the queue.
+        // Under budget pressure a lesson goes out in its one-segment short form, when the
+        // locale has one: above `short_form_above` of a cap, or when the full form does not fit.
         let text = match c.kind {
             ReplyKind::Lesson => entry.lessons.sms.clone(),
             ReplyKind::Neutral => entry.lessons.neutral_reply.clone(),
         };
+        let short = match c.kind {
+            ReplyKind::Lesson => entry.lessons.sms_short.clone(),
+            ReplyKind::Neutral => None,
+        };
         let client_ref = format!("r{}a{}", token.id, token.attempt);
-        let sms = OutboundSms::new(c.number.clone(), c.recipient.clone(), text, client_ref);
+        let outbound = |text: String| {
+            OutboundSms::new(
+                c.number.clone(),
+                c.recipient.clone(),
+                text,
+                client_ref.clone(),
+            )
+        };
+        let mut short_form = false;
+        let mut sms = match &short {
+            Some(s) if self.budget_pressed(now).await? => {
+                short_form = true;
+                outbound(s.clone())
+            }
+            _ => outbound(text),
+        };
 
         let Some(route) = self.senders.map.get(&entry.config.provider) else {
             tracing::error!(number = %c.number.masked(), provider = entry.config.provider.as_str(),
@@ -397,18 +449,40 @@ impl Dispatcher {
         }
 
         let calling_code = c.recipient.calling_code();
-        let estimate = inner
+        let per_segment = inner
             .prices
-            .per_segment(calling_code, inner.config.price_per_segment)
-            * sms.segments();
+            .per_segment(calling_code, inner.config.price_per_segment);
+        let mut estimate = per_segment * sms.segments();
         if let Some(step) = self
             .already_sent(&c, &*route.sender, &sms, estimate)
             .await?
         {
             return Ok(step);
         }
-        let reservation = match store.reserve(estimate, &inner.config.caps, now).await {
+        let mut reserved = store.reserve(estimate, &inner.config.caps, now).await;
+        // The full form does not fit: try the short form (reserved at its own segments) before
+        // deferring.
+        if let (Err(Error::BudgetExceeded { .. }), false, Some(s)) = (&reserved, short_form, &short)
+        {
+            let shorter = outbound(s.clone());
+            let cost = per_segment * shorter.segments();
+            reserved = store.reserve(cost, &inner.config.caps, now).await;
+            if reserved.is_ok() {
+                (sms, estimate, short_form) = (shorter, cost, true);
+            }
+        }
+        let reservation = match reserved {
             Ok(r) => r,
+            Err(Error::BudgetExceeded { period }) if c.kind == ReplyKind::Lesson => {
+                inner.count("budget.deferred", 1).await;
+                tracing::warn!(
+                    period,
+                    reply = token.id,
+                    "spend cap reached: lesson deferred"
+                );
+                let base = next_period_start(now, period);
+                return self.defer(&c, now, Reason::BudgetExhausted, base).await;
+            }
             Err(Error::BudgetExceeded { period }) => {
                 let next = next_period_start(now, period);
                 if next < c.expires_at {
@@ -497,6 +571,9 @@ impl Dispatcher {
                 store.settle(&reservation, actual).await?;
                 inner.remember_price(&receipt, estimate, calling_code);
                 inner.count_sent(c.kind, actual).await;
+                if short_form {
+                    inner.count("lesson.short_form", 1).await;
+                }
                 tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
                     kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
                 Ok(Step::Sent { lease_lost })
@@ -506,6 +583,83 @@ impl Dispatcher {
                 self.fail(&c, now, e).await
             }
         }
+    }
+
+    /// Whether a spend period is past [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above)
+    /// of its cap (never at 1.0 or without caps).
+    async fn budget_pressed(&self, now: Timestamp) -> Result<bool> {
+        let inner = self.inner();
+        let (caps, above) = (&inner.config.caps, inner.config.short_form_above);
+        if above >= 1.0 || (caps.daily.is_none() && caps.monthly.is_none()) {
+            return Ok(false);
+        }
+        let spent = inner.store.spend(now).await?;
+        let past = |spent: crate::money::Money, cap: Option<crate::money::Money>| {
+            cap.is_some_and(|cap| spent.micros() as f64 > cap.micros() as f64 * above)
+        };
+        Ok(past(spent.day, caps.daily) || past(spent.month, caps.monthly))
+    }
+
+    /// Hold a reply back for `reason` until `base` (a grid instant: the next policy recheck or
+    /// the next spend period) plus its rank in seconds (see the `deferral` module), or drop it
+    /// when that is at or past its deadline (`drop.deferred_too_long`, slot given back). A
+    /// lesson newly held counts `deferred.<reason>`; one beyond
+    /// [`EngineConfig::max_deferred`](super::EngineConfig::max_deferred) is cancelled
+    /// (`drop.defer_limit`, slot given back).
+    async fn defer(
+        &self,
+        c: &ClaimedReply,
+        now: Timestamp,
+        reason: Reason,
+        base: Timestamp,
+    ) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let lesson = c.kind == ReplyKind::Lesson;
+        let next = release_at(base, if lesson { rank_of(c.expires_at) } else { 0 });
+        if next >= c.expires_at {
+            store
+                .finish(
+                    c.token,
+                    TerminalState::Expired,
+                    Reason::DeferredTooLong.as_str(),
+                    now,
+                )
+                .await?;
+            self.lesson_unsent(c, now).await;
+            inner.count(Reason::DeferredTooLong.counter(), 1).await;
+            tracing::info!(
+                reply = c.token.id,
+                reason = reason.as_str(),
+                "deferred reply dropped: it cannot go out before its deadline"
+            );
+            return Ok(Step::Expired);
+        }
+        if lesson {
+            match inner.deferred.hold(c.token.id, c.expires_at, now) {
+                Some(true) => inner.count(reason.deferred_counter(), 1).await,
+                Some(false) => {}
+                None => {
+                    store
+                        .finish(
+                            c.token,
+                            TerminalState::Cancelled,
+                            Reason::DeferLimit.as_str(),
+                            now,
+                        )
+                        .await?;
+                    self.lesson_unsent(c, now).await;
+                    inner.count(Reason::DeferLimit.counter(), 1).await;
+                    return Ok(Step::Cancelled);
+                }
+            }
+        }
+        store
+            .retry_later(c.token, next, reason.as_str(), now)
+            .await?;
+        Ok(Step::Deferred {
+            budget: reason == Reason::BudgetExhausted,
+        })
     }
 
     /// A lesson ended unsent for a reason that is not the man's (the policy's re-check, its

@@ -6,8 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use async_trait::async_trait;
 
+use super::deferral::lesson_deadline;
 use super::keywords::Keyword;
 use super::numbers::{NumberEntry, NumberStatus};
 use super::{Engine, Inner};
@@ -96,7 +99,8 @@ impl Inner {
         format!("{base}:lesson")
     }
 
-    /// The lesson answering the event `base`, due after the delay.
+    /// The lesson answering the event `base`, due after the delay, its deadline carrying its
+    /// deferral rank (see the `deferral` module).
     fn lesson_reply(
         &self,
         entry: &NumberEntry,
@@ -104,6 +108,7 @@ impl Inner {
         from: &PhoneNumber,
         hash: &SenderHash,
         now: Timestamp,
+        rank: u8,
     ) -> NewReply {
         let due = self.lesson_due(now);
         NewReply {
@@ -113,13 +118,36 @@ impl Inner {
             sender: *hash,
             kind: ReplyKind::Lesson,
             due_at: due,
-            expires_at: due.add(self.config.reply_deadline),
+            expires_at: lesson_deadline(
+                now,
+                due,
+                self.config.reply_deadline,
+                self.config.defer_horizon,
+                rank,
+            ),
+        }
+    }
+
+    /// A stored lesson was deferred for `reason` (its place in the bound was reserved): hold it
+    /// and count it. A lesson not stored gives its place back.
+    async fn lesson_deferred(
+        &self,
+        schedule: &LessonSchedule,
+        deadline: Timestamp,
+        reason: Reason,
+    ) {
+        match schedule {
+            LessonSchedule::Scheduled(id) => {
+                self.deferred.fill(*id, deadline);
+                self.count(reason.deferred_counter(), 1).await;
+            }
+            _ => self.deferred.unreserve(),
         }
     }
 
     /// Take the sender's lesson slot and store the lesson after the delay, atomically
-    /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)), plus the
-    /// neutral reply at once when `neutral` is set.
+    /// ([`ReplyQueue::schedule_lesson`](crate::store::ReplyQueue::schedule_lesson)); a lesson
+    /// `deferred` (its place in the bound reserved) is held as such.
     async fn schedule_lesson(
         &self,
         entry: &NumberEntry,
@@ -127,15 +155,29 @@ impl Inner {
         from: &PhoneNumber,
         hash: &SenderHash,
         now: Timestamp,
-        neutral: bool,
+        deferred: Option<Reason>,
     ) -> Result<LessonOutcome> {
-        let lesson = self.lesson_reply(entry, base, from, hash, now);
-        let due = lesson.due_at;
+        // A caller's lesson comes first among deferred lessons (rank 0).
+        let lesson = self.lesson_reply(entry, base, from, hash, now, 0);
+        let (due, deadline) = (lesson.due_at, lesson.expires_at);
         let schedule = self
             .store
             .schedule_lesson(lesson, self.config.lesson_window, now)
-            .await?;
-        self.lesson_scheduled(entry, schedule, base, from, hash, due, now, neutral)
+            .await;
+        let schedule = match (schedule, deferred) {
+            (Ok(s), Some(r)) => {
+                self.lesson_deferred(&s, deadline, r).await;
+                s
+            }
+            (Ok(s), None) => s,
+            (Err(e), d) => {
+                if d.is_some() {
+                    self.deferred.unreserve();
+                }
+                return Err(e);
+            }
+        };
+        self.lesson_scheduled(entry, schedule, base, from, hash, due, now, false)
             .await
     }
 
@@ -233,14 +275,20 @@ impl Inner {
                 return Ok(LessonOutcome::Dropped(Reason::OptedOut));
             }
             // The call was counted by `check`; an SMS costs money, so ask again without counting.
-            if let Decision::Deny(r) =
-                self.policy
+            let deferred =
+                match self
+                    .policy
                     .recheck(&contact(from, &entry.config.number, Channel::Sms, now))
-            {
-                return Ok(LessonOutcome::Dropped(r));
-            }
+                {
+                    Decision::Deny(r) => return Ok(LessonOutcome::Dropped(r)),
+                    Decision::Defer(_) if !self.deferred.reserve(now) => {
+                        return Ok(LessonOutcome::Dropped(Reason::DeferLimit));
+                    }
+                    Decision::Defer(r) => Some(r),
+                    Decision::Allow => None,
+                };
             let base = Self::event_base(call.provider, &call.call_id, hash, now);
-            self.schedule_lesson(entry, &base, from, hash, now, false)
+            self.schedule_lesson(entry, &base, from, hash, now, deferred)
                 .await
         }
         .await;
@@ -323,21 +371,56 @@ impl InboundHandler for Engine {
         // allowed text records its contact and schedules its lesson. All of it is one store
         // call (`Store::admit_text`), which a grouping backend runs inside one commit.
         let base = Inner::event_base(sms.provider, &sms.message_id, &hash, now);
-        let lesson = inner.lesson_reply(&entry, &base, from, &hash, now);
-        let due = lesson.due_at;
-        let policy = Arc::clone(&inner.policy);
         let seen = contact(from, &sms.to, Channel::Sms, now);
         // The policy sees a keyed fingerprint of the body (copy-paste raids), never the text.
         let print = inner.hasher.text_fingerprint(&sms.body);
+        // A text's lesson comes after a caller's (rank 1 and beyond).
+        let rank = inner
+            .policy
+            .defer_rank(&seen, Some(print))
+            .saturating_add(1);
+        let lesson = inner.lesson_reply(&entry, &base, from, &hash, now, rank);
+        let (due, deadline) = (lesson.due_at, lesson.expires_at);
+        let policy = Arc::clone(&inner.policy);
+        let held = Arc::clone(&inner.deferred);
+        // A deferral reserves its place in the bound inside the admission (the store sees an
+        // allowance) and leaves its reason here; past the bound it is a refusal.
+        let deferred: Arc<Mutex<Option<Reason>>> = Arc::default();
+        let deferred_in = Arc::clone(&deferred);
         let admission = inner
             .store
             .admit_text(
                 lesson,
                 inner.config.lesson_window,
                 now,
-                Box::new(move || policy.check_text(&seen, Some(print))),
+                Box::new(move || match policy.check_text(&seen, Some(print)) {
+                    Decision::Defer(_) if !held.reserve(now) => Decision::Deny(Reason::DeferLimit),
+                    Decision::Defer(r) => {
+                        *deferred_in.lock() = Some(r);
+                        Decision::Allow
+                    }
+                    d => d,
+                }),
             )
-            .await?;
+            .await;
+        let deferred = *deferred.lock();
+        let admission = match admission {
+            Ok(a) => a,
+            Err(e) => {
+                if deferred.is_some() {
+                    inner.deferred.unreserve();
+                }
+                return Err(e);
+            }
+        };
+        if let Some(r) = deferred {
+            match &admission {
+                TextAdmission::Decided { schedule, .. } => {
+                    inner.lesson_deferred(schedule, deadline, r).await
+                }
+                _ => inner.deferred.unreserve(),
+            }
+        }
         let (prev, schedule) = match admission {
             TextAdmission::OptedOut => {
                 inner

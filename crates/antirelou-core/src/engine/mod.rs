@@ -77,7 +77,7 @@
 //!   `inbound.voice`, `lessons.scheduled`, `lessons.sent`, `neutral.scheduled`, `neutral.sent`,
 //!   `lessons.released`, `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
 //!   `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`, `send.lease_lost`,
-//!   `budget.deferred`, `spend.micros`, `delivery.reports`, `delivery.failed` and
+//!   `budget.deferred`, `deferred.<reason>`, `lesson.short_form`, `spend.micros`, `delivery.reports`, `delivery.failed` and
 //!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
 //!
 //! # Building an engine
@@ -132,6 +132,7 @@
 //! webhook server, on a durable store and the [`SystemClock`].
 
 mod config;
+mod deferral;
 mod dispatcher;
 mod inbound;
 pub mod keywords;
@@ -186,6 +187,8 @@ pub(crate) struct Inner {
     pub(crate) prices: prices::ObservedPrices,
     /// The engine's random source (jitter), seeded from [`EngineConfig::rng_seed`].
     pub(crate) rng: Mutex<rand::rngs::StdRng>,
+    /// The lessons this process holds deferred (bounded by [`EngineConfig::max_deferred`]).
+    pub(crate) deferred: Arc<deferral::DeferredLessons>,
 }
 
 impl Inner {
@@ -256,6 +259,7 @@ impl EngineBuilder {
                 numbers,
                 estimates: Mutex::new(PriceMemo::default()),
                 prices: prices::ObservedPrices::default(),
+                deferred: Arc::new(deferral::DeferredLessons::new(self.config.max_deferred)),
                 rng: Mutex::new(match self.config.rng_seed {
                     Some(seed) => rand::SeedableRng::seed_from_u64(seed),
                     None => rand::SeedableRng::from_os_rng(),
@@ -326,6 +330,12 @@ impl Engine {
     /// The keyed hash under which the store knows `number` (opt-outs, history).
     pub fn sender_hash(&self, number: &PhoneNumber) -> SenderHash {
         self.inner.hasher.hash(number)
+    }
+
+    /// How many lessons this process holds deferred (see
+    /// [`EngineConfig::max_deferred`]; per process, in memory).
+    pub fn deferred_lessons(&self) -> usize {
+        self.inner.deferred.len()
     }
 
     /// Counters, queue depth and spend, now.

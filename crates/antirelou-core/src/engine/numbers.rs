@@ -157,7 +157,7 @@ pub(crate) struct NumberEntry {
 /// let mut catalogue = Catalogue::default();
 /// catalogue.insert(LessonSet {
 ///     locale: fr.clone(),
-///     sms: "Leçon".into(), voice: "Leçon".into(), neutral_reply: "Qui est-ce ?".into(),
+///     sms: "Leçon".into(), sms_short: None, voice: "Leçon".into(), neutral_reply: "Qui est-ce ?".into(),
 ///     voicemail_greeting: "Laissez un message".into(), out_of_service: "Hors service".into(),
 ///     facts_as_of: "2024-01-01".into(), stop_keywords: vec![], start_keywords: vec![],
 /// });
@@ -311,6 +311,7 @@ mod tests {
         LessonSet {
             locale: Locale::new(locale).unwrap(),
             sms: sms.into(),
+            sms_short: None,
             voice: "voice".into(),
             neutral_reply: "who?".into(),
             voicemail_greeting: "leave a message".into(),

@@ -21,6 +21,7 @@ pub const OURS: &str = "+33937000000";
 pub const MAN: &str = "+33612345678";
 pub const LESSON_SMS: &str = "LESSON: she did not want to give you her number.";
 pub const LESSON_VOICE: &str = "VOICE LESSON: she did not want to give you her number.";
+pub const LESSON_SHORT: &str = "SHORT LESSON: accept a no.";
 pub const NEUTRAL: &str = "Hey, who is this?";
 pub const GREETING: &str = "Hi, leave me a message.";
 pub const OUT_OF_SERVICE: &str = "This number is no longer in service.";
@@ -35,6 +36,7 @@ pub fn lessons(locale: &str) -> LessonSet {
     LessonSet {
         locale: Locale::new(locale).unwrap(),
         sms: LESSON_SMS.into(),
+        sms_short: Some(LESSON_SHORT.into()),
         voice: LESSON_VOICE.into(),
         neutral_reply: NEUTRAL.into(),
         voicemail_greeting: GREETING.into(),
@@ -87,6 +89,8 @@ pub struct Setup {
     pub stub: StubSender,
     /// The engine's clock when not the harness's manual clock.
     pub engine_clock: Option<Arc<dyn antirelou_core::Clock>>,
+    /// The lessons (default: [`catalogue`]).
+    pub catalogue: Catalogue,
 }
 
 impl Default for Setup {
@@ -101,6 +105,7 @@ impl Default for Setup {
             policy: None,
             stub: StubSender::new(),
             engine_clock: None,
+            catalogue: catalogue(),
         }
     }
 }
@@ -114,7 +119,7 @@ impl Setup {
             NumberHasher::new(b"test secret, sixteen bytes").unwrap(),
         )
         .clock(self.engine_clock.unwrap_or_else(|| Arc::new(clock.clone())))
-        .catalogue(catalogue())
+        .catalogue(self.catalogue)
         .config(self.config)
         .number(self.number);
         if let Some(p) = self.policy {

@@ -1,0 +1,207 @@
+//! Deferred lessons: "not now, not refused", held in the ordinary reply queue.
+//!
+//! A lesson is deferred when the abuse policy answers [`Decision::Defer`](crate::policy::Decision::Defer)
+//! (at admission or at send time) or when a spend cap has no room for it. It stays a pending reply
+//! in the store, due again later, with no new store method nor column:
+//!
+//! * **Deadline.** Any lesson may be deferred at send time, so every lesson is stored with the
+//!   later of `due + reply_deadline` and `received + defer_horizon` as its deadline
+//!   ([`lesson_deadline`]). A lesson that would be deferred to an instant at or past it is
+//!   dropped at once, counted `drop.deferred_too_long`, and its sender's slot given back (one the
+//!   dispatcher did not get to in time is expired in bulk, counted `drop.expired`).
+//! * **Priority, durable.** The lesson's rank (0 first, [`MAX_DEFER_RANK`] last) is decided at
+//!   admission and written into the milliseconds of its deadline: the deadline is rounded down to
+//!   the second, plus the rank in milliseconds ([`rank_of`]). A deferred lesson is due again on a
+//!   grid instant (the start of the next budget period, or the next multiple of
+//!   [`EngineConfig::defer_retry`](super::EngineConfig::defer_retry)) plus its rank in seconds
+//!   ([`release_at`]); stores claim in due order, so when the pressure lifts the lessons of rank 0
+//!   are claimed (and take the budget) before those of rank 1, and so on.
+//! * **Bound.** [`DeferredLessons`] counts the lessons this process holds deferred, at most
+//!   [`EngineConfig::max_deferred`](super::EngineConfig::max_deferred). The count is **per
+//!   process** and in memory: several processes sharing a store hold up to that many each, and
+//!   after a restart the count starts empty and relearns the lessons as it defers them again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::clock::Timestamp;
+use crate::policy::MAX_DEFER_RANK;
+use crate::store::ReplyId;
+
+/// The stored deadline of a lesson received at `received` and due at `due`: the later of
+/// `due + reply_deadline` and `received + defer_horizon`, rounded down to the second, plus
+/// `rank` milliseconds (clamped to [`MAX_DEFER_RANK`]).
+pub(crate) fn lesson_deadline(
+    received: Timestamp,
+    due: Timestamp,
+    reply_deadline: Duration,
+    defer_horizon: Duration,
+    rank: u8,
+) -> Timestamp {
+    let latest = due.add(reply_deadline).max(received.add(defer_horizon));
+    let ms = latest.as_millis();
+    Timestamp::from_millis(ms - ms.rem_euclid(1000) + i64::from(rank.min(MAX_DEFER_RANK)))
+}
+
+/// The rank written into a lesson's deadline by [`lesson_deadline`].
+pub(crate) fn rank_of(expires_at: Timestamp) -> u8 {
+    u8::try_from(expires_at.as_millis().rem_euclid(1000))
+        .unwrap_or(MAX_DEFER_RANK)
+        .min(MAX_DEFER_RANK)
+}
+
+/// When a lesson of rank `rank` deferred from `base` (a grid instant) is due again: `rank`
+/// seconds after it.
+pub(crate) fn release_at(base: Timestamp, rank: u8) -> Timestamp {
+    base.add(Duration::from_secs(u64::from(rank.min(MAX_DEFER_RANK))))
+}
+
+/// The first multiple of `step` strictly after `now` (the grid the policy deferrals share).
+pub(crate) fn next_grid(now: Timestamp, step: Duration) -> Timestamp {
+    let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
+    let ms = now.as_millis();
+    Timestamp::from_millis((ms.div_euclid(step) + 1).saturating_mul(step))
+}
+
+/// The lessons this process holds deferred, by reply, with their deadlines; at most `max`.
+#[derive(Debug)]
+pub(crate) struct DeferredLessons {
+    held: Mutex<Held>,
+    max: usize,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    deadlines: HashMap<ReplyId, Timestamp>,
+    /// Places taken by admissions whose reply id is not known yet.
+    reserved: usize,
+}
+
+impl Held {
+    fn full(&self, max: usize) -> bool {
+        self.deadlines.len() + self.reserved >= max
+    }
+
+    /// Forget the lessons past their deadline (ended by the bulk expiry or an opt-out).
+    fn prune(&mut self, now: Timestamp) {
+        self.deadlines.retain(|_, d| *d > now);
+    }
+}
+
+impl DeferredLessons {
+    pub(crate) fn new(max: usize) -> Self {
+        DeferredLessons {
+            held: Mutex::new(Held::default()),
+            max,
+        }
+    }
+
+    /// Take a place for a lesson about to be stored (its id comes with [`Self::fill`]); false
+    /// when `max` are held.
+    pub(crate) fn reserve(&self, now: Timestamp) -> bool {
+        let mut h = self.held.lock();
+        if h.full(self.max) {
+            h.prune(now);
+        }
+        if h.full(self.max) {
+            return false;
+        }
+        h.reserved += 1;
+        true
+    }
+
+    /// Give back a place taken by [`Self::reserve`] (the lesson was not stored).
+    pub(crate) fn unreserve(&self) {
+        let mut h = self.held.lock();
+        h.reserved = h.reserved.saturating_sub(1);
+    }
+
+    /// Turn a reserved place into the stored lesson `id`.
+    pub(crate) fn fill(&self, id: ReplyId, deadline: Timestamp) {
+        let mut h = self.held.lock();
+        h.reserved = h.reserved.saturating_sub(1);
+        h.deadlines.insert(id, deadline);
+    }
+
+    /// Hold `id` (deferred at send time): `Some(true)` when newly held, `Some(false)` when it
+    /// already was, `None` when `max` are held.
+    pub(crate) fn hold(&self, id: ReplyId, deadline: Timestamp, now: Timestamp) -> Option<bool> {
+        let mut h = self.held.lock();
+        if h.deadlines.contains_key(&id) {
+            return Some(false);
+        }
+        if h.full(self.max) {
+            h.prune(now);
+        }
+        if h.full(self.max) {
+            return None;
+        }
+        h.deadlines.insert(id, deadline);
+        Some(true)
+    }
+
+    /// `id` is no longer deferred (sent, dropped or cancelled); whether it was held.
+    pub(crate) fn release(&self, id: ReplyId) -> bool {
+        self.held.lock().deadlines.remove(&id).is_some()
+    }
+
+    /// How many lessons are held (reserved places included).
+    pub(crate) fn len(&self) -> usize {
+        let h = self.held.lock();
+        h.deadlines.len() + h.reserved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rank_survives_in_the_deadline() {
+        let received = Timestamp::from_millis(1_700_000_000_123);
+        let due = received.add(Duration::from_secs(3600));
+        let day = Duration::from_secs(86_400);
+        for rank in 0..=MAX_DEFER_RANK {
+            let d = lesson_deadline(received, due, day, 3 * day, rank);
+            assert_eq!(rank_of(d), rank);
+            assert!(
+                d <= received.add(3 * day) && d > received.add(3 * day - Duration::from_secs(1))
+            );
+        }
+        // A horizon shorter than the ordinary deadline leaves the ordinary one.
+        let d = lesson_deadline(received, due, day, Duration::from_secs(60), 0);
+        assert!(d > due.add(day - Duration::from_secs(1)) && d <= due.add(day));
+    }
+
+    #[test]
+    fn the_grid_is_shared_and_ranks_follow_it() {
+        let step = Duration::from_secs(300);
+        let a = next_grid(Timestamp::from_secs(1_000), step);
+        let b = next_grid(Timestamp::from_secs(1_150), step);
+        assert_eq!(a, b);
+        assert_eq!(a, Timestamp::from_secs(1_200));
+        assert!(release_at(a, 0) < release_at(a, 1));
+    }
+
+    #[test]
+    fn the_bound_holds_and_frees_past_deadlines() {
+        let d = DeferredLessons::new(2);
+        let now = Timestamp::from_secs(10);
+        assert_eq!(d.hold(1, Timestamp::from_secs(20), now), Some(true));
+        assert_eq!(d.hold(1, Timestamp::from_secs(20), now), Some(false));
+        assert!(d.reserve(now));
+        assert_eq!(d.hold(2, Timestamp::from_secs(30), now), None);
+        assert!(!d.reserve(now));
+        d.fill(3, Timestamp::from_secs(40));
+        assert_eq!(d.len(), 2);
+        // Past the first deadline, its place is free again.
+        assert_eq!(
+            d.hold(2, Timestamp::from_secs(30), Timestamp::from_secs(25)),
+            Some(true)
+        );
+        assert!(d.release(3));
+        assert_eq!(d.len(), 1);
+    }
+}
