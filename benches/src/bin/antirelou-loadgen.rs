@@ -5,6 +5,11 @@
 //!
 //! `cargo run --release -p antirelou-benches --bin antirelou-loadgen -- --requests 20000 --concurrency 64`
 //!
+//! `--postgres URL` runs the server on PostgreSQL instead, in a throw-away database created on
+//! that server for the run and dropped after it; `--servers N` (PostgreSQL only) builds N servers
+//! sharing that database, each with its own runtime, engine, policies, connection pool and
+//! listener, as N processes would have, and spreads the webhooks over them round robin.
+//!
 //! Everything stays on 127.0.0.1; a round stops after `--requests` requests per target or
 //! `--max-seconds`, whichever comes first.
 //!
@@ -69,6 +74,13 @@ struct Args {
     /// Rounds of each target, alternated (at most 20).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Run the server on PostgreSQL: a `postgres://` URL whose user may create databases (the
+    /// run creates its own and drops it at the end). SQLite options are then ignored.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Servers sharing the PostgreSQL database (1 to 8), the webhooks spread over them.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -169,7 +181,7 @@ fn bodies(from: &[String], offset: usize) -> Vec<(Bytes, String)> {
 }
 
 async fn run(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     requests: Arc<Vec<(Bytes, String)>>,
     concurrency: usize,
     max: Duration,
@@ -178,20 +190,23 @@ async fn run(
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(concurrency)
         .build_http();
-    let uri: hyper::Uri = match format!("http://{addr}/twilio/sms").parse() {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("bad address: {e}");
-            std::process::exit(2);
-        }
-    };
+    let uris: Arc<Vec<hyper::Uri>> = Arc::new(
+        addrs
+            .iter()
+            .map(|addr| {
+                format!("http://{addr}/twilio/sms")
+                    .parse()
+                    .unwrap_or_else(|e| fail(format!("bad address: {e}")))
+            })
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + max;
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let client = client.clone();
-        let uri = uri.clone();
+        let uris = uris.clone();
         let next = next.clone();
         let requests = requests.clone();
         tasks.push(tokio::spawn(async move {
@@ -203,7 +218,7 @@ async fn run(
                     break;
                 }
                 let (body, sig) = &requests[i];
-                let req = hyper::Request::post(uri.clone())
+                let req = hyper::Request::post(uris[i % uris.len()].clone())
                     .header("content-type", "application/x-www-form-urlencoded")
                     .header("x-twilio-signature", sig.as_str())
                     .body(Full::new(body.clone()));
@@ -280,6 +295,138 @@ fn row(name: &str, r: &RunResult) {
     );
 }
 
+/// The configuration of one server of the run; `storage` is the body of its `[storage]`.
+fn server_config(port: u16, storage: &str, abuse: bool) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:{port}"
+public_url = "{PUBLIC_URL}"
+hash_secret = "loadgen-hash-secret-0123456789abcdef"
+[storage]
+{storage}
+[reply]
+delay = "1h"
+[budget]
+daily_cap_eur = 20.0
+monthly_cap_eur = 300.0
+[admin]
+token = "loadgen-admin-token-0123456789"
+[twilio]
+account_sid = "AC00000000000000000000000000000000"
+auth_token = "{TOKEN}"
+api_base = "http://127.0.0.1:9"
+[abuse]
+enabled = {abuse}
+[[number]]
+phone = "{OUR_NUMBER}"
+provider = "twilio"
+locale = "fr-FR"
+"#
+    )
+}
+
+/// Build and serve server `index` on its own runtime; returns its address, its stop signal,
+/// the runtime and its engine.
+fn start_server(
+    storage: &str,
+    abuse: bool,
+    threads: usize,
+    index: usize,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::runtime::Runtime,
+    antirelou_core::engine::Engine,
+) {
+    let rt = runtime(threads, &format!("server{index}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| fail(e));
+    let config = Config::from_toml(&server_config(port, storage, abuse), |_| None)
+        .unwrap_or_else(|e| fail(e));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| fail(e));
+    let engine = rt.block_on(async {
+        let server = Server::build(config).await.unwrap_or_else(|e| fail(e));
+        let engine = server.engine().clone();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| fail(e));
+        tokio::spawn(async move {
+            let _ = server
+                .run(listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        engine
+    });
+    (addr, stop_tx, rt, engine)
+}
+
+/// A PostgreSQL database of its own for the run, dropped (with its connections) at the end.
+struct TempDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TempDatabase {
+    fn create(admin_url: &str) -> TempDatabase {
+        use sqlx::Connection;
+        let name = format!(
+            "antirelou_loadgen_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let mut url = url::Url::parse(admin_url)
+            .unwrap_or_else(|e| fail(format!("--postgres: not a URL: {e}")));
+        url.set_path(&format!("/{name}"));
+        let rt = runtime(1, "pg-admin");
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(admin_url)
+                .await
+                .unwrap_or_else(|e| fail(format!("--postgres: {e}")));
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| fail(format!("--postgres: cannot create a database: {e}")));
+            let _ = conn.close().await;
+        });
+        TempDatabase {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let rt = runtime(1, "pg-admin");
+        let dropped: Result<(), sqlx::Error> = rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await?;
+            conn.close().await
+        });
+        if let Err(e) = dropped {
+            eprintln!(
+                "antirelou-loadgen: could not drop database {}: {e}",
+                self.name
+            );
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let requests = args.requests.clamp(1, 500_000);
@@ -322,62 +469,38 @@ fn main() {
         addr
     });
 
-    // The real server.
-    let server_rt = runtime(server_threads, "server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| fail(e));
-    let config_text = format!(
-        r#"
-listen = "127.0.0.1:{port}"
-public_url = "{PUBLIC_URL}"
-hash_secret = "loadgen-hash-secret-0123456789abcdef"
-[storage]
-sqlite = "{db}"
-durability = "{durability}"
-[reply]
-delay = "1h"
-[budget]
-daily_cap_eur = 20.0
-monthly_cap_eur = 300.0
-[admin]
-token = "loadgen-admin-token-0123456789"
-[twilio]
-account_sid = "AC00000000000000000000000000000000"
-auth_token = "{TOKEN}"
-api_base = "http://127.0.0.1:9"
-[abuse]
-enabled = {abuse}
-[[number]]
-phone = "{OUR_NUMBER}"
-provider = "twilio"
-locale = "fr-FR"
-"#,
-        db = db.display(),
-        durability = args.durability,
-        abuse = args.abuse,
-    );
-    let config = Config::from_toml(&config_text, |_| None).unwrap_or_else(|e| fail(e));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server_addr: SocketAddr = format!("127.0.0.1:{port}")
-        .parse()
-        .unwrap_or_else(|e| fail(e));
-    let engine = server_rt.block_on(async {
-        let server = Server::build(config).await.unwrap_or_else(|e| fail(e));
-        let engine = server.engine().clone();
-        let listener = tokio::net::TcpListener::bind(server_addr)
-            .await
-            .unwrap_or_else(|e| fail(e));
-        tokio::spawn(async move {
-            let _ = server
-                .run(listener, async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-        engine
-    });
+    // The real server(s).
+    let servers = args.servers.clamp(1, 8);
+    if servers > 1 && args.postgres.is_none() {
+        fail("--servers above 1 needs --postgres (one SQLite file belongs to one process)");
+    }
+    let temp_db = args.postgres.as_deref().map(TempDatabase::create);
+    let storage = match &temp_db {
+        Some(t) => format!("postgres = \"{}\"", t.url),
+        None => format!(
+            "sqlite = \"{}\"\ndurability = \"{}\"",
+            db.display(),
+            args.durability
+        ),
+    };
+    let mut stops = Vec::with_capacity(servers);
+    let mut server_rts = Vec::with_capacity(servers);
+    let mut server_addrs = Vec::with_capacity(servers);
+    let mut engine = None;
+    for i in 0..servers {
+        let (addr, stop, rt, e) = start_server(&storage, args.abuse, server_threads, i);
+        server_addrs.push(addr);
+        stops.push(stop);
+        server_rts.push(rt);
+        engine.get_or_insert(e);
+    }
+    let Some(engine) = engine else {
+        fail("no server started");
+    };
+    let target = match &temp_db {
+        Some(_) => format!("PostgreSQL, {servers} server(s)"),
+        None => format!("SQLite, durability {}", args.durability),
+    };
 
     let client_rt = runtime(cores, "client");
     let mut bare_runs = Vec::with_capacity(rounds);
@@ -389,15 +512,20 @@ locale = "fr-FR"
                 round + 1
             );
             let bare_bodies = Arc::new(bodies(&from[..requests], (1 << 40) + round * requests));
-            bare_runs.push(client_rt.block_on(run(bare_addr, bare_bodies, concurrency, max, 200)));
+            bare_runs.push(client_rt.block_on(run(
+                &[bare_addr],
+                bare_bodies,
+                concurrency,
+                max,
+                200,
+            )));
         }
         eprintln!(
-            "round {}/{rounds}: antirelou-server (SQLite, durability {}), {requests} requests, {concurrency} connections…",
+            "round {}/{rounds}: antirelou-server ({target}), {requests} requests, {concurrency} connections…",
             round + 1,
-            args.durability,
         );
         served_runs.push(client_rt.block_on(run(
-            server_addr,
+            &server_addrs,
             server_bodies,
             concurrency,
             max,
@@ -409,12 +537,16 @@ locale = "fr-FR"
         fail("no round ran");
     };
 
-    let stats = server_rt
+    let stats = server_rts[0]
         .block_on(engine.stats())
         .unwrap_or_else(|e| fail(e));
-    let _ = stop_tx.send(());
-    drop(server_rt);
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    drop(engine);
+    drop(server_rts);
     drop(bare_rt);
+    drop(temp_db);
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
@@ -454,7 +586,10 @@ locale = "fr-FR"
         "concurrency": concurrency,
         "cores": cores,
         "server_threads": server_threads,
-        "durability": args.durability,
+        "storage": if args.postgres.is_some() { "postgres" } else { "sqlite" },
+        "servers": servers,
+        // SQLite's settings; PostgreSQL's durability is its server's (`synchronous_commit`).
+        "durability": args.postgres.is_none().then_some(&args.durability),
         "abuse_chain": args.abuse,
         "rounds": rounds,
         "bare": bare.as_ref().map(as_json),

@@ -63,8 +63,16 @@ pub struct FakeProviders {
     sent: Arc<Mutex<Vec<Sent>>>,
 }
 
+/// What the fake's handler shares: the record, and how long it waits between recording a
+/// request and answering it.
+#[derive(Clone)]
+struct FakeState {
+    sent: Arc<Mutex<Vec<Sent>>>,
+    answer_after: Duration,
+}
+
 async fn record(
-    State(sent): State<Arc<Mutex<Vec<Sent>>>>,
+    State(FakeState { sent, answer_after }): State<FakeState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -91,6 +99,9 @@ async fn record(
         s.push(entry.clone());
         s.len()
     };
+    // Recorded, not yet answered: a sender killed now has a message out that it never saw
+    // accepted (the send→commit window).
+    tokio::time::sleep(answer_after).await;
     if entry.is_twilio() {
         let body = format!(
             r#"{{"sid":"SMfake{n:026}","status":"queued","num_segments":"2","price":null,"to":"{}"}}"#,
@@ -115,8 +126,16 @@ async fn record(
 
 impl FakeProviders {
     pub async fn start() -> FakeProviders {
+        FakeProviders::start_answering_after(Duration::ZERO).await
+    }
+
+    /// A fake that records each request at once and answers it after `answer_after`.
+    pub async fn start_answering_after(answer_after: Duration) -> FakeProviders {
         let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
-        let app = Router::new().fallback(record).with_state(sent.clone());
+        let app = Router::new().fallback(record).with_state(FakeState {
+            sent: sent.clone(),
+            answer_after,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
