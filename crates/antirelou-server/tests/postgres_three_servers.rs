@@ -36,8 +36,6 @@ use support::*;
 /// Send workers per server: the bound on duplicates per killed process.
 const WORKERS: u64 = 2;
 const PRICE_PER_SEGMENT_EUR: f64 = 0.07627;
-/// Segments the fake Twilio bills for each message (its `num_segments`).
-const FAKE_SEGMENTS: u64 = 2;
 /// Low enough that the flood's lessons exceed it.
 const DAILY_CAP_EUR: f64 = 3.0;
 const HASH_SECRET: &str = "e2e-hash-secret-0123456789abcdef";
@@ -414,7 +412,13 @@ async fn three_servers_on_one_postgres_one_killed_every_sender_accounted_for() {
             );
         }
     }
-    let billed = posts.len() as f64 * FAKE_SEGMENTS as f64 * PRICE_PER_SEGMENT_EUR;
+    // What the provider billed: each message's own segments (the full lesson or, under
+    // pressure, the one-segment short form), as the fake answers in `num_segments`.
+    let billed_segments: u32 = posts
+        .iter()
+        .map(|m| antirelou_core::encoding::plan(m.field("Body").unwrap_or_default()).segments)
+        .sum();
+    let billed = f64::from(billed_segments) * PRICE_PER_SEGMENT_EUR;
     assert!(
         billed <= DAILY_CAP_EUR + 1e-9,
         "provider billed {billed} EUR"

@@ -103,8 +103,11 @@ async fn record(
     // accepted (the send→commit window).
     tokio::time::sleep(answer_after).await;
     if entry.is_twilio() {
+        // Billed as a carrier would: the segments of the body actually sent.
+        let segments =
+            antirelou_core::encoding::plan(entry.field("Body").unwrap_or_default()).segments;
         let body = format!(
-            r#"{{"sid":"SMfake{n:026}","status":"queued","num_segments":"2","price":null,"to":"{}"}}"#,
+            r#"{{"sid":"SMfake{n:026}","status":"queued","num_segments":"{segments}","price":null,"to":"{}"}}"#,
             entry.to()
         );
         (
