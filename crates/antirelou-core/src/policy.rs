@@ -12,8 +12,14 @@ use crate::clock::Timestamp;
 use crate::event::Channel;
 use crate::phone::{NumberKind, Region};
 
+mod reason;
+pub use reason::PolicyReason;
+
 /// Why a contact was not answered (or not answered by SMS). Every drop is counted under
-/// [`Reason::as_str`].
+/// [`Reason::counter`] (`drop.<label>`).
+///
+/// The built-in reasons are listed in [`Reason::ALL`]; a policy defined outside this workspace
+/// reports its own with [`Reason::Policy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -52,10 +58,13 @@ pub enum Reason {
     /// The text is a copy of one many distinct senders sent at once (a copy-paste raid),
     /// recognised from keyed fingerprints of the normalised texts.
     CopyPaste,
+    /// A reason of a policy that is not built in, with its own label (see [`PolicyReason`]).
+    Policy(PolicyReason),
 }
 
 impl Reason {
-    /// Every reason, for statistics pages.
+    /// Every built-in reason, for statistics pages ([`Reason::Policy`] reasons are not listed:
+    /// they are known only to the policies that report them).
     pub const ALL: [Reason; 17] = [
         Reason::OptedOut,
         Reason::AlreadyTaught,
@@ -76,6 +85,9 @@ impl Reason {
         Reason::CopyPaste,
     ];
 
+    /// The [`Reason::index`] of every [`Reason::Policy`]: `Reason::ALL.len()`.
+    pub const POLICY_INDEX: usize = Self::ALL.len();
+
     /// This reason's position in [`Reason::ALL`] (a table index for per-reason counters, with
     /// no search).
     ///
@@ -85,6 +97,10 @@ impl Reason {
     ///     assert_eq!(r.index(), i);
     /// }
     /// ```
+    ///
+    /// Every [`Reason::Policy`] has the index [`Reason::POLICY_INDEX`], one past the built-in
+    /// ones: a table of `Reason::ALL.len() + 1` slots counts the built-in reasons one by one and
+    /// the policies' own reasons together.
     #[inline]
     pub const fn index(self) -> usize {
         match self {
@@ -105,11 +121,12 @@ impl Reason {
             Reason::SmsToCallersDisabled => 14,
             Reason::Expired => 15,
             Reason::CopyPaste => 16,
+            Reason::Policy(_) => Self::POLICY_INDEX,
         }
     }
 
     /// A stable snake_case label, used in counters (`drop.<label>`) and logs.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Reason::OptedOut => "opted_out",
             Reason::AlreadyTaught => "already_taught",
@@ -128,11 +145,12 @@ impl Reason {
             Reason::SmsToCallersDisabled => "sms_to_callers_disabled",
             Reason::Expired => "expired",
             Reason::CopyPaste => "copy_paste",
+            Reason::Policy(p) => p.as_str(),
         }
     }
 
     /// The counter name of a drop for this reason: `drop.<label>`.
-    pub fn counter(self) -> &'static str {
+    pub const fn counter(self) -> &'static str {
         match self {
             Reason::OptedOut => "drop.opted_out",
             Reason::AlreadyTaught => "drop.already_taught",
@@ -151,6 +169,7 @@ impl Reason {
             Reason::SmsToCallersDisabled => "drop.sms_to_callers_disabled",
             Reason::Expired => "drop.expired",
             Reason::CopyPaste => "drop.copy_paste",
+            Reason::Policy(p) => p.counter(),
         }
     }
 }
