@@ -18,7 +18,7 @@ const EVEN_SENDERS: PolicyReason = policy_reason!("even_senders_rest");
 
 impl AbusePolicy for EvenSendersRest {
     fn check(&self, contact: &Contact) -> Decision {
-        if contact.sender_key % 2 == 0 {
+        if contact.sender_key.is_multiple_of(2) {
             Decision::Deny(Reason::Policy(EVEN_SENDERS))
         } else {
             Decision::Allow
@@ -36,7 +36,7 @@ async fn a_policy_outside_the_abuse_crate_counts_its_own_drop_reason() {
     let (mut even, mut odd) = (None, None);
     for i in 0..10 {
         let n = mobile(i);
-        if n.key() % 2 == 0 {
+        if n.key().is_multiple_of(2) {
             even.get_or_insert(n);
         } else {
             odd.get_or_insert(n);

@@ -248,9 +248,9 @@ impl TwilioSender {
 
     /// The form fields of a message, in the order sent.
     pub fn form_fields(&self, sms: &OutboundSms) -> Vec<(&'static str, String)> {
-        let mut fields = vec![("To", sms.to().twilio_form().to_owned())];
+        let mut fields = vec![("To", crate::wire_number(sms.to()).to_owned())];
         match &self.config.sender {
-            Sender::Number => fields.push(("From", sms.from().twilio_form().to_owned())),
+            Sender::Number => fields.push(("From", crate::wire_number(sms.from()).to_owned())),
             Sender::MessagingService(sid) => fields.push(("MessagingServiceSid", sid.clone())),
         }
         fields.push(("Body", sms.body().to_owned()));
