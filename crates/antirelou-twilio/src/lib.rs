@@ -44,17 +44,6 @@ pub mod webhook;
 /// webhooks. It never changes (existing databases hold keys made with it).
 pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("twilio");
 
-/// The form Twilio wants a number in, in every request and filter: E.164 with its `+`
-/// (`+33612345678`), which is [`PhoneNumber::e164`](antirelou_core::PhoneNumber::e164).
-///
-/// ```
-/// let n = antirelou_core::PhoneNumber::parse("+33 6 12 34 56 78").unwrap();
-/// assert_eq!(antirelou_twilio::wire_number(&n), "+33612345678");
-/// ```
-pub fn wire_number(n: &antirelou_core::PhoneNumber) -> &str {
-    n.e164()
-}
-
 pub use client::{Auth, Sender, TwilioConfig, TwilioSender};
 pub use error::TwilioError;
 pub use service::TwilioWebhookState;

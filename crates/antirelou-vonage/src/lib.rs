@@ -48,9 +48,7 @@ pub mod webhook;
 /// webhooks. It never changes (existing databases hold keys made with it).
 pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("vonage");
 
-/// The form Vonage's SMS and Voice APIs want a number in: the E.164 digits without `+`, never
-/// `00` (`33612345678`).
-///
+/// The form Vonage's SMS and Voice APIs want a number in: E.164 digits, no `+`, never `00`.
 /// ```
 /// let n = antirelou_core::PhoneNumber::parse("+33 6 12 34 56 78").unwrap();
 /// assert_eq!(antirelou_vonage::wire_number(&n), "33612345678");
