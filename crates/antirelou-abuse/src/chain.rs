@@ -26,7 +26,9 @@ pub trait Prefetch: Send + Sync + fmt::Debug {
     fn prefetch(&self, contact: &Contact) -> u64;
 }
 
-const REASONS: usize = Reason::ALL.len();
+/// One slot per built-in reason plus one for every [`Reason::Policy`] together
+/// ([`Reason::POLICY_INDEX`]).
+const REASONS: usize = Reason::ALL.len() + 1;
 /// Denials by reason, then deferrals by reason, then allowances.
 const SLOTS: usize = 2 * REASONS + 1;
 const ALLOWED: usize = SLOTS - 1;
@@ -199,7 +201,9 @@ impl PolicyChain {
         self.total(ALLOWED)
     }
 
-    /// How many decisions denied for `reason` (checks and rechecks).
+    /// How many decisions denied for `reason` (checks and rechecks). For a [`Reason::Policy`],
+    /// the denials of every policy reason together: the engine's `drop.<label>` counters tell
+    /// them apart.
     pub fn count(&self, reason: Reason) -> u64 {
         self.total(slot(Decision::Deny(reason)))
     }
@@ -209,7 +213,14 @@ impl PolicyChain {
         self.total(slot(Decision::Defer(reason)))
     }
 
-    /// Denials by reason, every reason listed (zeros included), in [`Reason::ALL`] order.
+    /// Denials for the reasons of policies that are not built in ([`Reason::Policy`]), all
+    /// labels together (the engine's `drop.<label>` counters count each label).
+    pub fn policy_denials(&self) -> u64 {
+        self.total(Reason::POLICY_INDEX)
+    }
+
+    /// Denials by built-in reason, every one listed (zeros included), in [`Reason::ALL`] order;
+    /// the policies' own reasons are in [`policy_denials`](Self::policy_denials).
     pub fn counts(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
         Reason::ALL
             .iter()

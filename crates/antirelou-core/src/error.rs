@@ -55,7 +55,7 @@ pub enum Error {
         code: Option<String>,
     },
 
-    /// The recipient opted out at the provider (Twilio 21610 and the like). Never retry; record
+    /// The recipient opted out at the provider (for example Twilio's error 21610). Never retry; record
     /// the opt-out.
     #[error("recipient opted out at the provider")]
     RecipientOptedOut,
@@ -84,9 +84,9 @@ pub enum Error {
         attempt: u32,
     },
 
-    /// A webhook came from a provider that does not carry the number it is addressed to (a
-    /// Vonage-signed text to a Twilio number, a Twilio status callback for a message a Vonage
-    /// number sent…): refused, nothing stored. Adapters answer `403`: the signature proves who
+    /// A webhook came from a provider that does not carry the number it is addressed to (a text
+    /// signed by one provider to a number another provider carries, a delivery report for a
+    /// message another provider's number sent…): refused, nothing stored. Adapters answer `403`: the signature proves who
     /// sent the request, not that this provider may speak for this number.
     #[error("{provider} may not speak for number {number}: it is carried by {owner}")]
     WrongProvider {

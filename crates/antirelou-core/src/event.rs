@@ -33,8 +33,9 @@ impl Channel {
 pub struct InboundSms {
     /// Where it came from.
     pub provider: ProviderId,
-    /// The provider's message id (Twilio `MessageSid`, Vonage `messageId`; for a Vonage multipart
-    /// message, the `concat-ref` so that the parts make one message). Duplicate deliveries carry
+    /// The provider's message id, stable across the provider's retries of the same webhook (for
+    /// example Twilio's `MessageSid`; an adapter whose provider delivers one text in parts gives
+    /// every part the same id, as the Vonage adapter does with `concat-ref`). Duplicate deliveries carry
     /// the same id, which makes scheduling idempotent.
     pub message_id: String,
     /// The sender.
@@ -52,7 +53,7 @@ pub struct InboundSms {
 pub struct InboundCall {
     /// Where it came from.
     pub provider: ProviderId,
-    /// The provider's call id (Twilio `CallSid`, Vonage `uuid`).
+    /// The provider's call id (for example Twilio's `CallSid`, Vonage's `uuid`).
     pub call_id: String,
     /// The caller.
     pub from: Caller,

@@ -1,6 +1,6 @@
 //! The seam between provider adapters and the engine.
 //!
-//! Adapters (Twilio, Vonage) verify and parse webhooks into [`crate::event`] types and hand them
+//! Adapters (the Twilio, Vonage and Telnyx crates, for example) verify and parse webhooks into [`crate::event`] types and hand them
 //! to an [`InboundHandler`]. The engine implements it; tests can implement it with a recorder.
 
 use async_trait::async_trait;

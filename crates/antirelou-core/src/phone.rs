@@ -156,8 +156,6 @@ impl<'de> Deserialize<'de> for Region {
 /// use antirelou_core::{PhoneNumber, NumberKind};
 /// let n = PhoneNumber::parse("+33 6 12 34 56 78").unwrap();
 /// assert_eq!(n.e164(), "+33612345678");
-/// assert_eq!(n.twilio_form(), "+33612345678");
-/// assert_eq!(n.vonage_form(), "33612345678");
 /// assert_eq!(n.region().unwrap().as_str(), "FR");
 /// assert_eq!(n.kind(), NumberKind::Mobile);
 /// assert_eq!(n.key(), 33_612_345_678);
@@ -234,8 +232,9 @@ mod parse_cache {
 }
 
 impl PhoneNumber {
-    /// Parse a number in international form: `+33612345678`, `0033 6 12 34 56 78`, or the bare
-    /// digits Vonage sends (`33612345678`).
+    /// Parse a number in international form: `+33612345678`, `0033 6 12 34 56 78`, or bare
+    /// international digits without `+` (`33612345678`, as some providers send them; Vonage, for
+    /// example).
     pub fn parse(input: &str) -> Result<Self> {
         Self::parse_inner(input, None)
     }
@@ -277,7 +276,7 @@ impl PhoneNumber {
             return Err(bad(&format!("unexpected character {c:?}")));
         }
         // Normalise: a leading 00 is the international prefix; bare digits without a region are
-        // international digits (Vonage's form).
+        // international digits (the form some providers send).
         let digits_only: String = trimmed.chars().filter(char::is_ascii_digit).collect();
         let candidate = if trimmed.starts_with('+') {
             format!("+{digits_only}")
@@ -343,16 +342,6 @@ impl PhoneNumber {
     /// Canonical E.164 with the leading `+`: `+33612345678`.
     pub fn e164(&self) -> &str {
         &self.e164
-    }
-
-    /// The form Twilio wants everywhere: `+E.164`.
-    pub fn twilio_form(&self) -> &str {
-        &self.e164
-    }
-
-    /// The form Vonage's SMS and Voice APIs want: digits only, no `+`, never `00`.
-    pub fn vonage_form(&self) -> &str {
-        &self.e164[1..]
     }
 
     /// A compact integer key: the E.164 digits as a number (at most 15 digits, so it always fits).

@@ -12,8 +12,14 @@ use crate::clock::Timestamp;
 use crate::event::Channel;
 use crate::phone::{NumberKind, Region};
 
+mod reason;
+pub use reason::PolicyReason;
+
 /// Why a contact was not answered (or not answered by SMS). Every drop is counted under
-/// [`Reason::as_str`].
+/// [`Reason::counter`] (`drop.<label>`).
+///
+/// The built-in reasons are listed in [`Reason::ALL`]; a policy defined outside this workspace
+/// reports its own with [`Reason::Policy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -58,10 +64,13 @@ pub enum Reason {
     /// A lesson should have been deferred, but the engine already holds
     /// [`EngineConfig::max_deferred`](crate::engine::EngineConfig::max_deferred) deferred lessons.
     DeferLimit,
+    /// A reason of a policy that is not built in, with its own label (see [`PolicyReason`]).
+    Policy(PolicyReason),
 }
 
 impl Reason {
-    /// Every reason, for statistics pages.
+    /// Every built-in reason, for statistics pages ([`Reason::Policy`] reasons are not listed:
+    /// they are known only to the policies that report them).
     pub const ALL: [Reason; 19] = [
         Reason::OptedOut,
         Reason::AlreadyTaught,
@@ -84,6 +93,9 @@ impl Reason {
         Reason::DeferLimit,
     ];
 
+    /// The [`Reason::index`] of every [`Reason::Policy`]: `Reason::ALL.len()`.
+    pub const POLICY_INDEX: usize = Self::ALL.len();
+
     /// This reason's position in [`Reason::ALL`] (a table index for per-reason counters, with
     /// no search).
     ///
@@ -93,6 +105,10 @@ impl Reason {
     ///     assert_eq!(r.index(), i);
     /// }
     /// ```
+    ///
+    /// Every [`Reason::Policy`] has the index [`Reason::POLICY_INDEX`], one past the built-in
+    /// ones: a table of `Reason::ALL.len() + 1` slots counts the built-in reasons one by one and
+    /// the policies' own reasons together.
     #[inline]
     pub const fn index(self) -> usize {
         match self {
@@ -115,11 +131,12 @@ impl Reason {
             Reason::CopyPaste => 16,
             Reason::DeferredTooLong => 17,
             Reason::DeferLimit => 18,
+            Reason::Policy(_) => Self::POLICY_INDEX,
         }
     }
 
     /// A stable snake_case label, used in counters (`drop.<label>`) and logs.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Reason::OptedOut => "opted_out",
             Reason::AlreadyTaught => "already_taught",
@@ -140,11 +157,12 @@ impl Reason {
             Reason::CopyPaste => "copy_paste",
             Reason::DeferredTooLong => "deferred_too_long",
             Reason::DeferLimit => "defer_limit",
+            Reason::Policy(p) => p.as_str(),
         }
     }
 
     /// The counter name of a drop for this reason: `drop.<label>`.
-    pub fn counter(self) -> &'static str {
+    pub const fn counter(self) -> &'static str {
         match self {
             Reason::OptedOut => "drop.opted_out",
             Reason::AlreadyTaught => "drop.already_taught",
@@ -165,6 +183,7 @@ impl Reason {
             Reason::CopyPaste => "drop.copy_paste",
             Reason::DeferredTooLong => "drop.deferred_too_long",
             Reason::DeferLimit => "drop.defer_limit",
+            Reason::Policy(p) => p.counter(),
         }
     }
 

@@ -61,13 +61,14 @@ impl OutboundSms {
         &self.body
     }
 
-    /// Our reference for this message (the reply id and attempt). Providers echo it back
-    /// (Vonage `client-ref`); it is safe to log.
+    /// Our reference for this message (the reply id and attempt). Providers that take a client
+    /// reference echo it back (Vonage's `client-ref`, for example); it is safe to log.
     pub fn client_ref(&self) -> &str {
         &self.client_ref
     }
 
-    /// Whether the text needs UCS-2 (Vonage `type=unicode`).
+    /// Whether the text needs UCS-2 (an adapter whose provider must be told sets its flag, such as
+    /// Vonage's `type=unicode`).
     pub fn is_unicode(&self) -> bool {
         self.unicode
     }
@@ -81,11 +82,13 @@ impl OutboundSms {
 /// What a provider says when it accepts a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendReceipt {
-    /// The provider's id of the message (Twilio `SM…`, Vonage `message-id` of the first part).
+    /// The provider's id of the message (for example Twilio's `SM…`, or Vonage's `message-id` of
+    /// the first part).
     pub provider_id: String,
     /// Segments the provider counted (or our own count when it did not say).
     pub segments: u32,
-    /// The price, when the provider gives it at once (Vonage does, Twilio only later).
+    /// The price, when the provider gives it at once (some do, such as Vonage; others only in a
+    /// later delivery report, such as Twilio).
     pub price: Option<Money>,
 }
 

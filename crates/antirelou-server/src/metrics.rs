@@ -13,9 +13,13 @@
 //! let mut stats = EngineStats::default();
 //! stats.counters.insert("inbound.sms".into(), 3);
 //! stats.counters.insert("drop.opted_out".into(), 1);
+//! // A community policy's own reason is listed like the built-in ones.
+//! let night = antirelou_core::policy::Reason::Policy(antirelou_core::policy_reason!("night_rest"));
+//! stats.counters.insert(night.counter().into(), 2);
 //! let text = render(&stats, None, None, 1);
 //! assert!(text.contains("antirelou_inbound_total{channel=\"sms\"} 3\n"));
 //! assert!(text.contains("antirelou_drops_total{reason=\"opted_out\"} 1\n"));
+//! assert!(text.contains("antirelou_drops_total{reason=\"night_rest\"} 2\n"));
 //! ```
 
 use std::fmt::Write as _;

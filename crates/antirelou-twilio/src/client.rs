@@ -246,11 +246,12 @@ impl TwilioSender {
         &self.messages_url
     }
 
-    /// The form fields of a message, in the order sent.
+    /// The form fields of a message, in the order sent (numbers in E.164 with `+`, as Twilio
+    /// wants them everywhere).
     pub fn form_fields(&self, sms: &OutboundSms) -> Vec<(&'static str, String)> {
-        let mut fields = vec![("To", sms.to().twilio_form().to_owned())];
+        let mut fields = vec![("To", sms.to().e164().to_owned())];
         match &self.config.sender {
-            Sender::Number => fields.push(("From", sms.from().twilio_form().to_owned())),
+            Sender::Number => fields.push(("From", sms.from().e164().to_owned())),
             Sender::MessagingService(sid) => fields.push(("MessagingServiceSid", sid.clone())),
         }
         fields.push(("Body", sms.body().to_owned()));

@@ -225,9 +225,9 @@ impl VonageSender {
                 self.config
                     .from
                     .clone()
-                    .unwrap_or_else(|| sms.from().vonage_form().to_owned()),
+                    .unwrap_or_else(|| crate::wire_number(sms.from()).to_owned()),
             ),
-            ("to", sms.to().vonage_form().to_owned()),
+            ("to", crate::wire_number(sms.to()).to_owned()),
             ("text", sms.body().to_owned()),
         ];
         if sms.is_unicode() {

@@ -48,6 +48,16 @@ pub mod webhook;
 /// webhooks. It never changes (existing databases hold keys made with it).
 pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("vonage");
 
+/// The form Vonage's SMS and Voice APIs want a number in: E.164 digits, no `+`, never `00`.
+/// ```
+/// let n = antirelou_core::PhoneNumber::parse("+33 6 12 34 56 78").unwrap();
+/// assert_eq!(antirelou_vonage::wire_number(&n), "33612345678");
+/// ```
+pub fn wire_number(n: &antirelou_core::PhoneNumber) -> &str {
+    let e164 = n.e164();
+    e164.strip_prefix('+').unwrap_or(e164)
+}
+
 pub use client::{VonageAuth, VonageConfig, VonageSender};
 pub use error::VonageError;
 pub use service::{VonageWebhooks, VonageWebhooksBuilder};

@@ -352,7 +352,7 @@ impl SmsWebhookKind {
 /// let parsed = parse_inbound_sms(&p, b"key").unwrap();
 /// assert_eq!(parsed.sms.message_id, "0A0000001");
 /// assert_eq!(parsed.sms.body, "Salut");
-/// assert_eq!(parsed.sms.to.vonage_form(), "33757000000");
+/// assert_eq!(antirelou_vonage::wire_number(&parsed.sms.to), "33757000000");
 /// ```
 pub fn parse_inbound_sms(p: &Params, id_key: &[u8]) -> Result<ParsedSms, VonageError> {
     let msisdn = p.required("msisdn")?;
@@ -397,7 +397,7 @@ pub fn parse_inbound_sms(p: &Params, id_key: &[u8]) -> Result<ParsedSms, VonageE
         _ => None,
     };
     let message_id = match &concat {
-        Some(c) => concat_message_id(id_key, msisdn, to.vonage_form(), c),
+        Some(c) => concat_message_id(id_key, msisdn, crate::wire_number(&to), c),
         None => vonage_id.clone(),
     };
     Ok(ParsedSms {
@@ -424,8 +424,8 @@ pub fn parse_inbound_sms(p: &Params, id_key: &[u8]) -> Result<ParsedSms, VonageE
 /// let p = Params::from_form(b"to=33757000000&from=33612345678&conversation_uuid=CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab&uuid=aaaaaaaa-bbbb-cccc-dddd-0123456789ab").unwrap();
 /// let call = parse_answer(&p).unwrap();
 /// assert_eq!(call.call_id, "aaaaaaaa-bbbb-cccc-dddd-0123456789ab");
-/// assert_eq!(call.to.vonage_form(), "33757000000");
-/// assert_eq!(call.from.number().unwrap().vonage_form(), "33612345678");
+/// assert_eq!(antirelou_vonage::wire_number(&call.to), "33757000000");
+/// assert_eq!(antirelou_vonage::wire_number(call.from.number().unwrap()), "33612345678");
 /// ```
 pub fn parse_answer(p: &Params) -> Result<InboundCall, VonageError> {
     let call_id = p.required("uuid")?.to_owned();

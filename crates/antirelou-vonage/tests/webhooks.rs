@@ -122,7 +122,7 @@ async fn inbound_sms_from_get_post_form_and_post_json() {
         assert_eq!(got.message_id, "0A0000000123ABCD");
         assert_eq!(got.body, "Salut ça va ?");
         assert_eq!(got.from.number().unwrap().e164(), "+33612345678");
-        assert_eq!(got.to.vonage_form(), "33757000000");
+        assert_eq!(antirelou_vonage::wire_number(&got.to), "33757000000");
         assert_eq!(got.received_at, Some(Timestamp::from_secs(1_714_557_600)));
         assert_eq!(got.provider, antirelou_vonage::PROVIDER);
     }
@@ -463,8 +463,11 @@ async fn answer_webhook_get_and_post_with_jwt_renders_ncco() {
     let calls = rec.calls.lock().unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].call_id, "aaaaaaaa-bbbb-cccc-dddd-0123456789ab");
-    assert_eq!(calls[0].from.number().unwrap().vonage_form(), "33612345678");
-    assert_eq!(calls[1].to.vonage_form(), "33757000000");
+    assert_eq!(
+        antirelou_vonage::wire_number(calls[0].from.number().unwrap()),
+        "33612345678"
+    );
+    assert_eq!(antirelou_vonage::wire_number(&calls[1].to), "33757000000");
 }
 
 #[tokio::test]

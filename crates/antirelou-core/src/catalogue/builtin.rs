@@ -12,12 +12,19 @@ use super::{LessonSet, Locale};
 /// SMS.
 pub const SEED_FR_2017: &str = "Oh, bonjour ! Si vous lisez ce message, c\u{2019}est que vous avez mis une femme mal à l\u{2019}aise. Avec vous, elle ne s\u{2019}est pas sentie en sécurité, elle ne s\u{2019}est pas sentie respectée. Apprenez s\u{2019}il vous plaît à accepter un non comme réponse. Respectez l\u{2019}autonomie des femmes dans leurs actes et décisions. Merci";
 
-/// The opt-out keywords Twilio applies on long codes (reference-providers §1.3).
-pub const TWILIO_STOP_KEYWORDS: &[&str] =
+/// The English opt-out keywords that carriers and messaging providers commonly enforce on their
+/// own on long codes (the US industry set: `STOP`, `STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`,
+/// `QUIT`). The engine honours them on every number, whatever its locale, so that its own
+/// opt-out record never lags behind a block the network may already apply: a sender who wrote
+/// one of them is not texted again. Matching is on the whole trimmed text, case-insensitive
+/// ([`LessonSet::is_stop_keyword`](super::LessonSet::is_stop_keyword)). An adapter whose provider
+/// enforces more words checks in its own tests that they are covered here or in the locales.
+pub const UNIVERSAL_STOP_KEYWORDS: &[&str] =
     &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
 
-/// The opt-in keywords Twilio applies on long codes.
-pub const TWILIO_START_KEYWORDS: &[&str] = &["START", "YES", "UNSTOP"];
+/// The English opt-in keywords commonly enforced with [`UNIVERSAL_STOP_KEYWORDS`] (`START`,
+/// `YES`, `UNSTOP`): a sender who writes one is no longer treated as opted out.
+pub const UNIVERSAL_START_KEYWORDS: &[&str] = &["START", "YES", "UNSTOP"];
 
 const FR_STOP: &[&str] = &["ARRET", "ARRÊT", "STOP"];
 const NL_STOP: &[&str] = &["STOP", "STOPPEN", "UITSCHRIJVEN"];
@@ -147,8 +154,8 @@ pub(super) fn lessons() -> Vec<LessonSet> {
             out_of_service: "The number you have dialed is not in service. Please check the number and try again.",
             // The lesson states no legal fact; this is the date of the 2017 text.
             facts_as_of: "2017-10-27",
-            stop: TWILIO_STOP_KEYWORDS,
-            start: TWILIO_START_KEYWORDS,
+            stop: UNIVERSAL_STOP_KEYWORDS,
+            start: UNIVERSAL_START_KEYWORDS,
         }
         .into_set(),
     ]

@@ -51,12 +51,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-pub use self::builtin::{SEED_FR_2017, TWILIO_START_KEYWORDS, TWILIO_STOP_KEYWORDS};
+pub use self::builtin::{SEED_FR_2017, UNIVERSAL_START_KEYWORDS, UNIVERSAL_STOP_KEYWORDS};
 use crate::encoding::{self, Encoding, SmsPlan};
 use crate::error::{Error, Result};
 
-/// The longest spoken text accepted, in characters: Vonage's `talk` action takes at most 1,500
-/// characters (reference-providers §2.1), and a lesson that long is no longer heard anyway.
+/// The longest spoken text accepted, in characters, so that every adapter can speak it: some
+/// providers' speech actions stop there (Vonage's `talk`, for example, reference-providers
+/// §2.1), and a lesson that long is no longer heard anyway.
 pub const MAX_VOICE_CHARS: usize = 1500;
 
 /// A BCP-47 locale such as `fr-FR`, `fr-BE`, `nl-BE`, `en-US`.
@@ -162,7 +163,7 @@ pub struct LessonSet {
     /// The date (ISO `yyyy-mm-dd`) of the legal facts the lessons state.
     pub facts_as_of: String,
     /// Opt-out keywords of this locale, upper case (`ARRET`, `STOP`…). The engine also honours
-    /// the provider's universal ones ([`TWILIO_STOP_KEYWORDS`]).
+    /// the universal English ones ([`UNIVERSAL_STOP_KEYWORDS`]).
     #[serde(default)]
     pub stop_keywords: Vec<String>,
     /// Opt-in keywords of this locale, upper case (`START`…).
@@ -797,18 +798,21 @@ impl Catalogue {
         self.entries.is_empty()
     }
 
-    /// Every opt-out keyword of every locale plus [`TWILIO_STOP_KEYWORDS`], upper case, sorted,
+    /// Every opt-out keyword of every locale plus [`UNIVERSAL_STOP_KEYWORDS`], upper case, sorted,
     /// without duplicates: what the engine should honour on a number that serves several
     /// locales.
     pub fn stop_keywords(&self) -> BTreeSet<String> {
-        union_keywords(TWILIO_STOP_KEYWORDS, self.iter().map(|s| &s.stop_keywords))
+        union_keywords(
+            UNIVERSAL_STOP_KEYWORDS,
+            self.iter().map(|s| &s.stop_keywords),
+        )
     }
 
-    /// Every opt-in keyword of every locale plus [`TWILIO_START_KEYWORDS`], upper case, sorted,
+    /// Every opt-in keyword of every locale plus [`UNIVERSAL_START_KEYWORDS`], upper case, sorted,
     /// without duplicates.
     pub fn start_keywords(&self) -> BTreeSet<String> {
         union_keywords(
-            TWILIO_START_KEYWORDS,
+            UNIVERSAL_START_KEYWORDS,
             self.iter().map(|s| &s.start_keywords),
         )
     }

@@ -104,14 +104,14 @@ fn builtin_belgian_lessons_state_the_dated_brussels_fine() {
 }
 
 #[test]
-fn builtin_en_us_uses_the_twilio_keywords() {
+fn builtin_en_us_uses_the_universal_keywords() {
     let c = Catalogue::builtin();
     let en = c.get(&loc("en-US")).unwrap();
     assert_eq!(en.neutral_reply, "Hey, who is this?");
     // Short enough for one segment: half the price of every reply.
     assert_eq!(en.sms_plan().segments, 1, "{}", en.sms_plan().describe());
-    assert_eq!(en.stop_keywords, TWILIO_STOP_KEYWORDS);
-    assert_eq!(en.start_keywords, TWILIO_START_KEYWORDS);
+    assert_eq!(en.stop_keywords, UNIVERSAL_STOP_KEYWORDS);
+    assert_eq!(en.start_keywords, UNIVERSAL_START_KEYWORDS);
     assert!(en.is_stop_keyword(" quit "));
     assert!(!en.is_stop_keyword("quitting"));
     assert!(!en.is_stop_keyword(""));

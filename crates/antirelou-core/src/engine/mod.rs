@@ -43,8 +43,8 @@
 //! Sending is at least once: a process that dies after the provider accepted a lesson and
 //! before the store recorded it leaves the reply claimed, and the next claim, when the lease has
 //! expired, sends it again, unless the provider says it already accepted it
-//! ([`SmsSender::find_accepted`](crate::SmsSender::find_accepted), which the Twilio sender
-//! answers). At most one duplicate per send in flight at the crash
+//! ([`SmsSender::find_accepted`](crate::SmsSender::find_accepted), which a sender answers
+//! when its provider can list recent messages; the Twilio adapter's does, for example). At most one duplicate per send in flight at the crash
 //! ([`EngineConfig::workers`] per process), a [`EngineConfig::lease`] after it.
 //!
 //! A lesson that ends unsent for a reason that is not the man's (the policy's send-time
@@ -55,13 +55,13 @@
 //! * **STOP first.** STOP / START are honoured on any of our numbers, even paused or retired
 //!   ones: an opt-out costs nothing and must never be lost.
 //! * **Paused** is the operator's kill switch: new texts are dropped, calls are rejected (busy,
-//!   free on Twilio), and replies already scheduled are held, re-examined every
+//!   which some providers do not bill, Twilio for example), and replies already scheduled are held, re-examined every
 //!   [`EngineConfig::paused_hold`], sent if the number is resumed before their deadline.
 //! * **Calls** never cost an SMS unless the number sets
 //!   [`NumberConfig::sms_to_callers`]; a caller who heard the lesson takes his lesson slot, so a
 //!   text from him afterwards costs nothing either.
 //! * **Spend** is reserved at `segments × price` before each send and settled at the
-//!   provider's price when the receipt has one. When it has none (Twilio), a later delivery
+//!   provider's price when the receipt has one. When it has none (Twilio's, for example), a later delivery
 //!   report with the price corrects the ledger by the difference, as long as this process still
 //!   remembers the estimate (the last 50,000 sends); otherwise the estimate stands. The `price`
 //!   is the last real price per segment seen for the recipient's calling code, never less than

@@ -12,10 +12,10 @@
 //!
 //! What is left, the documented bound: a send reserved before its destination's real price was
 //! known can take spend past the cap by `segments × (real − reserved)`. With the price in the
-//! send's response (Vonage), that is the sends in flight when the first receipt at a new price
+//! send's response (as Vonage gives it, for example), that is the sends in flight when the first receipt at a new price
 //! comes back (at most one per worker); with the price only in a later delivery report, every
-//! send reserved before that report; with no price at all (a Twilio status callback without
-//! `Price`), the ledger only knows the configured price. The table lives in the engine's memory:
+//! send reserved before that report; with no price at all (a delivery
+//! report without one, such as a Twilio status callback without `Price`), the ledger only knows the configured price. The table lives in the engine's memory:
 //! after a restart each calling code starts again from the configured price.
 
 use std::collections::HashMap;

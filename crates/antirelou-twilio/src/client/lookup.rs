@@ -35,9 +35,9 @@ impl TwilioSender {
         let mut url = self.messages_url.clone();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("To", sms.to().twilio_form());
+            q.append_pair("To", sms.to().e164());
             if self.config.sender == Sender::Number {
-                q.append_pair("From", sms.from().twilio_form());
+                q.append_pair("From", sms.from().e164());
             }
             q.append_pair("PageSize", &PAGE_SIZE.to_string());
         }
@@ -71,14 +71,14 @@ impl TwilioSender {
                 return PriorSend::Unknown;
             };
             let same_sender = match &self.config.sender {
-                Sender::Number => text(m, "from").as_deref() == Some(sms.from().twilio_form()),
+                Sender::Number => text(m, "from").as_deref() == Some(sms.from().e164()),
                 Sender::MessagingService(sid) => {
                     text(m, "messaging_service_sid").as_deref() == Some(sid.as_str())
                 }
             };
             let ours = created >= since
                 && same_sender
-                && text(m, "to").as_deref() == Some(sms.to().twilio_form())
+                && text(m, "to").as_deref() == Some(sms.to().e164())
                 && text(m, "direction").is_some_and(|d| d.starts_with("outbound"))
                 && text(m, "body").as_deref() == Some(sms.body())
                 && !matches!(text(m, "status").as_deref(), Some("failed" | "canceled"));
