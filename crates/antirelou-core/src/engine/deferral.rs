@@ -21,7 +21,7 @@
 //!   process** and in memory: several processes sharing a store hold up to that many each, and
 //!   after a restart the count starts empty and relearns the lessons as it defers them again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -75,6 +75,9 @@ pub(crate) struct DeferredLessons {
 #[derive(Debug, Default)]
 struct Held {
     deadlines: HashMap<ReplyId, Timestamp>,
+    /// The same lessons, earliest deadline first, so that pruning a full bound costs the
+    /// lessons it forgets, not a scan of every lesson held.
+    by_deadline: BTreeSet<(Timestamp, ReplyId)>,
     /// Places taken by admissions whose reply id is not known yet.
     reserved: usize,
 }
@@ -84,9 +87,32 @@ impl Held {
         self.deadlines.len() + self.reserved >= max
     }
 
+    fn insert(&mut self, id: ReplyId, deadline: Timestamp) {
+        if let Some(old) = self.deadlines.insert(id, deadline) {
+            self.by_deadline.remove(&(old, id));
+        }
+        self.by_deadline.insert((deadline, id));
+    }
+
+    fn remove(&mut self, id: ReplyId) -> bool {
+        match self.deadlines.remove(&id) {
+            Some(d) => {
+                self.by_deadline.remove(&(d, id));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forget the lessons past their deadline (ended by the bulk expiry or an opt-out).
     fn prune(&mut self, now: Timestamp) {
-        self.deadlines.retain(|_, d| *d > now);
+        while let Some(&(d, id)) = self.by_deadline.first() {
+            if d > now {
+                break;
+            }
+            self.by_deadline.pop_first();
+            self.deadlines.remove(&id);
+        }
     }
 }
 
@@ -122,7 +148,7 @@ impl DeferredLessons {
     pub(crate) fn fill(&self, id: ReplyId, deadline: Timestamp) {
         let mut h = self.held.lock();
         h.reserved = h.reserved.saturating_sub(1);
-        h.deadlines.insert(id, deadline);
+        h.insert(id, deadline);
     }
 
     /// Hold `id` (deferred at send time): `Some(true)` when newly held, `Some(false)` when it
@@ -138,13 +164,13 @@ impl DeferredLessons {
         if h.full(self.max) {
             return None;
         }
-        h.deadlines.insert(id, deadline);
+        h.insert(id, deadline);
         Some(true)
     }
 
     /// `id` is no longer deferred (sent, dropped or cancelled); whether it was held.
     pub(crate) fn release(&self, id: ReplyId) -> bool {
-        self.held.lock().deadlines.remove(&id).is_some()
+        self.held.lock().remove(id)
     }
 
     /// How many lessons are held (reserved places included).
@@ -183,6 +209,33 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, Timestamp::from_secs(1_200));
         assert!(release_at(a, 0) < release_at(a, 1));
+    }
+
+    #[test]
+    fn pruning_forgets_exactly_the_lessons_past_their_deadline() {
+        let d = DeferredLessons::new(100);
+        let now = Timestamp::from_secs(0);
+        // Deadlines out of id order; one lesson re-held with a later deadline is a new hold
+        // only after its release.
+        for id in 0..100u64 {
+            let deadline = Timestamp::from_secs(1_000 + ((id * 37) % 100) as i64);
+            assert_eq!(d.hold(id, deadline, now), Some(true));
+        }
+        assert!(d.release(5));
+        assert!(!d.release(5));
+        assert_eq!(d.hold(5, Timestamp::from_secs(5_000), now), Some(true));
+        // Full: at 1,049 s the 50 lessons with deadlines 1,000..=1,049 s are forgotten (lesson 5,
+        // re-held to 5,000 s, is kept), the others are not.
+        assert_eq!(d.hold(100, Timestamp::from_secs(9_000), now), None);
+        let at = Timestamp::from_secs(1_049);
+        assert_eq!(d.hold(100, Timestamp::from_secs(9_000), at), Some(true));
+        assert_eq!(d.len(), 51);
+        for id in 0..100u64 {
+            let past = id != 5 && 1_000 + (id * 37) % 100 <= 1_049;
+            assert_eq!(d.release(id), !past, "lesson {id}");
+        }
+        assert!(d.release(100));
+        assert_eq!(d.len(), 0);
     }
 
     #[test]
