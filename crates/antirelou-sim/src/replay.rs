@@ -637,8 +637,7 @@ async fn run_async(
             };
             let p = DefaultPolicies::new(number.region(), &abuse)
                 .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
-            let chain = Arc::new(p.chain());
-            chain
+            Arc::new(p.chain())
         }
     };
     let store = Arc::new(InMemoryStore::new());
