@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
+use antirelou_core::runtime::SpendUpdate;
 
 use crate::DefaultPolicies;
 use crate::util::{STRIPES, stripe};
@@ -290,6 +291,15 @@ impl AbusePolicy for PolicyChain {
             self.record(decision);
         }
         decision
+    }
+
+    /// The default chain tells its flood detector and its pace
+    /// ([`DefaultPolicies::on_spend`]); a listed chain forwards to every stage.
+    fn on_spend(&self, spend: &SpendUpdate) {
+        match &self.defaults {
+            Some(p) => p.on_spend(spend),
+            None => self.stages.iter().for_each(|p| p.on_spend(spend)),
+        }
     }
 
     fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {

@@ -39,6 +39,7 @@ use std::time::Duration;
 use antirelou_core::Money;
 use antirelou_core::event::Channel;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason, TextFingerprint};
+use antirelou_core::runtime::SpendUpdate;
 use serde::{Deserialize, Serialize};
 
 use crate::AbuseError;
@@ -425,6 +426,15 @@ impl FloodDetector {
 }
 
 impl AbusePolicy for FloodDetector {
+    /// The budget left and the real cost of a lesson ([`update_budget`](Self::update_budget));
+    /// no cap: no budget limit.
+    fn on_spend(&self, spend: &SpendUpdate) {
+        match spend.budget_left() {
+            Some(left) => self.update_budget(left, spend.lesson_cost()),
+            None => self.set_affordable_per_bucket(None),
+        }
+    }
+
     #[inline]
     fn check(&self, c: &Contact) -> Decision {
         if c.channel == Channel::Voice {

@@ -43,9 +43,9 @@
 //! # Feeding the budget
 //! The flood detector tells a viral day from a flood of one-text SIMs by money, and the global
 //! pace is sized from the daily cap, so whoever runs the engine must tell the policies the
-//! spend: spawn [`engine_budget_refresher`] next to the dispatcher (it reads the ledger every
-//! few seconds, and the lesson's real segment count from the engine's numbers), or call
-//! [`DefaultPolicies::refresh_budget_for`] on a timer of your own. Without
+//! spend: run the engine under the core [runtime](antirelou_core::runtime), which calls
+//! [`AbusePolicy::on_spend`](antirelou_core::policy::AbusePolicy::on_spend) every few seconds
+//! with the ledger's spend and the lesson's real segment count. Without
 //! it the flood detector has no budget limit and the pace stays at its floor (see the
 //! [`budget`] module).
 //!
@@ -92,7 +92,6 @@ use antirelou_core::phone::Region;
 use antirelou_core::policy::Reason;
 
 pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
-pub use budget::{budget_refresher, engine_budget_refresher, lesson_cost};
 pub use chain::{ChainObserver, PolicyChain, Prefetch};
 pub use copy_paste::{CopyPasteConfig, CopyPasteGuard};
 pub use flood::{FloodConfig, FloodDetector, FloodStatus};
@@ -203,7 +202,7 @@ impl Default for AbuseConfig {
 
 /// The policies of the default chain, each shared, so that the engine and the operator console
 /// can reach them (add to the blocklist, warm the repeat filter), and the budget feed
-/// ([`refresh_budget`](Self::refresh_budget), [`budget_refresher`]).
+/// ([`on_spend`](Self::on_spend)).
 #[derive(Debug, Clone)]
 pub struct DefaultPolicies {
     /// Origin rules.

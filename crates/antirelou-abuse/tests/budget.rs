@@ -6,13 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_abuse::{AbuseConfig, DefaultPolicies, budget_refresher};
+use antirelou_abuse::{AbuseConfig, DefaultPolicies};
+use antirelou_core::catalogue::{Catalogue, Locale};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
 use antirelou_core::event::Channel;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::phone::Region;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision};
-use antirelou_core::store::{SpendCaps, SpendLedger, SpendSummary};
+use antirelou_core::privacy::NumberHasher;
+use antirelou_core::runtime::{Runtime, feed_spend, lesson_segments};
+use antirelou_core::store::{SpendCaps, SpendSummary};
 use antirelou_core::{Clock, ManualClock, Money, NumberKind, Timestamp};
+use antirelou_core::{PhoneNumber, ProviderId};
 
 /// 2024-03-08T04:00:00Z.
 const T0: i64 = 1_709_870_400_000;
@@ -136,85 +141,78 @@ fn the_smaller_of_the_daily_and_monthly_remainders_counts() {
     assert_eq!(p.pace.per_minute(), 60);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_refresher_follows_the_ledger() {
-    let p = policies();
-    let store = Arc::new(InMemoryStore::new());
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let ledger: Arc<dyn SpendLedger> = store.clone();
-    let lesson = Money::from_units_f64(0.10);
-    let task = tokio::spawn(budget_refresher(
-        p.clone(),
-        ledger,
-        Arc::new(clock.clone()) as Arc<dyn Clock>,
-        caps(120.0),
-        lesson,
-        Duration::from_secs(5),
-    ));
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    // At once: €120 left, 1,200 lessons over the hour, 20 a minute.
-    assert_eq!(p.flood.affordable_per_bucket(), Some(20));
-    // €90 spent: the next refresh sees €30 left.
-    store
-        .record(Money::from_units_f64(90.0), clock.now())
-        .await
-        .unwrap();
-    assert_eq!(p.flood.affordable_per_bucket(), Some(20));
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(p.flood.affordable_per_bucket(), Some(5));
-    // The next day the daily cap is whole again.
-    clock.advance(Duration::from_secs(86_400));
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(p.flood.affordable_per_bucket(), Some(20));
-    task.abort();
+fn engine_with(sms: String, p: &DefaultPolicies, clock: &ManualClock) -> Engine {
+    let locale = Locale::new("fr-FR").unwrap();
+    let mut lessons = Catalogue::builtin().lookup(&locale).unwrap().clone();
+    lessons.sms = sms;
+    let mut number = NumberConfig::new(
+        PhoneNumber::parse("+33939990042").unwrap(),
+        locale,
+        ProviderId::from_static("twilio"),
+    );
+    number.lessons = Some(lessons);
+    Engine::builder(
+        Arc::new(InMemoryStore::new()),
+        NumberHasher::new(b"a secret of sixteen bytes").unwrap(),
+    )
+    .clock(Arc::new(clock.clone()))
+    .policy(Arc::new(p.chain()))
+    .config(EngineConfig {
+        caps: caps(90.0),
+        price_per_segment: Money::from_units_f64(0.10),
+        ..EngineConfig::default()
+    })
+    .number(number)
+    .build()
+    .unwrap()
 }
 
-/// The engine feed reads the lesson's real segment count: a three-segment lesson makes the
-/// budget pay for a third as many lessons as one segment would (the reference server assumed
-/// two segments whatever the lesson).
+/// The runtime feeds the engine's policy chain from the ledger, at most every `spend_every` of
+/// the engine's clock, and the next day the daily cap is whole again.
+#[tokio::test]
+async fn the_runtime_feed_follows_the_ledger() {
+    let p = policies();
+    let clock = ManualClock::new(Timestamp::from_millis(T0));
+    let engine = engine_with("Short lesson.".into(), &p, &clock);
+    let runtime = Runtime::builder(engine.clone(), Senders::new())
+        .spend_every(Duration::from_secs(5))
+        .no_purge()
+        .build();
+    runtime.maintain().await.unwrap();
+    // At once: €90 left, €0.10 a lesson, 900 lessons over the hour, 15 a minute.
+    assert_eq!(p.flood.affordable_per_bucket(), Some(15));
+    // €60 spent: not seen before the next feed is due.
+    engine
+        .store()
+        .record(Money::from_units_f64(60.0), clock.now())
+        .await
+        .unwrap();
+    runtime.maintain().await.unwrap();
+    assert_eq!(p.flood.affordable_per_bucket(), Some(15));
+    clock.advance(Duration::from_secs(5));
+    runtime.maintain().await.unwrap();
+    assert_eq!(p.flood.affordable_per_bucket(), Some(5));
+    clock.advance(Duration::from_secs(86_400));
+    runtime.maintain().await.unwrap();
+    assert_eq!(p.flood.affordable_per_bucket(), Some(15));
+}
+
+/// The feed reads the lesson's real segment count: a three-segment lesson makes the budget pay
+/// for a third as many lessons as one segment would (the reference server once assumed two
+/// segments whatever the lesson).
 #[tokio::test]
 async fn the_engine_feed_counts_the_lessons_real_segments() {
-    use antirelou_abuse::lesson_cost;
-    use antirelou_core::PhoneNumber;
-    use antirelou_core::ProviderId;
-    use antirelou_core::catalogue::{Catalogue, Locale};
-    use antirelou_core::engine::{Engine, EngineConfig, NumberConfig};
-    use antirelou_core::privacy::NumberHasher;
-
-    let engine_with = |sms: String| {
-        let locale = Locale::new("fr-FR").unwrap();
-        let mut lessons = Catalogue::builtin().lookup(&locale).unwrap().clone();
-        lessons.sms = sms;
-        let mut number = NumberConfig::new(
-            PhoneNumber::parse("+33939990042").unwrap(),
-            locale,
-            ProviderId::from_static("twilio"),
-        );
-        number.lessons = Some(lessons);
-        Engine::builder(
-            Arc::new(InMemoryStore::new()),
-            NumberHasher::new(b"a secret of sixteen bytes").unwrap(),
-        )
-        .clock(Arc::new(ManualClock::new(Timestamp::from_millis(T0))))
-        .config(EngineConfig {
-            caps: caps(90.0),
-            price_per_segment: Money::from_units_f64(0.10),
-            ..EngineConfig::default()
-        })
-        .number(number)
-        .build()
-        .unwrap()
-    };
-    // 400 GSM-7 characters: three segments of 153.
-    let long = engine_with("a".repeat(400));
-    assert_eq!(lesson_cost(&long), Money::from_units_f64(0.30));
     let p = policies();
-    p.refresh_budget_for(&long).await.unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(T0));
+    // 400 GSM-7 characters: three segments of 153.
+    let long = engine_with("a".repeat(400), &p, &clock);
+    assert_eq!(lesson_segments(&long), 3);
+    feed_spend(&long).await.unwrap();
     // €90 left, €0.30 a lesson: 300 lessons over the one-hour horizon, 5 a minute.
     assert_eq!(p.flood.affordable_per_bucket(), Some(5));
     // A one-segment lesson: 900 lessons, 15 a minute.
-    let short = engine_with("Short lesson.".into());
-    p.refresh_budget_for(&short).await.unwrap();
+    let short = engine_with("Short lesson.".into(), &p, &clock);
+    feed_spend(&short).await.unwrap();
     assert_eq!(p.flood.affordable_per_bucket(), Some(15));
     // Spend shows at once.
     short
@@ -222,6 +220,6 @@ async fn the_engine_feed_counts_the_lessons_real_segments() {
         .record(Money::from_units_f64(45.0), Timestamp::from_millis(T0))
         .await
         .unwrap();
-    p.refresh_budget_for(&short).await.unwrap();
+    feed_spend(&short).await.unwrap();
     assert_eq!(p.flood.affordable_per_bucket(), Some(7));
 }

@@ -13,6 +13,8 @@
 //! * the traits every backend implements: [`SmsSender`], the storage traits in [`store`],
 //!   [`AbusePolicy`] and [`Clock`];
 //! * the [`engine`]: inbound handling and the durable delayed-reply dispatcher;
+//! * the [`runtime`]: the dispatcher loop, the spend feed into the policies and the retention
+//!   purge, spawned by a server or stepped by the simulator;
 //! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubSender`], [`ManualClock`];
 //! * with the `testing` feature, the public `conformance` suite that every backend runs;
 //! * with the `adapter-kit` feature, the [`kit`] provider adapters are built on, and with
@@ -36,6 +38,7 @@ pub mod phone;
 pub mod policy;
 pub mod privacy;
 pub mod provider;
+pub mod runtime;
 pub mod sender;
 #[cfg(feature = "sql-rows")]
 pub mod sql_row;

@@ -11,6 +11,7 @@ use std::fmt;
 use crate::clock::Timestamp;
 use crate::event::Channel;
 use crate::phone::{NumberKind, Region};
+use crate::runtime::SpendUpdate;
 
 mod reason;
 pub use reason::PolicyReason;
@@ -313,6 +314,7 @@ pub struct TextFingerprint {
 /// * A [`Decision::Defer`] from `check` or `recheck` holds the SMS lesson back (see
 ///   [`Decision::Defer`]); policies return it for pressure (a flood, a pace), never for a sender
 ///   judged bad.
+/// * `on_spend` tells the policy the money (see [`SpendUpdate`]); the default ignores it.
 /// * `defer_rank` orders the deferred lessons when the pressure lifts; the default ranks every
 ///   contact 0 (first).
 /// * Implementations are `Send + Sync`; they are shared by all requests.
@@ -342,6 +344,13 @@ pub trait AbusePolicy: Send + Sync + fmt::Debug {
         let _ = (contact, text);
         0
     }
+
+    /// Learn the money: the caps, the spend so far and the real cost of a lesson. The
+    /// [runtime](crate::runtime) calls it periodically (never on the webhook's hot path); it
+    /// must be cheap and must not block. The default does nothing.
+    fn on_spend(&self, spend: &SpendUpdate) {
+        let _ = spend;
+    }
 }
 
 /// The highest [`AbusePolicy::defer_rank`] (the engine clamps higher answers to it).
@@ -359,6 +368,9 @@ impl<P: AbusePolicy + ?Sized> AbusePolicy for std::sync::Arc<P> {
     }
     fn defer_rank(&self, contact: &Contact, text: Option<TextFingerprint>) -> u8 {
         (**self).defer_rank(contact, text)
+    }
+    fn on_spend(&self, spend: &SpendUpdate) {
+        (**self).on_spend(spend)
     }
 }
 

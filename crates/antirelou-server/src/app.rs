@@ -6,13 +6,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_abuse::{AllowedCountries, DefaultPolicies, engine_budget_refresher};
+use antirelou_abuse::{AllowedCountries, DefaultPolicies};
 use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
     DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, RatePerSecond, Senders,
 };
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
+use antirelou_core::runtime::Runtime;
 use antirelou_core::store::{SpendCaps, Store};
 use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
@@ -419,22 +420,10 @@ impl Server {
             let _ = rx.wait_for(|v| *v).await;
         };
 
-        let dispatcher = self.engine.dispatcher(self.senders.clone());
-        let dispatcher_task = tokio::spawn({
-            let stop = stopped(stop_rx.clone());
-            async move { dispatcher.run(stop).await }
-        });
+        // The dispatcher, the spend feed into the policies (the real segments of the lessons)
+        // and the retention purge: the core runtime, the same wiring as the simulator's.
+        let runtime = Runtime::builder(self.engine.clone(), self.senders.clone()).spawn();
         let sampler_task = tokio::spawn(sampler(self.admin.clone(), stopped(stop_rx.clone())));
-        // The policies learn the budget left and the real cost of a lesson (its segments), the
-        // same way as in the simulator.
-        let budget_task = self.admin.policies().map(|p| {
-            tokio::spawn(engine_budget_refresher(
-                p.clone(),
-                self.engine.clone(),
-                BUDGET_REFRESH,
-            ))
-        });
-        let purge_task = tokio::spawn(purger(self.engine.clone(), stopped(stop_rx.clone())));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, numbers = self.config.numbers.len(), "antirelou server listening");
@@ -461,24 +450,15 @@ impl Server {
         }
         tracing::info!("webhooks stopped; stopping the dispatcher");
         let _ = stop_tx.send(true);
-        match dispatcher_task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "dispatcher stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
+        if let Err(e) = runtime.shutdown().await {
+            tracing::error!(error = %e, "dispatcher stopped with an error");
         }
         let _ = sampler_task.await;
-        if let Some(t) = budget_task {
-            t.abort();
-        }
-        let _ = purge_task.await;
         self.store.close().await;
         tracing::info!("stopped cleanly");
         Ok(())
     }
 }
-
-/// How often the abuse policies re-read the spend ([`engine_budget_refresher`]).
-const BUDGET_REFRESH: Duration = Duration::from_secs(5);
 
 /// Sample the statistics every few seconds for the console's chart and the recent drops.
 async fn sampler(admin: Arc<AdminState>, stop: impl Future<Output = ()>) {
@@ -489,37 +469,6 @@ async fn sampler(admin: Arc<AdminState>, stop: impl Future<Output = ()>) {
         tokio::select! {
             _ = &mut stop => return,
             _ = tick.tick() => admin.sample().await,
-        }
-    }
-}
-
-/// Every hour: delete replies that ended more than 30 days ago, and the history of senders not
-/// seen within the lesson window.
-async fn purger(engine: Engine, stop: impl Future<Output = ()>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tick.tick() => {
-                let now = engine.clock().now();
-                let before = now.sub(Duration::from_secs(30 * 86_400));
-                match engine.store().purge(before).await {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "old replies purged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "purge failed"),
-                }
-                // Sender history (keyed hashes) is kept for the lesson window and no longer, so
-                // that one-lesson-per-sender holds and nothing outlives its purpose. Opt-outs
-                // are kept by the store.
-                let senders_before = now.sub(engine.config().lesson_window);
-                match engine.store().purge_senders(senders_before).await {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "old sender history purged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "sender history purge failed"),
-                }
-            }
         }
     }
 }

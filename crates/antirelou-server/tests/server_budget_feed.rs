@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use antirelou_abuse::lesson_cost;
-use antirelou_core::Money;
+use antirelou_core::runtime::lesson_segments;
 use antirelou_server::app::Server;
 use antirelou_server::config::Config;
 use tokio::net::TcpListener;
@@ -39,7 +38,7 @@ locale = "en-US"
     );
     let config = Config::from_toml(&text, |_| None).unwrap();
     let server = Server::build(config).await.unwrap();
-    assert_eq!(lesson_cost(server.engine()), Money::from_units_f64(0.10));
+    assert_eq!(lesson_segments(server.engine()), 1);
     let policies = server.policies().unwrap().clone();
     assert_eq!(policies.flood.affordable_per_bucket(), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -31,6 +31,7 @@ use antirelou_core::policy::Reason;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::privacy::SenderHash;
+use antirelou_core::runtime::Runtime;
 use antirelou_core::store::{ReplyKind, ReplyQueue, ReplyState, SpendCaps};
 use antirelou_core::voice::VoiceStep;
 use antirelou_core::{Caller, Clock, InboundHandler, ManualClock, Money, SmsOutcome, Timestamp};
@@ -608,7 +609,6 @@ async fn run_async(
         workers: 1,
         ..EngineConfig::default()
     };
-    let mut policies = None;
     let policy_impl: Arc<dyn AbusePolicy> = match policy {
         Policy::Naive => {
             config.lesson_window = Duration::ZERO;
@@ -637,9 +637,7 @@ async fn run_async(
             };
             let p = DefaultPolicies::new(number.region(), &abuse)
                 .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
-            let chain = Arc::new(p.chain());
-            policies = Some(p);
-            chain
+            Arc::new(p.chain())
         }
     };
     let store = Arc::new(InMemoryStore::new());
@@ -650,11 +648,21 @@ async fn run_async(
         .config(config)
         .number(number_config)
         .build()?;
-    let dispatcher = engine.dispatcher(Senders::new().with(
-        antirelou_core::stub::PROVIDER,
-        Arc::new(carrier.clone()),
-        None,
-    ));
+    // The reference server's wiring (the core runtime), stepped on virtual time: the spend is
+    // fed to the policies at every wake-up; the retention purge is left out, since the report
+    // reads the whole store at the end.
+    let runtime = Runtime::builder(
+        engine.clone(),
+        Senders::new().with(
+            antirelou_core::stub::PROVIDER,
+            Arc::new(carrier.clone()),
+            None,
+        ),
+    )
+    .spend_every(Duration::ZERO)
+    .no_purge()
+    .build();
+    let dispatcher = runtime.dispatcher();
 
     let step = Duration::from_secs(sc.tick_seconds);
     let mut next_tick = traffic.start.add(step);
@@ -675,19 +683,15 @@ async fn run_async(
     let mut published_at: Vec<Option<Timestamp>> = vec![None; scenario.published.len()];
     let mut switched_off: Option<Timestamp> = None;
 
-    // Wake the dispatcher at `t`: refresh the policies' view of the budget from the ledger with
-    // the real cost of the number's lesson (`refresh_budget_for`, the reference server's feed),
-    // then send everything due.
+    // Wake the dispatcher at `t`: the runtime feeds the policies the ledger's spend and the real
+    // segments of the number's lesson (the reference server's feed), then send everything due.
     let wake = |t: Timestamp| {
         clock.set(t);
         let dispatcher = &dispatcher;
         let store = &store;
-        let policies = &policies;
-        let engine = &engine;
+        let runtime = &runtime;
         async move {
-            if let Some(p) = policies {
-                p.refresh_budget_for(engine).await?;
-            }
+            runtime.maintain().await?;
             let mut deferred = 0;
             for _ in 0..1_000 {
                 let q = antirelou_core::store::ReplyQueue::queue_stats(&**store, t).await?;
