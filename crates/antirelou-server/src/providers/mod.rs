@@ -140,3 +140,6 @@ pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
         ConfigError::Key { key, message }
     })
 }
+
+#[cfg(test)]
+mod tests;
