@@ -247,6 +247,17 @@ impl AdminState {
             .iter()
             .filter(|n| n.status == NumberStatus::Paused)
             .count();
+        // Numbers by provider id, whatever the adapter.
+        let mut providers: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for n in &numbers {
+            let e = providers.entry(n.provider.as_str()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(n.status == NumberStatus::Paused);
+        }
+        let providers: BTreeMap<&str, Value> = providers
+            .into_iter()
+            .map(|(id, (total, paused))| (id, json!({ "numbers": total, "paused": paused })))
+            .collect();
         json!({
             "inbound": {
                 "sms": stats.counter("inbound.sms"),
@@ -277,6 +288,7 @@ impl AdminState {
                 "depth": stats.queue.pending + stats.queue.claimed,
             },
             "numbers": { "total": numbers.len(), "paused": paused },
+            "providers": providers,
             "counters": stats.counters,
             "history": self.history.snapshot(),
             "uptime_seconds": (now - self.started.as_millis()).max(0) / 1000,

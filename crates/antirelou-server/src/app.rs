@@ -9,7 +9,7 @@ use std::time::Duration;
 use antirelou_abuse::{AllowedCountries, DefaultPolicies};
 use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
-    DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, RatePerSecond, Senders,
+    DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, Senders,
 };
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
@@ -17,19 +17,14 @@ use antirelou_core::runtime::Runtime;
 use antirelou_core::store::{SpendCaps, Store};
 use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
-use antirelou_twilio::router::TwilioWebhookState;
-use antirelou_twilio::twiml::VoiceMap;
-use antirelou_twilio::{Auth, SignatureValidator, TwilioConfig, TwilioSender, WebhookConfig};
-use antirelou_vonage::jwt::JwtVerifier;
-use antirelou_vonage::{SmsSigner, VonageAuth, VonageConfig, VonageSender, VonageWebhooks};
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use url::Url;
 
 use super::admin::{self, AdminState, History};
 use super::config::{Config, Storage};
+use super::providers::Wiring;
 use super::{limits, listener, metrics};
 
 /// Why the server could not start or stopped with an error.
@@ -48,7 +43,7 @@ pub enum ServerError {
     /// A provider adapter refused its settings.
     #[error("{provider}: {message}")]
     Provider {
-        /// `twilio` or `vonage`.
+        /// The provider's id (or `public_url` for a callback URL that cannot be built).
         provider: &'static str,
         /// What is wrong.
         message: String,
@@ -106,6 +101,16 @@ impl StoreHandle {
     }
 }
 
+/// What the providers' transports and routes are built from.
+fn wiring(config: &Config, handler: Arc<dyn InboundHandler>) -> Wiring<'_> {
+    Wiring {
+        public_url: &config.public_url,
+        public_url_exact: &config.public_url_exact,
+        hash_secret: &config.hash_secret,
+        handler,
+    }
+}
+
 /// A built server: everything is wired, nothing runs yet. [`Server::run`] serves it.
 #[derive(Debug)]
 pub struct Server {
@@ -160,24 +165,6 @@ async fn open_store(storage: &Storage) -> Result<StoreHandle, ServerError> {
             Ok(StoreHandle::Postgres(store))
         }
     }
-}
-
-fn endpoint(public: &Url, path: &str) -> Result<Url, ServerError> {
-    let base = public.as_str().trim_end_matches('/');
-    Url::parse(&format!("{base}{path}")).map_err(|e| ServerError::Provider {
-        provider: "public_url",
-        message: e.to_string(),
-    })
-}
-
-fn pace(v: Option<f64>, provider: &'static str) -> Result<Option<RatePerSecond>, ServerError> {
-    v.map(|r| {
-        RatePerSecond::new(r).map_err(|e| ServerError::Provider {
-            provider,
-            message: format!("pace_per_second: {e}"),
-        })
-    })
-    .transpose()
 }
 
 impl Server {
@@ -253,44 +240,11 @@ impl Server {
         }
 
         let mut senders = Senders::new();
-        if let Some(t) = &config.twilio {
-            let mut tc = TwilioConfig::new(Auth::AccountToken {
-                account_sid: t.account_sid.clone(),
-                auth_token: t.auth_token.clone(),
-            })
-            .with_api_base(t.api_base.clone());
-            if let Some(sid) = &t.messaging_service_sid {
-                tc = tc.with_messaging_service(sid.clone());
-            }
-            if t.status_callback {
-                tc = tc.with_status_callback(endpoint(&config.public_url, "/twilio/status")?);
-            }
-            let sender = TwilioSender::new(tc).map_err(|e| ServerError::Provider {
-                provider: "twilio",
-                message: e.to_string(),
-            })?;
-            senders = senders.with(
-                antirelou_twilio::PROVIDER,
-                Arc::new(sender),
-                pace(t.pace_per_second, "twilio")?,
-            );
-        }
-        if let Some(v) = &config.vonage {
-            let mut vc =
-                VonageConfig::new(v.api_key.clone(), VonageAuth::Secret(v.api_secret.clone()))
-                    .with_api_base(v.api_base.clone());
-            if v.delivery_receipts {
-                vc = vc.with_callback(endpoint(&config.public_url, "/vonage/dlr")?);
-            }
-            let sender = VonageSender::new(vc).map_err(|e| ServerError::Provider {
-                provider: "vonage",
-                message: e.to_string(),
-            })?;
-            senders = senders.with(
-                antirelou_vonage::PROVIDER,
-                Arc::new(sender),
-                pace(v.pace_per_second, "vonage")?,
-            );
+        let handler: Arc<dyn InboundHandler> = Arc::new(engine.clone());
+        let wiring = wiring(&config, handler);
+        for provider in &config.providers {
+            let (sender, pace) = provider.transport(&wiring)?;
+            senders = senders.with(provider.id(), sender, pace);
         }
 
         let admin = Arc::new(
@@ -346,35 +300,9 @@ impl Server {
             ),
             (_, Some(_)) => {}
         }
-        if let Some(t) = &self.config.twilio {
-            let wc = WebhookConfig::new(
-                &self.config.public_url_exact,
-                SignatureValidator::new(t.auth_token.clone()),
-            )
-            .map_err(|e| ServerError::Provider {
-                provider: "twilio",
-                message: e.to_string(),
-            })?;
-            app = app.merge(antirelou_twilio::router::router(TwilioWebhookState {
-                handler: handler.clone(),
-                config: wc,
-                voices: VoiceMap::default(),
-            }));
-        }
-        if let Some(v) = &self.config.vonage {
-            let hooks = VonageWebhooks::builder(handler.clone())
-                .voice_jwt(JwtVerifier::new(v.signature_secret.as_bytes()))
-                .sms_signer(SmsSigner::new(
-                    v.signature_secret.clone(),
-                    v.signature_method,
-                ))
-                .id_key(self.config.hash_secret.as_bytes())
-                .build()
-                .map_err(|e| ServerError::Provider {
-                    provider: "vonage",
-                    message: e.to_string(),
-                })?;
-            app = app.merge(antirelou_vonage::router::router(Arc::new(hooks)));
+        let wiring = wiring(&self.config, handler);
+        for provider in &self.config.providers {
+            app = app.merge(provider.routes(&wiring)?);
         }
         Ok(limits::limit_bodies(
             app,

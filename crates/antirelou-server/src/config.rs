@@ -37,7 +37,9 @@ use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
 use antirelou_core::engine::NumberStatus;
 use antirelou_core::{Money, PhoneNumber};
-use antirelou_vonage::SignatureMethod;
+use std::sync::Arc;
+
+use crate::providers::{self, ConfiguredProvider, SectionContext};
 use serde::Deserialize;
 use url::Url;
 
@@ -45,12 +47,9 @@ use url::Url;
 pub const ENV_HASH_SECRET: &str = "ANTIRELOU_HASH_SECRET";
 /// Environment variable that fills or overrides `admin.token`.
 pub const ENV_ADMIN_TOKEN: &str = "ANTIRELOU_ADMIN_TOKEN";
-/// Environment variable that fills or overrides `twilio.auth_token`.
-pub const ENV_TWILIO_AUTH_TOKEN: &str = "ANTIRELOU_TWILIO_AUTH_TOKEN";
-/// Environment variable that fills or overrides `vonage.api_secret`.
-pub const ENV_VONAGE_API_SECRET: &str = "ANTIRELOU_VONAGE_API_SECRET";
-/// Environment variable that fills or overrides `vonage.signature_secret`.
-pub const ENV_VONAGE_SIGNATURE_SECRET: &str = "ANTIRELOU_VONAGE_SIGNATURE_SECRET";
+pub use crate::providers::{
+    ENV_TWILIO_AUTH_TOKEN, ENV_VONAGE_API_SECRET, ENV_VONAGE_SIGNATURE_SECRET,
+};
 /// Environment variable that fills or overrides `metrics.token`.
 pub const ENV_METRICS_TOKEN: &str = "ANTIRELOU_METRICS_TOKEN";
 
@@ -136,8 +135,6 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     metrics: Option<RawMetrics>,
-    twilio: Option<RawTwilio>,
-    vonage: Option<RawVonage>,
     /// `enabled` plus the keys of [`PolicySettings`], read by [`abuse_settings`].
     #[serde(default)]
     abuse: toml::Table,
@@ -195,29 +192,6 @@ struct RawHttp {
 struct RawMetrics {
     token: Option<String>,
     listen: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTwilio {
-    account_sid: Option<String>,
-    auth_token: Option<String>,
-    api_base: Option<String>,
-    messaging_service_sid: Option<String>,
-    status_callback: Option<bool>,
-    pace_per_second: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVonage {
-    api_key: Option<String>,
-    api_secret: Option<String>,
-    signature_secret: Option<String>,
-    signature_method: Option<String>,
-    api_base: Option<String>,
-    delivery_receipts: Option<bool>,
-    pace_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -338,61 +312,6 @@ impl std::fmt::Debug for MetricsSettings {
     }
 }
 
-/// The Twilio account.
-#[derive(Clone)]
-pub struct TwilioSettings {
-    /// `AC…`.
-    pub account_sid: String,
-    /// Auth token (REST API and webhook signatures).
-    pub auth_token: String,
-    /// API base (`https://api.twilio.com`).
-    pub api_base: Url,
-    /// Send through this Messaging Service instead of `From`.
-    pub messaging_service_sid: Option<String>,
-    /// Ask for status callbacks at `{public_url}/twilio/status` (default true).
-    pub status_callback: bool,
-    /// At most this many messages per second (default none).
-    pub pace_per_second: Option<f64>,
-}
-
-impl std::fmt::Debug for TwilioSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwilioSettings")
-            .field("account_sid", &self.account_sid)
-            .field("api_base", &self.api_base.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The Vonage account.
-#[derive(Clone)]
-pub struct VonageSettings {
-    /// `api_key`.
-    pub api_key: String,
-    /// `api_secret` (REST API).
-    pub api_secret: String,
-    /// Signature secret (signed SMS webhooks and voice JWTs).
-    pub signature_secret: String,
-    /// Signature method chosen in the dashboard.
-    pub signature_method: SignatureMethod,
-    /// API base (`https://rest.nexmo.com`).
-    pub api_base: Url,
-    /// Ask for delivery receipts at `{public_url}/vonage/dlr` (default true).
-    pub delivery_receipts: bool,
-    /// At most this many messages per second (default none).
-    pub pace_per_second: Option<f64>,
-}
-
-impl std::fmt::Debug for VonageSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VonageSettings")
-            .field("api_key", &self.api_key)
-            .field("signature_method", &self.signature_method)
-            .field("api_base", &self.api_base.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
 /// The abuse policies: `[abuse]` is `enabled` plus every key of
 /// [`PolicySettings`](antirelou_abuse::PolicySettings) (the simulator's scenario files take the
 /// same keys, with the same defaults).
@@ -488,10 +407,9 @@ pub struct Config {
     pub http: HttpSettings,
     /// How `/metrics` is exposed.
     pub metrics: MetricsSettings,
-    /// Twilio, if configured.
-    pub twilio: Option<TwilioSettings>,
-    /// Vonage, if configured.
-    pub vonage: Option<VonageSettings>,
+    /// The providers configured (a section each, from the [registry](crate::providers)),
+    /// every one used by a number.
+    pub providers: Vec<Arc<dyn ConfiguredProvider>>,
     /// Abuse policies.
     pub abuse: AbuseSettings,
     /// Dispatcher.
@@ -509,8 +427,7 @@ impl std::fmt::Debug for Config {
             .field("budget", &self.budget)
             .field("http", &self.http)
             .field("metrics", &self.metrics)
-            .field("twilio", &self.twilio)
-            .field("vonage", &self.vonage)
+            .field("providers", &self.providers)
             .field("numbers", &self.numbers.len())
             .finish_non_exhaustive()
     }
@@ -545,7 +462,7 @@ fn money(key: &str, value: Option<f64>, allow_zero: bool) -> Result<Option<Money
     }
 }
 
-fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+pub(crate) fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim()).map_err(|e| ConfigError::key(key, format!("{e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::key(
@@ -564,15 +481,15 @@ fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
 
 /// What a secret is and where the operator gets a real one.
 #[derive(Clone, Copy)]
-struct SecretSpec {
+pub(crate) struct SecretSpec {
     /// The dotted key.
-    key: &'static str,
+    pub(crate) key: &'static str,
     /// The environment variable that overrides it.
-    env: &'static str,
+    pub(crate) env: &'static str,
     /// Shortest acceptable value, in bytes.
-    min_len: usize,
+    pub(crate) min_len: usize,
     /// What to do about a bad value (one sentence, naming the key's variable).
-    how: &'static str,
+    pub(crate) how: &'static str,
 }
 
 const HASH_SECRET: SecretSpec = SecretSpec {
@@ -588,27 +505,6 @@ const ADMIN_TOKEN: SecretSpec = SecretSpec {
     min_len: 16,
     how: "generate one with `openssl rand -hex 32` and set it here or in ANTIRELOU_ADMIN_TOKEN",
 };
-const TWILIO_AUTH_TOKEN: SecretSpec = SecretSpec {
-    key: "twilio.auth_token",
-    env: ENV_TWILIO_AUTH_TOKEN,
-    min_len: 16,
-    how: "set it from the Twilio console (Account, API keys & tokens, Auth Token) here or in \
-          ANTIRELOU_TWILIO_AUTH_TOKEN",
-};
-const VONAGE_API_SECRET: SecretSpec = SecretSpec {
-    key: "vonage.api_secret",
-    env: ENV_VONAGE_API_SECRET,
-    min_len: 8,
-    how: "set it from the Vonage dashboard (API Settings, API secret) here or in \
-          ANTIRELOU_VONAGE_API_SECRET",
-};
-const VONAGE_SIGNATURE_SECRET: SecretSpec = SecretSpec {
-    key: "vonage.signature_secret",
-    env: ENV_VONAGE_SIGNATURE_SECRET,
-    min_len: 16,
-    how: "set it from the Vonage dashboard (API Settings, Signature secret) here or in \
-          ANTIRELOU_VONAGE_SIGNATURE_SECRET",
-};
 const METRICS_TOKEN: SecretSpec = SecretSpec {
     key: "metrics.token",
     env: ENV_METRICS_TOKEN,
@@ -620,7 +516,7 @@ const METRICS_TOKEN: SecretSpec = SecretSpec {
 /// A secret from the environment (which wins) or the file. A missing, empty, short or
 /// placeholder value (the example file's, or one that says "change me") is pushed to `problems`
 /// and an empty string returned, so that every bad secret is reported at once.
-fn secret(
+pub(crate) fn secret(
     spec: SecretSpec,
     from_file: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -671,7 +567,7 @@ fn secret_value(
 
 /// Why `value` is not a real secret, if it looks like a placeholder: a quoted value of the
 /// shipped example file, a "change me"-like marker, or one character repeated.
-fn placeholder(value: &str) -> Option<String> {
+pub(crate) fn placeholder(value: &str) -> Option<String> {
     const EXAMPLE: &str = include_str!("../antirelou.example.toml");
     // Every quoted string of the example file, comments included.
     if EXAMPLE
@@ -717,7 +613,7 @@ fn placeholder(value: &str) -> Option<String> {
     None
 }
 
-fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
+pub(crate) fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
     value
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
@@ -725,6 +621,14 @@ fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
 }
 
 impl Config {
+    /// The settings of the configured provider of type `T` (for instance
+    /// [`TwilioSettings`](crate::providers::TwilioSettings)), if any.
+    pub fn provider<T: 'static>(&self) -> Option<&T> {
+        self.providers
+            .iter()
+            .find_map(|p| p.as_any().downcast_ref())
+    }
+
     /// Read and validate the file at `path`, taking secrets from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -740,19 +644,29 @@ impl Config {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let message = inner.message().to_owned();
-            if path == "." || path.is_empty() {
-                ConfigError::Syntax(message)
-            } else {
-                ConfigError::key(path, message)
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        // The providers' sections go to their adapters; the rest is the server's own.
+        let mut sections = toml::Table::new();
+        for factory in providers::REGISTRY {
+            if let Some(section) = table.remove(factory.section()) {
+                sections.insert(factory.section().to_owned(), section);
             }
-        })?;
+        }
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = inner.message().to_owned();
+                if path == "." || path.is_empty() {
+                    ConfigError::Syntax(message)
+                } else {
+                    ConfigError::key(path, message)
+                }
+            })?;
         let mut problems = Vec::new();
-        let result = Self::validate(raw, &env, &mut problems);
+        let result = Self::validate(raw, sections, &env, &mut problems);
         // The secrets' problems first, then the error that stopped the validation, if any.
         if let Err(e) = result.as_ref() {
             problems.push(e.clone());
@@ -766,6 +680,7 @@ impl Config {
 
     fn validate(
         raw: RawConfig,
+        sections: toml::Table,
         env: &dyn Fn(&str) -> Option<String>,
         problems: &mut Vec<ConfigError>,
     ) -> Result<Config, ConfigError> {
@@ -908,75 +823,7 @@ impl Config {
         let http = http_settings(raw.http)?;
         let metrics = metrics_settings(raw.metrics, listen, &admin_token, env, problems)?;
 
-        let twilio = match raw.twilio {
-            None => None,
-            Some(t) => {
-                let account_sid = required("twilio.account_sid", t.account_sid)?;
-                if !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    return Err(ConfigError::key(
-                        "twilio.account_sid",
-                        "must be alphanumeric (AC…)",
-                    ));
-                }
-                let auth_token = secret(TWILIO_AUTH_TOKEN, t.auth_token, env, problems);
-                let api_base = http_url(
-                    "twilio.api_base",
-                    t.api_base
-                        .as_deref()
-                        .unwrap_or(antirelou_twilio::client::DEFAULT_API_BASE),
-                )?;
-                if let Some(sid) = &t.messaging_service_sid
-                    && (sid.is_empty() || !sid.bytes().all(|b| b.is_ascii_alphanumeric()))
-                {
-                    return Err(ConfigError::key(
-                        "twilio.messaging_service_sid",
-                        "must be alphanumeric (MG…)",
-                    ));
-                }
-                Some(TwilioSettings {
-                    account_sid,
-                    auth_token,
-                    api_base,
-                    messaging_service_sid: t.messaging_service_sid,
-                    status_callback: t.status_callback.unwrap_or(true),
-                    pace_per_second: pace("twilio.pace_per_second", t.pace_per_second)?,
-                })
-            }
-        };
-
-        let vonage = match raw.vonage {
-            None => None,
-            Some(v) => {
-                let api_key = required("vonage.api_key", v.api_key)?;
-                let api_secret = secret(VONAGE_API_SECRET, v.api_secret, env, problems);
-                let signature_secret =
-                    secret(VONAGE_SIGNATURE_SECRET, v.signature_secret, env, problems);
-                let signature_method = match v.signature_method.as_deref() {
-                    None => SignatureMethod::Md5Hash,
-                    Some(m) => m.parse().map_err(|_| {
-                        ConfigError::key(
-                            "vonage.signature_method",
-                            format!("{m:?}: expected md5hash, md5, sha1, sha256 or sha512"),
-                        )
-                    })?,
-                };
-                let api_base = http_url(
-                    "vonage.api_base",
-                    v.api_base
-                        .as_deref()
-                        .unwrap_or(antirelou_vonage::client::DEFAULT_API_BASE),
-                )?;
-                Some(VonageSettings {
-                    api_key,
-                    api_secret,
-                    signature_secret,
-                    signature_method,
-                    api_base,
-                    delivery_receipts: v.delivery_receipts.unwrap_or(true),
-                    pace_per_second: pace("vonage.pace_per_second", v.pace_per_second)?,
-                })
-            }
-        };
+        let providers = configure_providers(sections, env, problems)?;
 
         let abuse = abuse_settings(raw.abuse)?;
 
@@ -1032,30 +879,19 @@ impl Config {
                     format!("number {} is configured twice", phone.masked()),
                 ));
             }
-            let provider = match required(&k("provider"), n.provider)?.as_str() {
-                "twilio" => antirelou_twilio::PROVIDER,
-                "vonage" => antirelou_vonage::PROVIDER,
-                other => {
-                    return Err(ConfigError::key(
-                        k("provider"),
-                        format!("{other:?}: expected \"twilio\" or \"vonage\""),
-                    ));
-                }
+            let name = required(&k("provider"), n.provider)?;
+            let Some(factory) = providers::factory(&name) else {
+                return Err(ConfigError::key(
+                    k("provider"),
+                    format!("{name:?}: expected one of {}", providers::known_names()),
+                ));
             };
-            match provider {
-                antirelou_twilio::PROVIDER if twilio.is_none() => {
-                    return Err(ConfigError::key(
-                        k("provider"),
-                        "\"twilio\" needs a [twilio] section",
-                    ));
-                }
-                antirelou_vonage::PROVIDER if vonage.is_none() => {
-                    return Err(ConfigError::key(
-                        k("provider"),
-                        "\"vonage\" needs a [vonage] section",
-                    ));
-                }
-                _ => {}
+            let provider = factory.id();
+            if !providers.iter().any(|p| p.id() == provider) {
+                return Err(ConfigError::key(
+                    k("provider"),
+                    format!("{name:?} needs a [{}] section", factory.section()),
+                ));
             }
             let locale_text = n.locale.unwrap_or_else(|| "fr-FR".to_owned());
             let locale = Locale::new(locale_text.trim())
@@ -1081,7 +917,7 @@ impl Config {
                 sms_to_callers: n.sms_to_callers.unwrap_or(false),
             });
         }
-        unused_providers(&numbers, twilio.is_some(), vonage.is_some())?;
+        unused_providers(&numbers, &providers)?;
 
         Ok(Config {
             listen,
@@ -1095,8 +931,7 @@ impl Config {
             state_file,
             http,
             metrics,
-            twilio,
-            vonage,
+            providers,
             abuse,
             dispatcher,
             numbers,
@@ -1104,7 +939,7 @@ impl Config {
     }
 }
 
-fn pace(key: &str, value: Option<f64>) -> Result<Option<f64>, ConfigError> {
+pub(crate) fn pace(key: &str, value: Option<f64>) -> Result<Option<f64>, ConfigError> {
     match value {
         None => Ok(None),
         Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
@@ -1203,18 +1038,32 @@ fn metrics_settings(
     Ok(MetricsSettings { token, listen })
 }
 
+/// Every registry section present in the file, read and validated by its adapter. A bad
+/// secret is pushed to `problems` (reported with the others); any other error stops here.
+fn configure_providers(
+    mut sections: toml::Table,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> Result<Vec<Arc<dyn ConfiguredProvider>>, ConfigError> {
+    let mut configured = Vec::new();
+    for factory in providers::REGISTRY {
+        if let Some(section) = sections.remove(factory.section()) {
+            let mut cx = SectionContext { env, problems };
+            configured.push(factory.configure(section, &mut cx)?);
+        }
+    }
+    Ok(configured)
+}
+
 /// A provider section that no `[[number]]` uses is refused: its webhook routes would accept
 /// requests signed with its secret for numbers it does not serve.
 fn unused_providers(
     numbers: &[NumberSettings],
-    twilio: bool,
-    vonage: bool,
+    configured: &[Arc<dyn ConfiguredProvider>],
 ) -> Result<(), ConfigError> {
-    for (configured, provider, name) in [
-        (twilio, antirelou_twilio::PROVIDER, "twilio"),
-        (vonage, antirelou_vonage::PROVIDER, "vonage"),
-    ] {
-        if configured && !numbers.iter().any(|n| n.provider == provider) {
+    for p in configured {
+        let name = p.id().as_str();
+        if !numbers.iter().any(|n| n.provider == p.id()) {
             return Err(ConfigError::key(
                 name,
                 format!(
@@ -1232,6 +1081,8 @@ fn unused_providers(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::providers::{TwilioSettings, VonageSettings};
+    use antirelou_vonage::SignatureMethod;
     use std::collections::HashMap;
 
     const GOOD: &str = r#"
@@ -1305,12 +1156,12 @@ locale = "fr-BE"
         assert_eq!(c.budget.price_per_segment, Money::from_micros(76_270));
         assert_eq!(c.admin_token, "admin-token-0123456789");
         assert_eq!(
-            c.twilio.as_ref().unwrap().auth_token,
+            c.provider::<TwilioSettings>().unwrap().auth_token,
             "twilio-auth-token-0123"
         );
         assert_eq!(c.http, HttpSettings::default());
         assert_eq!(c.metrics, MetricsSettings::default());
-        let v = c.vonage.as_ref().unwrap();
+        let v = c.provider::<VonageSettings>().unwrap();
         assert_eq!(v.signature_method, SignatureMethod::Md5Hash);
         assert_eq!(v.api_base.as_str(), "https://rest.nexmo.com/");
         assert_eq!(c.numbers.len(), 2);
@@ -1359,9 +1210,9 @@ locale = "fr-BE"
         // With the secrets in the environment, as the documented unit gives them, it starts.
         let c = Config::from_toml(EXAMPLE, real_secrets).unwrap();
         assert!(!c.numbers.is_empty());
-        assert!(c.twilio.is_some());
+        assert!(c.provider::<TwilioSettings>().is_some());
         assert!(
-            c.vonage.is_none(),
+            c.provider::<VonageSettings>().is_none(),
             "the example's [vonage] is commented out"
         );
 
@@ -1450,7 +1301,10 @@ locale = "fr-BE"
             no_env,
         )
         .unwrap();
-        assert_eq!(c.vonage.unwrap().api_secret, "a1b2c3d4");
+        assert_eq!(
+            c.provider::<VonageSettings>().unwrap().api_secret,
+            "a1b2c3d4"
+        );
     }
 
     #[test]
@@ -1527,7 +1381,7 @@ locale = "fr-BE"
             no_env,
         )
         .unwrap();
-        assert!(c.vonage.is_some());
+        assert!(c.provider::<VonageSettings>().is_some());
     }
 
     #[test]
@@ -1657,7 +1511,7 @@ locale = "fr-BE"
         let e = err(&GOOD.replace("provider = \"vonage\"", "provider = \"orange\""));
         assert_eq!(
             e,
-            "number[1].provider: \"orange\": expected \"twilio\" or \"vonage\""
+            "number[1].provider: \"orange\": expected one of \"twilio\", \"vonage\", \"telnyx\""
         );
         let e = err(&GOOD.replace(
             "signature_method = \"md5hash\"",
@@ -1830,9 +1684,15 @@ locale = "fr-BE"
             .replace("auth_token = \"twilio-auth-token-0123\"\n", "")
             .replace("token = \"admin-token-0123456789\"\n", "");
         let c = Config::from_toml(&text, |k| env.get(k).map(|v| (*v).to_owned())).unwrap();
-        assert_eq!(c.twilio.unwrap().auth_token, "twilio-token-from-env");
+        assert_eq!(
+            c.provider::<TwilioSettings>().unwrap().auth_token,
+            "twilio-token-from-env"
+        );
         assert_eq!(c.admin_token, "admin-token-from-the-env");
         // The environment overrides the file.
-        assert_eq!(c.vonage.unwrap().signature_secret, "signature-from-env");
+        assert_eq!(
+            c.provider::<VonageSettings>().unwrap().signature_secret,
+            "signature-from-env"
+        );
     }
 }

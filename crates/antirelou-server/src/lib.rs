@@ -22,6 +22,7 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod operator_state;
+pub mod providers;
 pub mod shutdown;
 
 pub use app::{Server, ServerError};

@@ -169,6 +169,43 @@ pub fn render(
     out
 }
 
+/// Our numbers by provider (its [`ProviderId`](antirelou_core::ProviderId), whatever the
+/// adapter) and status, as Prometheus text: `antirelou_numbers{provider="telnyx",status="active"} 1`.
+///
+/// ```
+/// use antirelou_core::engine::{NumberConfig, NumberStatus};
+/// use antirelou_core::{PhoneNumber, ProviderId, catalogue::Locale};
+/// let n = NumberConfig::new(
+///     PhoneNumber::parse("+33937000002").unwrap(),
+///     Locale::new("fr-FR").unwrap(),
+///     ProviderId::from_static("acme"),
+/// );
+/// let text = antirelou_server::metrics::render_numbers(&[n]);
+/// assert!(text.contains("antirelou_numbers{provider=\"acme\",status=\"active\"} 1\n"));
+/// ```
+pub fn render_numbers(numbers: &[antirelou_core::engine::NumberConfig]) -> String {
+    let mut counts = std::collections::BTreeMap::<(&str, &str), usize>::new();
+    for n in numbers {
+        *counts
+            .entry((n.provider.as_str(), n.status.as_str()))
+            .or_default() += 1;
+    }
+    let mut out = String::new();
+    header(
+        &mut out,
+        "antirelou_numbers",
+        "gauge",
+        "Our numbers by provider and status.",
+    );
+    for ((provider, status), n) in counts {
+        let _ = writeln!(
+            out,
+            "antirelou_numbers{{provider=\"{provider}\",status=\"{status}\"}} {n}"
+        );
+    }
+    out
+}
+
 /// What `/metrics` needs: the statistics, and the bearer token it asks for, if any.
 #[derive(Debug)]
 struct MetricsState {
@@ -214,15 +251,15 @@ async fn metrics(State(ms): State<Arc<MetricsState>>, headers: HeaderMap) -> Res
         Ok(s) => s,
         Err(r) => return r,
     };
-    let paused = st
-        .engine()
-        .numbers()
-        .list()
+    let numbers = st.engine().numbers().list();
+    let paused = numbers
         .iter()
         .filter(|n| n.status == antirelou_core::engine::NumberStatus::Paused)
         .count();
     let b = st.budget();
-    let mut r = render(&stats, b.daily_cap, b.monthly_cap, paused).into_response();
+    let mut text = render(&stats, b.daily_cap, b.monthly_cap, paused);
+    text.push_str(&render_numbers(&numbers));
+    let mut r = text.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     r

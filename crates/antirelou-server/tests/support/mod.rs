@@ -248,6 +248,7 @@ impl ServerProcess {
             .env_remove("ANTIRELOU_VONAGE_API_SECRET")
             .env_remove("ANTIRELOU_VONAGE_SIGNATURE_SECRET")
             .env_remove("ANTIRELOU_METRICS_TOKEN")
+            .env_remove("ANTIRELOU_TELNYX_API_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
