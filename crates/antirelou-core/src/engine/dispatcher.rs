@@ -576,13 +576,12 @@ impl Dispatcher {
             }
             Err(e) => return Err(e),
         };
-        if let Some(pacer) = &route.pacer {
-            if let Some(step) = self
+        if let Some(pacer) = &route.pacer
+            && let Some(step) = self
                 .pace(c, now, pacer, remaining - half_lease, &reservation)
                 .await?
-            {
-                return Ok(step);
-            }
+        {
+            return Ok(step);
         }
         let priced = Priced {
             estimate,
