@@ -6,9 +6,10 @@ mod engine_support;
 
 use antirelou_core::engine::EngineConfig;
 use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
-use antirelou_core::store::{ReplyState, SpendCaps};
+use antirelou_core::store::{ReplyState, SpendCaps, SpendLedger};
+use antirelou_core::stub::{FailureKind, StubSender};
 use antirelou_core::voice::{VoiceHint, VoiceScript};
-use antirelou_core::{Caller, InboundHandler, Money};
+use antirelou_core::{Caller, Clock, InboundHandler, Money};
 use engine_support::*;
 
 const PRICE: Money = Money::from_micros(76_270);
@@ -166,4 +167,56 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
         Money::from_micros(33_300)
     );
     assert_eq!(priced.counter("spend.micros").await, 33_300);
+}
+
+/// A lesson whose first claim failed transiently (so it may have reached the provider), claimed
+/// again when the cap is reached and dropped past its deadline: his lesson slot is given back
+/// only when the provider says no earlier claim was accepted.
+async fn slot_after_a_capped_retry(stub: StubSender) -> u64 {
+    let caps = SpendCaps {
+        daily: Some(PRICE),
+        monthly: None,
+    };
+    let config = EngineConfig {
+        caps,
+        reply_deadline: secs(6 * 3600),
+        defer_horizon: secs(6 * 3600),
+        ..exact_config()
+    };
+    let h = Setup {
+        config,
+        stub,
+        ..Setup::default()
+    }
+    .build();
+    h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
+    h.clock.advance(HOUR);
+    h.stub
+        .fail_next(1, FailureKind::Transient { retry_after: None });
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!(r.retried, 1);
+    // The cap fills meanwhile (another reply's spend).
+    SpendLedger::record(&h.store, PRICE, h.clock.now())
+        .await
+        .unwrap();
+    h.clock.advance(HOUR);
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.sent, r.expired), (0, 1));
+    assert_eq!(h.counter("drop.deferred_too_long").await, 1);
+    h.counter("lessons.released").await
+}
+
+#[tokio::test]
+async fn a_capped_retry_the_provider_cannot_tell_about_keeps_the_lesson_slot() {
+    // The stub answers `find_accepted` with "unknown": the first claim may have taught him.
+    assert_eq!(slot_after_a_capped_retry(StubSender::new()).await, 0);
+}
+
+#[tokio::test]
+async fn a_capped_retry_the_provider_never_accepted_gives_the_lesson_slot_back() {
+    // The stub looks its sends up: none was accepted, he never got the lesson.
+    assert_eq!(
+        slot_after_a_capped_retry(StubSender::new().with_lookup()).await,
+        1
+    );
 }

@@ -13,7 +13,9 @@
 //!    a lesson cancelled by the re-check or expired (here, by the budget or by
 //!    [`ReplyQueue::expire_overdue`]) gives its sender's lesson slot back
 //!    ([`SenderHistory::release_lesson`](crate::store::SenderHistory::release_lesson)): he never
-//!    got it, so his next text may schedule one;
+//!    got it, so his next text may schedule one (except a lesson dropped for the budget on a
+//!    claim that is not its first when the provider cannot tell whether an earlier claim was
+//!    accepted: he may have got it, his slot stays taken);
 //! 4. the text is built from the number's lessons (never from the queue); a claim that is not
 //!    the reply's first asks the provider whether an earlier one was accepted
 //!    ([`SmsSender::find_accepted`]) and, if so, records that send instead of sending again;
@@ -51,7 +53,7 @@ use tokio::task::JoinSet;
 
 use super::deferral::{next_grid, rank_of, release_at};
 use super::inbound::contact;
-use super::numbers::NumberStatus;
+use super::numbers::{NumberEntry, NumberStatus};
 use super::pacing::{Pacer, RatePerSecond};
 use super::prices::Estimate;
 use super::timing::{backoff, next_period_start};
@@ -61,7 +63,8 @@ use crate::error::{Error, Result};
 use crate::event::{Channel, ProviderId};
 use crate::policy::{Decision, Reason};
 use crate::sender::{OutboundSms, SmsSender};
-use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, SpendLedger, TerminalState};
+use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, Reservation, SpendLedger, TerminalState};
+use recovery::Prior;
 
 /// The longest provider `Retry-After` the dispatcher honours. Adapters pass the provider's value
 /// through unclamped (`kit::parse_retry_after`); this is the one clamp, so that a silly or
@@ -215,6 +218,117 @@ enum Step {
     Released,
 }
 
+/// What the checks of steps 1–3 decided for a reply that does not go on to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// End it as expired, noted `note`, counted under `counted`; a lesson gives its sender's
+    /// slot back.
+    Expire { note: &'static str, counted: Reason },
+    /// End it as cancelled for `reason`; a lesson gives its sender's slot back when
+    /// `give_slot_back`.
+    Cancel {
+        reason: Reason,
+        give_slot_back: bool,
+    },
+    /// Its number is paused: try again at `until`.
+    Hold { until: Timestamp },
+    /// The policy defers it: held back from `base` (see [`Dispatcher::defer`]).
+    Defer { reason: Reason, base: Timestamp },
+}
+
+impl Verdict {
+    /// Cancelled for a reason that is the man's or the number's: his slot stays taken.
+    fn cancel(reason: Reason) -> Self {
+        Verdict::Cancel {
+            reason,
+            give_slot_back: false,
+        }
+    }
+}
+
+/// Steps 1–2, decided from the claim's deadline, its number's status (`None`: the number is
+/// not ours any more), the time and how long a paused number holds a reply: `None` lets the
+/// reply go on to step 3.
+fn screen_claim(
+    now: Timestamp,
+    expires_at: Timestamp,
+    status: Option<NumberStatus>,
+    paused_hold: Duration,
+) -> Option<Verdict> {
+    if now >= expires_at {
+        return Some(Verdict::Expire {
+            note: "deadline",
+            counted: Reason::Expired,
+        });
+    }
+    let Some(status) = status else {
+        return Some(Verdict::cancel(Reason::UnknownNumber));
+    };
+    match status.refusal()? {
+        Reason::NumberPaused => {
+            let until = now.add(paused_hold);
+            Some(if until >= expires_at {
+                Verdict::Expire {
+                    note: Reason::NumberPaused.as_str(),
+                    counted: Reason::NumberPaused,
+                }
+            } else {
+                Verdict::Hold { until }
+            })
+        }
+        reason => Some(Verdict::cancel(reason)),
+    }
+}
+
+/// Step 3, decided from whether the recipient opted out and, only when he did not, the abuse
+/// policy's re-check; a deferral is looked at again on a shared grid whose step doubles with
+/// each claim (`attempt`), up to 16 × `defer_retry`, so that a long flood is not rechecked every
+/// few minutes. `None` lets the reply go on to be sent.
+fn screen_contact(
+    opted_out: bool,
+    recheck: impl FnOnce() -> Decision,
+    now: Timestamp,
+    attempt: u32,
+    defer_retry: Duration,
+) -> Option<Verdict> {
+    if opted_out {
+        return Some(Verdict::cancel(Reason::OptedOut));
+    }
+    match recheck() {
+        Decision::Allow => None,
+        Decision::Deny(reason) => Some(Verdict::Cancel {
+            reason,
+            give_slot_back: true,
+        }),
+        Decision::Defer(reason) => {
+            let doublings = attempt.saturating_sub(1).min(4);
+            let step = defer_retry.saturating_mul(1 << doublings);
+            Some(Verdict::Defer {
+                reason,
+                base: next_grid(now, step),
+            })
+        }
+    }
+}
+
+/// Whether a lesson that ends unsent gives its sender's lesson slot back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// He never got it: his next text may schedule one.
+    GiveBack,
+    /// An earlier claim may have reached the provider (a non-first claim the provider could
+    /// not tell about): he may have been taught, the slot stays taken.
+    Keep,
+}
+
+/// The price facts of a send, for settling it.
+#[derive(Clone, Copy, Debug)]
+struct Priced {
+    estimate: crate::money::Money,
+    calling_code: u16,
+    short_form: bool,
+}
+
 impl Dispatcher {
     pub(crate) fn new(engine: Engine, senders: Senders) -> Self {
         for n in engine.numbers().list() {
@@ -301,101 +415,85 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// Send one claimed reply, or decide why not.
+    /// Send one claimed reply, or decide why not: the checks of steps 1–3 are decided by
+    /// [`screen_claim`] and [`screen_contact`] and carried out by [`Dispatcher::enact`]; a reply
+    /// that passes them goes to [`Dispatcher::send`].
     async fn process(&self, c: ClaimedReply) -> Result<Step> {
         let inner = self.inner();
-        let store = &inner.store;
         let now = inner.clock.now();
-        let token = c.token;
-
-        if now >= c.expires_at {
-            store
-                .finish(token, TerminalState::Expired, "deadline", now)
-                .await?;
-            self.lesson_unsent(&c, now).await;
-            inner.count(Reason::Expired.counter(), 1).await;
-            return Ok(Step::Expired);
-        }
-        let Some(entry) = inner.numbers.entry(&c.number) else {
-            store
-                .finish(
-                    token,
-                    TerminalState::Cancelled,
-                    Reason::UnknownNumber.as_str(),
-                    now,
-                )
-                .await?;
-            inner.count(Reason::UnknownNumber.counter(), 1).await;
-            return Ok(Step::Cancelled);
+        let entry = inner.numbers.entry(&c.number);
+        let status = entry.as_ref().map(|e| e.config.status);
+        let entry = match (
+            screen_claim(now, c.expires_at, status, inner.config.paused_hold),
+            entry,
+        ) {
+            (Some(verdict), _) => return self.enact(&c, now, verdict).await,
+            (None, Some(entry)) => entry,
+            (None, None) => {
+                return self
+                    .enact(&c, now, Verdict::cancel(Reason::UnknownNumber))
+                    .await;
+            }
         };
-        match entry.config.status {
-            NumberStatus::Active => {}
-            NumberStatus::Retired => {
-                store
-                    .finish(
-                        token,
-                        TerminalState::Cancelled,
-                        Reason::NumberRetired.as_str(),
-                        now,
-                    )
-                    .await?;
-                inner.count(Reason::NumberRetired.counter(), 1).await;
-                return Ok(Step::Cancelled);
-            }
-            NumberStatus::Paused => {
-                let next = now.add(inner.config.paused_hold);
-                if next >= c.expires_at {
-                    store
-                        .finish(
-                            token,
-                            TerminalState::Expired,
-                            Reason::NumberPaused.as_str(),
-                            now,
-                        )
-                        .await?;
-                    self.lesson_unsent(&c, now).await;
-                    inner.count(Reason::NumberPaused.counter(), 1).await;
-                    return Ok(Step::Expired);
-                }
-                store
-                    .retry_later(token, next, Reason::NumberPaused.as_str(), now)
-                    .await?;
-                return Ok(Step::Held);
-            }
-        }
-        if store.is_opted_out(&c.sender).await? {
-            store
-                .finish(
-                    token,
-                    TerminalState::Cancelled,
-                    Reason::OptedOut.as_str(),
-                    now,
-                )
-                .await?;
-            inner.count(Reason::OptedOut.counter(), 1).await;
-            return Ok(Step::Cancelled);
-        }
-        match inner
-            .policy
-            .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
+        let opted_out = inner.store.is_opted_out(&c.sender).await?;
+        let recheck = || {
+            inner
+                .policy
+                .recheck(&contact(&c.recipient, &c.number, Channel::Sms, now))
+        };
+        let attempt = c.token.attempt;
+        if let Some(verdict) =
+            screen_contact(opted_out, recheck, now, attempt, inner.config.defer_retry)
         {
-            Decision::Deny(r) => {
-                store
-                    .finish(token, TerminalState::Cancelled, r.as_str(), now)
-                    .await?;
-                self.lesson_unsent(&c, now).await;
-                inner.count(r.counter(), 1).await;
-                return Ok(Step::Cancelled);
-            }
-            Decision::Defer(r) => {
-                // Looked at again on a shared grid whose step doubles with each claim, up to
-                // 16 × `defer_retry`: a long flood is not rechecked every few minutes.
-                let doublings = c.token.attempt.saturating_sub(1).min(4);
-                let step = inner.config.defer_retry.saturating_mul(1 << doublings);
-                return self.defer(&c, now, r, next_grid(now, step)).await;
-            }
-            Decision::Allow => {}
+            return self.enact(&c, now, verdict).await;
         }
+        self.send(&c, &entry, now).await
+    }
+
+    /// Carry out a verdict of steps 1–3: end, hold or defer the reply.
+    async fn enact(&self, c: &ClaimedReply, now: Timestamp, verdict: Verdict) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        match verdict {
+            Verdict::Expire { note, counted } => {
+                store
+                    .finish(c.token, TerminalState::Expired, note, now)
+                    .await?;
+                self.lesson_unsent(c, now).await;
+                inner.count(counted.counter(), 1).await;
+                Ok(Step::Expired)
+            }
+            Verdict::Cancel {
+                reason,
+                give_slot_back,
+            } => {
+                store
+                    .finish(c.token, TerminalState::Cancelled, reason.as_str(), now)
+                    .await?;
+                if give_slot_back {
+                    self.lesson_unsent(c, now).await;
+                }
+                inner.count(reason.counter(), 1).await;
+                Ok(Step::Cancelled)
+            }
+            Verdict::Hold { until } => {
+                store
+                    .retry_later(c.token, until, Reason::NumberPaused.as_str(), now)
+                    .await?;
+                Ok(Step::Held)
+            }
+            Verdict::Defer { reason, base } => {
+                self.defer(c, now, reason, base, Slot::GiveBack).await
+            }
+        }
+    }
+
+    /// Steps 4–6 for a reply that passed the checks: build its text, ask the provider about an
+    /// earlier claim, reserve the cost, wait for the account's pace, send.
+    async fn send(&self, c: &ClaimedReply, entry: &NumberEntry, now: Timestamp) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let token = c.token;
 
         // The text comes from the number's configuration, never from the queue.
         // Under budget pressure a lesson goes out in its one-segment short form, when the
@@ -431,7 +529,7 @@ impl Dispatcher {
                 "no sender configured for this provider");
             return self
                 .retry(
-                    &c,
+                    c,
                     now,
                     None,
                     "no sender configured for the number's provider",
@@ -453,12 +551,12 @@ impl Dispatcher {
             .prices
             .per_segment(calling_code, inner.config.price_per_segment);
         let mut estimate = per_segment * sms.segments();
-        if let Some(step) = self
-            .already_sent(&c, &*route.sender, &sms, estimate)
-            .await?
-        {
-            return Ok(step);
-        }
+        let slot = match self.already_sent(c, &*route.sender, &sms, estimate).await? {
+            Prior::Recorded(step) => return Ok(step),
+            Prior::NotSent => Slot::GiveBack,
+            // He may have got this lesson from the earlier claim: his slot stays taken.
+            Prior::Unknown => Slot::Keep,
+        };
         let mut reserved = store.reserve(estimate, &inner.config.caps, now).await;
         // The full form does not fit: try the short form (reserved at its own segments) before
         // deferring.
@@ -473,116 +571,179 @@ impl Dispatcher {
         }
         let reservation = match reserved {
             Ok(r) => r,
-            Err(Error::BudgetExceeded { period }) if c.kind == ReplyKind::Lesson => {
-                inner.count("budget.deferred", 1).await;
-                tracing::warn!(
-                    period,
-                    reply = token.id,
-                    "spend cap reached: lesson deferred"
-                );
-                let base = next_period_start(now, period);
-                return self.defer(&c, now, Reason::BudgetExhausted, base).await;
-            }
             Err(Error::BudgetExceeded { period }) => {
-                let next = next_period_start(now, period);
-                if next < c.expires_at {
-                    store
-                        .retry_later(token, next, &format!("budget_exhausted ({period})"), now)
-                        .await?;
-                    inner.count("budget.deferred", 1).await;
-                    tracing::warn!(period, reply = token.id, until = %next,
-                        "spend cap reached: reply deferred to the next period");
-                    return Ok(Step::BudgetDeferred);
-                }
-                store
-                    .finish(
-                        token,
-                        TerminalState::Expired,
-                        Reason::BudgetExhausted.as_str(),
-                        now,
-                    )
-                    .await?;
-                self.lesson_unsent(&c, now).await;
-                inner.count(Reason::BudgetExhausted.counter(), 1).await;
-                tracing::warn!(
-                    period,
-                    reply = token.id,
-                    "spend cap reached: reply expired unsent"
-                );
-                return Ok(Step::Expired);
+                return self.over_cap(c, now, period, slot).await;
             }
             Err(e) => return Err(e),
         };
-
-        if let Some(pacer) = &route.pacer {
-            match pacer.reserve(remaining - half_lease) {
-                Ok(wait) => {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                Err(wait) => {
-                    SpendLedger::release(&**store, &reservation).await?;
-                    let next = now.add(wait);
-                    if next >= c.expires_at {
-                        store
-                            .finish(
-                                token,
-                                TerminalState::Expired,
-                                "paced past the deadline",
-                                now,
-                            )
-                            .await?;
-                        self.lesson_unsent(&c, now).await;
-                        inner.count(Reason::Expired.counter(), 1).await;
-                        return Ok(Step::Expired);
-                    }
-                    store.retry_later(token, next, "paced", now).await?;
-                    return Ok(Step::Paced);
-                }
-            }
+        if let Some(pacer) = &route.pacer
+            && let Some(step) = self
+                .pace(c, now, pacer, remaining - half_lease, &reservation)
+                .await?
+        {
+            return Ok(step);
         }
+        let priced = Priced {
+            estimate,
+            calling_code,
+            short_form,
+        };
+        self.transmit(c, &*route.sender, &sms, &reservation, priced)
+            .await
+    }
 
-        let sent = route.sender.send(&sms).await;
-        let now = inner.clock.now();
-        match sent {
-            Ok(receipt) => {
-                let lease_lost = match store.complete(token, &receipt.provider_id, now).await {
-                    Ok(()) => false,
-                    Err(Error::LeaseLost { .. }) => {
-                        // The send happened; another worker holds the reply now. Nothing to undo.
-                        inner.count("send.lease_lost", 1).await;
-                        tracing::warn!(
-                            reply = token.id,
-                            attempt = token.attempt,
-                            "sent after the lease was taken over"
-                        );
-                        true
-                    }
-                    Err(e) => {
-                        // The money is spent whatever the store says.
-                        let _ = store
-                            .settle(&reservation, receipt.price.unwrap_or(estimate))
-                            .await;
-                        return Err(e);
-                    }
-                };
-                let actual = receipt.price.unwrap_or(estimate);
-                store.settle(&reservation, actual).await?;
-                inner.remember_price(&receipt, estimate, calling_code);
-                inner.count_sent(c.kind, actual).await;
-                if short_form {
-                    inner.count("lesson.short_form", 1).await;
+    /// A spend cap is reached for `c` (`period`: which one): a lesson is deferred to the next
+    /// period (or dropped past its deadline), another reply waits for the next period or
+    /// expires. `slot` says whether a lesson dropped here gives its sender's slot back.
+    async fn over_cap(
+        &self,
+        c: &ClaimedReply,
+        now: Timestamp,
+        period: &'static str,
+        slot: Slot,
+    ) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let token = c.token;
+        let next = next_period_start(now, period);
+        if c.kind == ReplyKind::Lesson {
+            inner.count("budget.deferred", 1).await;
+            tracing::warn!(
+                period,
+                reply = token.id,
+                "spend cap reached: lesson deferred"
+            );
+            return self
+                .defer(c, now, Reason::BudgetExhausted, next, slot)
+                .await;
+        }
+        if next < c.expires_at {
+            store
+                .retry_later(token, next, &format!("budget_exhausted ({period})"), now)
+                .await?;
+            inner.count("budget.deferred", 1).await;
+            tracing::warn!(period, reply = token.id, until = %next,
+                "spend cap reached: reply deferred to the next period");
+            return Ok(Step::BudgetDeferred);
+        }
+        store
+            .finish(
+                token,
+                TerminalState::Expired,
+                Reason::BudgetExhausted.as_str(),
+                now,
+            )
+            .await?;
+        if slot == Slot::GiveBack {
+            self.lesson_unsent(c, now).await;
+        }
+        inner.count(Reason::BudgetExhausted.counter(), 1).await;
+        tracing::warn!(
+            period,
+            reply = token.id,
+            "spend cap reached: reply expired unsent"
+        );
+        Ok(Step::Expired)
+    }
+
+    /// Wait for the provider account's pace when a slot comes within `patience`; otherwise give
+    /// the reservation back and put the reply back for later (or expire it past its deadline):
+    /// `Some(step)` then.
+    async fn pace(
+        &self,
+        c: &ClaimedReply,
+        now: Timestamp,
+        pacer: &Pacer,
+        patience: Duration,
+        reservation: &Reservation,
+    ) -> Result<Option<Step>> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let wait = match pacer.reserve(patience) {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
-                tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
-                    kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
-                Ok(Step::Sent { lease_lost })
+                return Ok(None);
+            }
+            Err(wait) => wait,
+        };
+        SpendLedger::release(&**store, reservation).await?;
+        let next = now.add(wait);
+        if next >= c.expires_at {
+            store
+                .finish(
+                    c.token,
+                    TerminalState::Expired,
+                    "paced past the deadline",
+                    now,
+                )
+                .await?;
+            self.lesson_unsent(c, now).await;
+            inner.count(Reason::Expired.counter(), 1).await;
+            return Ok(Some(Step::Expired));
+        }
+        store.retry_later(c.token, next, "paced", now).await?;
+        Ok(Some(Step::Paced))
+    }
+
+    /// Send `sms` and record the outcome: accepted → completed and the cost settled; an error →
+    /// the reservation given back and [`Dispatcher::fail`] decides.
+    async fn transmit(
+        &self,
+        c: &ClaimedReply,
+        sender: &dyn SmsSender,
+        sms: &OutboundSms,
+        reservation: &Reservation,
+        priced: Priced,
+    ) -> Result<Step> {
+        let inner = self.inner();
+        let store = &inner.store;
+        let token = c.token;
+        let Priced {
+            estimate,
+            calling_code,
+            short_form,
+        } = priced;
+        let sent = sender.send(sms).await;
+        let now = inner.clock.now();
+        let receipt = match sent {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                SpendLedger::release(&**store, reservation).await?;
+                return self.fail(c, now, e).await;
+            }
+        };
+        let lease_lost = match store.complete(token, &receipt.provider_id, now).await {
+            Ok(()) => false,
+            Err(Error::LeaseLost { .. }) => {
+                // The send happened; another worker holds the reply now. Nothing to undo.
+                inner.count("send.lease_lost", 1).await;
+                tracing::warn!(
+                    reply = token.id,
+                    attempt = token.attempt,
+                    "sent after the lease was taken over"
+                );
+                true
             }
             Err(e) => {
-                SpendLedger::release(&**store, &reservation).await?;
-                self.fail(&c, now, e).await
+                // The money is spent whatever the store says.
+                let _ = store
+                    .settle(reservation, receipt.price.unwrap_or(estimate))
+                    .await;
+                return Err(e);
             }
+        };
+        let actual = receipt.price.unwrap_or(estimate);
+        store.settle(reservation, actual).await?;
+        inner.remember_price(&receipt, estimate, calling_code);
+        inner.count_sent(c.kind, actual).await;
+        if short_form {
+            inner.count("lesson.short_form", 1).await;
         }
+        tracing::info!(reply = token.id, number = %c.number.masked(), to = %c.recipient.masked(),
+            kind = c.kind.as_str(), segments = receipt.segments, "reply sent");
+        Ok(Step::Sent { lease_lost })
     }
 
     /// Whether a spend period is past [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above)
@@ -602,16 +763,18 @@ impl Dispatcher {
 
     /// Hold a reply back for `reason` until `base` (a grid instant: the next policy recheck or
     /// the next spend period) plus its rank in seconds (see the `deferral` module), or drop it
-    /// when that is at or past its deadline (`drop.deferred_too_long`, slot given back). A
+    /// when that is at or past its deadline (`drop.deferred_too_long`, slot given back unless
+    /// `slot` keeps it). A
     /// lesson newly held counts `deferred.<reason>`; one beyond
     /// [`EngineConfig::max_deferred`](super::EngineConfig::max_deferred) is cancelled
-    /// (`drop.defer_limit`, slot given back).
+    /// (`drop.defer_limit`, slot given back unless `slot` keeps it).
     async fn defer(
         &self,
         c: &ClaimedReply,
         now: Timestamp,
         reason: Reason,
         base: Timestamp,
+        slot: Slot,
     ) -> Result<Step> {
         let inner = self.inner();
         let store = &inner.store;
@@ -626,7 +789,9 @@ impl Dispatcher {
                     now,
                 )
                 .await?;
-            self.lesson_unsent(c, now).await;
+            if slot == Slot::GiveBack {
+                self.lesson_unsent(c, now).await;
+            }
             inner.count(Reason::DeferredTooLong.counter(), 1).await;
             tracing::info!(
                 reply = c.token.id,
@@ -648,7 +813,9 @@ impl Dispatcher {
                             now,
                         )
                         .await?;
-                    self.lesson_unsent(c, now).await;
+                    if slot == Slot::GiveBack {
+                        self.lesson_unsent(c, now).await;
+                    }
                     inner.count(Reason::DeferLimit.counter(), 1).await;
                     return Ok(Step::Cancelled);
                 }
@@ -866,6 +1033,118 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOLD: Duration = Duration::from_secs(600);
+    const RETRY: Duration = Duration::from_secs(900);
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_secs(1_500_000_000).add(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn screen_claim_decides_from_deadline_and_number_status() {
+        use NumberStatus::*;
+        let expire = |note, counted| Some(Verdict::Expire { note, counted });
+        let deadline = at(3600);
+        #[rustfmt::skip]
+        let cases = [
+            // now, status, verdict
+            (at(0), Some(Active), None),
+            (at(3600), Some(Active), expire("deadline", Reason::Expired)),
+            (at(4000), None, expire("deadline", Reason::Expired)),
+            (at(0), None, Some(Verdict::cancel(Reason::UnknownNumber))),
+            (at(0), Some(Retired), Some(Verdict::cancel(Reason::NumberRetired))),
+            (at(0), Some(Paused), Some(Verdict::Hold { until: at(600) })),
+            // Held until at or past the deadline: expired now, as paused.
+            (at(3000), Some(Paused), expire("number_paused", Reason::NumberPaused)),
+            (at(2999), Some(Paused), Some(Verdict::Hold { until: at(3599) })),
+        ];
+        for (now, status, verdict) in cases {
+            assert_eq!(
+                screen_claim(now, deadline, status, HOLD),
+                verdict,
+                "{now} {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn screen_contact_decides_from_opt_out_then_recheck() {
+        let flood = Reason::PrefixFlood;
+        let grid = |step: u64| next_grid(at(100), Duration::from_secs(step));
+        let cases = [
+            // opted out, recheck, attempt, verdict
+            (false, Decision::Allow, 1, None),
+            (
+                true,
+                Decision::Allow,
+                1,
+                Some(Verdict::cancel(Reason::OptedOut)),
+            ),
+            (
+                true,
+                Decision::Deny(flood),
+                1,
+                Some(Verdict::cancel(Reason::OptedOut)),
+            ),
+            (
+                false,
+                Decision::Deny(flood),
+                1,
+                Some(Verdict::Cancel {
+                    reason: flood,
+                    give_slot_back: true,
+                }),
+            ),
+            (
+                false,
+                Decision::Defer(flood),
+                1,
+                Some(Verdict::Defer {
+                    reason: flood,
+                    base: grid(900),
+                }),
+            ),
+            (
+                false,
+                Decision::Defer(flood),
+                3,
+                Some(Verdict::Defer {
+                    reason: flood,
+                    base: grid(3600),
+                }),
+            ),
+            // The step stops doubling at 16 × `defer_retry`.
+            (
+                false,
+                Decision::Defer(flood),
+                9,
+                Some(Verdict::Defer {
+                    reason: flood,
+                    base: grid(16 * 900),
+                }),
+            ),
+        ];
+        for (opted_out, decision, attempt, verdict) in cases {
+            assert_eq!(
+                screen_contact(opted_out, || decision, at(100), attempt, RETRY),
+                verdict,
+                "{opted_out} {decision:?} {attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_opted_out_recipient_is_not_rechecked() {
+        let verdict = screen_contact(
+            true,
+            || unreachable!("the policy is not asked about an opted-out recipient"),
+            at(0),
+            1,
+            RETRY,
+        );
+        assert_eq!(verdict, Some(Verdict::cancel(Reason::OptedOut)));
+    }
 
     #[test]
     fn reports_add_up() {

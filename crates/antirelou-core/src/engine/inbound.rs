@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::deferral::lesson_deadline;
 use super::keywords::Keyword;
-use super::numbers::{NumberEntry, NumberStatus};
+use super::numbers::NumberEntry;
 use super::{Engine, Inner};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -349,20 +349,11 @@ impl InboundHandler for Engine {
             None => {}
         }
 
-        match entry.config.status {
-            NumberStatus::Active => {}
-            NumberStatus::Paused => {
-                inner
-                    .drop_reason(Reason::NumberPaused, Channel::Sms, &sms.to, &sms.from)
-                    .await;
-                return Ok(SmsOutcome::Dropped(Reason::NumberPaused));
-            }
-            NumberStatus::Retired => {
-                inner
-                    .drop_reason(Reason::NumberRetired, Channel::Sms, &sms.to, &sms.from)
-                    .await;
-                return Ok(SmsOutcome::Dropped(Reason::NumberRetired));
-            }
+        if let Some(reason) = entry.config.status.refusal() {
+            inner
+                .drop_reason(reason, Channel::Sms, &sms.to, &sms.from)
+                .await;
+            return Ok(SmsOutcome::Dropped(reason));
         }
         // An opted-out sender and a second delivery of a message whose lesson is stored are
         // answered before anything counts the contact. (A message whose first delivery died
@@ -467,17 +458,17 @@ impl InboundHandler for Engine {
             return Ok(VoiceScript::reject(RejectReason::Rejected));
         };
         inner.check_owner(&entry, call.provider, "call").await?;
-        match entry.config.status {
-            NumberStatus::Active => {}
-            NumberStatus::Paused => {
-                inner
-                    .drop_reason(Reason::NumberPaused, Channel::Voice, &call.to, &call.from)
-                    .await;
-                return Ok(VoiceScript::reject(RejectReason::Busy));
-            }
-            NumberStatus::Retired => {
+        match entry.config.status.refusal() {
+            None => {}
+            Some(Reason::NumberRetired) => {
                 inner.count("calls.out_of_service", 1).await;
                 return Ok(Inner::out_of_service_script(&entry));
+            }
+            Some(reason) => {
+                inner
+                    .drop_reason(reason, Channel::Voice, &call.to, &call.from)
+                    .await;
+                return Ok(VoiceScript::reject(RejectReason::Busy));
             }
         }
         let Caller::Number(from) = &call.from else {

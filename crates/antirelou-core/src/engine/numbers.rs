@@ -17,6 +17,7 @@ use super::keywords::KeywordSet;
 use crate::catalogue::{Catalogue, LessonSet, Locale};
 use crate::error::{Error, Result};
 use crate::phone::PhoneNumber;
+use crate::policy::Reason;
 use crate::provider::ProviderId;
 
 /// Whether a number is in service.
@@ -35,6 +36,17 @@ pub enum NumberStatus {
 }
 
 impl NumberStatus {
+    /// Why a number in this status takes no new work (`None` when active): the gate the inbound
+    /// path and the dispatcher share. What each does with a refusal is its own (drop a text,
+    /// reject a call, hold or cancel a reply).
+    pub(crate) fn refusal(self) -> Option<Reason> {
+        match self {
+            NumberStatus::Active => None,
+            NumberStatus::Paused => Some(Reason::NumberPaused),
+            NumberStatus::Retired => Some(Reason::NumberRetired),
+        }
+    }
+
     /// A stable lowercase label.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -15,30 +15,42 @@ use crate::money::Money;
 use crate::sender::{OutboundSms, PriorSend, SmsSender};
 use crate::store::{ClaimedReply, SpendLedger};
 
+/// What the provider said about an earlier claim of a reply.
+pub(super) enum Prior {
+    /// It was accepted: recorded as sent, with this step.
+    Recorded(Step),
+    /// No earlier claim reached the provider (a first claim, or the provider found none).
+    NotSent,
+    /// A non-first claim the provider cannot tell about (or the lookup failed): an earlier
+    /// claim may have reached the man.
+    Unknown,
+}
+
 impl Dispatcher {
     /// When `c` may already have been sent by an earlier claim and the provider says it was,
-    /// record that send (completed, its cost counted) and return the step; otherwise `None`:
-    /// send as usual. A failed lookup is logged and answers `None` (a possible duplicate rather
-    /// than a lost lesson).
+    /// record that send (completed, its cost counted) and return the step; otherwise say whether
+    /// an earlier claim may have reached the provider: send as usual. A failed lookup is logged
+    /// and answers [`Prior::Unknown`] (a possible duplicate rather than a lost lesson).
     pub(super) async fn already_sent(
         &self,
         c: &ClaimedReply,
         sender: &dyn SmsSender,
         sms: &OutboundSms,
         estimate: Money,
-    ) -> crate::error::Result<Option<Step>> {
+    ) -> crate::error::Result<Prior> {
         if c.token.attempt <= 1 {
-            return Ok(None);
+            return Ok(Prior::NotSent);
         }
         let inner = self.inner();
         let receipt = match sender.find_accepted(sms, c.created_at).await {
             Ok(PriorSend::Accepted(receipt)) => receipt,
-            Ok(_) => return Ok(None),
+            Ok(PriorSend::NotFound) => return Ok(Prior::NotSent),
+            Ok(PriorSend::Unknown) => return Ok(Prior::Unknown),
             Err(e) => {
                 inner.count("send.lookup_failed", 1).await;
                 tracing::warn!(reply = c.token.id, attempt = c.token.attempt, error = %super::scrub(&e.to_string()),
                     "could not ask the provider whether an earlier attempt was sent: sending");
-                return Ok(None);
+                return Ok(Prior::Unknown);
             }
         };
         let now = inner.clock.now();
@@ -61,6 +73,6 @@ impl Dispatcher {
         inner.count_sent(c.kind, cost).await;
         tracing::info!(reply = c.token.id, attempt = c.token.attempt, to = %c.recipient.masked(),
             "an earlier attempt was accepted by the provider: recorded, not sent again");
-        Ok(Some(Step::Sent { lease_lost }))
+        Ok(Prior::Recorded(Step::Sent { lease_lost }))
     }
 }
