@@ -147,6 +147,7 @@ impl<H: InboundHandler> SimHarness<H> {
                     state: DeliveryState::Delivered,
                     price: Some(d.price),
                     error_code: None,
+                    failure: None,
                 })
                 .await?;
         }
