@@ -118,6 +118,34 @@ impl DeliveryState {
     }
 }
 
+/// What a failed delivery means for the recipient, as the adapter reads the provider's error
+/// code. The raw code stays in [`DeliveryReport::error_code`]; this is what the engine acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliveryFailure {
+    /// The recipient opted out of our number at the provider or carrier (he sent STOP there,
+    /// or is on the provider's block list). The engine records his opt-out and cancels what is
+    /// pending for him.
+    OptedOut,
+    /// The recipient's number cannot receive texts (not a mobile number, unallocated,
+    /// malformed).
+    InvalidRecipient,
+    /// Any other failure, or a code the adapter does not know.
+    Other,
+}
+
+impl DeliveryFailure {
+    /// A stable lowercase label (`"opted_out"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryFailure::OptedOut => "opted_out",
+            DeliveryFailure::InvalidRecipient => "invalid_recipient",
+            DeliveryFailure::Other => "other",
+        }
+    }
+}
+
 /// A status callback or delivery receipt for a message we sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -131,4 +159,7 @@ pub struct DeliveryReport {
     pub price: Option<Money>,
     /// The provider's error code, if any.
     pub error_code: Option<String>,
+    /// What the failure means, when the adapter recognises the code (`None` when nothing
+    /// failed).
+    pub failure: Option<DeliveryFailure>,
 }

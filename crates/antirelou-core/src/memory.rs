@@ -512,6 +512,15 @@ impl ReplyQueue for InMemoryStore {
             .map(|item| item.number.clone()))
     }
 
+    async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .by_provider
+            .get(provider_id)
+            .and_then(|id| inner.replies.get(id))
+            .map(|item| item.sender))
+    }
+
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         Ok(self
             .inner

@@ -73,6 +73,7 @@ mock! {
         async fn expire_overdue(&self, now: Timestamp) -> Result<u64>;
         async fn record_delivery(&self, provider_id: &str, state: DeliveryState, now: Timestamp) -> Result<bool>;
         async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>>;
+        async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>>;
         async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
         async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats>;
         async fn purge(&self, before: Timestamp) -> Result<u64>;
@@ -236,6 +237,9 @@ impl ReplyQueue for MockStore {
     }
     async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
         self.queue.sent_from(provider_id).await
+    }
+    async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>> {
+        self.queue.sent_to(provider_id).await
     }
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         self.queue.get(id).await

@@ -389,6 +389,12 @@ pub trait ReplyQueue: Send + Sync {
     /// report comes from the provider carrying that number.
     async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>>;
 
+    /// The sender (by hash) the reply with `provider_id` was sent to, if a reply has it. The
+    /// plain recipient is erased once a reply is sent; its hash stays for as long as the reply
+    /// (until [`ReplyQueue::purge`]), so that a delivery report saying the recipient opted out
+    /// can record his opt-out and cancel what is pending for him.
+    async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>>;
+
     /// One reply, if it exists.
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>>;
 

@@ -35,6 +35,8 @@ enum Bug {
     RacyScheduleLesson,
     /// `release_lesson` frees the slot whatever lesson it holds.
     ReleasesAnyLesson,
+    /// `sent_to` does not find the sender of a sent reply.
+    ForgetsSentTo,
 }
 
 #[derive(Debug)]
@@ -151,6 +153,12 @@ impl ReplyQueue for Broken {
     }
     async fn sent_from(&self, provider_id: &str) -> Result<Option<PhoneNumber>> {
         self.inner.sent_from(provider_id).await
+    }
+    async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>> {
+        if self.bug == Bug::ForgetsSentTo {
+            return Ok(None);
+        }
+        self.inner.sent_to(provider_id).await
     }
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         let mut rec = self.inner.get(id).await?;
@@ -315,4 +323,12 @@ async fn catches_a_reply_handed_out_twice() {
 )]
 async fn catches_a_racy_lesson_slot() {
     conformance::history_concurrent_lesson(&Broken::new(Bug::RacyLessonSlot)).await;
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "conformance::queue_record_delivery: sent_to must give the sender the reply was sent to"
+)]
+async fn catches_a_forgotten_sent_to() {
+    conformance::queue_record_delivery(&Broken::new(Bug::ForgetsSentTo)).await;
 }

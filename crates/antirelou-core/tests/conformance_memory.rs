@@ -329,6 +329,7 @@ async fn mocks_work_behind_trait_objects() {
             state: DeliveryState::Delivered,
             price: None,
             error_code: None,
+            failure: None,
         })
         .await
         .unwrap();

@@ -123,6 +123,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
             state: DeliveryState::Delivered,
             price: Some(Money::from_micros(50_000)),
             error_code: None,
+            failure: None,
         })
         .await
         .unwrap();
@@ -159,6 +160,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
             state: DeliveryState::Delivered,
             price: Some(Money::from_micros(33_300)),
             error_code: None,
+            failure: None,
         })
         .await
         .unwrap();

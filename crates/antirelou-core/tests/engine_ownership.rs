@@ -105,6 +105,7 @@ async fn a_delivery_report_from_another_provider_changes_nothing() {
         state: DeliveryState::Failed,
         price: Some(Money::from_micros(5_000_000)),
         error_code: None,
+        failure: None,
     };
     assert!(matches!(
         h.engine.handle_delivery(forged).await,
@@ -119,6 +120,7 @@ async fn a_delivery_report_from_another_provider_changes_nothing() {
         state: DeliveryState::Delivered,
         price: None,
         error_code: None,
+        failure: None,
     };
     h.engine.handle_delivery(genuine).await.unwrap();
     assert_eq!(h.record(id).await.delivery, Some(DeliveryState::Delivered));

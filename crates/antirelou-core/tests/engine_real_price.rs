@@ -79,6 +79,7 @@ async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
                     state: DeliveryState::Delivered,
                     price: Some(BILLED),
                     error_code: None,
+                    failure: None,
                 })
                 .await
                 .unwrap();

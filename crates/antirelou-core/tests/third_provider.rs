@@ -111,6 +111,7 @@ async fn a_provider_defined_outside_the_workspace_plugs_into_engine_and_dispatch
         state: DeliveryState::Delivered,
         price: None,
         error_code: None,
+        failure: None,
     };
     engine.handle_delivery(report(ACME)).await.unwrap();
     let other = ProviderId::from_static("other");

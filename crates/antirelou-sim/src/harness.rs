@@ -148,6 +148,7 @@ impl<H: InboundHandler> SimHarness<H> {
                     state: DeliveryState::Delivered,
                     price: Some(d.price),
                     error_code: None,
+                    failure: None,
                 })
                 .await?;
         }

@@ -306,6 +306,16 @@ impl ReplyQueue for SqliteStore {
         number.map(|(n,)| phone(&n)).transpose()
     }
 
+    async fn sent_to(&self, provider_id: &str) -> Result<Option<SenderHash>> {
+        let sender: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT sender FROM replies WHERE provider_id = ?1 LIMIT 1")
+                .bind(provider_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        sender.map(|(s,)| SenderHash::from_bytes(&s)).transpose()
+    }
+
     async fn get(&self, id: ReplyId) -> Result<Option<ReplyRecord>> {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);

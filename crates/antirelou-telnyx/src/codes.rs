@@ -22,6 +22,7 @@
 //! delay") are deliberately **permanent**: retrying a lesson into a spam filter is the flood
 //! this project must not cause.
 
+use antirelou_core::event::DeliveryFailure;
 use antirelou_core::phone::mask_numbers;
 
 /// What an error code means for the message.
@@ -59,6 +60,25 @@ pub fn classify(code: &str, source_pointer: Option<&str>) -> CodeClass {
         "10002" | "10016" if points_at_to => CodeClass::InvalidRecipient,
         "10007" | "10008" | "10011" | "40006" | "40011" => CodeClass::Transient,
         _ => CodeClass::Permanent,
+    }
+}
+
+/// What a class means for a delivery event: [`CodeClass::OptedOut`] and
+/// [`CodeClass::InvalidRecipient`] keep their meaning, the others are
+/// [`DeliveryFailure::Other`].
+///
+/// ```
+/// use antirelou_core::event::DeliveryFailure;
+/// use antirelou_telnyx::codes::{classify, delivery_failure};
+/// assert_eq!(delivery_failure(classify("40300", None)), DeliveryFailure::OptedOut);
+/// assert_eq!(delivery_failure(classify("40001", None)), DeliveryFailure::InvalidRecipient);
+/// assert_eq!(delivery_failure(classify("40002", None)), DeliveryFailure::Other);
+/// ```
+pub fn delivery_failure(class: CodeClass) -> DeliveryFailure {
+    match class {
+        CodeClass::OptedOut => DeliveryFailure::OptedOut,
+        CodeClass::InvalidRecipient => DeliveryFailure::InvalidRecipient,
+        CodeClass::Transient | CodeClass::Permanent => DeliveryFailure::Other,
     }
 }
 

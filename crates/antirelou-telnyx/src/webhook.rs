@@ -248,6 +248,7 @@ fn parse_delivery(
             state: delivery_state(&status),
             price,
             error_code: worst.map(|e| e.code.clone()),
+            failure: worst.map(|e| codes::delivery_failure(e.class())),
         },
         event_type: event_type.to_owned(),
         status,

@@ -205,8 +205,13 @@ async fn delivery_events_reach_the_handler_with_state_code_and_price() {
     assert_eq!(reports[0].state, DeliveryState::Delivered);
     assert_eq!(reports[0].price, Some(Money::from_micros(5_100)));
     assert_eq!(reports[0].error_code, None);
+    assert_eq!(reports[0].failure, None);
     assert_eq!(reports[1].state, DeliveryState::Undelivered);
     assert_eq!(reports[1].error_code.as_deref(), Some("40300"));
+    assert_eq!(
+        reports[1].failure,
+        Some(antirelou_core::event::DeliveryFailure::OptedOut)
+    );
 }
 
 #[test]

@@ -31,7 +31,9 @@
 //! assert_eq!(sms.to.e164(), "+3225880000");
 //! ```
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
+use antirelou_core::event::{
+    DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms,
+};
 use antirelou_core::kit::PublicBaseUrl;
 use antirelou_core::{Caller, Money, PhoneNumber};
 use http::{Method, Uri};
@@ -336,13 +338,51 @@ pub fn status_from_params(params: &Params) -> Result<DeliveryReport, TwilioError
         .and_then(Money::parse_decimal)
         .map(Money::abs)
         .filter(|m| *m != Money::ZERO);
+    let failure = error_code.as_deref().map(delivery_failure);
     Ok(DeliveryReport {
         provider: crate::PROVIDER,
         message_id,
         state,
         price,
         error_code,
+        failure,
     })
+}
+
+/// Twilio delivery error codes meaning the handset cannot receive texts: unknown destination
+/// handset (30005), landline or unreachable carrier (30006). Sources: Twilio's error pages
+/// `/docs/api/errors/30005` and `/docs/api/errors/30006` ("do not retry the same SMS to that
+/// destination").
+pub const DELIVERY_CODES_INVALID_RECIPIENT: [u32; 2] = [30005, 30006];
+
+/// What a status callback's `ErrorCode` means: [`CODE_OPTED_OUT`](crate::error::CODE_OPTED_OUT)
+/// (21610, the recipient unsubscribed from our number) is
+/// [`DeliveryFailure::OptedOut`]; the send-time invalid-recipient codes
+/// ([`CODES_INVALID_RECIPIENT`](crate::error::CODES_INVALID_RECIPIENT)) and
+/// [`DELIVERY_CODES_INVALID_RECIPIENT`] are [`DeliveryFailure::InvalidRecipient`]; anything else
+/// (30003 unreachable handset, which may be temporary; 30007 carrier filtering…) is
+/// [`DeliveryFailure::Other`].
+///
+/// ```
+/// use antirelou_core::event::DeliveryFailure;
+/// use antirelou_twilio::webhook::delivery_failure;
+/// assert_eq!(delivery_failure("21610"), DeliveryFailure::OptedOut);
+/// assert_eq!(delivery_failure("30006"), DeliveryFailure::InvalidRecipient);
+/// assert_eq!(delivery_failure("30003"), DeliveryFailure::Other);
+/// ```
+pub fn delivery_failure(code: &str) -> DeliveryFailure {
+    let Ok(code) = code.trim().parse::<u32>() else {
+        return DeliveryFailure::Other;
+    };
+    if code == crate::error::CODE_OPTED_OUT {
+        DeliveryFailure::OptedOut
+    } else if crate::error::CODES_INVALID_RECIPIENT.contains(&code)
+        || DELIVERY_CODES_INVALID_RECIPIENT.contains(&code)
+    {
+        DeliveryFailure::InvalidRecipient
+    } else {
+        DeliveryFailure::Other
+    }
 }
 
 #[cfg(test)]
@@ -399,6 +439,23 @@ mod tests {
         assert_eq!(r.state, DeliveryState::Undelivered);
         assert_eq!(r.error_code.as_deref(), Some("30007"));
         assert_eq!(r.price, Some(Money::from_micros(76_200)));
+        assert_eq!(r.failure, Some(DeliveryFailure::Other));
+        let r = status_from_params(&p(&[
+            ("MessageSid", "SM3"),
+            ("MessageStatus", "failed"),
+            ("ErrorCode", "21610"),
+        ]))
+        .unwrap();
+        assert_eq!(r.failure, Some(DeliveryFailure::OptedOut));
+        for code in ["21211", "21614", "30005", "30006"] {
+            let r = status_from_params(&p(&[
+                ("MessageSid", "SM4"),
+                ("MessageStatus", "undelivered"),
+                ("ErrorCode", code),
+            ]))
+            .unwrap();
+            assert_eq!(r.failure, Some(DeliveryFailure::InvalidRecipient), "{code}");
+        }
         let r = status_from_params(&p(&[
             ("SmsSid", "SM2"),
             ("SmsStatus", "sent"),
@@ -406,8 +463,14 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            (r.message_id.as_str(), r.state, r.error_code, r.price),
-            ("SM2", DeliveryState::Sent, None, None)
+            (
+                r.message_id.as_str(),
+                r.state,
+                r.error_code,
+                r.price,
+                r.failure
+            ),
+            ("SM2", DeliveryState::Sent, None, None, None)
         );
         assert!(matches!(
             status_from_params(&p(&[("MessageSid", "SM1")])),

@@ -19,7 +19,9 @@
 //! in clear (`concat-ref` alone is not enough: it is chosen by the sender's phone, one byte or two,
 //! and collides between senders).
 
-use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
+use antirelou_core::event::{
+    DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms,
+};
 use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
 use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
@@ -624,6 +626,7 @@ pub fn parse_delivery_receipt(p: &Params) -> Result<ParsedDlr, VonageError> {
             message_id,
             state: delivery_state(&status),
             price,
+            failure: error_code.as_deref().map(delivery_failure),
             error_code,
         },
         status,
@@ -634,6 +637,36 @@ pub fn parse_delivery_receipt(p: &Params) -> Result<ParsedDlr, VonageError> {
             .optional("network-code")
             .map(|c| c.chars().take(16).collect()),
     })
+}
+
+/// What a delivery receipt's non-zero `err-code` means. Source: Vonage's support article
+/// "Vonage SMS Delivery Error Codes and Descriptions" (api.support.vonage.com, article
+/// 204014733), the SMS API DLR `err-code` table:
+///
+/// | `err-code` | Vonage's meaning | [`DeliveryFailure`] |
+/// |---|---|---|
+/// | `9` | Illegal Number: "user has requested not to receive messages from a specific service" | `OptedOut` |
+/// | `3` | Absent Subscriber - Permanent: "number is no longer active" | `InvalidRecipient` |
+/// | `12` | Destination Unreachable: "route to number cannot be found" | `InvalidRecipient` |
+/// | anything else (1 unknown, 2/7/8 temporary, 4 barred by user at his carrier, 6 anti-spam…) | | `Other` |
+///
+/// **Unverified**: whether carriers really send `9` for a STOP to *our* number rather than to a
+/// whole service class (the table's wording is all Vonage publishes), and whether `12` is ever
+/// temporary. Vonage documents no opt-out code of its own in SMS API receipts.
+///
+/// ```
+/// use antirelou_core::event::DeliveryFailure;
+/// use antirelou_vonage::webhook::delivery_failure;
+/// assert_eq!(delivery_failure("9"), DeliveryFailure::OptedOut);
+/// assert_eq!(delivery_failure("3"), DeliveryFailure::InvalidRecipient);
+/// assert_eq!(delivery_failure("2"), DeliveryFailure::Other);
+/// ```
+pub fn delivery_failure(err_code: &str) -> DeliveryFailure {
+    match err_code.trim() {
+        "9" => DeliveryFailure::OptedOut,
+        "3" | "12" => DeliveryFailure::InvalidRecipient,
+        _ => DeliveryFailure::Other,
+    }
 }
 
 #[cfg(test)]
@@ -694,5 +727,22 @@ mod tests {
         assert_eq!(delivery_state("buffered"), DeliveryState::Sent);
         assert_eq!(delivery_state("rejected"), DeliveryState::Undelivered);
         assert_eq!(delivery_state("something-new"), DeliveryState::Unknown);
+    }
+
+    #[test]
+    fn dlr_err_codes_carry_their_meaning() {
+        let dlr = |code: &str| {
+            let body = format!(
+                "msisdn=33612345678&to=33757000000&messageId=0C000000217B7F02&status=failed&err-code={code}"
+            );
+            parse_delivery_receipt(&Params::from_form(body.as_bytes()).unwrap())
+                .unwrap()
+                .report
+        };
+        assert_eq!(dlr("9").failure, Some(DeliveryFailure::OptedOut));
+        assert_eq!(dlr("3").failure, Some(DeliveryFailure::InvalidRecipient));
+        assert_eq!(dlr("12").failure, Some(DeliveryFailure::InvalidRecipient));
+        assert_eq!(dlr("6").failure, Some(DeliveryFailure::Other));
+        assert_eq!(dlr("0").failure, None);
     }
 }

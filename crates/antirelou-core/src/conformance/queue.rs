@@ -978,7 +978,8 @@ pub async fn queue_record_delivery<S: ReplyQueue + ?Sized>(store: &S) {
     let ctx = Ctx::new("queue_record_delivery");
     let n = ctx.name;
     ctx.sweep(store).await;
-    let id = ctx.schedule(store, ctx.reply("a", random_hash(), 0)).await;
+    let sender = random_hash();
+    let id = ctx.schedule(store, ctx.reply("a", sender, 0)).await;
     let now = ctx.at(1);
     let c = ctx.claim(store, now, 10, &[id]).await;
     assert_eq!(
@@ -1027,11 +1028,21 @@ pub async fn queue_record_delivery<S: ReplyQueue + ?Sized>(store: &S) {
         Some(ctx.number.clone()),
         "conformance::{n}: sent_from must give the number that sent the reply"
     );
+    assert_eq!(
+        ctx.ok("sent_to", store.sent_to(&pid).await),
+        Some(sender),
+        "conformance::{n}: sent_to must give the sender the reply was sent to, after its number is erased"
+    );
     let unknown = format!("conf-{}-unknown", ctx.tag);
     assert_eq!(
         ctx.ok("sent_from", store.sent_from(&unknown).await),
         None,
         "conformance::{n}: sent_from of an unknown provider id must be None"
+    );
+    assert_eq!(
+        ctx.ok("sent_to", store.sent_to(&unknown).await),
+        None,
+        "conformance::{n}: sent_to of an unknown provider id must be None"
     );
     assert!(
         !ctx.ok(

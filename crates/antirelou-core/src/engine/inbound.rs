@@ -16,7 +16,9 @@ use super::numbers::NumberEntry;
 use super::{Engine, Inner};
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::event::{Channel, DeliveryReport, DeliveryState, InboundCall, InboundSms, ProviderId};
+use crate::event::{
+    Channel, DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms, ProviderId,
+};
 use crate::handler::{InboundHandler, SmsOutcome};
 use crate::money::Money;
 use crate::phone::{Caller, PhoneNumber};
@@ -52,6 +54,37 @@ enum LessonOutcome {
 }
 
 impl Inner {
+    /// A delivery report says the recipient of a message we sent opted out (STOP at the
+    /// provider or carrier): record his opt-out, as a STOP to our number would, and cancel what
+    /// is pending for him. He is found by the reply's sender hash ([`ReplyQueue::sent_to`]),
+    /// since a sent reply no longer holds his number. A report for a message whose reply was
+    /// purged finds no one and changes nothing.
+    ///
+    /// [`ReplyQueue::sent_to`]: crate::store::ReplyQueue::sent_to
+    async fn record_reported_opt_out(&self, report: &DeliveryReport, now: Timestamp) -> Result<()> {
+        let Some(sender) = self.store.sent_to(&report.message_id).await? else {
+            tracing::debug!(
+                provider = report.provider.as_str(),
+                "opt-out reported for a reply whose sender is no longer known"
+            );
+            return Ok(());
+        };
+        self.store.set_opted_out(&sender, true, now).await?;
+        let cancelled = self
+            .store
+            .cancel_pending(&sender, Reason::OptedOut.as_str(), now)
+            .await?;
+        self.count("optout.recorded", 1).await;
+        self.count("optout.reported", 1).await;
+        self.count("replies.cancelled", cancelled).await;
+        tracing::info!(
+            provider = report.provider.as_str(),
+            cancelled,
+            "opt-out reported by a delivery report recorded"
+        );
+        Ok(())
+    }
+
     async fn drop_reason(
         &self,
         reason: Reason,
@@ -537,6 +570,9 @@ impl InboundHandler for Engine {
             DeliveryState::Undelivered | DeliveryState::Failed | DeliveryState::Expired
         ) {
             inner.count("delivery.failed", 1).await;
+        }
+        if report.failure == Some(DeliveryFailure::OptedOut) {
+            inner.record_reported_opt_out(&report, now).await?;
         }
         // A send settled at our estimate (the provider gave no price then) is corrected by the
         // real price when it comes. Sends settled at a known price, and estimates this process

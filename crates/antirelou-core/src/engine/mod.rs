@@ -76,8 +76,10 @@
 //! * **Counters** go to the store ([`Engine::stats`]) and to the `metrics` facade: `inbound.sms`,
 //!   `inbound.voice`, `lessons.scheduled`, `lessons.sent`, `neutral.scheduled`, `neutral.sent`,
 //!   `lessons.released`, `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
-//!   `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`, `send.lease_lost`,
-//!   `budget.deferred`, `deferred.<reason>`, `lesson.short_form`, `spend.micros`, `delivery.reports`, `delivery.failed` and
+//!   `optout.reported` (an opt-out learnt from a delivery report, also counted in
+//!   `optout.recorded`), `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`,
+//!   `send.lease_lost`, `budget.deferred`, `deferred.<reason>`, `lesson.short_form`,
+//!   `spend.micros`, `delivery.reports`, `delivery.failed` and
 //!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
 //!
 //! # Building an engine
