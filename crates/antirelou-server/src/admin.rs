@@ -214,8 +214,9 @@ impl AdminState {
         });
     }
 
-    /// The abuse policies, when they run (the server feeds them the budget with
-    /// [`engine_budget_refresher`](antirelou_abuse::engine_budget_refresher)).
+    /// The abuse policies, when they run (the server's
+    /// [`Runtime`](antirelou_core::runtime::Runtime) feeds them the spend through
+    /// [`AbusePolicy::on_spend`](antirelou_core::policy::AbusePolicy::on_spend)).
     pub fn policies(&self) -> Option<&DefaultPolicies> {
         self.policies.as_ref()
     }

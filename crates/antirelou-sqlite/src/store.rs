@@ -679,7 +679,7 @@ impl Counters for SqliteStore {
 }
 
 /// A text's reads and writes in one group-commit job: the writer makes the reads inside the
-/// transaction that stores the writes ([`crate::admit`]).
+/// transaction that stores the writes (the `admit` module).
 #[async_trait]
 impl antirelou_core::store::Store for SqliteStore {
     async fn admit_text(

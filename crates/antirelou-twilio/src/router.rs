@@ -2,9 +2,9 @@
 //!
 //! | Path | Methods | Event | Answer |
 //! |---|---|---|---|
-//! | `/twilio/voice` | `POST`, `GET` | [`InboundCall`](antirelou_core::event::InboundCall) → [`InboundHandler::handle_call`] | the rendered TwiML script |
-//! | `/twilio/sms` | `POST`, `GET` | [`InboundSms`](antirelou_core::event::InboundSms) → [`InboundHandler::handle_sms`] | an empty `<Response/>` |
-//! | `/twilio/status` | `POST`, `GET` | [`DeliveryReport`](antirelou_core::event::DeliveryReport) → [`InboundHandler::handle_delivery`] | an empty `<Response/>` |
+//! | `/twilio/voice` | `POST`, `GET` | [`InboundCall`](antirelou_core::event::InboundCall) → [`InboundHandler::handle_call`](antirelou_core::InboundHandler::handle_call) | the rendered TwiML script |
+//! | `/twilio/sms` | `POST`, `GET` | [`InboundSms`](antirelou_core::event::InboundSms) → [`InboundHandler::handle_sms`](antirelou_core::InboundHandler::handle_sms) | an empty `<Response/>` |
+//! | `/twilio/status` | `POST`, `GET` | [`DeliveryReport`](antirelou_core::event::DeliveryReport) → [`InboundHandler::handle_delivery`](antirelou_core::InboundHandler::handle_delivery) | an empty `<Response/>` |
 //!
 //! Thin wiring over the framework-free [`TwilioWebhookState`] (see [`crate::service`] for the
 //! statuses, the kit's one mapping). [`router_with_paths`] serves the same webhooks at other

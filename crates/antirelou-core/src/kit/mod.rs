@@ -13,9 +13,9 @@
 //! Phone numbers in provider texts are masked by one rule, [`crate::phone::mask_numbers`],
 //! which the kit's helpers apply and which the engine applies too.
 //!
-//! With `adapter-kit-testing`, the test half: [`fake_provider`] (a scripted loopback provider
-//! server that records every request), [`recording`] (a recording
-//! [`InboundHandler`](crate::InboundHandler)), [`log_capture`] and the [`conformance`] suites
+//! With `adapter-kit-testing`, the test half: `fake_provider` (a scripted loopback provider
+//! server that records every request), `recording` (a recording
+//! [`InboundHandler`](crate::InboundHandler)), `log_capture` and the `conformance` suites
 //! (sender, webhooks, voice) every adapter runs from its tests.
 
 pub mod classify;
