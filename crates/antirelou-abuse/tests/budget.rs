@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, Locale};
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::event::Channel;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::phone::Region;
@@ -174,7 +174,7 @@ async fn the_runtime_feed_follows_the_ledger() {
     let p = policies();
     let clock = ManualClock::new(Timestamp::from_millis(T0));
     let engine = engine_with("Short lesson.".into(), &p, &clock);
-    let runtime = Runtime::builder(engine.clone(), Senders::new())
+    let runtime = Runtime::builder(engine.clone(), Transports::new())
         .spend_every(Duration::from_secs(5))
         .no_purge()
         .build();

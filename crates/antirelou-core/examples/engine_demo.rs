@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::Locale;
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::event::{InboundCall, InboundSms};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::voice::{VoiceScript, VoiceStep};
 use antirelou_core::{Caller, Clock, InboundHandler, ManualClock, PhoneNumber, Timestamp};
 
@@ -63,8 +63,8 @@ async fn main() -> antirelou_core::Result<()> {
         antirelou_core::stub::PROVIDER,
     ))
     .build()?;
-    let stub = StubSender::new();
-    let dispatcher = engine.dispatcher(Senders::new().with(
+    let stub = StubTransport::new();
+    let dispatcher = engine.dispatcher(Transports::new().with(
         antirelou_core::stub::PROVIDER,
         Arc::new(stub.clone()),
         None,

@@ -10,15 +10,15 @@
 //! * the consent [`catalogue`] (lessons per locale, with dated legal facts) and the SMS
 //!   [`encoding`] planner (GSM-7 / UCS-2, segments, transliteration, cost);
 //! * provider-neutral [`voice`] scripts;
-//! * the traits every backend implements: [`SmsSender`], the storage traits in [`store`],
+//! * the traits every backend implements: [`SmsTransport`], the storage traits in [`store`],
 //!   [`AbusePolicy`] and [`Clock`];
 //! * the [`engine`]: inbound handling and the durable delayed-reply dispatcher;
 //! * the [`runtime`]: the dispatcher loop, the spend feed into the policies and the retention
 //!   purge, spawned by a server or stepped by the simulator;
-//! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubSender`], [`ManualClock`];
+//! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubTransport`], [`ManualClock`];
 //! * with the `testing` feature, the public `conformance` suite that every backend runs;
 //! * with the `adapter-kit` feature, the [`kit`] provider adapters are built on, and with
-//!   `adapter-kit-testing` its fake provider server and the sender, webhook and voice suites;
+//!   `adapter-kit-testing` its fake provider server and the transport, webhook and voice suites;
 //! * with the `mock` feature, `mockall` mocks of the traits.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the data flow and why each trait is shaped as it is.
@@ -39,11 +39,11 @@ pub mod policy;
 pub mod privacy;
 pub mod provider;
 pub mod runtime;
-pub mod sender;
 #[cfg(feature = "sql-rows")]
 pub mod sql_row;
 pub mod store;
 pub mod stub;
+pub mod transport;
 pub mod voice;
 
 #[cfg(feature = "testing")]
@@ -60,4 +60,4 @@ pub use money::Money;
 pub use phone::{Caller, NumberKind, PhoneNumber};
 pub use policy::{AbusePolicy, Decision, Reason};
 pub use provider::ProviderId;
-pub use sender::{OutboundSms, PriorSend, SendReceipt, SmsSender};
+pub use transport::{OutboundSms, PriorSend, SendReceipt, SmsTransport};

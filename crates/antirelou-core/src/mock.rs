@@ -1,6 +1,6 @@
 //! [`mockall`] mocks of every trait, for embedders' unit tests (feature `mock`).
 //!
-//! * [`MockSmsSender`] for [`SmsSender`];
+//! * [`MockSmsTransport`] for [`SmsTransport`];
 //! * [`MockStore`] for all five storage traits, hence [`Store`](crate::store::Store), made of
 //!   [`MockReplyQueue`], [`MockSenderHistory`], [`MockOptOutStore`], [`MockSpendLedger`] and
 //!   [`MockCounters`];
@@ -9,7 +9,7 @@
 //! * [`MockInboundHandler`] for [`InboundHandler`].
 //!
 //! Prefer the hand-written doubles ([`crate::memory::InMemoryStore`],
-//! [`crate::stub::StubSender`], [`crate::ManualClock`]) when you need behaviour; use a mock when
+//! [`crate::stub::StubTransport`], [`crate::ManualClock`]) when you need behaviour; use a mock when
 //! you need to assert an exact interaction.
 //!
 //! ```
@@ -37,20 +37,20 @@ use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::policy::{AbusePolicy, Contact, Decision};
 use crate::privacy::SenderHash;
-use crate::sender::{OutboundSms, SendReceipt, SmsSender};
 use crate::store::{
     ClaimedReply, Counters, LeaseToken, LessonSchedule, NewReply, OptOutStore, QueueStats, ReplyId,
     ReplyQueue, ReplyRecord, Reservation, ScheduleOutcome, SenderHistory, SenderRecord, SpendCaps,
     SpendLedger, SpendSummary, TerminalState,
 };
+use crate::transport::{OutboundSms, SendReceipt, SmsTransport};
 use crate::voice::VoiceScript;
 
 mock! {
-    /// A mock [`SmsSender`].
-    pub SmsSender {}
+    /// A mock [`SmsTransport`].
+    pub SmsTransport {}
 
     #[async_trait]
-    impl SmsSender for SmsSender {
+    impl SmsTransport for SmsTransport {
         async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt>;
     }
 }
@@ -372,7 +372,7 @@ mock! {
     }
 }
 
-/// `Debug` for mocks: the traits that require it ([`SmsSender`], [`AbusePolicy`], [`Clock`],
+/// `Debug` for mocks: the traits that require it ([`SmsTransport`], [`AbusePolicy`], [`Clock`],
 /// [`Store`](crate::store::Store)) can then be mocked.
 macro_rules! debug_mock {
     ($($t:ident),*) => {$(
@@ -385,7 +385,7 @@ macro_rules! debug_mock {
 }
 
 debug_mock!(
-    MockSmsSender,
+    MockSmsTransport,
     MockReplyQueue,
     MockSenderHistory,
     MockOptOutStore,

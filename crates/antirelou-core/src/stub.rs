@@ -1,13 +1,13 @@
-//! [`StubSender`]: an [`SmsSender`] that sends nothing, records everything and fails on demand.
+//! [`StubTransport`]: an [`SmsTransport`] that sends nothing, records everything and fails on demand.
 //!
 //! Engine tests, examples and the simulator use it in place of a provider: it accepts messages
 //! with receipts `stub-1`, `stub-2`, … and can be told to fail the next calls, every call, or to
 //! follow a script, with any of the errors a real adapter returns.
 //!
 //! ```
-//! use antirelou_core::stub::{FailureKind, StubSender};
+//! use antirelou_core::stub::{FailureKind, StubTransport};
 //!
-//! let stub = StubSender::new();
+//! let stub = StubTransport::new();
 //! stub.fail_next(1, FailureKind::Transient { retry_after: None });
 //! assert_eq!(stub.attempts(), 0);
 //! assert!(stub.sent().is_empty());
@@ -26,12 +26,12 @@ use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::provider::ProviderId;
-use crate::sender::{OutboundSms, PriorSend, SendReceipt, SmsSender};
+use crate::transport::{OutboundSms, PriorSend, SendReceipt, SmsTransport};
 
 /// The identity the simulator and the test doubles go by: `"simulated"`.
 pub const PROVIDER: ProviderId = ProviderId::from_static("simulated");
 
-/// How a stubbed send fails: one of the errors the [`SmsSender`] contract allows.
+/// How a stubbed send fails: one of the errors the [`SmsTransport`] contract allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
     /// [`Error::Transient`], with this `retry_after`.
@@ -67,7 +67,7 @@ impl FailureKind {
     }
 }
 
-/// One step of a [`StubSender::script`].
+/// One step of a [`StubTransport::script`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Accept the message.
@@ -104,32 +104,32 @@ struct State {
     fail_always: Option<FailureKind>,
 }
 
-/// A fake [`SmsSender`]. Clones share their state, so a test can keep one clone to inspect while
+/// A fake [`SmsTransport`]. Clones share their state, so a test can keep one clone to inspect while
 /// the engine owns another.
 ///
-/// For each call to [`send`](SmsSender::send), in this order of precedence:
-/// 1. the next step of the [`script`](StubSender::script), if any is left;
-/// 2. a failure, if [`fail_next`](StubSender::fail_next) still has calls to fail;
-/// 3. a failure, if [`fail_always`](StubSender::fail_always) is set;
+/// For each call to [`send`](SmsTransport::send), in this order of precedence:
+/// 1. the next step of the [`script`](StubTransport::script), if any is left;
+/// 2. a failure, if [`fail_next`](StubTransport::fail_next) still has calls to fail;
+/// 3. a failure, if [`fail_always`](StubTransport::fail_always) is set;
 /// 4. otherwise the message is accepted: recorded, and answered with a receipt whose id is
 ///    `stub-N` (N counts accepted messages from 1), whose segments are the message's own count
 ///    and whose price is the configured one.
 ///
-/// Every call, failed or not, counts in [`attempts`](StubSender::attempts). With a
-/// [`delay`](StubSender::with_delay), each call first sleeps on tokio's timer (which a paused test
+/// Every call, failed or not, counts in [`attempts`](StubTransport::attempts). With a
+/// [`delay`](StubTransport::with_delay), each call first sleeps on tokio's timer (which a paused test
 /// runtime auto-advances).
 ///
-/// [`find_accepted`](SmsSender::find_accepted) answers [`PriorSend::Unknown`] unless the stub was
-/// built [`with_lookup`](StubSender::with_lookup).
+/// [`find_accepted`](SmsTransport::find_accepted) answers [`PriorSend::Unknown`] unless the stub was
+/// built [`with_lookup`](StubTransport::with_lookup).
 #[derive(Clone, Default)]
-pub struct StubSender {
+pub struct StubTransport {
     state: Arc<Mutex<State>>,
     price: Option<Money>,
     delay: Option<Duration>,
     lookup: bool,
 }
 
-impl StubSender {
+impl StubTransport {
     /// A stub that accepts everything, without price or delay.
     pub fn new() -> Self {
         Self::default()
@@ -141,7 +141,7 @@ impl StubSender {
         self
     }
 
-    /// Answer [`find_accepted`](SmsSender::find_accepted) from the messages accepted so far,
+    /// Answer [`find_accepted`](SmsTransport::find_accepted) from the messages accepted so far,
     /// like a provider whose sent messages can be listed: [`PriorSend::Accepted`] with the
     /// receipt of the first one from the same number to the same recipient with the same text,
     /// [`PriorSend::NotFound`] otherwise. The stub has no clock: `since` is not looked at.
@@ -164,7 +164,7 @@ impl StubSender {
     }
 
     /// Fail every call (after any script and `fail_next`) with `kind`, until
-    /// [`succeed`](StubSender::succeed).
+    /// [`succeed`](StubTransport::succeed).
     pub fn fail_always(&self, kind: FailureKind) {
         self.state.lock().fail_always = Some(kind);
     }
@@ -243,9 +243,9 @@ impl StubSender {
     }
 }
 
-impl fmt::Debug for StubSender {
+impl fmt::Debug for StubTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("StubSender");
+        let mut d = f.debug_struct("StubTransport");
         if let Some(s) = self.state.try_lock() {
             d.field("attempts", &s.attempts)
                 .field("sent", &s.sent.len());
@@ -257,7 +257,7 @@ impl fmt::Debug for StubSender {
 }
 
 #[async_trait]
-impl SmsSender for StubSender {
+impl SmsTransport for StubTransport {
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt> {
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;

@@ -1,4 +1,4 @@
-//! The conformance suite against the in-memory store and the stub sender, and the mocks in use.
+//! The conformance suite against the in-memory store and the stub transport, and the mocks in use.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -7,12 +7,12 @@ use std::time::Duration;
 use antirelou_core::conformance::{self, ExpectedError};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::mock::{
-    MockAbusePolicy, MockClock, MockInboundHandler, MockSmsSender, MockStore,
+    MockAbusePolicy, MockClock, MockInboundHandler, MockSmsTransport, MockStore,
 };
 use antirelou_core::policy::{Contact, Decision, Reason};
 use antirelou_core::store::{SpendCaps, SpendLedger, Store};
-use antirelou_core::stub::{FailureKind, Outcome, StubSender};
-use antirelou_core::{AbusePolicy, Clock, Error, Money, NumberKind, SmsSender, Timestamp};
+use antirelou_core::stub::{FailureKind, Outcome, StubTransport};
+use antirelou_core::{AbusePolicy, Clock, Error, Money, NumberKind, SmsTransport, Timestamp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_store_passes_the_suite() {
@@ -126,20 +126,20 @@ async fn suite_catches_a_ledger_that_ignores_caps_under_concurrency() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sender conformance against the stub
+// Transport conformance against the stub
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn stub_sender_passes_sender_conformance() {
-    let stub = StubSender::new().with_price(Money::from_micros(76_270));
+async fn stub_transport_passes_transport_conformance() {
+    let stub = StubTransport::new().with_price(Money::from_micros(76_270));
     let sms = conformance::sample_sms("Hey, who is this?", "r1-a1");
-    let receipt = conformance::sender_accepts(&stub, &sms).await;
+    let receipt = conformance::transport_accepts(&stub, &sms).await;
     assert_eq!(receipt.provider_id, "stub-1");
     assert_eq!(receipt.segments, 1);
     assert_eq!(receipt.price, Some(Money::from_micros(76_270)));
 
     let long = conformance::sample_sms(&"consent ".repeat(30), "r2-a1");
-    let receipt = conformance::sender_accepts(&stub, &long).await;
+    let receipt = conformance::transport_accepts(&stub, &long).await;
     assert_eq!(receipt.provider_id, "stub-2");
     assert_eq!(receipt.segments, long.segments());
     assert!(
@@ -170,23 +170,23 @@ async fn stub_sender_passes_sender_conformance() {
     ];
     for (kind, expected) in cases {
         stub.fail_next(1, kind);
-        conformance::sender_classifies(&stub, &sms, expected).await;
+        conformance::transport_classifies(&stub, &sms, expected).await;
     }
     let msgs: Vec<_> = (0..20)
         .map(|i| conformance::sample_sms("lesson", &format!("c{i}")))
         .collect();
-    let receipts = conformance::sender_sends_concurrently(&stub, &msgs).await;
+    let receipts = conformance::transport_sends_concurrently(&stub, &msgs).await;
     assert_eq!(receipts.len(), 20);
     assert_eq!(stub.attempts(), 2 + 5 + 20);
     assert_eq!(stub.sent_count(), 22);
 }
 
 #[tokio::test]
-#[should_panic(expected = "conformance::sender_classifies")]
+#[should_panic(expected = "conformance::transport_classifies")]
 async fn sender_classifies_catches_a_misclassification() {
-    let stub = StubSender::new();
+    let stub = StubTransport::new();
     stub.fail_next(1, FailureKind::Permanent);
-    conformance::sender_classifies(
+    conformance::transport_classifies(
         &stub,
         &conformance::sample_sms("x", "r"),
         ExpectedError::TransientAnyDelay,
@@ -196,7 +196,7 @@ async fn sender_classifies_catches_a_misclassification() {
 
 #[tokio::test]
 async fn stub_records_scripts_and_failures() {
-    let stub = StubSender::new();
+    let stub = StubTransport::new();
     let observer = stub.clone();
     stub.script(vec![Outcome::Fail(FailureKind::OptedOut), Outcome::Accept]);
     stub.fail_next(2, FailureKind::Transient { retry_after: None });
@@ -240,7 +240,7 @@ async fn stub_records_scripts_and_failures() {
 
 #[tokio::test(start_paused = true)]
 async fn stub_delay_uses_tokio_time() {
-    let stub = StubSender::new().with_delay(Duration::from_secs(5));
+    let stub = StubTransport::new().with_delay(Duration::from_secs(5));
     let start = tokio::time::Instant::now();
     stub.send(&conformance::sample_sms("x", "r")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(5));
@@ -259,12 +259,12 @@ fn in_memory_debug_prints_no_number() {
 
 #[tokio::test]
 async fn mocks_work_behind_trait_objects() {
-    let mut sender = MockSmsSender::new();
+    let mut sender = MockSmsTransport::new();
     sender
         .expect_send()
         .times(1)
         .returning(|_| Err(Error::RecipientOptedOut));
-    let sender: Arc<dyn SmsSender> = Arc::new(sender);
+    let sender: Arc<dyn SmsTransport> = Arc::new(sender);
     assert!(matches!(
         sender.send(&conformance::sample_sms("x", "r")).await,
         Err(Error::RecipientOptedOut)

@@ -7,7 +7,7 @@ mod engine_support;
 use antirelou_core::engine::EngineConfig;
 use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
 use antirelou_core::store::{ReplyState, SpendCaps, SpendLedger};
-use antirelou_core::stub::{FailureKind, StubSender};
+use antirelou_core::stub::{FailureKind, StubTransport};
 use antirelou_core::voice::{VoiceHint, VoiceScript};
 use antirelou_core::{Caller, Clock, InboundHandler, Money};
 use engine_support::*;
@@ -137,7 +137,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
 
     // A provider that prices at once (Vonage): settled at its price, no correction twice.
     let priced = Setup {
-        stub: antirelou_core::stub::StubSender::new().with_price(Money::from_micros(33_300)),
+        stub: antirelou_core::stub::StubTransport::new().with_price(Money::from_micros(33_300)),
         ..Setup::default()
     }
     .build();
@@ -174,7 +174,7 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
 /// A lesson whose first claim failed transiently (so it may have reached the provider), claimed
 /// again when the cap is reached and dropped past its deadline: his lesson slot is given back
 /// only when the provider says no earlier claim was accepted.
-async fn slot_after_a_capped_retry(stub: StubSender) -> u64 {
+async fn slot_after_a_capped_retry(stub: StubTransport) -> u64 {
     let caps = SpendCaps {
         daily: Some(PRICE),
         monthly: None,
@@ -211,14 +211,14 @@ async fn slot_after_a_capped_retry(stub: StubSender) -> u64 {
 #[tokio::test]
 async fn a_capped_retry_the_provider_cannot_tell_about_keeps_the_lesson_slot() {
     // The stub answers `find_accepted` with "unknown": the first claim may have taught him.
-    assert_eq!(slot_after_a_capped_retry(StubSender::new()).await, 0);
+    assert_eq!(slot_after_a_capped_retry(StubTransport::new()).await, 0);
 }
 
 #[tokio::test]
 async fn a_capped_retry_the_provider_never_accepted_gives_the_lesson_slot_back() {
     // The stub looks its sends up: none was accepted, he never got the lesson.
     assert_eq!(
-        slot_after_a_capped_retry(StubSender::new().with_lookup()).await,
+        slot_after_a_capped_retry(StubTransport::new().with_lookup()).await,
         1
     );
 }

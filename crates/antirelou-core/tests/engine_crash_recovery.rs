@@ -1,6 +1,6 @@
 //! A worker that dies between the provider's acceptance and the store's record leaves a claimed
 //! reply; when its lease has expired the next claim asks the provider first
-//! (`SmsSender::find_accepted`) and records the earlier send instead of sending a duplicate. A
+//! (`SmsTransport::find_accepted`) and records the earlier send instead of sending a duplicate. A
 //! provider that cannot tell (the default) gets the lesson a second time, as documented.
 #![allow(clippy::unwrap_used)]
 
@@ -11,22 +11,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use antirelou_core::ProviderId;
-use antirelou_core::engine::Senders;
+use antirelou_core::engine::Transports;
 use antirelou_core::store::ReplyState;
-use antirelou_core::stub::StubSender;
-use antirelou_core::{InboundHandler, OutboundSms, PriorSend, SendReceipt, SmsSender, Timestamp};
+use antirelou_core::stub::StubTransport;
+use antirelou_core::{
+    InboundHandler, OutboundSms, PriorSend, SendReceipt, SmsTransport, Timestamp,
+};
 use async_trait::async_trait;
 use engine_support::*;
 
 /// The provider accepts the first message, then the worker "dies": `send` never returns.
 #[derive(Debug)]
 struct DiesAfterFirstAcceptance {
-    provider: StubSender,
+    provider: StubTransport,
     died: AtomicBool,
 }
 
 #[async_trait]
-impl SmsSender for DiesAfterFirstAcceptance {
+impl SmsTransport for DiesAfterFirstAcceptance {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         let receipt = self.provider.send(sms).await?;
         if !self.died.swap(true, Ordering::SeqCst) {
@@ -46,7 +48,7 @@ impl SmsSender for DiesAfterFirstAcceptance {
 
 /// Schedule one lesson, let a worker die in the middle of its send, then let the lease expire
 /// and run another dispatcher. Returns the harness and how many messages the provider accepted.
-async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
+async fn crash_then_take_over(provider: StubTransport) -> (Harness, usize) {
     let h = harness();
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     h.clock.advance(HOUR);
@@ -54,7 +56,7 @@ async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
         provider: provider.clone(),
         died: AtomicBool::new(false),
     });
-    let first = h.engine.dispatcher(Senders::new().with(
+    let first = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         dying.clone(),
         None,
@@ -71,7 +73,7 @@ async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
     // Before the lease ends nobody takes the reply; after it, another dispatcher does.
     let second =
         h.engine
-            .dispatcher(Senders::new().with(ProviderId::from_static("twilio"), dying, None));
+            .dispatcher(Transports::new().with(ProviderId::from_static("twilio"), dying, None));
     assert_eq!(second.tick().await.unwrap().claimed, 0);
     h.clock.advance(h.engine.config().lease);
     let r = second.tick().await.unwrap();
@@ -82,7 +84,7 @@ async fn crash_then_take_over(provider: StubSender) -> (Harness, usize) {
 
 #[tokio::test]
 async fn a_provider_that_can_be_asked_gets_no_duplicate_after_a_crash() {
-    let provider = StubSender::new().with_lookup();
+    let provider = StubTransport::new().with_lookup();
     let (h, accepted) = crash_then_take_over(provider.clone()).await;
     assert_eq!(accepted, 1, "the lesson must not go out twice");
     let rec = h.records().await.remove(0);
@@ -98,7 +100,7 @@ async fn a_provider_that_can_be_asked_gets_no_duplicate_after_a_crash() {
 
 #[tokio::test]
 async fn a_provider_that_cannot_tell_gets_the_documented_duplicate() {
-    let provider = StubSender::new();
+    let provider = StubTransport::new();
     let (h, accepted) = crash_then_take_over(provider).await;
     assert_eq!(
         accepted, 2,

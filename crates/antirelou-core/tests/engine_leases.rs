@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::ProviderId;
-use antirelou_core::engine::{EngineConfig, Senders};
+use antirelou_core::engine::{EngineConfig, Transports};
 use antirelou_core::store::{ReplyQueue, ReplyState};
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::{Error, InboundHandler};
 use engine_support::*;
 
@@ -30,8 +30,8 @@ async fn an_expired_lease_is_taken_over_and_the_send_happens_once() {
     assert_eq!(dead.len(), 1);
 
     // While its lease runs, nobody else can take the reply.
-    let other_stub = StubSender::new();
-    let other = h.engine.dispatcher(Senders::new().with(
+    let other_stub = StubTransport::new();
+    let other = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         Arc::new(other_stub.clone()),
         None,
@@ -91,10 +91,10 @@ async fn many_concurrent_workers_never_send_a_reply_twice() {
     h.clock.advance(HOUR);
 
     // Each worker has its own sender; all share the store.
-    let stub = StubSender::new();
+    let stub = StubTransport::new();
     let mut tasks = Vec::new();
     for _ in 0..WORKERS {
-        let d = h.engine.dispatcher(Senders::new().with(
+        let d = h.engine.dispatcher(Transports::new().with(
             ProviderId::from_static("twilio"),
             Arc::new(stub.clone()),
             None,
@@ -144,7 +144,7 @@ async fn graceful_shutdown_finishes_in_flight_sends_and_releases_the_rest() {
         poll_interval: Duration::from_millis(10),
         ..exact_config()
     };
-    let slow = StubSender::new().with_delay(Duration::from_millis(200));
+    let slow = StubTransport::new().with_delay(Duration::from_millis(200));
     let h = Setup {
         config,
         ..Setup::default()
@@ -157,7 +157,7 @@ async fn graceful_shutdown_finishes_in_flight_sends_and_releases_the_rest() {
             .unwrap();
     }
     h.clock.advance(HOUR);
-    let d = h.engine.dispatcher(Senders::new().with(
+    let d = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         Arc::new(slow.clone()),
         None,
@@ -223,8 +223,8 @@ async fn pacing_spreads_a_burst_instead_of_failing_it() {
             .unwrap();
     }
     tokio::time::advance(HOUR).await;
-    let stub = StubSender::new();
-    let paced = h.engine.dispatcher(Senders::new().with(
+    let stub = StubTransport::new();
+    let paced = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         Arc::new(stub.clone()),
         Some(antirelou_core::engine::RatePerSecond::new(2.0).unwrap()),
@@ -248,8 +248,8 @@ async fn a_burst_longer_than_the_lease_is_put_back_not_failed() {
             .unwrap();
     }
     tokio::time::advance(HOUR).await;
-    let stub = StubSender::new();
-    let paced = h.engine.dispatcher(Senders::new().with(
+    let stub = StubTransport::new();
+    let paced = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         Arc::new(stub.clone()),
         Some(antirelou_core::engine::RatePerSecond::new(0.1).unwrap()),

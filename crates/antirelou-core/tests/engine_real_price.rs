@@ -8,14 +8,14 @@ mod engine_support;
 use antirelou_core::engine::EngineConfig;
 use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
 use antirelou_core::store::SpendCaps;
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::{InboundHandler, Money};
 use engine_support::*;
 
 const CONFIGURED: Money = Money::from_micros(76_270);
 const BILLED: Money = Money::from_micros(200_000);
 
-fn capped(daily: Money, stub: StubSender, claim_batch: usize) -> Harness {
+fn capped(daily: Money, stub: StubTransport, claim_batch: usize) -> Harness {
     Setup {
         config: EngineConfig {
             caps: SpendCaps {
@@ -46,7 +46,7 @@ async fn ten_texts(h: &Harness) {
 async fn priced_receipts_keep_the_real_bill_under_the_cap() {
     // Vonage prices each send in its response.
     let cap = Money::from_micros(950_000);
-    let h = capped(cap, StubSender::new().with_price(BILLED), 16);
+    let h = capped(cap, StubTransport::new().with_price(BILLED), 16);
     ten_texts(&h).await;
     h.dispatcher.tick().await.unwrap();
     let real_bill = BILLED * h.stub.sent_count() as u32;
@@ -66,7 +66,7 @@ async fn priced_receipts_keep_the_real_bill_under_the_cap() {
 async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
     // Twilio gives the price later, in a status callback.
     let cap = Money::from_micros(950_000);
-    let h = capped(cap, StubSender::new(), 1);
+    let h = capped(cap, StubTransport::new(), 1);
     ten_texts(&h).await;
     let mut reported = 0;
     for _ in 0..20 {
@@ -100,7 +100,7 @@ async fn the_only_overrun_is_a_send_reserved_before_its_price_was_seen() {
     // A cap smaller than one real send: the first send is reserved at the configured price (no
     // real price seen yet) and goes; it is the documented bound, segments × (real − reserved).
     let cap = Money::from_micros(150_000);
-    let h = capped(cap, StubSender::new().with_price(BILLED), 16);
+    let h = capped(cap, StubTransport::new().with_price(BILLED), 16);
     ten_texts(&h).await;
     h.dispatcher.tick().await.unwrap();
     assert_eq!(h.stub.sent_count(), 1);

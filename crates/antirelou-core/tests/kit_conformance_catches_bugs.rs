@@ -11,15 +11,15 @@ use std::time::Duration;
 use antirelou_core::event::InboundSms;
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_sender_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
+    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::kit::{self, Rejection, XmlWriter};
 use antirelou_core::voice::{RejectReason, VoiceScript, VoiceStep};
 use antirelou_core::{
-    Caller, Clock, Error, InboundHandler, Money, OutboundSms, PhoneNumber, SendReceipt, SmsSender,
-    SystemClock,
+    Caller, Clock, Error, InboundHandler, Money, OutboundSms, PhoneNumber, SendReceipt,
+    SmsTransport, SystemClock,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -51,23 +51,27 @@ enum Bug {
 
 // ------------------------------------------------------------------ sender
 
-struct AcmeSender {
+struct AcmeTransport {
     base: String,
     http: reqwest::Client,
     bug: Bug,
 }
 
-impl std::fmt::Debug for AcmeSender {
+impl std::fmt::Debug for AcmeTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.bug == Bug::SecretInDebug {
-            return write!(f, "AcmeSender {{ key: {KEY} }}");
+            return write!(f, "AcmeTransport {{ key: {KEY} }}");
         }
-        write!(f, "AcmeSender {{ base: {}, key: <redacted> }}", self.base)
+        write!(
+            f,
+            "AcmeTransport {{ base: {}, key: <redacted> }}",
+            self.base
+        )
     }
 }
 
 #[async_trait]
-impl SmsSender for AcmeSender {
+impl SmsTransport for AcmeTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         let mut req = self
             .http
@@ -124,12 +128,12 @@ impl SmsSender for AcmeSender {
     }
 }
 
-struct AcmeSenderHarness(Bug);
+struct AcmeTransportHarness(Bug);
 
-impl SenderHarness for AcmeSenderHarness {
-    type Sender = AcmeSender;
-    fn sender(&self, api_base: &str, timeout: Duration) -> AcmeSender {
-        AcmeSender {
+impl TransportHarness for AcmeTransportHarness {
+    type Transport = AcmeTransport;
+    fn transport(&self, api_base: &str, timeout: Duration) -> AcmeTransport {
+        AcmeTransport {
             base: api_base.to_owned(),
             http: reqwest::Client::builder().timeout(timeout).build().unwrap(),
             bug: self.0,
@@ -165,43 +169,43 @@ impl SenderHarness for AcmeSenderHarness {
 
 #[tokio::test]
 async fn sender_suite_passes_a_correct_adapter() {
-    run_sender_suite(&AcmeSenderHarness(Bug::None)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::None)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "5xx: expected Error::Transient")]
 async fn sender_suite_catches_5xx_as_permanent() {
-    run_sender_suite(&AcmeSenderHarness(Bug::ServerErrorIsPermanent)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::ServerErrorIsPermanent)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "Retry-After: 7 not honoured")]
 async fn sender_suite_catches_ignored_retry_after() {
-    run_sender_suite(&AcmeSenderHarness(Bug::IgnoresRetryAfter)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::IgnoresRetryAfter)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "2xx without id: expected Error::Transient")]
 async fn sender_suite_catches_an_empty_id_taken_as_sent() {
-    run_sender_suite(&AcmeSenderHarness(Bug::EmptyIdIsAccepted)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::EmptyIdIsAccepted)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "Debug shows a secret")]
 async fn sender_suite_catches_a_secret_in_debug() {
-    run_sender_suite(&AcmeSenderHarness(Bug::SecretInDebug)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::SecretInDebug)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "recipient's number unmasked")]
 async fn sender_suite_catches_unmasked_numbers() {
-    run_sender_suite(&AcmeSenderHarness(Bug::UnmaskedErrors)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::UnmaskedErrors)).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "wrong or missing Bearer token")]
 async fn sender_suite_catches_missing_auth() {
-    run_sender_suite(&AcmeSenderHarness(Bug::NoBearer)).await;
+    run_transport_suite(&AcmeTransportHarness(Bug::NoBearer)).await;
 }
 
 // ------------------------------------------------------------------ webhooks

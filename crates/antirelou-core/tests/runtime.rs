@@ -8,19 +8,19 @@ mod engine_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_core::engine::{EngineConfig, Senders};
+use antirelou_core::engine::{EngineConfig, Transports};
 use antirelou_core::policy::{AbusePolicy, Contact, Decision};
 use antirelou_core::runtime::{Retention, Runtime, SpendUpdate};
-use antirelou_core::sender::{OutboundSms, SendReceipt, SmsSender};
 use antirelou_core::store::{ReplyQueue, ReplyState, SpendCaps};
+use antirelou_core::transport::{OutboundSms, SendReceipt, SmsTransport};
 use antirelou_core::{InboundHandler, Money, ProviderId};
 use async_trait::async_trait;
 use engine_support::*;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-fn twilio(sender: Arc<dyn SmsSender>) -> Senders {
-    Senders::new().with(ProviderId::from_static("twilio"), sender, None)
+fn twilio(sender: Arc<dyn SmsTransport>) -> Transports {
+    Transports::new().with(ProviderId::from_static("twilio"), sender, None)
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn the_policy_hears_the_spend_with_the_lessons_real_segments() {
             ..Setup::default()
         }
         .build();
-        let runtime = Runtime::builder(h.engine.clone(), Senders::new())
+        let runtime = Runtime::builder(h.engine.clone(), Transports::new())
             .spend_every(Duration::from_secs(5))
             .build();
         runtime.maintain().await.unwrap();
@@ -121,13 +121,13 @@ async fn the_policy_hears_the_spend_with_the_lessons_real_segments() {
 /// A sender that signals when a send starts and finishes it only when released.
 #[derive(Debug)]
 struct Gated {
-    inner: antirelou_core::stub::StubSender,
+    inner: antirelou_core::stub::StubTransport,
     started: Arc<Notify>,
     release: Arc<Notify>,
 }
 
 #[async_trait]
-impl SmsSender for Gated {
+impl SmsTransport for Gated {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.started.notify_one();
         self.release.notified().await;

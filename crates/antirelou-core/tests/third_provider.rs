@@ -1,5 +1,5 @@
 //! A provider that is not in this workspace plugs into the engine and the dispatcher from the
-//! public API alone: its own [`ProviderId`], its own inbound parsing, its own [`SmsSender`]. Its
+//! public API alone: its own [`ProviderId`], its own inbound parsing, its own [`SmsTransport`]. Its
 //! webhooks are deduplicated under keys made from its id, its sends go through its sender, and
 //! its delivery reports are accepted for its numbers and refused for another provider's.
 #![allow(clippy::unwrap_used)]
@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::Locale;
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::event::{DeliveryReport, DeliveryState, InboundSms};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::ReplyQueue;
 use antirelou_core::{
     Caller, Error, InboundHandler, ManualClock, Money, OutboundSms, PhoneNumber, ProviderId,
-    Result, SendReceipt, SmsOutcome, SmsSender, Timestamp,
+    Result, SendReceipt, SmsOutcome, SmsTransport, Timestamp,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -42,12 +42,12 @@ fn parse_acme(body: &str) -> Result<InboundSms> {
 
 /// Acme's sender: accepts everything, ids `ACME-OUT-1`, `ACME-OUT-2`…, one cent a message.
 #[derive(Debug, Default)]
-struct AcmeSender {
+struct AcmeTransport {
     sent: Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait]
-impl SmsSender for AcmeSender {
+impl SmsTransport for AcmeTransport {
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt> {
         let mut sent = self.sent.lock();
         sent.push((sms.to().e164().to_owned(), sms.body().to_owned()));
@@ -96,8 +96,8 @@ async fn a_provider_defined_outside_the_workspace_plugs_into_engine_and_dispatch
             .is_some()
     );
 
-    let acme = Arc::new(AcmeSender::default());
-    let dispatcher = engine.dispatcher(Senders::new().with(ACME, acme.clone(), None));
+    let acme = Arc::new(AcmeTransport::default());
+    let dispatcher = engine.dispatcher(Transports::new().with(ACME, acme.clone(), None));
     assert_eq!(dispatcher.tick().await.unwrap().sent, 0);
     clock.advance(Duration::from_secs(3600));
     assert_eq!(dispatcher.tick().await.unwrap().sent, 1);

@@ -214,7 +214,7 @@ fn sigkill_with_full_durability() {
 }
 
 /// Kills inside sends (the provider answers 20 ms after accepting), with a provider that can
-/// tell whether it already accepted a message (`SmsSender::find_accepted`, as the Twilio sender
+/// tell whether it already accepted a message (`SmsTransport::find_accepted`, as the Twilio sender
 /// does by listing its messages): every interrupted send is found by the next claim, and the
 /// kills leave no duplicate at all.
 #[test]

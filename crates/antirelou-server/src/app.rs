@@ -1,5 +1,5 @@
 //! Building the server from its configuration: the store, the engine and its policies, the
-//! provider senders, the HTTP router, and the background tasks (dispatcher, statistics sampler,
+//! provider transports, the HTTP router, and the background tasks (dispatcher, statistics sampler,
 //! purge).
 
 use std::future::Future;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use antirelou_abuse::{AllowedCountries, DefaultPolicies};
 use antirelou_core::InboundHandler;
 use antirelou_core::engine::{
-    DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, Senders,
+    DecoyConfig, Engine, EngineConfig, NumberConfig, NumberStatus, Transports,
 };
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
@@ -117,7 +117,7 @@ pub struct Server {
     config: Config,
     engine: Engine,
     store: StoreHandle,
-    senders: Senders,
+    senders: Transports,
     admin: Arc<AdminState>,
 }
 
@@ -239,7 +239,7 @@ impl Server {
             apply_operator_state(&engine, path)?;
         }
 
-        let mut senders = Senders::new();
+        let mut senders = Transports::new();
         let handler: Arc<dyn InboundHandler> = Arc::new(engine.clone());
         let wiring = wiring(&config, handler);
         for provider in &config.providers {

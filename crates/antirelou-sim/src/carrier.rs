@@ -1,4 +1,4 @@
-//! The simulated carrier: an [`SmsSender`] that bills, records and fails on demand.
+//! The simulated carrier: an [`SmsTransport`] that bills, records and fails on demand.
 //!
 //! [`SimCarrier`] stands for the telephony provider. The engine sends through it exactly as it
 //! would through Twilio or Vonage; the simulator (or an embedder's test) hands it every inbound
@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use antirelou_core::store::ReplyKind;
 use antirelou_core::{
-    Clock, Error, Money, OutboundSms, PhoneNumber, SendReceipt, SmsSender, Timestamp,
+    Clock, Error, Money, OutboundSms, PhoneNumber, SendReceipt, SmsTransport, Timestamp,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -380,7 +380,7 @@ impl SimCarrier {
 }
 
 #[async_trait]
-impl SmsSender for SimCarrier {
+impl SmsTransport for SimCarrier {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         let now = self.clock.now();
         let mut s = self.state.lock();

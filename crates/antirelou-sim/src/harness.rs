@@ -1,7 +1,7 @@
 //! For embedders: drive inbound texts and calls into your own app in tests, and read what it
 //! sent.
 //!
-//! Build your app with a [`SimCarrier`] as its [`SmsSender`](antirelou_core::SmsSender) and a
+//! Build your app with a [`SimCarrier`] as its [`SmsTransport`](antirelou_core::SmsTransport) and a
 //! [`ManualClock`] as its clock, wrap whatever implements [`InboundHandler`] (the engine, or your
 //! own handler around it) in a [`SimHarness`], and talk to it through [`TestPhone`]s:
 //!
@@ -9,7 +9,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-//! use antirelou_core::engine::{Engine, NumberConfig, Senders};
+//! use antirelou_core::engine::{Engine, NumberConfig, Transports};
 //! use antirelou_core::stub::PROVIDER;
 //! use antirelou_core::memory::InMemoryStore;
 //! use antirelou_core::privacy::NumberHasher;
@@ -40,7 +40,7 @@
 //!     .catalogue(catalogue)
 //!     .number(NumberConfig::new(ours.clone(), fr, PROVIDER))
 //!     .build()?;
-//! let dispatcher = engine.dispatcher(Senders::new().with(PROVIDER, Arc::new(carrier.clone()), None));
+//! let dispatcher = engine.dispatcher(Transports::new().with(PROVIDER, Arc::new(carrier.clone()), None));
 //!
 //! let sim = SimHarness::new(engine, carrier, clock, ours);
 //! let man = sim.phone("+33612345678")?;

@@ -5,7 +5,7 @@
 //! abuse policies of antirelou on a virtual clock, against a simulated carrier that bills every
 //! segment, so days of traffic run in seconds, the same way for the same seed.
 //!
-//! * [`carrier`]: [`SimCarrier`], an [`SmsSender`](antirelou_core::SmsSender) that bills inbound
+//! * [`carrier`]: [`SimCarrier`], an [`SmsTransport`](antirelou_core::SmsTransport) that bills inbound
 //!   and outbound messages, records deliveries and injects provider faults;
 //! * [`traffic`]: legitimate senders, media spikes, raids, spoofed floods, SMS pumping;
 //! * [`scenario`]: TOML scenario files (eleven built in, from `paris-2017` to `mix`);

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::event::{InboundCall, InboundSms};
 use antirelou_core::policy::Reason;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
@@ -653,7 +653,7 @@ async fn run_async(
     // reads the whole store at the end.
     let runtime = Runtime::builder(
         engine.clone(),
-        Senders::new().with(
+        Transports::new().with(
             antirelou_core::stub::PROVIDER,
             Arc::new(carrier.clone()),
             None,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::ReplyKind;
 use antirelou_core::{
-    Error, ManualClock, Money, OutboundSms, PhoneNumber, SmsOutcome, SmsSender, Timestamp,
+    Error, ManualClock, Money, OutboundSms, PhoneNumber, SmsOutcome, SmsTransport, Timestamp,
 };
 use antirelou_sim::carrier::{FaultPlan, Outage, PriceOverride, Prices, Refused, SimCarrier};
 use antirelou_sim::harness::SimHarness;
@@ -233,7 +233,7 @@ fn engine_with(
     ))
     .build()
     .unwrap();
-    let d = engine.dispatcher(Senders::new().with(
+    let d = engine.dispatcher(Transports::new().with(
         antirelou_core::stub::PROVIDER,
         Arc::new(carrier.clone()),
         None,

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-use antirelou_core::engine::{Engine, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, NumberConfig, Transports};
 use antirelou_core::event::InboundSms;
 use antirelou_core::handler::InboundHandler;
 use antirelou_core::privacy::NumberHasher;
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::{Caller, ManualClock, PhoneNumber, ProviderId, SmsOutcome, Timestamp};
 use antirelou_sqlite::SqliteStore;
 
@@ -97,9 +97,9 @@ async fn a_database_written_before_provider_ids_keeps_its_keys_and_pending_lesso
         assert_eq!(engine.handle_sms(sms).await.unwrap(), SmsOutcome::Duplicate);
     }
 
-    let stub = StubSender::new();
+    let stub = StubTransport::new();
     let dispatcher = engine.dispatcher(
-        Senders::new()
+        Transports::new()
             .with(TWILIO, Arc::new(stub.clone()), None)
             .with(VONAGE, Arc::new(stub.clone()), None),
     );

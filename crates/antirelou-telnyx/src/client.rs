@@ -1,4 +1,4 @@
-//! Sending SMS through Telnyx's Messaging API v2: [`TelnyxSender`], an [`SmsSender`].
+//! Sending SMS through Telnyx's Messaging API v2: [`TelnyxTransport`], an [`SmsTransport`].
 //!
 //! `POST {api_base}/v2/messages` with `Authorization: Bearer {api_key}` and a JSON body
 //! `{"from": E.164, "to": E.164, "text": …}` (plus `messaging_profile_id` when configured).
@@ -6,7 +6,7 @@
 //! | Answer | Result |
 //! |---|---|
 //! | 2xx with `data.id` | [`SendReceipt`]: `provider_id` = `data.id`, `segments` = `data.parts` (or ours), `price` = `data.cost.amount` when its currency is the ledger's |
-//! | 2xx without `data.id`, or unreadable | the kit's [`accepted_without_id`]: `Transient`, the outcome is unknown (a rare duplicate rather than a lost lesson, as the [`SmsSender`] contract asks) |
+//! | 2xx without `data.id`, or unreadable | the kit's [`accepted_without_id`]: `Transient`, the outcome is unknown (a rare duplicate rather than a lost lesson, as the [`SmsTransport`] contract asks) |
 //! | 408, 425, 429, 5xx | the kit's [`classify_status`]: `Transient`, with `Retry-After` (seconds or HTTP date; the dispatcher clamps it) |
 //! | other 4xx | by the most telling code of `errors[]` ([`crate::codes`]): `40300` opted out, invalid recipient, transient or permanent; `http-<status>` when no code |
 //!
@@ -19,7 +19,7 @@ use std::time::Duration;
 use antirelou_core::kit::{
     accepted_without_id, classify_status, retry_after_header, transport_error,
 };
-use antirelou_core::{Clock, OutboundSms, SendReceipt, SmsSender, SystemClock};
+use antirelou_core::{Clock, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use url::Url;
@@ -34,14 +34,14 @@ const PROVIDER_NAME: &str = "telnyx";
 
 /// Sends SMS through Telnyx's Messaging API v2.
 #[derive(Debug, Clone)]
-pub struct TelnyxSender {
+pub struct TelnyxTransport {
     config: TelnyxConfig,
     endpoint: Url,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
 
-impl TelnyxSender {
+impl TelnyxTransport {
     /// A sender with its own HTTP client (the configuration's timeout applies to each request).
     pub fn new(config: TelnyxConfig) -> Result<Self, TelnyxError> {
         let http = reqwest::Client::builder()
@@ -59,7 +59,7 @@ impl TelnyxSender {
     ) -> Result<Self, TelnyxError> {
         config.validate()?;
         let endpoint = config.messages_endpoint()?;
-        Ok(TelnyxSender {
+        Ok(TelnyxTransport {
             config,
             endpoint,
             http,
@@ -127,7 +127,7 @@ impl TelnyxSender {
 }
 
 #[async_trait]
-impl SmsSender for TelnyxSender {
+impl SmsTransport for TelnyxTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.send_inner(sms).await
     }

@@ -10,7 +10,7 @@
 //!   with its currency) and TeXML call requests;
 //! * [`codes`]: Telnyx error codes classified once (opted out, invalid recipient, transient,
 //!   permanent), for sends and delivery events alike;
-//! * [`client`]: [`TelnyxSender`], the [`SmsSender`](antirelou_core::SmsSender) for
+//! * [`client`]: [`TelnyxTransport`], the [`SmsTransport`](antirelou_core::SmsTransport) for
 //!   `POST /v2/messages`;
 //! * [`texml`]: the core's voice scripts as TeXML;
 //! * [`config`]: [`TelnyxConfig`], validated (API key, public key, API base);
@@ -21,7 +21,7 @@
 //!
 //! # Known limits (documented where they apply)
 //!
-//! * [`SmsSender::find_accepted`](antirelou_core::SmsSender::find_accepted) keeps the default
+//! * [`SmsTransport::find_accepted`](antirelou_core::SmsTransport::find_accepted) keeps the default
 //!   answer (`Unknown`): the Messaging API reads a message by id only, and has no search by
 //!   sender, recipient and time to find a send whose answer was lost.
 //! * TeXML voice requests are verified like messaging webhooks (Ed25519 over the raw form body);
@@ -42,7 +42,7 @@ pub mod signature;
 pub mod texml;
 pub mod webhook;
 
-pub use client::TelnyxSender;
+pub use client::TelnyxTransport;
 pub use config::TelnyxConfig;
 pub use error::TelnyxError;
 pub use service::{TelnyxWebhooks, TelnyxWebhooksBuilder};

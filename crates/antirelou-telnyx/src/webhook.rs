@@ -7,7 +7,7 @@
 //!   id of the message, which a retried webhook repeats (the event's own `data.id` is not used:
 //!   the message's id is what the engine's idempotency must key on);
 //! * `message.sent` and `message.finalized`: the state of a message we sent, keyed by
-//!   `payload.id` (the id [`crate::TelnyxSender`] returned), with `to[0].status`, `errors[]` and
+//!   `payload.id` (the id [`crate::TelnyxTransport`] returned), with `to[0].status`, `errors[]` and
 //!   `cost {amount, currency}`.
 //!
 //! Any other event type is acknowledged and ignored ([`TelnyxEvent::Ignored`]).

@@ -1,4 +1,4 @@
-//! The adapter kit's three conformance suites (sender, webhooks, voice), run against the Telnyx
+//! The adapter kit's three conformance suites (transport, webhooks, voice), run against the Telnyx
 //! adapter: the suites choose the scenarios and judge the results.
 #![allow(clippy::unwrap_used)]
 
@@ -9,29 +9,29 @@ use std::time::Duration;
 
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_sender_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
+    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
 use antirelou_core::{Clock, InboundHandler, SystemClock};
 use antirelou_telnyx::texml::{default_voices, render};
-use antirelou_telnyx::{TelnyxConfig, TelnyxSender, TelnyxWebhooks, WebhookVerifier};
+use antirelou_telnyx::{TelnyxConfig, TelnyxTransport, TelnyxWebhooks, WebhookVerifier};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
 use support::{API_KEY, PUBLIC_KEY, accepted, error, sign, sign_with};
 
-struct Sender;
+struct Harness;
 
-impl SenderHarness for Sender {
-    type Sender = TelnyxSender;
-    fn sender(&self, api_base: &str, timeout: Duration) -> TelnyxSender {
+impl TransportHarness for Harness {
+    type Transport = TelnyxTransport;
+    fn transport(&self, api_base: &str, timeout: Duration) -> TelnyxTransport {
         let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, api_base)
             .unwrap()
             .with_ledger_currency("USD")
             .with_timeout(timeout);
-        TelnyxSender::new(config).unwrap()
+        TelnyxTransport::new(config).unwrap()
     }
     fn send_route(&self) -> (Method, String) {
         (Method::POST, "/v2/messages".into())
@@ -67,7 +67,7 @@ impl SenderHarness for Sender {
 
 #[tokio::test]
 async fn sender_suite() {
-    run_sender_suite(&Sender).await;
+    run_transport_suite(&Harness).await;
 }
 
 struct Webhooks;

@@ -1,5 +1,5 @@
-//! Send SMS through Twilio's Messages API: [`TwilioSender`] implements the core's
-//! [`SmsSender`].
+//! Send SMS through Twilio's Messages API: [`TwilioTransport`] implements the core's
+//! [`SmsTransport`].
 //!
 //! `POST {api_base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, HTTP Basic
 //! auth (account SID and auth token, or API key SID and secret), with `To`, `From` or
@@ -12,13 +12,13 @@
 //! never breaks anything: a 5xx stays transient, anything else is permanent.
 //!
 //! ```
-//! use antirelou_twilio::client::{Auth, TwilioConfig, TwilioSender};
+//! use antirelou_twilio::client::{Auth, TwilioConfig, TwilioTransport};
 //! let cfg = TwilioConfig::new(Auth::AccountToken {
 //!     account_sid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
 //!     auth_token: "secret".into(),
 //! })
 //! .with_api_base("http://127.0.0.1:9/".parse().unwrap());
-//! let sender = TwilioSender::new(cfg).unwrap();
+//! let sender = TwilioTransport::new(cfg).unwrap();
 //! assert!(!format!("{sender:?}").contains("secret"));
 //! ```
 
@@ -26,7 +26,7 @@ use std::fmt;
 use std::time::Duration;
 
 use antirelou_core::Money;
-use antirelou_core::sender::{OutboundSms, SendReceipt, SmsSender};
+use antirelou_core::transport::{OutboundSms, SendReceipt, SmsTransport};
 use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
@@ -112,8 +112,8 @@ impl fmt::Debug for Auth {
 /// Who the message is sent from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Sender {
-    /// `From` = the message's own sender number ([`OutboundSms::from`]): the number the person
+pub enum SendFrom {
+    /// `From` = the message's own origin number ([`OutboundSms::from`]): the number the person
     /// texted, so the lesson comes back from it.
     #[default]
     Number,
@@ -121,7 +121,7 @@ pub enum Sender {
     MessagingService(String),
 }
 
-/// Configuration of [`TwilioSender`].
+/// Configuration of [`TwilioTransport`].
 #[derive(Clone, Debug)]
 pub struct TwilioConfig {
     /// The API base, `https://api.twilio.com` by default.
@@ -129,7 +129,7 @@ pub struct TwilioConfig {
     /// Credentials.
     pub auth: Auth,
     /// `From` or `MessagingServiceSid`.
-    pub sender: Sender,
+    pub send_from: SendFrom,
     /// Sent as `StatusCallback` when set: where Twilio posts delivery updates.
     pub status_callback: Option<Url>,
     /// The whole-request timeout (10 s by default). A timeout is a transient error.
@@ -145,7 +145,7 @@ impl TwilioConfig {
         TwilioConfig {
             api_base: Url::parse(DEFAULT_API_BASE).unwrap_or_else(|_| unreachable!("constant URL")),
             auth,
-            sender: Sender::Number,
+            send_from: SendFrom::Number,
             status_callback: None,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -160,7 +160,7 @@ impl TwilioConfig {
 
     /// Send through a Messaging Service instead of `From`.
     pub fn with_messaging_service(mut self, sid: impl Into<String>) -> Self {
-        self.sender = Sender::MessagingService(sid.into());
+        self.send_from = SendFrom::MessagingService(sid.into());
         self
     }
 
@@ -179,18 +179,18 @@ impl TwilioConfig {
 
 /// Sends SMS through Twilio's Messages API.
 #[derive(Clone)]
-pub struct TwilioSender {
+pub struct TwilioTransport {
     http: reqwest::Client,
     messages_url: Url,
     config: TwilioConfig,
 }
 
-impl fmt::Debug for TwilioSender {
+impl fmt::Debug for TwilioTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TwilioSender")
+        f.debug_struct("TwilioTransport")
             .field("messages_url", &self.messages_url.as_str())
             .field("auth", &self.config.auth)
-            .field("sender", &self.config.sender)
+            .field("send_from", &self.config.send_from)
             .finish()
     }
 }
@@ -199,7 +199,7 @@ fn is_sid(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-impl TwilioSender {
+impl TwilioTransport {
     /// Build a sender (and its HTTP client, rustls TLS). Fails on a base URL that cannot take
     /// a path or on SIDs that are not alphanumeric.
     pub fn new(config: TwilioConfig) -> Result<Self, TwilioError> {
@@ -209,7 +209,7 @@ impl TwilioSender {
                 "account SID must be alphanumeric (AC…)".into(),
             ));
         }
-        if let Sender::MessagingService(sid) = &config.sender
+        if let SendFrom::MessagingService(sid) = &config.send_from
             && !is_sid(sid)
         {
             return Err(TwilioError::Config(
@@ -234,7 +234,7 @@ impl TwilioSender {
             .user_agent(concat!("antirelou-twilio/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TwilioError::Config(format!("HTTP client: {e}")))?;
-        Ok(TwilioSender {
+        Ok(TwilioTransport {
             http,
             messages_url,
             config,
@@ -250,9 +250,9 @@ impl TwilioSender {
     /// wants them everywhere).
     pub fn form_fields(&self, sms: &OutboundSms) -> Vec<(&'static str, String)> {
         let mut fields = vec![("To", sms.to().e164().to_owned())];
-        match &self.config.sender {
-            Sender::Number => fields.push(("From", sms.from().e164().to_owned())),
-            Sender::MessagingService(sid) => fields.push(("MessagingServiceSid", sid.clone())),
+        match &self.config.send_from {
+            SendFrom::Number => fields.push(("From", sms.from().e164().to_owned())),
+            SendFrom::MessagingService(sid) => fields.push(("MessagingServiceSid", sid.clone())),
         }
         fields.push(("Body", sms.body().to_owned()));
         if let Some(cb) = &self.config.status_callback {
@@ -261,7 +261,7 @@ impl TwilioSender {
         fields
     }
 
-    /// Send one message; the error keeps Twilio's details (see [`SmsSender::send`] for the core
+    /// Send one message; the error keeps Twilio's details (see [`SmsTransport::send`] for the core
     /// error).
     pub async fn send_message(&self, sms: &OutboundSms) -> Result<SendReceipt, TwilioError> {
         let body = form_urlencoded::Serializer::new(String::new())
@@ -377,7 +377,7 @@ pub fn api_error(http_status: u16, body: &[u8], retry_after: Option<Duration>) -
 }
 
 #[async_trait]
-impl SmsSender for TwilioSender {
+impl SmsTransport for TwilioTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         match self.send_message(sms).await {
             Ok(r) => Ok(r),
@@ -441,12 +441,12 @@ mod tests {
             account_sid: "AC123".into(),
             auth_token: "t".into(),
         };
-        let s = TwilioSender::new(TwilioConfig::new(auth.clone())).unwrap();
+        let s = TwilioTransport::new(TwilioConfig::new(auth.clone())).unwrap();
         assert_eq!(
             s.messages_url().as_str(),
             "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"
         );
-        let s = TwilioSender::new(
+        let s = TwilioTransport::new(
             TwilioConfig::new(auth.clone())
                 .with_api_base("http://127.0.0.1:8080/prefix/".parse().unwrap()),
         )
@@ -460,12 +460,12 @@ mod tests {
             auth_token: "t".into(),
         };
         assert!(matches!(
-            TwilioSender::new(TwilioConfig::new(bad)),
+            TwilioTransport::new(TwilioConfig::new(bad)),
             Err(TwilioError::Config(_))
         ));
         let bad = TwilioConfig::new(auth).with_api_base("mailto:x@y".parse().unwrap());
         assert!(matches!(
-            TwilioSender::new(bad),
+            TwilioTransport::new(bad),
             Err(TwilioError::Config(_))
         ));
     }

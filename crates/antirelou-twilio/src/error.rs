@@ -74,7 +74,7 @@ pub enum TwilioError {
     },
 
     /// Twilio answered `2xx` without a message `sid`: the outcome is unknown, a transient error
-    /// (see the core's `SmsSender` contract).
+    /// (see the core's `SmsTransport` contract).
     #[error("Twilio answered 2xx without a message sid")]
     AcceptedWithoutId,
 

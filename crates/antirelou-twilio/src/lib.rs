@@ -12,7 +12,7 @@
 //!   status-callback webhooks (form `POST` and `GET`) into the core's events.
 //! * [`twiml`]: rendering of the core's [`VoiceScript`](antirelou_core::voice::VoiceScript) as
 //!   TwiML with a real XML escaper; a leading `<Reject>` so refused calls are not billed.
-//! * [`client`]: [`TwilioSender`], the core's [`SmsSender`](antirelou_core::SmsSender) over the
+//! * [`client`]: [`TwilioTransport`], the core's [`SmsTransport`](antirelou_core::SmsTransport) over the
 //!   Messages API, with Twilio's error codes mapped to transient or permanent errors.
 //! * [`service`]: [`TwilioWebhookState`], the three webhooks as plain functions over
 //!   `http::Request<Bytes>`, answered with the adapter kit's status mapping.
@@ -44,7 +44,7 @@ pub mod webhook;
 /// webhooks. It never changes (existing databases hold keys made with it).
 pub const PROVIDER: antirelou_core::ProviderId = antirelou_core::ProviderId::from_static("twilio");
 
-pub use client::{Auth, Sender, TwilioConfig, TwilioSender};
+pub use client::{Auth, SendFrom, TwilioConfig, TwilioTransport};
 pub use error::TwilioError;
 pub use service::TwilioWebhookState;
 pub use signature::SignatureValidator;

@@ -1,4 +1,4 @@
-//! `TwilioSender::find_accepted` against a loopback server that plays Twilio's Messages API
+//! `TwilioTransport::find_accepted` against a loopback server that plays Twilio's Messages API
 //! with state: a `POST` creates a message, a `GET` lists them newest first, filtered by `To` and
 //! `From`, in Twilio's JSON shape. Every request is checked (method, path, auth, query).
 #![allow(clippy::unwrap_used)]
@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use antirelou_core::conformance::sample_sms;
-use antirelou_core::{Error, PriorSend, SmsSender, Timestamp};
-use antirelou_twilio::client::{Auth, TwilioConfig, TwilioSender};
+use antirelou_core::{Error, PriorSend, SmsTransport, Timestamp};
+use antirelou_twilio::client::{Auth, TwilioConfig, TwilioTransport};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -98,7 +98,7 @@ async fn list(State(t): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Respon
     (StatusCode::OK, body.to_string()).into_response()
 }
 
-async fn start() -> (Arc<Twilio>, TwilioSender) {
+async fn start() -> (Arc<Twilio>, TwilioTransport) {
     let t = Arc::new(Twilio::default());
     let app = Router::new()
         .route(PATH, post(create).get(list))
@@ -106,7 +106,7 @@ async fn start() -> (Arc<Twilio>, TwilioSender) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(Auth::AccountToken {
             account_sid: SID.into(),
             auth_token: TOKEN.into(),

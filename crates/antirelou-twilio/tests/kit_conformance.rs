@@ -9,15 +9,15 @@ use std::time::Duration;
 use antirelou_core::InboundHandler;
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_sender_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
+    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
 use antirelou_twilio::signature::SignatureValidator;
 use antirelou_twilio::twiml::{self, VoiceMap};
 use antirelou_twilio::webhook::{WebhookConfig, decode_form};
-use antirelou_twilio::{Auth, TwilioConfig, TwilioSender, TwilioWebhookState};
+use antirelou_twilio::{Auth, TwilioConfig, TwilioTransport, TwilioWebhookState};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
@@ -36,9 +36,9 @@ fn twilio_error(status: u16, code: u32, message: &str) -> Canned {
     )
 }
 
-impl SenderHarness for Twilio {
-    type Sender = TwilioSender;
-    fn sender(&self, api_base: &str, timeout: Duration) -> TwilioSender {
+impl TransportHarness for Twilio {
+    type Transport = TwilioTransport;
+    fn transport(&self, api_base: &str, timeout: Duration) -> TwilioTransport {
         let auth = Auth::AccountToken {
             account_sid: SID.into(),
             auth_token: TOKEN.into(),
@@ -46,7 +46,7 @@ impl SenderHarness for Twilio {
         let config = TwilioConfig::new(auth)
             .with_api_base(api_base.parse().unwrap())
             .with_timeout(timeout);
-        TwilioSender::new(config).unwrap()
+        TwilioTransport::new(config).unwrap()
     }
     fn send_route(&self) -> (Method, String) {
         (
@@ -81,8 +81,8 @@ impl SenderHarness for Twilio {
 }
 
 #[tokio::test]
-async fn sender_passes_the_kit_suite() {
-    run_sender_suite(&Twilio).await;
+async fn transport_passes_the_kit_suite() {
+    run_transport_suite(&Twilio).await;
 }
 
 fn form(sms: &SampleInbound, with_from: bool) -> String {

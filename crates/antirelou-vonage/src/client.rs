@@ -1,4 +1,4 @@
-//! Sending SMS through Vonage's SMS API: [`VonageSender`], an [`SmsSender`].
+//! Sending SMS through Vonage's SMS API: [`VonageTransport`], an [`SmsTransport`].
 //!
 //! `POST {api_base}/sms/json` with a form body: `api_key`, `from`, `to` (digits only),
 //! `text`, `type=unicode` when the text is not GSM-7 (the SMS API does **not** detect it and
@@ -32,7 +32,7 @@
 //! HTTP 408, 425, 429 and 5xx, timeouts and connection errors are `Transient` with `Retry-After`,
 //! classified by the adapter kit ([`kit::classify_status`], [`kit::transport_error`]). A 2xx
 //! whose body cannot be read, or whose accepted messages carry no `message-id`, leaves the
-//! outcome unknown: `Transient`, as the [`SmsSender`] contract asks. Other HTTP 4xx are
+//! outcome unknown: `Transient`, as the [`SmsTransport`] contract asks. Other HTTP 4xx are
 //! `Permanent` with the code `http-<status>`. Vonage's `error-text` is masked
 //! ([`antirelou_core::phone::mask_numbers`]).
 
@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use antirelou_core::kit;
 use antirelou_core::phone::mask_numbers;
-use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsSender, SystemClock};
+use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
@@ -82,7 +82,7 @@ impl fmt::Debug for VonageAuth {
     }
 }
 
-/// Configuration of a [`VonageSender`].
+/// Configuration of a [`VonageTransport`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VonageConfig {
@@ -152,14 +152,14 @@ impl VonageConfig {
 
 /// Sends SMS through Vonage's SMS API.
 #[derive(Debug, Clone)]
-pub struct VonageSender {
+pub struct VonageTransport {
     config: VonageConfig,
     endpoint: Url,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
 
-impl VonageSender {
+impl VonageTransport {
     /// A sender with its own HTTP client.
     pub fn new(config: VonageConfig) -> Result<Self, VonageError> {
         let http = reqwest::Client::builder()
@@ -197,7 +197,7 @@ impl VonageSender {
         let endpoint = base
             .join("sms/json")
             .map_err(|e| VonageError::Config(format!("api_base: {e}")))?;
-        Ok(VonageSender {
+        Ok(VonageTransport {
             config,
             endpoint,
             http,
@@ -289,7 +289,7 @@ impl VonageSender {
 }
 
 #[async_trait]
-impl SmsSender for VonageSender {
+impl SmsTransport for VonageTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.send_inner(sms).await.map_err(Into::into)
     }

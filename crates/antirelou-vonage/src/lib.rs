@@ -11,7 +11,7 @@
 //! * [`webhook`]: parsing inbound SMS (multipart messages make one message), delivery receipts
 //!   and the voice answer and event webhooks, from GET queries, forms or JSON;
 //! * [`ncco`]: rendering the core's voice scripts as NCCO JSON;
-//! * [`client`]: [`VonageSender`], the [`SmsSender`](antirelou_core::SmsSender) for
+//! * [`client`]: [`VonageTransport`], the [`SmsTransport`](antirelou_core::SmsTransport) for
 //!   `POST /sms/json`, with the per-message status table;
 //! * [`service`]: [`VonageWebhooks`], the endpoints over plain [`http`] types;
 //! * [`router`] (feature `axum`, default): a ready `axum` router.
@@ -58,7 +58,7 @@ pub fn wire_number(n: &antirelou_core::PhoneNumber) -> &str {
     e164.strip_prefix('+').unwrap_or(e164)
 }
 
-pub use client::{VonageAuth, VonageConfig, VonageSender};
+pub use client::{VonageAuth, VonageConfig, VonageTransport};
 pub use error::VonageError;
 pub use service::{VonageWebhooks, VonageWebhooksBuilder};
 pub use signature::{SignatureMethod, SmsSigner};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, SenderHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, run_sender_suite,
-    run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness,
+    run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
@@ -17,7 +17,7 @@ use antirelou_core::{Clock, InboundHandler, SystemClock};
 use antirelou_vonage::jwt::JwtVerifier;
 use antirelou_vonage::ncco::{self, NccoOptions};
 use antirelou_vonage::{
-    SignatureMethod, SmsSigner, VonageAuth, VonageConfig, VonageSender, VonageWebhooks,
+    SignatureMethod, SmsSigner, VonageAuth, VonageConfig, VonageTransport, VonageWebhooks,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,13 +34,13 @@ fn one_message(message: Value) -> Canned {
     Canned::json(200, json!({"message-count": "1", "messages": [message]}))
 }
 
-impl SenderHarness for Vonage {
-    type Sender = VonageSender;
-    fn sender(&self, api_base: &str, timeout: Duration) -> VonageSender {
+impl TransportHarness for Vonage {
+    type Transport = VonageTransport;
+    fn transport(&self, api_base: &str, timeout: Duration) -> VonageTransport {
         let config = VonageConfig::new(KEY, VonageAuth::Secret(SECRET.into()))
             .with_api_base(api_base.parse().unwrap())
             .with_timeout(timeout);
-        VonageSender::new(config).unwrap()
+        VonageTransport::new(config).unwrap()
     }
     fn send_route(&self) -> (Method, String) {
         (Method::POST, "/sms/json".into())
@@ -76,8 +76,8 @@ impl SenderHarness for Vonage {
 }
 
 #[tokio::test]
-async fn sender_passes_the_kit_suite() {
-    run_sender_suite(&Vonage).await;
+async fn transport_passes_the_kit_suite() {
+    run_transport_suite(&Vonage).await;
 }
 
 fn digits(n: &str) -> String {

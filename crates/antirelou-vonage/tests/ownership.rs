@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use antirelou_core::ProviderId;
 use antirelou_core::catalogue::Locale;
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::privacy::NumberHasher;
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::{ManualClock, PhoneNumber, Timestamp};
 use antirelou_vonage::signature::{SignatureMethod, SmsSigner};
 use antirelou_vonage::{VonageWebhooks, router};
@@ -81,9 +81,9 @@ async fn a_vonage_signed_text_to_a_twilio_number_is_refused() {
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     assert_eq!(store.reply_count(), 1);
 
-    let stub = Arc::new(StubSender::new());
+    let stub = Arc::new(StubTransport::new());
     let dispatcher = engine.dispatcher(
-        Senders::new()
+        Transports::new()
             .with(ProviderId::from_static("twilio"), stub.clone(), None)
             .with(antirelou_vonage::PROVIDER, stub.clone(), None),
     );

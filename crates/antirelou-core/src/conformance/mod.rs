@@ -47,28 +47,28 @@
 //!
 //! Backends must store timestamps before 1970 correctly (they are plain `i64` milliseconds).
 //!
-//! # Senders
+//! # Transports
 //!
-//! [`sender_accepts`], [`sender_classifies`] and [`sender_sends_concurrently`] check one
-//! [`SmsSender`] call against a fake provider the adapter's test controls: the test makes its
+//! [`transport_accepts`], [`transport_classifies`] and [`transport_sends_concurrently`] check one
+//! [`SmsTransport`] call against a fake provider the adapter's test controls: the test makes its
 //! fake answer "accepted", "429 with Retry-After", "opted out"… and asserts the adapter's
 //! classification with these functions. [`sample_sms`] builds test messages.
 //!
 //! ```
 //! use antirelou_core::conformance::{self, ExpectedError};
-//! use antirelou_core::stub::{FailureKind, StubSender};
+//! use antirelou_core::stub::{FailureKind, StubTransport};
 //! use std::time::Duration;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! // With an adapter, the "fake provider" is a loopback HTTP server the test scripts.
-//! let sender = StubSender::new();
+//! let sender = StubTransport::new();
 //! let sms = conformance::sample_sms("Hey, who is this?", "reply-1-attempt-1");
-//! let receipt = conformance::sender_accepts(&sender, &sms).await;
+//! let receipt = conformance::transport_accepts(&sender, &sms).await;
 //! assert_eq!(receipt.provider_id, "stub-1");
 //!
 //! sender.fail_next(1, FailureKind::Transient { retry_after: Some(Duration::from_secs(30)) });
 //! let expected = ExpectedError::Transient { retry_after: Some(Duration::from_secs(30)) };
-//! conformance::sender_classifies(&sender, &sms, expected).await;
+//! conformance::transport_classifies(&sender, &sms, expected).await;
 //! # });
 //! ```
 
@@ -86,26 +86,26 @@ use crate::event::{Channel, DeliveryState};
 use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::privacy::SenderHash;
-use crate::sender::{OutboundSms, SendReceipt, SmsSender};
 use crate::store::{
     ClaimedReply, Counters, LeaseToken, NewReply, OptOutStore, ReplyId, ReplyKind, ReplyQueue,
     ReplyRecord, ReplyState, Reservation, ScheduleOutcome, SenderHistory, SpendCaps, SpendLedger,
     SpendSummary, Store, TerminalState,
 };
+use crate::transport::{OutboundSms, SendReceipt, SmsTransport};
 
 mod admit;
 mod history;
 mod ledger;
 mod lessons;
 mod queue;
-mod sender;
+mod transport;
 
 pub use admit::*;
 pub use history::*;
 pub use ledger::*;
 pub use lessons::*;
 pub use queue::*;
-pub use sender::*;
+pub use transport::*;
 
 // ---------------------------------------------------------------------------------------------
 // Entry points

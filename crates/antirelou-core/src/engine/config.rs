@@ -53,7 +53,7 @@ pub struct EngineConfig {
     /// Concurrent workers in [`Dispatcher::run`](super::Dispatcher::run) (default 4). Each has
     /// at most one send in flight, so a crash can send at most this many replies twice per
     /// process (none when the provider answers
-    /// [`SmsSender::find_accepted`](crate::SmsSender::find_accepted)): fewer workers, fewer
+    /// [`SmsTransport::find_accepted`](crate::SmsTransport::find_accepted)): fewer workers, fewer
     /// possible duplicates, less throughput.
     pub workers: usize,
     /// How long an idle worker sleeps before looking for due replies again (default 1 s).

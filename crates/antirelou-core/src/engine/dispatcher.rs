@@ -18,7 +18,7 @@
 //!    accepted: he may have got it, his slot stays taken);
 //! 4. the text is built from the number's lessons (never from the queue); a claim that is not
 //!    the reply's first asks the provider whether an earlier one was accepted
-//!    ([`SmsSender::find_accepted`]) and, if so, records that send instead of sending again;
+//!    ([`SmsTransport::find_accepted`]) and, if so, records that send instead of sending again;
 //!    a lesson goes out in its locale's one-segment short form when a cap is past
 //!    [`EngineConfig::short_form_above`](super::EngineConfig::short_form_above) spent; the cost
 //!    of the text chosen (its own segments) is reserved in the ledger at the price last billed
@@ -62,8 +62,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{Channel, ProviderId};
 use crate::policy::{Decision, Reason};
-use crate::sender::{OutboundSms, SmsSender};
 use crate::store::{ClaimedReply, ReplyKind, ReplyQueue, Reservation, SpendLedger, TerminalState};
+use crate::transport::{OutboundSms, SmsTransport};
 use recovery::Prior;
 
 /// The longest provider `Retry-After` the dispatcher honours. Adapters pass the provider's value
@@ -71,70 +71,70 @@ use recovery::Prior;
 /// hostile value cannot park a reply until it expires.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// The senders of each provider account, with their optional pace.
+/// The transports of each provider account, with their optional pace.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use antirelou_core::engine::{RatePerSecond, Senders};
+/// use antirelou_core::engine::{RatePerSecond, Transports};
 /// use antirelou_core::ProviderId;
-/// use antirelou_core::stub::StubSender;
-/// let senders = Senders::new()
-///     .with(ProviderId::from_static("acme"), Arc::new(StubSender::new()), Some(RatePerSecond::new(1.0).unwrap()));
-/// assert!(senders.get(ProviderId::from_static("acme")).is_some());
-/// assert!(senders.get(ProviderId::from_static("other")).is_none());
+/// use antirelou_core::stub::StubTransport;
+/// let transports = Transports::new()
+///     .with(ProviderId::from_static("acme"), Arc::new(StubTransport::new()), Some(RatePerSecond::new(1.0).unwrap()));
+/// assert!(transports.get(ProviderId::from_static("acme")).is_some());
+/// assert!(transports.get(ProviderId::from_static("other")).is_none());
 /// ```
 #[derive(Clone, Default)]
-pub struct Senders {
+pub struct Transports {
     map: HashMap<ProviderId, Route>,
 }
 
 #[derive(Clone)]
 struct Route {
-    sender: Arc<dyn SmsSender>,
+    transport: Arc<dyn SmsTransport>,
     pacer: Option<Arc<Pacer>>,
 }
 
-impl Senders {
-    /// No senders yet.
+impl Transports {
+    /// No transports yet.
     pub fn new() -> Self {
-        Senders::default()
+        Transports::default()
     }
 
-    /// Add (or replace) the sender of `provider`, sending at most `pace` messages per second
+    /// Add (or replace) the transport of `provider`, sending at most `pace` messages per second
     /// when given.
     pub fn with(
         mut self,
         provider: ProviderId,
-        sender: Arc<dyn SmsSender>,
+        transport: Arc<dyn SmsTransport>,
         pace: Option<RatePerSecond>,
     ) -> Self {
-        self.insert(provider, sender, pace);
+        self.insert(provider, transport, pace);
         self
     }
 
-    /// Add (or replace) the sender of `provider`.
+    /// Add (or replace) the transport of `provider`.
     pub fn insert(
         &mut self,
         provider: ProviderId,
-        sender: Arc<dyn SmsSender>,
+        transport: Arc<dyn SmsTransport>,
         pace: Option<RatePerSecond>,
     ) {
         self.map.insert(
             provider,
             Route {
-                sender,
+                transport,
                 pacer: pace.map(|r| Arc::new(Pacer::new(r))),
             },
         );
     }
 
-    /// The sender of `provider`, if any.
-    pub fn get(&self, provider: ProviderId) -> Option<&Arc<dyn SmsSender>> {
-        self.map.get(&provider).map(|r| &r.sender)
+    /// The transport of `provider`, if any.
+    pub fn get(&self, provider: ProviderId) -> Option<&Arc<dyn SmsTransport>> {
+        self.map.get(&provider).map(|r| &r.transport)
     }
 }
 
-impl fmt::Debug for Senders {
+impl fmt::Debug for Transports {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (p, r) in &self.map {
@@ -197,11 +197,11 @@ impl TickReport {
     }
 }
 
-/// Sends due replies. Cheap to clone; clones share the senders and their pacing.
+/// Sends due replies. Cheap to clone; clones share the transports and their pacing.
 #[derive(Clone, Debug)]
 pub struct Dispatcher {
     engine: Engine,
-    senders: Arc<Senders>,
+    transports: Arc<Transports>,
 }
 
 /// How one claimed reply ended in this tick.
@@ -330,16 +330,16 @@ struct Priced {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(engine: Engine, senders: Senders) -> Self {
+    pub(crate) fn new(engine: Engine, transports: Transports) -> Self {
         for n in engine.numbers().list() {
-            if senders.get(n.provider).is_none() {
+            if transports.get(n.provider).is_none() {
                 tracing::warn!(number = %n.number.masked(), provider = n.provider.as_str(),
                     "no sender for this number's provider: its replies will wait");
             }
         }
         Dispatcher {
             engine,
-            senders: Arc::new(senders),
+            transports: Arc::new(transports),
         }
     }
 
@@ -524,7 +524,7 @@ impl Dispatcher {
             _ => outbound(text),
         };
 
-        let Some(route) = self.senders.map.get(&entry.config.provider) else {
+        let Some(route) = self.transports.map.get(&entry.config.provider) else {
             tracing::error!(number = %c.number.masked(), provider = entry.config.provider.as_str(),
                 "no sender configured for this provider");
             return self
@@ -551,7 +551,10 @@ impl Dispatcher {
             .prices
             .per_segment(calling_code, inner.config.price_per_segment);
         let mut estimate = per_segment * sms.segments();
-        let slot = match self.already_sent(c, &*route.sender, &sms, estimate).await? {
+        let slot = match self
+            .already_sent(c, &*route.transport, &sms, estimate)
+            .await?
+        {
             Prior::Recorded(step) => return Ok(step),
             Prior::NotSent => Slot::GiveBack,
             // He may have got this lesson from the earlier claim: his slot stays taken.
@@ -588,7 +591,7 @@ impl Dispatcher {
             calling_code,
             short_form,
         };
-        self.transmit(c, &*route.sender, &sms, &reservation, priced)
+        self.transmit(c, &*route.transport, &sms, &reservation, priced)
             .await
     }
 
@@ -692,7 +695,7 @@ impl Dispatcher {
     async fn transmit(
         &self,
         c: &ClaimedReply,
-        sender: &dyn SmsSender,
+        sender: &dyn SmsTransport,
         sms: &OutboundSms,
         reservation: &Reservation,
         priced: Priced,
@@ -1012,7 +1015,7 @@ impl Inner {
     /// until a delivery report brings the price (shared by a send and a recovered send).
     pub(super) fn remember_price(
         &self,
-        receipt: &crate::sender::SendReceipt,
+        receipt: &crate::transport::SendReceipt,
         estimate: crate::money::Money,
         calling_code: u16,
     ) {

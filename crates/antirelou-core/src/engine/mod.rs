@@ -43,7 +43,7 @@
 //! Sending is at least once: a process that dies after the provider accepted a lesson and
 //! before the store recorded it leaves the reply claimed, and the next claim, when the lease has
 //! expired, sends it again, unless the provider says it already accepted it
-//! ([`SmsSender::find_accepted`](crate::SmsSender::find_accepted), which a sender answers
+//! ([`SmsTransport::find_accepted`](crate::SmsTransport::find_accepted), which a sender answers
 //! when its provider can list recent messages; the Twilio adapter's does, for example). At most one duplicate per send in flight at the crash
 //! ([`EngineConfig::workers`] per process), a [`EngineConfig::lease`] after it.
 //!
@@ -88,11 +88,11 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use antirelou_core::catalogue::Locale;
-//! use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+//! use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 //! use antirelou_core::event::InboundSms;
 //! use antirelou_core::memory::InMemoryStore;
 //! use antirelou_core::privacy::NumberHasher;
-//! use antirelou_core::stub::{self, StubSender};
+//! use antirelou_core::stub::{self, StubTransport};
 //! use antirelou_core::{Caller, InboundHandler, ManualClock, PhoneNumber, SmsOutcome, Timestamp};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -120,8 +120,8 @@
 //! assert_eq!(engine.handle_sms(sms).await?, SmsOutcome::Duplicate); // the provider retried
 //!
 //! // A dispatcher sends the lesson one hour later, not before.
-//! let stub = Arc::new(StubSender::new());
-//! let dispatcher = engine.dispatcher(Senders::new().with(stub::PROVIDER, stub.clone(), None));
+//! let stub = Arc::new(StubTransport::new());
+//! let dispatcher = engine.dispatcher(Transports::new().with(stub::PROVIDER, stub.clone(), None));
 //! assert_eq!(dispatcher.tick().await?.sent, 0);
 //! clock.advance(Duration::from_secs(3600));
 //! assert_eq!(dispatcher.tick().await?.sent, 1);
@@ -151,7 +151,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use config::EngineConfig;
-pub use dispatcher::{Dispatcher, MAX_RETRY_AFTER, Senders, TickReport};
+pub use dispatcher::{Dispatcher, MAX_RETRY_AFTER, TickReport, Transports};
 pub use numbers::{DecoyConfig, NumberConfig, NumberStatus, Numbers};
 pub use pacing::RatePerSecond;
 pub use timing::backoff;
@@ -350,9 +350,9 @@ impl Engine {
         })
     }
 
-    /// A dispatcher that sends this engine's due replies through `senders`.
-    pub fn dispatcher(&self, senders: Senders) -> Dispatcher {
-        Dispatcher::new(self.clone(), senders)
+    /// A dispatcher that sends this engine's due replies through `transports`.
+    pub fn dispatcher(&self, transports: Transports) -> Dispatcher {
+        Dispatcher::new(self.clone(), transports)
     }
 
     pub(crate) fn inner(&self) -> &Inner {

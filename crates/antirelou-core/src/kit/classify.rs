@@ -1,5 +1,5 @@
 //! HTTP and transport failures of a provider's API as the core's errors, so that every adapter
-//! classifies them alike (the [`SmsSender`](crate::SmsSender) contract):
+//! classifies them alike (the [`SmsTransport`](crate::SmsTransport) contract):
 //!
 //! | Failure | Core error |
 //! |---|---|
@@ -78,7 +78,7 @@ pub fn transport_error(provider: &str, e: &reqwest::Error) -> Error {
 /// The error of a `2xx` answer that carries no message id. The provider may have accepted the
 /// message, but without an id it can be neither matched to its delivery reports nor recorded:
 /// the outcome is unknown, so this is [`Error::Transient`]. The next attempt asks
-/// [`SmsSender::find_accepted`](crate::SmsSender::find_accepted) first, where the provider can
+/// [`SmsTransport::find_accepted`](crate::SmsTransport::find_accepted) first, where the provider can
 /// answer it, and otherwise sends again (a rare duplicate rather than a lost lesson).
 pub fn accepted_without_id(provider: &str) -> Error {
     Error::Transient {

@@ -16,7 +16,7 @@
 //! With `adapter-kit-testing`, the test half: `fake_provider` (a scripted loopback provider
 //! server that records every request), `recording` (a recording
 //! [`InboundHandler`](crate::InboundHandler)), `log_capture` and the `conformance` suites
-//! (sender, webhooks, voice) every adapter runs from its tests.
+//! (transport, webhooks, voice) every adapter runs from its tests.
 
 pub mod classify;
 pub mod request;

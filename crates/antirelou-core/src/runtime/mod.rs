@@ -11,7 +11,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use antirelou_core::engine::{Engine, Senders};
+//! use antirelou_core::engine::{Engine, Transports};
 //! use antirelou_core::memory::InMemoryStore;
 //! use antirelou_core::privacy::NumberHasher;
 //! use antirelou_core::runtime::{Retention, Runtime};
@@ -20,7 +20,7 @@
 //! # async fn main() -> antirelou_core::Result<()> {
 //! let engine = Engine::builder(Arc::new(InMemoryStore::new()), NumberHasher::new(b"sixteen bytes at least")?)
 //!     .build()?;
-//! let runtime = Runtime::builder(engine, Senders::new())
+//! let runtime = Runtime::builder(engine, Transports::new())
 //!     .spend_every(Duration::from_secs(5))
 //!     .purge(Retention::default(), Duration::from_secs(3600))
 //!     .spawn();
@@ -42,7 +42,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::engine::{Dispatcher, Engine, Senders, TickReport};
+use crate::engine::{Dispatcher, Engine, TickReport, Transports};
 use crate::{Clock as _, Result, Timestamp};
 
 /// The default spend feed period.
@@ -54,7 +54,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub struct RuntimeBuilder {
     engine: Engine,
-    senders: Senders,
+    transports: Transports,
     spend_every: Duration,
     purge: Option<(Retention, Duration)>,
 }
@@ -82,7 +82,7 @@ impl RuntimeBuilder {
     /// The runtime, for a caller that drives it with [`Runtime::step`].
     pub fn build(self) -> Runtime {
         Runtime {
-            dispatcher: self.engine.dispatcher(self.senders),
+            dispatcher: self.engine.dispatcher(self.transports),
             engine: self.engine,
             spend_every: self.spend_every,
             purge: self.purge,
@@ -128,11 +128,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A builder for `engine`, sending through `senders`.
-    pub fn builder(engine: Engine, senders: Senders) -> RuntimeBuilder {
+    /// A builder for `engine`, sending through `transports`.
+    pub fn builder(engine: Engine, transports: Transports) -> RuntimeBuilder {
         RuntimeBuilder {
             engine,
-            senders,
+            transports,
             spend_every: SPEND_EVERY,
             purge: Some((Retention::default(), PURGE_EVERY)),
         }

@@ -1,4 +1,4 @@
-//! Shared fixtures of the engine tests: an engine on the in-memory store, a stub sender and a
+//! Shared fixtures of the engine tests: an engine on the in-memory store, a stub transport and a
 //! manual clock, with a French number whose texts are easy to recognise.
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
 
@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-use antirelou_core::engine::{Dispatcher, Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Dispatcher, Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::event::{InboundCall, InboundSms, ProviderId};
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::policy::AbusePolicy;
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::{ReplyId, ReplyQueue, ReplyRecord};
-use antirelou_core::stub::StubSender;
+use antirelou_core::stub::StubTransport;
 use antirelou_core::{Caller, ManualClock, PhoneNumber, Timestamp};
 
 /// 2017-10-30T12:00:00Z, the Monday of the flood.
@@ -78,7 +78,7 @@ pub struct Harness {
     pub engine: Engine,
     pub clock: ManualClock,
     pub store: InMemoryStore,
-    pub stub: StubSender,
+    pub stub: StubTransport,
     pub dispatcher: Dispatcher,
 }
 
@@ -86,7 +86,7 @@ pub struct Setup {
     pub config: EngineConfig,
     pub number: NumberConfig,
     pub policy: Option<Arc<dyn AbusePolicy>>,
-    pub stub: StubSender,
+    pub stub: StubTransport,
     /// The engine's clock when not the harness's manual clock.
     pub engine_clock: Option<Arc<dyn antirelou_core::Clock>>,
     /// The lessons (default: [`catalogue`]).
@@ -103,7 +103,7 @@ impl Default for Setup {
                 ProviderId::from_static("twilio"),
             ),
             policy: None,
-            stub: StubSender::new(),
+            stub: StubTransport::new(),
             engine_clock: None,
             catalogue: catalogue(),
         }
@@ -127,7 +127,7 @@ impl Setup {
         }
         let engine = b.build().unwrap();
         let stub = self.stub;
-        let dispatcher = engine.dispatcher(Senders::new().with(
+        let dispatcher = engine.dispatcher(Transports::new().with(
             ProviderId::from_static("twilio"),
             Arc::new(stub.clone()),
             None,

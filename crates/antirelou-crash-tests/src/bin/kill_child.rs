@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::catalogue::{Catalogue, Locale};
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Senders};
+use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::store::Store;
-use antirelou_core::{Error, OutboundSms, PhoneNumber, PriorSend, SendReceipt, SmsSender};
+use antirelou_core::{Error, OutboundSms, PhoneNumber, PriorSend, SendReceipt, SmsTransport};
 use antirelou_postgres::{PgConfig, PgStore};
 use antirelou_sqlite::{Durability, SqliteConfig, SqliteStore};
 use async_trait::async_trait;
@@ -30,7 +30,7 @@ const NUMBER: &str = "+33937000000";
 
 /// Sends over the fake provider's line protocol, on pooled persistent connections.
 #[derive(Debug)]
-struct LineSender {
+struct LineTransport {
     addr: SocketAddr,
     instance: u32,
     idle: tokio::sync::Mutex<Vec<BufStream<TcpStream>>>,
@@ -38,7 +38,7 @@ struct LineSender {
     lookup: bool,
 }
 
-impl LineSender {
+impl LineTransport {
     /// One request line, one answer line, on a pooled connection.
     async fn ask(&self, request: String) -> antirelou_core::Result<String> {
         let pooled = self.idle.lock().await.pop();
@@ -65,7 +65,7 @@ fn transient(e: impl std::fmt::Display) -> Error {
 }
 
 #[async_trait]
-impl SmsSender for LineSender {
+impl SmsTransport for LineTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         let line = self
             .ask(format!("SEND {} {}\n", self.instance, sms.client_ref()))
@@ -194,13 +194,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         antirelou_core::stub::PROVIDER,
     ))
     .build()?;
-    let sender = LineSender {
+    let sender = LineTransport {
         addr: args.provider,
         instance: args.instance,
         idle: Default::default(),
         lookup: std::env::var_os("KILL_CHILD_LOOKUP").is_some(),
     };
-    let dispatcher = engine.dispatcher(Senders::new().with(
+    let dispatcher = engine.dispatcher(Transports::new().with(
         antirelou_core::stub::PROVIDER,
         Arc::new(sender),
         None,

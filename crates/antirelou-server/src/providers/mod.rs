@@ -1,6 +1,6 @@
 //! The provider registry: every adapter the server can load, each owning its configuration
 //! section (`[twilio]`, `[vonage]`, `[telnyx]`), its validation, its transport (the
-//! [`SmsSender`] the dispatcher sends through) and its webhook routes (`/{id}/…`). The
+//! [`SmsTransport`] the dispatcher sends through) and its webhook routes (`/{id}/…`). The
 //! configuration and the application iterate [`REGISTRY`]; neither names a provider.
 //!
 //! Adding a provider to the server is one [`AdapterFactory`] in this list.
@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{InboundHandler, ProviderId, SmsSender};
+use antirelou_core::{InboundHandler, ProviderId, SmsTransport};
 use axum::Router;
 use url::Url;
 
@@ -92,7 +92,7 @@ pub trait ConfiguredProvider: Debug + Send + Sync {
     fn transport(
         &self,
         wiring: &Wiring<'_>,
-    ) -> Result<(Arc<dyn SmsSender>, Option<RatePerSecond>), ServerError>;
+    ) -> Result<(Arc<dyn SmsTransport>, Option<RatePerSecond>), ServerError>;
 
     /// Its webhook routes, all under `/{id}/`.
     fn routes(&self, wiring: &Wiring<'_>) -> Result<Router, ServerError>;

@@ -5,9 +5,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{ProviderId, SmsSender};
+use antirelou_core::{ProviderId, SmsTransport};
 use antirelou_telnyx::config::{API_KEY_ENV, TelnyxSection};
-use antirelou_telnyx::{TelnyxConfig, TelnyxError, TelnyxSender, TelnyxWebhooks};
+use antirelou_telnyx::{TelnyxConfig, TelnyxError, TelnyxTransport, TelnyxWebhooks};
 use axum::Router;
 
 use super::{AdapterFactory, ConfiguredProvider, SectionContext, Wiring, deserialize};
@@ -94,8 +94,8 @@ impl ConfiguredProvider for TelnyxProvider {
     fn transport(
         &self,
         _wiring: &Wiring<'_>,
-    ) -> Result<(Arc<dyn SmsSender>, Option<RatePerSecond>), ServerError> {
-        let sender = TelnyxSender::new(self.config.clone())
+    ) -> Result<(Arc<dyn SmsTransport>, Option<RatePerSecond>), ServerError> {
+        let sender = TelnyxTransport::new(self.config.clone())
             .map_err(|e| super::wiring_error(self.id(), e))?;
         Ok((Arc::new(sender), None))
     }

@@ -4,10 +4,10 @@ use std::any::Any;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{ProviderId, SmsSender};
+use antirelou_core::{ProviderId, SmsTransport};
 use antirelou_twilio::router::TwilioWebhookState;
 use antirelou_twilio::twiml::VoiceMap;
-use antirelou_twilio::{Auth, SignatureValidator, TwilioConfig, TwilioSender, WebhookConfig};
+use antirelou_twilio::{Auth, SignatureValidator, TwilioConfig, TwilioTransport, WebhookConfig};
 use axum::Router;
 use serde::Deserialize;
 use url::Url;
@@ -123,7 +123,7 @@ impl ConfiguredProvider for TwilioSettings {
     fn transport(
         &self,
         wiring: &Wiring<'_>,
-    ) -> Result<(Arc<dyn SmsSender>, Option<RatePerSecond>), ServerError> {
+    ) -> Result<(Arc<dyn SmsTransport>, Option<RatePerSecond>), ServerError> {
         let id = self.id();
         let mut tc = TwilioConfig::new(Auth::AccountToken {
             account_sid: self.account_sid.clone(),
@@ -136,7 +136,7 @@ impl ConfiguredProvider for TwilioSettings {
         if self.status_callback {
             tc = tc.with_status_callback(super::endpoint(wiring.public_url, "/twilio/status")?);
         }
-        let sender = TwilioSender::new(tc).map_err(|e| super::wiring_error(id, e))?;
+        let sender = TwilioTransport::new(tc).map_err(|e| super::wiring_error(id, e))?;
         Ok((Arc::new(sender), super::rate(id, self.pace_per_second)?))
     }
 

@@ -4,10 +4,10 @@ use std::any::Any;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{ProviderId, SmsSender};
+use antirelou_core::{ProviderId, SmsTransport};
 use antirelou_vonage::jwt::JwtVerifier;
 use antirelou_vonage::{
-    SignatureMethod, SmsSigner, VonageAuth, VonageConfig, VonageSender, VonageWebhooks,
+    SignatureMethod, SmsSigner, VonageAuth, VonageConfig, VonageTransport, VonageWebhooks,
 };
 use axum::Router;
 use serde::Deserialize;
@@ -132,7 +132,7 @@ impl ConfiguredProvider for VonageSettings {
     fn transport(
         &self,
         wiring: &Wiring<'_>,
-    ) -> Result<(Arc<dyn SmsSender>, Option<RatePerSecond>), ServerError> {
+    ) -> Result<(Arc<dyn SmsTransport>, Option<RatePerSecond>), ServerError> {
         let id = self.id();
         let mut vc = VonageConfig::new(
             self.api_key.clone(),
@@ -142,7 +142,7 @@ impl ConfiguredProvider for VonageSettings {
         if self.delivery_receipts {
             vc = vc.with_callback(super::endpoint(wiring.public_url, "/vonage/dlr")?);
         }
-        let sender = VonageSender::new(vc).map_err(|e| super::wiring_error(id, e))?;
+        let sender = VonageTransport::new(vc).map_err(|e| super::wiring_error(id, e))?;
         Ok((Arc::new(sender), super::rate(id, self.pace_per_second)?))
     }
 

@@ -1,5 +1,5 @@
 //! Did Twilio already accept this message? The answer to
-//! [`SmsSender::find_accepted`](antirelou_core::SmsSender::find_accepted).
+//! [`SmsTransport::find_accepted`](antirelou_core::SmsTransport::find_accepted).
 //!
 //! Twilio's Messages API takes no idempotency key on a create (the `I-Twilio-Idempotency-Token`
 //! header is one Twilio *sends* on its webhooks), so a message accepted just before our process
@@ -15,16 +15,16 @@
 //! [`PriorSend::Unknown`] (send) rather than a guess.
 
 use antirelou_core::Timestamp;
-use antirelou_core::sender::{OutboundSms, PriorSend};
+use antirelou_core::transport::{OutboundSms, PriorSend};
 use serde_json::Value;
 
-use super::{Sender, TwilioSender, api_error, receipt_from_body, transport};
+use super::{SendFrom, TwilioTransport, api_error, receipt_from_body, transport};
 use crate::error::TwilioError;
 
 /// Messages read from the list (one page).
 pub const PAGE_SIZE: usize = 20;
 
-impl TwilioSender {
+impl TwilioTransport {
     /// Look for `sms` among the messages Twilio accepted since `since` (see the [module
     /// documentation](self)).
     pub async fn find_message(
@@ -36,7 +36,7 @@ impl TwilioSender {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("To", sms.to().e164());
-            if self.config.sender == Sender::Number {
+            if self.config.send_from == SendFrom::Number {
                 q.append_pair("From", sms.from().e164());
             }
             q.append_pair("PageSize", &PAGE_SIZE.to_string());
@@ -70,9 +70,9 @@ impl TwilioSender {
                 // A message we cannot date could be ours: do not claim it is not there.
                 return PriorSend::Unknown;
             };
-            let same_sender = match &self.config.sender {
-                Sender::Number => text(m, "from").as_deref() == Some(sms.from().e164()),
-                Sender::MessagingService(sid) => {
+            let same_sender = match &self.config.send_from {
+                SendFrom::Number => text(m, "from").as_deref() == Some(sms.from().e164()),
+                SendFrom::MessagingService(sid) => {
                     text(m, "messaging_service_sid").as_deref() == Some(sid.as_str())
                 }
             };

@@ -4,7 +4,7 @@
 //! leaves the reply claimed; when its lease ends the next claim sends it again, and the man gets
 //! the lesson twice (at most one duplicate per send in flight at the crash, a lease after it).
 //! No provider we use takes an idempotency key on a send, so the dispatcher asks instead
-//! ([`SmsSender::find_accepted`]) for every claim that is not the reply's first: a previous claim
+//! ([`SmsTransport::find_accepted`]) for every claim that is not the reply's first: a previous claim
 //! may have reached the provider (a crash, or a send whose outcome was unknown and reported as
 //! transient). The store does not record how the previous claim ended, so a retry after a
 //! definite failure is asked about too: one extra lookup on a rare path.
@@ -12,8 +12,8 @@
 use super::{Dispatcher, Step};
 use crate::error::Error;
 use crate::money::Money;
-use crate::sender::{OutboundSms, PriorSend, SmsSender};
 use crate::store::{ClaimedReply, SpendLedger};
+use crate::transport::{OutboundSms, PriorSend, SmsTransport};
 
 /// What the provider said about an earlier claim of a reply.
 pub(super) enum Prior {
@@ -34,7 +34,7 @@ impl Dispatcher {
     pub(super) async fn already_sent(
         &self,
         c: &ClaimedReply,
-        sender: &dyn SmsSender,
+        sender: &dyn SmsTransport,
         sms: &OutboundSms,
         estimate: Money,
     ) -> crate::error::Result<Prior> {

@@ -1,4 +1,4 @@
-//! The adapter conformance suites (feature `adapter-kit-testing`): the [`SmsSender`] and
+//! The adapter conformance suites (feature `adapter-kit-testing`): the [`SmsTransport`] and
 //! [`InboundHandler`] contracts and the voice rendering rules as executable tests that every
 //! provider adapter runs from its own tests, against the kit's [`FakeProvider`].
 //!
@@ -10,22 +10,22 @@
 //!
 //! | Suite | Entry point | Harness |
 //! |---|---|---|
-//! | sender | [`run_sender_suite`] | [`SenderHarness`] |
+//! | sender | [`run_transport_suite`] | [`TransportHarness`] |
 //! | webhooks | [`run_webhook_suite`] | [`WebhookHarness`] |
 //! | voice | [`run_voice_suite`] | [`VoiceHarness`] |
 //!
 //! `crates/antirelou-core/tests/kit_conformance_catches_bugs.rs` shows each suite failing on
 //! deliberately broken adapters.
 //!
-//! [`SmsSender`]: crate::SmsSender
+//! [`SmsTransport`]: crate::SmsTransport
 //! [`InboundHandler`]: crate::InboundHandler
 //! [`FakeProvider`]: super::fake_provider::FakeProvider
 
-mod sender;
+mod transport;
 mod voice;
 mod webhook;
 
-pub use sender::{ExpectedAuth, Scenario, SenderHarness, run_sender_suite};
+pub use transport::{ExpectedAuth, Scenario, TransportHarness, run_transport_suite};
 pub use voice::{
     HangupRendering, HeardStep, RejectRendering, RingRendering, VoiceCapabilities, VoiceHarness,
     XmlDialect, read_back_xml, run_voice_suite,

@@ -1,8 +1,8 @@
-//! The [`SmsSender`] checks.
+//! The [`SmsTransport`] checks.
 
 use super::*;
 
-/// The error a sender is expected to return, for [`sender_classifies`].
+/// The error a sender is expected to return, for [`transport_classifies`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpectedError {
     /// [`Error::Transient`] with exactly this `retry_after`.
@@ -33,24 +33,27 @@ pub fn sample_sms(body: &str, client_ref: &str) -> OutboundSms {
 /// The sender must accept `sms` (the fake provider was told to accept it): the receipt has a
 /// non-blank provider id, at least one segment, and a non-negative price if any. Returns the
 /// receipt for further checks.
-pub async fn sender_accepts<S: SmsSender + ?Sized>(sender: &S, sms: &OutboundSms) -> SendReceipt {
+pub async fn transport_accepts<S: SmsTransport + ?Sized>(
+    sender: &S,
+    sms: &OutboundSms,
+) -> SendReceipt {
     let receipt = match sender.send(sms).await {
         Ok(r) => r,
-        Err(e) => panic!("conformance::sender_accepts: the send failed: {e} ({e:?})"),
+        Err(e) => panic!("conformance::transport_accepts: the send failed: {e} ({e:?})"),
     };
     assert!(
         !receipt.provider_id.trim().is_empty(),
-        "conformance::sender_accepts: the receipt has no provider id"
+        "conformance::transport_accepts: the receipt has no provider id"
     );
     assert!(
         receipt.segments >= 1,
-        "conformance::sender_accepts: the receipt counts {} segments",
+        "conformance::transport_accepts: the receipt counts {} segments",
         receipt.segments
     );
     if let Some(price) = receipt.price {
         assert!(
             price >= Money::ZERO,
-            "conformance::sender_accepts: the price must be money spent (>= 0), got {price}"
+            "conformance::transport_accepts: the price must be money spent (>= 0), got {price}"
         );
     }
     receipt
@@ -58,14 +61,14 @@ pub async fn sender_accepts<S: SmsSender + ?Sized>(sender: &S, sms: &OutboundSms
 
 /// The sender must fail on `sms` with the `expected` kind of error (the fake provider was told
 /// to answer accordingly), and `is_transient()` must agree. Returns the error for further checks.
-pub async fn sender_classifies<S: SmsSender + ?Sized>(
+pub async fn transport_classifies<S: SmsTransport + ?Sized>(
     sender: &S,
     sms: &OutboundSms,
     expected: ExpectedError,
 ) -> Error {
     let err = match sender.send(sms).await {
         Ok(r) => panic!(
-            "conformance::sender_classifies: expected {expected:?}, but the send succeeded: {r:?}"
+            "conformance::transport_classifies: expected {expected:?}, but the send succeeded: {r:?}"
         ),
         Err(e) => e,
     };
@@ -81,7 +84,7 @@ pub async fn sender_classifies<S: SmsSender + ?Sized>(
     };
     assert!(
         ok,
-        "conformance::sender_classifies: expected {expected:?}, got {err:?}"
+        "conformance::transport_classifies: expected {expected:?}, got {err:?}"
     );
     let transient = matches!(
         expected,
@@ -90,14 +93,14 @@ pub async fn sender_classifies<S: SmsSender + ?Sized>(
     assert_eq!(
         err.is_transient(),
         transient,
-        "conformance::sender_classifies: is_transient() disagrees with {expected:?} for {err:?}"
+        "conformance::transport_classifies: is_transient() disagrees with {expected:?} for {err:?}"
     );
     err
 }
 
 /// The sender must accept every message of `messages` sent concurrently (its `send` is called
 /// from many tasks at once). Returns the receipts in order.
-pub async fn sender_sends_concurrently<S: SmsSender + ?Sized>(
+pub async fn transport_sends_concurrently<S: SmsTransport + ?Sized>(
     sender: &S,
     messages: &[OutboundSms],
 ) -> Vec<SendReceipt> {
@@ -109,12 +112,12 @@ pub async fn sender_sends_concurrently<S: SmsSender + ?Sized>(
             Ok(receipt) => {
                 assert!(
                     !receipt.provider_id.trim().is_empty(),
-                    "conformance::sender_sends_concurrently: receipt {i} has no provider id"
+                    "conformance::transport_sends_concurrently: receipt {i} has no provider id"
                 );
                 receipt
             }
             Err(e) => panic!(
-                "conformance::sender_sends_concurrently: concurrent send {i} failed: {e} ({e:?})"
+                "conformance::transport_sends_concurrently: concurrent send {i} failed: {e} ({e:?})"
             ),
         })
         .collect()

@@ -1,4 +1,4 @@
-//! `VonageSender` against the loopback fake of Vonage's SMS API.
+//! `VonageTransport` against the loopback fake of Vonage's SMS API.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -6,9 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_core::{Error, ManualClock, Money, OutboundSms, PhoneNumber, SmsSender, Timestamp};
+use antirelou_core::{
+    Error, ManualClock, Money, OutboundSms, PhoneNumber, SmsTransport, Timestamp,
+};
 use antirelou_vonage::signature::SignatureMethod;
-use antirelou_vonage::{VonageAuth, VonageConfig, VonageSender};
+use antirelou_vonage::{VonageAuth, VonageConfig, VonageTransport};
 use support::fake_vonage::{Auth, Expect, FakeVonage, Scripted, bodies};
 
 const NOW: i64 = 1_717_000_000;
@@ -25,7 +27,7 @@ fn sms(body: &str, client_ref: &str) -> OutboundSms {
     )
 }
 
-async fn setup(auth: VonageAuth, callback: Option<&str>) -> (FakeVonage, VonageSender) {
+async fn setup(auth: VonageAuth, callback: Option<&str>) -> (FakeVonage, VonageTransport) {
     let fake_auth = match &auth {
         VonageAuth::Secret(s) => Auth::Secret(s.clone()),
         VonageAuth::Signature { secret, method } => Auth::Signature(secret.clone(), *method),
@@ -45,7 +47,7 @@ async fn setup(auth: VonageAuth, callback: Option<&str>) -> (FakeVonage, VonageS
         cfg = cfg.with_callback(url::Url::parse(cb).unwrap());
     }
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let sender = VonageSender::with_http_client(cfg, http)
+    let sender = VonageTransport::with_http_client(cfg, http)
         .unwrap()
         .with_clock(Arc::new(ManualClock::new(Timestamp::from_secs(NOW))));
     (fake, sender)
@@ -196,9 +198,11 @@ async fn connection_refused_and_timeout_are_transient() {
     };
     let cfg = VonageConfig::new("k", VonageAuth::Secret("s".into()))
         .with_api_base(url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap());
-    let sender =
-        VonageSender::with_http_client(cfg, reqwest::Client::builder().no_proxy().build().unwrap())
-            .unwrap();
+    let sender = VonageTransport::with_http_client(
+        cfg,
+        reqwest::Client::builder().no_proxy().build().unwrap(),
+    )
+    .unwrap();
     assert!(
         sender
             .send(&sms(GSM_TEXT, "r"))
@@ -224,7 +228,7 @@ async fn connection_refused_and_timeout_are_transient() {
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let sender = VonageSender::with_http_client(cfg, http).unwrap();
+    let sender = VonageTransport::with_http_client(cfg, http).unwrap();
     let e = sender.send(&sms(GSM_TEXT, "r")).await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
 }
@@ -235,15 +239,17 @@ async fn base_url_with_a_path_and_sender_override() {
     // A base with a trailing path segment: the endpoint keeps it.
     let cfg = VonageConfig::new("abcd1234", VonageAuth::Secret("s".into()))
         .with_api_base(url::Url::parse(&format!("http://{}/v1", fake.addr)).unwrap());
-    let sender = VonageSender::with_http_client(cfg, reqwest::Client::new()).unwrap();
+    let sender = VonageTransport::with_http_client(cfg, reqwest::Client::new()).unwrap();
     assert_eq!(sender.endpoint().path(), "/v1/sms/json");
     // Override the sender with an alphanumeric ID.
     let cfg = VonageConfig::new("abcd1234", VonageAuth::Secret("s".into()))
         .with_api_base(fake.base_url())
         .with_from("Antirelou");
-    let sender =
-        VonageSender::with_http_client(cfg, reqwest::Client::builder().no_proxy().build().unwrap())
-            .unwrap();
+    let sender = VonageTransport::with_http_client(
+        cfg,
+        reqwest::Client::builder().no_proxy().build().unwrap(),
+    )
+    .unwrap();
     sender.send(&sms(GSM_TEXT, "r")).await.unwrap();
     assert_eq!(
         fake.received().last().unwrap().get("from"),
@@ -256,11 +262,14 @@ async fn base_url_with_a_path_and_sender_override() {
 fn bad_configurations_are_refused() {
     let c = || reqwest::Client::new();
     assert!(
-        VonageSender::with_http_client(VonageConfig::new("", VonageAuth::Secret("s".into())), c())
-            .is_err()
+        VonageTransport::with_http_client(
+            VonageConfig::new("", VonageAuth::Secret("s".into())),
+            c()
+        )
+        .is_err()
     );
     assert!(
-        VonageSender::with_http_client(
+        VonageTransport::with_http_client(
             VonageConfig::new("k", VonageAuth::Secret(String::new())),
             c()
         )
@@ -268,10 +277,10 @@ fn bad_configurations_are_refused() {
     );
     let ftp = VonageConfig::new("k", VonageAuth::Secret("s".into()))
         .with_api_base(url::Url::parse("ftp://x").unwrap());
-    assert!(VonageSender::with_http_client(ftp, c()).is_err());
+    assert!(VonageTransport::with_http_client(ftp, c()).is_err());
 }
 
-/// The core's sender conformance checks, against the fake Vonage.
+/// The core's transport conformance checks, against the fake Vonage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_sender_conformance() {
     use antirelou_core::conformance::{self, ExpectedError};
@@ -284,10 +293,13 @@ async fn core_sender_conformance() {
     ] {
         let (fake, sender) = setup(auth, Some("https://example.org/vonage/dlr")).await;
         let lesson = conformance::sample_sms(LESSON_FR, "reply-42-1");
-        let r = conformance::sender_accepts(&sender, &lesson).await;
+        let r = conformance::transport_accepts(&sender, &lesson).await;
         assert_eq!(r.segments, 5);
         let gsm = conformance::sample_sms(GSM_TEXT, "reply-43-1");
-        assert_eq!(conformance::sender_accepts(&sender, &gsm).await.segments, 1);
+        assert_eq!(
+            conformance::transport_accepts(&sender, &gsm).await.segments,
+            1
+        );
 
         let cases = [
             (
@@ -338,13 +350,13 @@ async fn core_sender_conformance() {
         ];
         for (scripted, expected) in cases {
             fake.push(scripted);
-            conformance::sender_classifies(&sender, &gsm, expected).await;
+            conformance::transport_classifies(&sender, &gsm, expected).await;
         }
 
         let many: Vec<OutboundSms> = (0..20)
             .map(|i| conformance::sample_sms(GSM_TEXT, &format!("reply-{i}-1")))
             .collect();
-        let receipts = conformance::sender_sends_concurrently(&sender, &many).await;
+        let receipts = conformance::transport_sends_concurrently(&sender, &many).await;
         let mut ids: Vec<&str> = receipts.iter().map(|r| r.provider_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();

@@ -1,6 +1,6 @@
-//! `TwilioSender` against a loopback server that plays Twilio's Messages API: every request is
+//! `TwilioTransport` against a loopback server that plays Twilio's Messages API: every request is
 //! checked (method, path, auth, each form field, encoding of French text), the answers are real
-//! response and error bodies, and the core's sender conformance functions run against it.
+//! response and error bodies, and the core's transport conformance functions run against it.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -8,9 +8,9 @@ mod support;
 use std::time::Duration;
 
 use antirelou_core::conformance::{self, ExpectedError};
-use antirelou_core::{Error, SmsSender};
+use antirelou_core::{Error, SmsTransport};
 use antirelou_twilio::TwilioError;
-use antirelou_twilio::client::{Auth, TwilioConfig, TwilioSender};
+use antirelou_twilio::client::{Auth, TwilioConfig, TwilioTransport};
 use base64::Engine as _;
 use support::fake_twilio::{Canned, FakeTwilio, errors};
 
@@ -27,10 +27,10 @@ fn auth() -> Auth {
     }
 }
 
-async fn setup() -> (FakeTwilio, TwilioSender) {
+async fn setup() -> (FakeTwilio, TwilioTransport) {
     let fake = FakeTwilio::start(SID, SID, TOKEN).await;
     let sender =
-        TwilioSender::new(TwilioConfig::new(auth()).with_api_base(fake.base.clone())).unwrap();
+        TwilioTransport::new(TwilioConfig::new(auth()).with_api_base(fake.base.clone())).unwrap();
     (fake, sender)
 }
 
@@ -40,14 +40,14 @@ async fn request_shape_is_exactly_what_twilio_expects() {
     let cb: url::Url = "https://antirelou.example.org/twilio/status?n=1&x=é"
         .parse()
         .unwrap();
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(auth())
             .with_api_base(fake.base.clone())
             .with_status_callback(cb.clone()),
     )
     .unwrap();
     let sms = conformance::sample_sms(LESSON_FR, "reply-42-1");
-    let receipt = conformance::sender_accepts(&sender, &sms).await;
+    let receipt = conformance::transport_accepts(&sender, &sms).await;
     assert!(
         receipt.provider_id.starts_with("SM") && receipt.provider_id.len() == 34,
         "{receipt:?}"
@@ -116,7 +116,7 @@ async fn real_201_body_from_the_reference_with_price() {
     let (fake, sender) = setup().await;
     let body = r#"{"account_sid":"ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","api_version":"2010-04-01","body":"Hello! 👍","date_created":"Thu, 24 Aug 2023 05:01:45 +0000","date_sent":"Thu, 24 Aug 2023 05:01:45 +0000","date_updated":"Thu, 24 Aug 2023 05:01:45 +0000","direction":"outbound-api","error_code":null,"error_message":null,"from":"+14155552345","num_media":"0","num_segments":"1","price":"-0.07620","price_unit":"EUR","messaging_service_sid":"MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sid":"SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","status":"queued","subresource_uris":{"media":"/2010-04-01/Accounts/AC/Messages/SM/Media.json"},"to":"+14155552345","uri":"/2010-04-01/Accounts/AC/Messages/SM.json","brand_new_field":{"x":[1,2]}}"#;
     fake.push(Canned::json(201, body));
-    let r = conformance::sender_accepts(&sender, &conformance::sample_sms("Hello", "r")).await;
+    let r = conformance::transport_accepts(&sender, &conformance::sample_sms("Hello", "r")).await;
     assert_eq!(r.provider_id, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     assert_eq!(r.segments, 1);
     assert_eq!(r.price, Some(antirelou_core::Money::from_micros(76_200)));
@@ -125,7 +125,7 @@ async fn real_201_body_from_the_reference_with_price() {
 #[tokio::test]
 async fn messaging_service_and_api_key_auth() {
     let fake = FakeTwilio::start(SID, "SKbbbb", "key-secret").await;
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(Auth::ApiKey {
             account_sid: SID.into(),
             key_sid: "SKbbbb".into(),
@@ -135,7 +135,7 @@ async fn messaging_service_and_api_key_auth() {
         .with_messaging_service("MGcccc"),
     )
     .unwrap();
-    conformance::sender_accepts(&sender, &conformance::sample_sms("Hi", "r")).await;
+    conformance::transport_accepts(&sender, &conformance::sample_sms("Hi", "r")).await;
     assert_eq!(fake.violations(), Vec::<String>::new());
     let r = &fake.requests()[0];
     assert_eq!(r.field("MessagingServiceSid"), Some("MGcccc"));
@@ -153,7 +153,7 @@ async fn error_mapping_with_real_error_bodies() {
     let sms = conformance::sample_sms("Bonjour", "r");
 
     fake.push(errors::opted_out());
-    conformance::sender_classifies(&sender, &sms, ExpectedError::OptedOut).await;
+    conformance::transport_classifies(&sender, &sms, ExpectedError::OptedOut).await;
 
     for canned in [
         errors::invalid_to(),
@@ -162,7 +162,7 @@ async fn error_mapping_with_real_error_bodies() {
     ] {
         fake.push(canned);
         let e =
-            conformance::sender_classifies(&sender, &sms, ExpectedError::InvalidRecipient).await;
+            conformance::transport_classifies(&sender, &sms, ExpectedError::InvalidRecipient).await;
         assert!(
             !e.to_string().contains("+33612345678"),
             "numbers are masked: {e}"
@@ -170,13 +170,13 @@ async fn error_mapping_with_real_error_bodies() {
     }
 
     fake.push(errors::geo_permission());
-    match conformance::sender_classifies(&sender, &sms, ExpectedError::Permanent).await {
+    match conformance::transport_classifies(&sender, &sms, ExpectedError::Permanent).await {
         Error::Permanent { code, .. } => assert_eq!(code.as_deref(), Some("21408")),
         e => panic!("{e:?}"),
     }
 
     fake.push(errors::too_many_requests("3"));
-    conformance::sender_classifies(
+    conformance::transport_classifies(
         &sender,
         &sms,
         ExpectedError::Transient {
@@ -187,7 +187,7 @@ async fn error_mapping_with_real_error_bodies() {
 
     // 429 without a Twilio body, still transient.
     fake.push(Canned::raw(429, "slow down"));
-    conformance::sender_classifies(
+    conformance::transport_classifies(
         &sender,
         &sms,
         ExpectedError::Transient { retry_after: None },
@@ -195,7 +195,7 @@ async fn error_mapping_with_real_error_bodies() {
     .await;
 
     fake.push(errors::internal().with_header("Retry-After", "10"));
-    conformance::sender_classifies(
+    conformance::transport_classifies(
         &sender,
         &sms,
         ExpectedError::Transient {
@@ -205,13 +205,13 @@ async fn error_mapping_with_real_error_bodies() {
     .await;
 
     fake.push(Canned::raw(502, "<html><body>Bad Gateway</body></html>"));
-    conformance::sender_classifies(&sender, &sms, ExpectedError::TransientAnyDelay).await;
+    conformance::transport_classifies(&sender, &sms, ExpectedError::TransientAnyDelay).await;
 
     fake.push(Canned::raw(400, "garbage {{{"));
-    conformance::sender_classifies(&sender, &sms, ExpectedError::Permanent).await;
+    conformance::transport_classifies(&sender, &sms, ExpectedError::Permanent).await;
 
     fake.push(errors::auth_failed());
-    match conformance::sender_classifies(&sender, &sms, ExpectedError::Permanent).await {
+    match conformance::transport_classifies(&sender, &sms, ExpectedError::Permanent).await {
         Error::Permanent { code, .. } => assert_eq!(code.as_deref(), Some("20003")),
         e => panic!("{e:?}"),
     }
@@ -221,12 +221,12 @@ async fn error_mapping_with_real_error_bodies() {
         400,
         r#"{"code":"29999","message":"New thing","status":400,"details":{"a":1}}"#,
     ));
-    match conformance::sender_classifies(&sender, &sms, ExpectedError::Permanent).await {
+    match conformance::transport_classifies(&sender, &sms, ExpectedError::Permanent).await {
         Error::Permanent { code, .. } => assert_eq!(code.as_deref(), Some("29999")),
         e => panic!("{e:?}"),
     }
     fake.push(Canned::json(400, r#"{"code":null,"message":null}"#));
-    conformance::sender_classifies(&sender, &sms, ExpectedError::Permanent).await;
+    conformance::transport_classifies(&sender, &sms, ExpectedError::Permanent).await;
 
     // The adapter's own error keeps Twilio's details.
     fake.push(errors::opted_out());
@@ -241,7 +241,7 @@ async fn error_mapping_with_real_error_bodies() {
 #[tokio::test]
 async fn timeouts_are_transient() {
     let fake = FakeTwilio::start(SID, SID, TOKEN).await;
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(auth())
             .with_api_base(fake.base.clone())
             .with_timeout(Duration::from_millis(200)),
@@ -249,7 +249,8 @@ async fn timeouts_are_transient() {
     .unwrap();
     fake.push(Canned::json(201, r#"{"sid":"SMx"}"#).delayed(Duration::from_secs(3)));
     let sms = conformance::sample_sms("Bonjour", "r");
-    let e = conformance::sender_classifies(&sender, &sms, ExpectedError::TransientAnyDelay).await;
+    let e =
+        conformance::transport_classifies(&sender, &sms, ExpectedError::TransientAnyDelay).await;
     assert!(e.to_string().contains("timeout"), "{e}");
 }
 
@@ -260,12 +261,12 @@ async fn connection_refused_is_transient() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(auth())
             .with_api_base(format!("http://127.0.0.1:{port}").parse().unwrap()),
     )
     .unwrap();
-    conformance::sender_classifies(
+    conformance::transport_classifies(
         &sender,
         &conformance::sample_sms("x", "r"),
         ExpectedError::TransientAnyDelay,
@@ -279,7 +280,7 @@ async fn concurrent_sends() {
     let msgs: Vec<_> = (0..16)
         .map(|i| conformance::sample_sms("Bonjour", &format!("r{i}")))
         .collect();
-    let receipts = conformance::sender_sends_concurrently(&sender, &msgs).await;
+    let receipts = conformance::transport_sends_concurrently(&sender, &msgs).await;
     let mut ids: Vec<_> = receipts.iter().map(|r| r.provider_id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -292,7 +293,7 @@ async fn concurrent_sends() {
 async fn wrong_credentials_are_refused_by_the_fake() {
     // The fake really checks auth: a sender with another token gets Twilio's 20003.
     let fake = FakeTwilio::start(SID, SID, TOKEN).await;
-    let sender = TwilioSender::new(
+    let sender = TwilioTransport::new(
         TwilioConfig::new(Auth::AccountToken {
             account_sid: SID.into(),
             auth_token: "wrong".into(),

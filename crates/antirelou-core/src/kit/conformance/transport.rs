@@ -1,5 +1,5 @@
-//! The sender suite: a fixed list of provider answers, each sent through the adapter's
-//! [`SmsSender`] against the fake provider, and the adapter's classification judged.
+//! The transport suite: a fixed list of provider answers, each sent through the adapter's
+//! [`SmsTransport`] against the fake provider, and the adapter's classification judged.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use crate::conformance::sample_sms;
 use crate::error::Error;
 use crate::kit::fake_provider::{Canned, FakeProvider, Recorded};
 use crate::money::Money;
-use crate::sender::{OutboundSms, SendReceipt, SmsSender};
+use crate::transport::{OutboundSms, SendReceipt, SmsTransport};
 
 /// A provider answer the suite asks the harness to spell in its provider's wire format.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,14 +64,14 @@ pub enum ExpectedAuth {
     Fields(Vec<(String, String)>),
 }
 
-/// What the sender suite needs to know of an adapter.
-pub trait SenderHarness: Send + Sync {
+/// What the transport suite needs to know of an adapter.
+pub trait TransportHarness: Send + Sync {
     /// The adapter's sender.
-    type Sender: SmsSender;
+    type Transport: SmsTransport;
 
     /// Build the sender against `api_base` (`http://127.0.0.1:PORT`, no trailing `/`), with
     /// this whole-request timeout, sending from the message's own number.
-    fn sender(&self, api_base: &str, timeout: Duration) -> Self::Sender;
+    fn transport(&self, api_base: &str, timeout: Duration) -> Self::Transport;
 
     /// The method and path a send goes to.
     fn send_route(&self) -> (Method, String);
@@ -87,25 +87,25 @@ pub trait SenderHarness: Send + Sync {
     fn secrets(&self) -> Vec<String>;
 }
 
-const SUITE: &str = "kit::conformance::sender";
+const SUITE: &str = "kit::conformance::transport";
 const TEXT: &str = "Conformance : ça va ? & <ok> 100 %";
 const TIMEOUT: Duration = Duration::from_millis(400);
 
-struct Run<'h, H: SenderHarness> {
+struct Run<'h, H: TransportHarness> {
     harness: &'h H,
     fake: FakeProvider,
     sms: OutboundSms,
     errors: Vec<(String, String)>,
 }
 
-impl<H: SenderHarness> Run<'_, H> {
+impl<H: TransportHarness> Run<'_, H> {
     async fn send(&mut self, scenario: &str, answer: Option<Canned>) -> Result<SendReceipt, Error> {
         self.fake.reset();
         let (method, path) = self.harness.send_route();
         if let Some(a) = answer {
             self.fake.on(method.clone(), &path, a);
         }
-        let sender = self.harness.sender(&self.fake.base_url(), TIMEOUT);
+        let sender = self.harness.transport(&self.fake.base_url(), TIMEOUT);
         let result = sender.send(&self.sms).await;
         let requests = self.fake.requests();
         if requests.is_empty() {
@@ -182,7 +182,7 @@ fn expect_transient(scenario: &str, r: Result<SendReceipt, Error>) -> Error {
 ///
 /// 1. accepted with an id and a price: the receipt carries both;
 /// 2. a `2xx` without a message id: [`Error::Transient`] (outcome unknown, see
-///    [`SmsSender`]'s contract);
+///    [`SmsTransport`]'s contract);
 /// 3. HTTP 429 with `Retry-After: 7`: transient, `retry_after` = 7 s; with `Retry-After` as an
 ///    HTTP-date one hour ahead: transient, about one hour;
 /// 4. a server error: transient;
@@ -196,7 +196,7 @@ fn expect_transient(scenario: &str, r: Result<SendReceipt, Error>) -> Error {
 ///
 /// # Panics
 /// On the first broken rule, naming it.
-pub async fn run_sender_suite<H: SenderHarness>(harness: &H) {
+pub async fn run_transport_suite<H: TransportHarness>(harness: &H) {
     let sms = sample_sms(TEXT, "reply-7-attempt-1");
     let recipient = digits(sms.to().e164());
     let mut run = Run {
@@ -285,7 +285,7 @@ pub async fn run_sender_suite<H: SenderHarness>(harness: &H) {
         drop(l);
         format!("http://127.0.0.1:{port}")
     };
-    let r = harness.sender(&closed, TIMEOUT).send(&run.sms).await;
+    let r = harness.transport(&closed, TIMEOUT).send(&run.sms).await;
     if let Err(e) = &r {
         run.errors
             .push(("connection refused".into(), format!("{e} / {e:?}")));
@@ -317,7 +317,7 @@ pub async fn run_sender_suite<H: SenderHarness>(harness: &H) {
         other => panic!("{SUITE}: permanent: expected Error::Permanent, got {other:?}"),
     }
 
-    let debug = format!("{:?}", harness.sender(&run.fake.base_url(), TIMEOUT));
+    let debug = format!("{:?}", harness.transport(&run.fake.base_url(), TIMEOUT));
     let national = &recipient[recipient.len().saturating_sub(9)..];
     for secret in harness.secrets() {
         assert!(

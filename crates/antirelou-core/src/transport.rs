@@ -93,7 +93,7 @@ pub struct SendReceipt {
 }
 
 /// What a provider knows of an earlier attempt to send a message: the answer of
-/// [`SmsSender::find_accepted`].
+/// [`SmsTransport::find_accepted`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PriorSend {
@@ -123,22 +123,22 @@ pub enum PriorSend {
 ///   sending), return a transient error: the dispatcher prefers a rare duplicate to a lost lesson.
 /// * A `2xx` answer **without a message id** is such an unknown outcome: a transient error, never
 ///   a receipt with an empty id (which no delivery report could match). The next attempt asks
-///   [`find_accepted`](SmsSender::find_accepted) first, so a provider that can list its messages
+///   [`find_accepted`](SmsTransport::find_accepted) first, so a provider that can list its messages
 ///   does not send twice.
 /// * `retry_after` is the provider's value, unclamped; the dispatcher clamps it once
 ///   ([`crate::engine::MAX_RETRY_AFTER`]).
 /// * Error texts carry no secret and no phone number in clear (mask provider texts with
 ///   [`crate::phone::mask_numbers`]); `Debug` of an implementation shows no secret.
 /// * HTTP adapters classify failures alike with the adapter kit (feature `adapter-kit`,
-///   `kit::classify`) and prove all of the above with its sender conformance suite.
-/// * Implementations are `Send + Sync` and usable as `dyn SmsSender`; `send` may be called
+///   `kit::classify`) and prove all of the above with its transport conformance suite.
+/// * Implementations are `Send + Sync` and usable as `dyn SmsTransport`; `send` may be called
 ///   concurrently.
 ///
 /// The trait uses `async_trait` (one boxed future per call) rather than `impl Future` plus a `dyn`
 /// twin: a send is a network round trip, so the allocation is noise, and one trait that is both
 /// generic-friendly and object-safe is simpler for adapter authors and for `mockall`.
 #[async_trait]
-pub trait SmsSender: Send + Sync + std::fmt::Debug {
+pub trait SmsTransport: Send + Sync + std::fmt::Debug {
     /// Send one message.
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt>;
 
@@ -161,7 +161,7 @@ pub trait SmsSender: Send + Sync + std::fmt::Debug {
 }
 
 #[async_trait]
-impl<S: SmsSender + ?Sized> SmsSender for std::sync::Arc<S> {
+impl<S: SmsTransport + ?Sized> SmsTransport for std::sync::Arc<S> {
     async fn send(&self, sms: &OutboundSms) -> Result<SendReceipt> {
         (**self).send(sms).await
     }

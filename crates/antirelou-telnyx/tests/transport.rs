@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use antirelou_core::kit::fake_provider::{Canned, FakeProvider, Recorded};
-use antirelou_core::{Error, Money, OutboundSms, PhoneNumber, SmsSender};
-use antirelou_telnyx::{TelnyxConfig, TelnyxSender};
+use antirelou_core::{Error, Money, OutboundSms, PhoneNumber, SmsTransport};
+use antirelou_telnyx::{TelnyxConfig, TelnyxTransport};
 use http::Method;
 use support::{API_KEY, PUBLIC_KEY, accepted, error};
 
@@ -21,16 +21,16 @@ fn sms() -> OutboundSms {
     )
 }
 
-fn sender_with_timeout(base: &str, timeout: Duration) -> TelnyxSender {
+fn sender_with_timeout(base: &str, timeout: Duration) -> TelnyxTransport {
     let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, base)
         .unwrap()
         .with_ledger_currency("USD")
         .with_timeout(timeout);
-    TelnyxSender::new(config).unwrap()
+    TelnyxTransport::new(config).unwrap()
 }
 
 /// A generous timeout: a loaded machine must not turn an answer into a timeout.
-fn sender(base: &str) -> TelnyxSender {
+fn sender(base: &str) -> TelnyxTransport {
     sender_with_timeout(base, Duration::from_secs(20))
 }
 
@@ -90,7 +90,7 @@ async fn messaging_profile_is_sent_when_configured() {
     let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, &fake.base_url())
         .unwrap()
         .with_messaging_profile("16fd2706-8baf-433b-82eb-8c7fada847da");
-    TelnyxSender::new(config)
+    TelnyxTransport::new(config)
         .unwrap()
         .send(&sms())
         .await
