@@ -148,6 +148,46 @@ async fn beyond_max_deferred_a_lesson_is_refused_and_counted() {
 }
 
 #[tokio::test]
+async fn a_full_bound_gives_a_worse_ranked_place_to_a_better_ranked_man() {
+    // Two raid numbers (rank 3) fill the bound; an ordinary man (rank 0) texts after them.
+    let (r1, r2, man) = (mobile(1), mobile(2), mobile(3));
+    let p = Arc::new(Pressure {
+        pressure: AtomicBool::new(true),
+        ranks: HashMap::from([(r1.key(), 2), (r2.key(), 2)]),
+    });
+    let config = EngineConfig {
+        max_deferred: 2,
+        ..exact_config()
+    };
+    let h = setup(p.clone(), config);
+    for (i, m) in [&r1, &r2, &man].into_iter().enumerate() {
+        let out = h
+            .engine
+            .handle_sms(sms(&format!("SM{i}"), m, "hi"))
+            .await
+            .unwrap();
+        assert_eq!(out, SmsOutcome::Scheduled, "text {i}");
+    }
+    assert_eq!(h.counter("deferred.displaced").await, 1);
+    assert_eq!(h.counter("drop.defer_limit").await, 0);
+    assert_eq!(h.engine.deferred_lessons(), 2);
+    // At their release the pressure goes on: the displaced raid lesson finds no worse rank
+    // to displace and is cancelled, counted; the man's lesson and the other raid one wait.
+    h.clock.advance(HOUR);
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.sent, r.deferred, r.cancelled), (0, 2, 1));
+    assert_eq!(h.counter("drop.defer_limit").await, 1);
+    // The pressure lifts: the man's lesson goes out first, nothing is doubled.
+    p.set(false);
+    h.clock.advance(secs(600));
+    h.dispatcher.tick().await.unwrap();
+    let sent = h.stub.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].to, man);
+    assert_eq!(h.engine.deferred_lessons(), 0);
+}
+
+#[tokio::test]
 async fn when_the_pressure_lifts_lessons_go_out_in_priority_order() {
     // Three men text during a flood; the policy ranks them C (0) before B (1) before A (2).
     let (a, b, c) = (mobile(1), mobile(2), mobile(3));

@@ -67,8 +67,10 @@ pub struct EngineConfig {
     /// dropped, counted `drop.deferred_too_long`, and its sender's slot given back.
     pub defer_horizon: Duration,
     /// At most this many lessons held deferred by this process (default 50,000; the count is
-    /// per process, in memory); beyond it a lesson that should be deferred is refused, counted
-    /// `drop.defer_limit`.
+    /// per process, in memory). When it is full, a lesson of a strictly better rank takes the
+    /// place of the worst-ranked one held (counted `deferred.displaced`; the displaced lesson is
+    /// cancelled at its next release if it must wait again); any other lesson that should be
+    /// deferred is refused, counted `drop.defer_limit`.
     pub max_deferred: usize,
     /// How soon a lesson deferred by the abuse policy (a flood, the pace) is looked at again
     /// (default 5 min); the step doubles with each claim of the lesson, up to 16 times this.

@@ -20,8 +20,17 @@
 //!   [`EngineConfig::max_deferred`](super::EngineConfig::max_deferred). The count is **per
 //!   process** and in memory: several processes sharing a store hold up to that many each, and
 //!   after a restart the count starts empty and relearns the lessons as it defers them again.
+//! * **A full bound keeps the best ranks.** When it is full, a lesson of a strictly better rank
+//!   than the worst held takes that one's place (the worst rank, and among those the latest
+//!   deadline). The displaced lesson stays pending in the store until its next release: if the
+//!   pressure has lifted it is sent then; if it must wait again it asks for a place like a
+//!   newcomer, and with none free for its rank it is cancelled, counted `drop.defer_limit`. So
+//!   the store may hold, besides the bound, the lessons displaced since their last release
+//!   (they leave at it). A lesson of equal or worse rank than every held one is refused at once,
+//!   as before: a full bound never reorders lessons of one rank.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -70,6 +79,8 @@ pub(crate) fn next_grid(now: Timestamp, step: Duration) -> Timestamp {
 pub(crate) struct DeferredLessons {
     held: Mutex<Held>,
     max: usize,
+    /// Lessons displaced by better-ranked ones, not yet counted.
+    displaced: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +89,9 @@ struct Held {
     /// The same lessons, earliest deadline first, so that pruning a full bound costs the
     /// lessons it forgets, not a scan of every lesson held.
     by_deadline: BTreeSet<(Timestamp, ReplyId)>,
+    /// The same lessons, best rank first (then earliest deadline): the last is the one a
+    /// better-ranked newcomer displaces.
+    by_rank: BTreeSet<(u8, Timestamp, ReplyId)>,
     /// Places taken by admissions whose reply id is not known yet.
     reserved: usize,
 }
@@ -90,17 +104,40 @@ impl Held {
     fn insert(&mut self, id: ReplyId, deadline: Timestamp) {
         if let Some(old) = self.deadlines.insert(id, deadline) {
             self.by_deadline.remove(&(old, id));
+            self.by_rank.remove(&(rank_of(old), old, id));
         }
         self.by_deadline.insert((deadline, id));
+        self.by_rank.insert((rank_of(deadline), deadline, id));
     }
 
     fn remove(&mut self, id: ReplyId) -> bool {
         match self.deadlines.remove(&id) {
             Some(d) => {
                 self.by_deadline.remove(&(d, id));
+                self.by_rank.remove(&(rank_of(d), d, id));
                 true
             }
             None => false,
+        }
+    }
+
+    /// Make room for a lesson of `rank` in a full bound: forget the lessons past their
+    /// deadline, then, if still full, displace the worst-ranked held lesson when `rank` is
+    /// strictly better. Whether there is room now, and the lesson displaced, if any.
+    fn make_room(&mut self, max: usize, rank: u8, now: Timestamp) -> (bool, Option<ReplyId>) {
+        if !self.full(max) {
+            return (true, None);
+        }
+        self.prune(now);
+        if !self.full(max) {
+            return (true, None);
+        }
+        match self.by_rank.last() {
+            Some(&(worst, _, id)) if worst > rank => {
+                self.remove(id);
+                (!self.full(max), Some(id))
+            }
+            _ => (false, None),
         }
     }
 
@@ -112,6 +149,7 @@ impl Held {
             }
             self.by_deadline.pop_first();
             self.deadlines.remove(&id);
+            self.by_rank.remove(&(rank_of(d), d, id));
         }
     }
 }
@@ -121,21 +159,22 @@ impl DeferredLessons {
         DeferredLessons {
             held: Mutex::new(Held::default()),
             max,
+            displaced: AtomicU64::new(0),
         }
     }
 
-    /// Take a place for a lesson about to be stored (its id comes with [`Self::fill`]); false
-    /// when `max` are held.
-    pub(crate) fn reserve(&self, now: Timestamp) -> bool {
+    /// Take a place for a lesson of `rank` about to be stored (its id comes with
+    /// [`Self::fill`]); false when `max` are held and none of them ranks worse.
+    pub(crate) fn reserve(&self, rank: u8, now: Timestamp) -> bool {
         let mut h = self.held.lock();
-        if h.full(self.max) {
-            h.prune(now);
+        let (room, displaced) = h.make_room(self.max, rank, now);
+        if displaced.is_some() {
+            self.displaced.fetch_add(1, Ordering::Relaxed);
         }
-        if h.full(self.max) {
-            return false;
+        if room {
+            h.reserved += 1;
         }
-        h.reserved += 1;
-        true
+        room
     }
 
     /// Give back a place taken by [`Self::reserve`] (the lesson was not stored).
@@ -151,21 +190,29 @@ impl DeferredLessons {
         h.insert(id, deadline);
     }
 
-    /// Hold `id` (deferred at send time): `Some(true)` when newly held, `Some(false)` when it
-    /// already was, `None` when `max` are held.
+    /// Hold `id` (deferred at send time; its rank is the one written in `deadline`):
+    /// `Some(true)` when newly held, `Some(false)` when it already was, `None` when `max` are
+    /// held and none of them ranks worse.
     pub(crate) fn hold(&self, id: ReplyId, deadline: Timestamp, now: Timestamp) -> Option<bool> {
         let mut h = self.held.lock();
         if h.deadlines.contains_key(&id) {
             return Some(false);
         }
-        if h.full(self.max) {
-            h.prune(now);
+        let (room, displaced) = h.make_room(self.max, rank_of(deadline), now);
+        if displaced.is_some() {
+            self.displaced.fetch_add(1, Ordering::Relaxed);
         }
-        if h.full(self.max) {
+        if !room {
             return None;
         }
         h.insert(id, deadline);
         Some(true)
+    }
+
+    /// How many held lessons better-ranked newcomers displaced since the last call (each
+    /// then waits in the store for its next release; see the module's notes).
+    pub(crate) fn take_displaced(&self) -> u64 {
+        self.displaced.swap(0, Ordering::Relaxed)
     }
 
     /// `id` is no longer deferred (sent, dropped or cancelled); whether it was held.
@@ -244,9 +291,9 @@ mod tests {
         let now = Timestamp::from_secs(10);
         assert_eq!(d.hold(1, Timestamp::from_secs(20), now), Some(true));
         assert_eq!(d.hold(1, Timestamp::from_secs(20), now), Some(false));
-        assert!(d.reserve(now));
+        assert!(d.reserve(0, now));
         assert_eq!(d.hold(2, Timestamp::from_secs(30), now), None);
-        assert!(!d.reserve(now));
+        assert!(!d.reserve(0, now));
         d.fill(3, Timestamp::from_secs(40));
         assert_eq!(d.len(), 2);
         // Past the first deadline, its place is free again.
@@ -256,5 +303,44 @@ mod tests {
         );
         assert!(d.release(3));
         assert_eq!(d.len(), 1);
+    }
+
+    /// A deadline at `secs` carrying `rank`.
+    fn at(secs: i64, rank: u8) -> Timestamp {
+        Timestamp::from_millis(secs * 1000 + i64::from(rank))
+    }
+
+    #[test]
+    fn a_full_bound_gives_the_worst_ranked_place_to_a_better_rank_only() {
+        let d = DeferredLessons::new(3);
+        let now = Timestamp::from_secs(10);
+        assert_eq!(d.hold(1, at(100, 3), now), Some(true));
+        assert_eq!(d.hold(2, at(200, 3), now), Some(true));
+        assert_eq!(d.hold(3, at(150, 1), now), Some(true));
+        // Equal or worse rank: refused, nothing displaced.
+        assert_eq!(d.hold(4, at(300, 3), now), None);
+        assert_eq!(d.take_displaced(), 0);
+        // Better: the worst rank with the latest deadline (lesson 2) leaves.
+        assert_eq!(d.hold(5, at(300, 2), now), Some(true));
+        assert_eq!(d.take_displaced(), 1);
+        assert!(!d.release(2));
+        // A reservation displaces the same way: rank 3 (lesson 1) goes before rank 2 (lesson 5).
+        assert!(d.reserve(1, now));
+        assert!(!d.release(1));
+        assert!(d.reserve(1, now));
+        assert!(!d.release(5));
+        assert_eq!(d.take_displaced(), 2);
+        assert_eq!(d.len(), 3);
+        // A held lesson of the rank asked for is not displaced by it.
+        assert_eq!(d.hold(6, at(400, 1), now), None);
+        // Rank 0 displaces the last held lesson; reserved places (no id yet) are never displaced.
+        assert!(d.reserve(0, now));
+        assert!(!d.release(3));
+        assert_eq!(d.take_displaced(), 1);
+        assert_eq!(d.hold(7, at(400, 0), now), None);
+        // Displaced lesson 2 comes back: it asks like a newcomer and finds no worse rank.
+        assert_eq!(d.hold(2, at(200, 3), now), None);
+        assert_eq!(d.take_displaced(), 0);
+        assert_eq!(d.len(), 3);
     }
 }

@@ -804,7 +804,9 @@ impl Dispatcher {
             return Ok(Step::Expired);
         }
         if lesson {
-            match inner.deferred.hold(c.token.id, c.expires_at, now) {
+            let held = inner.deferred.hold(c.token.id, c.expires_at, now);
+            inner.count_displaced().await;
+            match held {
                 Some(true) => inner.count(reason.deferred_counter(), 1).await,
                 Some(false) => {}
                 None => {

@@ -176,6 +176,16 @@ impl Inner {
             }
             _ => self.deferred.unreserve(),
         }
+        self.count_displaced().await;
+    }
+
+    /// Count (`deferred.displaced`) the held lessons that better-ranked ones displaced from a
+    /// full bound since the last count.
+    pub(crate) async fn count_displaced(&self) {
+        let n = self.deferred.take_displaced();
+        if n > 0 {
+            self.count("deferred.displaced", n).await;
+        }
     }
 
     /// Take the sender's lesson slot and store the lesson after the delay, atomically
@@ -314,7 +324,8 @@ impl Inner {
                     .recheck(&contact(from, &entry.config.number, Channel::Sms, now))
                 {
                     Decision::Deny(r) => return Ok(LessonOutcome::Dropped(r)),
-                    Decision::Defer(_) if !self.deferred.reserve(now) => {
+                    // A caller's lesson ranks first (0) among deferred lessons.
+                    Decision::Defer(_) if !self.deferred.reserve(0, now) => {
                         return Ok(LessonOutcome::Dropped(Reason::DeferLimit));
                     }
                     Decision::Defer(r) => Some(r),
@@ -418,7 +429,9 @@ impl InboundHandler for Engine {
                 inner.config.lesson_window,
                 now,
                 Box::new(move || match policy.check_text(&seen, Some(print)) {
-                    Decision::Defer(_) if !held.reserve(now) => Decision::Deny(Reason::DeferLimit),
+                    Decision::Defer(_) if !held.reserve(rank, now) => {
+                        Decision::Deny(Reason::DeferLimit)
+                    }
                     Decision::Defer(r) => {
                         *deferred_in.lock() = Some(r);
                         Decision::Allow
