@@ -70,16 +70,31 @@ async fn decoy_answers_a_first_call_with_a_greeting_and_a_later_call_with_the_le
 }
 
 #[tokio::test]
-async fn a_known_texter_who_calls_hears_the_lesson() {
+async fn a_texter_who_calls_before_his_lesson_hears_a_busy_line_and_gets_one_lesson() {
     let h = harness();
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     h.clock.advance(secs(60));
+    // Not the lesson on the spot (she may still be near), not a second lesson: a busy line.
     assert_eq!(
         h.engine
             .handle_call(call("CA1", Caller::Number(man())))
             .await
             .unwrap(),
-        lesson_script()
+        VoiceScript::reject(RejectReason::Busy)
+    );
+    assert_eq!(h.counter("calls.already_taught").await, 1);
+    assert_eq!(h.counter("drop.already_taught").await, 1);
+    assert_eq!(h.counter("calls.lesson").await, 0);
+    // His text's lesson still goes out after the delay, once.
+    h.clock.advance(HOUR);
+    assert_eq!(h.dispatcher.tick().await.unwrap().sent, 1);
+    // Calling again after it, within the window: still busy.
+    assert_eq!(
+        h.engine
+            .handle_call(call("CA2", Caller::Number(man())))
+            .await
+            .unwrap(),
+        VoiceScript::reject(RejectReason::Busy)
     );
 }
 
@@ -116,13 +131,13 @@ async fn with_sms_to_callers_the_decoyed_caller_gets_the_lesson_by_text_after_th
         .await
         .unwrap();
     assert_eq!(h.store.reply_count(), 1);
-    // The lesson slot is taken: a second call hears the lesson at once.
+    // The lesson slot is taken: a second call hears a busy line, not a second lesson.
     assert_eq!(
         h.engine
             .handle_call(call("CA2", Caller::Number(man())))
             .await
             .unwrap(),
-        lesson_script()
+        VoiceScript::reject(RejectReason::Busy)
     );
 
     h.clock.advance(HOUR - secs(2));

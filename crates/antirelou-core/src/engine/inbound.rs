@@ -542,7 +542,17 @@ impl InboundHandler for Engine {
         let taught = prev
             .and_then(|p| p.last_lesson_at)
             .is_some_and(|t| now.since(t) < inner.config.lesson_window);
-        if decoy.enabled && is_new && !taught {
+        if taught {
+            // One lesson per sender, by voice too: a man taught within the lesson window (by a
+            // text's lesson, sent or scheduled, or an earlier call) hears a busy line, which is
+            // not answered and so not billed, instead of the lesson again.
+            inner
+                .drop_reason(Reason::AlreadyTaught, Channel::Voice, &call.to, &call.from)
+                .await;
+            inner.count("calls.already_taught", 1).await;
+            return Ok(VoiceScript::reject(RejectReason::Busy));
+        }
+        if decoy.enabled && is_new {
             inner.count("calls.decoy", 1).await;
             tracing::info!(number = %call.to.masked(), from = %from.masked(), "first call: decoy greeting");
             inner

@@ -8,7 +8,9 @@
 //!   provider gets its answer at once: nothing slow is on this path. Nothing is sent here.
 //! * **Inbound call** ([`InboundHandler::handle_call`]): the engine returns a
 //!   [`VoiceScript`](crate::voice::VoiceScript): the lesson, the decoy voicemail greeting for a
-//!   first call, "no longer in service" for a retired number, or a free reject.
+//!   first call, "no longer in service" for a retired number, or a free reject (a busy line for a
+//!   man already taught within the lesson window, by voice or by a text's lesson, sent or
+//!   waiting: one lesson per sender, and none on the spot for a man who texted).
 //! * **Dispatcher** ([`Dispatcher`]): workers claim due replies under a lease, check everything
 //!   again at send time (opt-out, policy, number status, budget), reserve the cost, send through
 //!   the number's provider, settle the cost and record the provider's id. Transient errors retry
@@ -75,7 +77,7 @@
 //!   longer after a later transient error (capped at [`EngineConfig::backoff_max`]).
 //! * **Counters** go to the store ([`Engine::stats`]) and to the `metrics` facade: `inbound.sms`,
 //!   `inbound.voice`, `lessons.scheduled`, `lessons.sent`, `neutral.scheduled`, `neutral.sent`,
-//!   `lessons.released`, `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
+//!   `lessons.released`, `calls.already_taught`, `calls.decoy`, `calls.lesson`, `calls.out_of_service`, `calls.rejected`, `optout.recorded`,
 //!   `optout.reported` (an opt-out learnt from a delivery report, also counted in
 //!   `optout.recorded`), `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`,
 //!   `send.lease_lost`, `budget.deferred`, `deferred.<reason>`, `lesson.short_form`,
