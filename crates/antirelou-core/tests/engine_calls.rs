@@ -75,13 +75,7 @@ async fn a_texter_who_calls_before_his_lesson_hears_a_busy_line_and_gets_one_les
     h.engine.handle_sms(sms("SM1", &man(), "hi")).await.unwrap();
     h.clock.advance(secs(60));
     // Not the lesson on the spot (she may still be near), not a second lesson: a busy line.
-    assert_eq!(
-        h.engine
-            .handle_call(call("CA1", Caller::Number(man())))
-            .await
-            .unwrap(),
-        VoiceScript::reject(RejectReason::Busy)
-    );
+    assert_eq!(man_calls(&h, "CA1").await, busy());
     assert_eq!(h.counter("calls.already_taught").await, 1);
     assert_eq!(h.counter("drop.already_taught").await, 1);
     assert_eq!(h.counter("calls.lesson").await, 0);
@@ -89,13 +83,20 @@ async fn a_texter_who_calls_before_his_lesson_hears_a_busy_line_and_gets_one_les
     h.clock.advance(HOUR);
     assert_eq!(h.dispatcher.tick().await.unwrap().sent, 1);
     // Calling again after it, within the window: still busy.
-    assert_eq!(
-        h.engine
-            .handle_call(call("CA2", Caller::Number(man())))
-            .await
-            .unwrap(),
-        VoiceScript::reject(RejectReason::Busy)
-    );
+    assert_eq!(man_calls(&h, "CA2").await, busy());
+}
+
+/// The man calls (call id `id`); the engine's answer.
+async fn man_calls(h: &Harness, id: &str) -> VoiceScript {
+    h.engine
+        .handle_call(call(id, Caller::Number(man())))
+        .await
+        .unwrap()
+}
+
+/// The free busy line of a caller already taught.
+fn busy() -> VoiceScript {
+    VoiceScript::reject(RejectReason::Busy)
 }
 
 #[tokio::test]
@@ -132,13 +133,7 @@ async fn with_sms_to_callers_the_decoyed_caller_gets_the_lesson_by_text_after_th
         .unwrap();
     assert_eq!(h.store.reply_count(), 1);
     // The lesson slot is taken: a second call hears a busy line, not a second lesson.
-    assert_eq!(
-        h.engine
-            .handle_call(call("CA2", Caller::Number(man())))
-            .await
-            .unwrap(),
-        VoiceScript::reject(RejectReason::Busy)
-    );
+    assert_eq!(man_calls(&h, "CA2").await, busy());
 
     h.clock.advance(HOUR - secs(2));
     assert_eq!(h.dispatcher.tick().await.unwrap().sent, 0);
