@@ -10,7 +10,9 @@
 //! Each run builds an [`Engine`] on an in-memory store (`antirelou_core::memory::InMemoryStore`,
 //! whose bulk expiry pass runs at most every 15 virtual minutes), a [`ManualClock`] and a
 //! [`SimCarrier`]. For each contact in time order, the clock jumps to its instant; in between,
-//! the dispatcher wakes every `engine.tick_seconds` of virtual time and sends whatever is due.
+//! the core runtime (the server's wiring) wakes every `engine.tick_seconds` of virtual time: it
+//! feeds the spend to the policies, runs the retention purge when due (the server's defaults),
+//! and the dispatcher sends whatever is due.
 //! When the carrier suspends the number for lack of funds, the run stops: the number is dead.
 //!
 //! Every random draw derives from the seed, so the same scenario and seed give the same JSON: the
@@ -723,7 +725,8 @@ fn build_engine(
 
 /// The reference server's wiring (the core runtime) around `engine`, sending through `carrier`,
 /// to be stepped on virtual time: the spend is fed to the policies at every wake-up; the
-/// retention purge is left out, since the report reads the whole store at the end.
+/// retention purge runs with the server's defaults (the runtime's own: `Retention::default()`,
+/// at most hourly by the engine's clock), so that the sim forgets what the server forgets.
 fn sim_runtime(engine: &Engine, carrier: &SimCarrier) -> Runtime {
     Runtime::builder(
         engine.clone(),
@@ -734,7 +737,6 @@ fn sim_runtime(engine: &Engine, carrier: &SimCarrier) -> Runtime {
         ),
     )
     .spend_every(Duration::ZERO)
-    .no_purge()
     .build()
 }
 
@@ -1234,7 +1236,8 @@ fn sender_outcomes(
 }
 
 /// Read every reply the store holds at the end of a run: a lesson still pending or claimed is
-/// deferred; one that ended unsent (expired, cancelled, failed) says why.
+/// deferred; one that ended unsent (expired, cancelled, failed) says why. A reply the retention
+/// purge deleted (ended longer ago than the retention) is no longer there to say it.
 async fn read_store_outcomes(
     store: &InMemoryStore,
     traffic: &Traffic,
@@ -1242,7 +1245,7 @@ async fn read_store_outcomes(
     untaught: &mut [Untaught],
 ) -> Result<()> {
     let mut by_hash: Option<HashMap<SenderHash, u32>> = None;
-    for id in 1..=store.reply_count() as u64 {
+    for id in 1..=store.last_reply_id() {
         let Some(r) = ReplyQueue::get(store, id).await? else {
             continue;
         };
@@ -1295,4 +1298,50 @@ fn recent_capacity(senders: usize) -> usize {
     (senders.saturating_mul(2))
         .next_power_of_two()
         .clamp(1 << 12, 1 << 22)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use antirelou_core::event::Channel;
+    use antirelou_core::store::SenderHistory;
+
+    use super::*;
+    use crate::carrier::Prices;
+
+    /// The sim's runtime purges as the server's does, on the virtual clock: at its first wake-up,
+    /// not again within the hour, and then it forgets a sender not seen within the lesson window.
+    #[tokio::test]
+    async fn the_sim_runtime_purges_on_the_virtual_clock() {
+        let t0 = Timestamp::from_secs(1_509_000_000);
+        let clock = ManualClock::new(t0);
+        let carrier = SimCarrier::new(Arc::new(clock.clone()), Prices::paris_2017());
+        let store = Arc::new(InMemoryStore::new());
+        let day = Duration::from_secs(86_400);
+        let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET).unwrap())
+            .clock(Arc::new(clock.clone()))
+            .config(EngineConfig {
+                lesson_window: day,
+                ..EngineConfig::default()
+            })
+            .build()
+            .unwrap();
+        let runtime = sim_runtime(&engine, &carrier);
+        let sender = SenderHash([7; 16]);
+        store
+            .record_contact(&sender, Channel::Sms, t0)
+            .await
+            .unwrap();
+
+        let first = runtime.maintain().await.unwrap();
+        assert_eq!(first.purge.map(|p| p.senders), Some(0), "purged at once");
+        clock.set(t0.add(Duration::from_secs(1800)));
+        let soon = runtime.maintain().await.unwrap();
+        assert!(soon.purge.is_none(), "not again within the hour");
+        clock.set(t0.add(2 * day));
+        let later = runtime.maintain().await.unwrap();
+        assert_eq!(later.purge.map(|p| p.senders), Some(1));
+        assert!(store.sender(&sender).await.unwrap().is_none());
+    }
 }
