@@ -452,9 +452,12 @@ impl Plan {
     }
 }
 
+/// One round's pre-signed webhooks: each form body with its signature.
+type Signed = Arc<Vec<(Bytes, String)>>;
+
 /// The senders of every round, and each server round's signed webhooks: each server round has
 /// its own senders and message ids.
-fn server_rounds(plan: &Plan) -> (Vec<String>, Vec<Arc<Vec<(Bytes, String)>>>) {
+fn server_rounds(plan: &Plan) -> (Vec<String>, Vec<Signed>) {
     let (requests, rounds) = (plan.requests, plan.rounds);
     eprintln!("preparing {requests} signed webhooks per target…");
     let from = senders(requests * rounds);
@@ -572,7 +575,7 @@ fn run_rounds(
     args: &Args,
     plan: &Plan,
     from: &[String],
-    server_bodies: Vec<Arc<Vec<(Bytes, String)>>>,
+    server_bodies: Vec<Signed>,
     bare_addr: SocketAddr,
     servers: &Servers,
 ) -> Rounds {
