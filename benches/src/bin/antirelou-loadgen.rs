@@ -427,34 +427,54 @@ impl Drop for TempDatabase {
     }
 }
 
-fn main() {
-    let args = Args::parse();
-    let requests = args.requests.clamp(1, 500_000);
-    let rounds = args.rounds.clamp(1, 20);
-    let concurrency = args.concurrency.clamp(1, 1024);
-    let max = Duration::from_secs(args.max_seconds.clamp(1, 300));
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let server_threads = args.server_threads.unwrap_or(cores);
-    let dir = std::env::temp_dir().join(format!("antirelou-loadgen-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        fail(format!("temp dir: {e}"));
+/// The run's bounds, from the arguments clamped to their limits.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    requests: usize,
+    rounds: usize,
+    concurrency: usize,
+    max: Duration,
+    cores: usize,
+    server_threads: usize,
+}
+
+impl Plan {
+    fn of(args: &Args) -> Plan {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Plan {
+            requests: args.requests.clamp(1, 500_000),
+            rounds: args.rounds.clamp(1, 20),
+            concurrency: args.concurrency.clamp(1, 1024),
+            max: Duration::from_secs(args.max_seconds.clamp(1, 300)),
+            cores,
+            server_threads: args.server_threads.unwrap_or(cores),
+        }
     }
-    let db = dir.join("load.db");
+}
+
+/// One round's pre-signed webhooks: each form body with its signature.
+type Signed = Arc<Vec<(Bytes, String)>>;
+
+/// The senders of every round, and each server round's signed webhooks: each server round has
+/// its own senders and message ids.
+fn server_rounds(plan: &Plan) -> (Vec<String>, Vec<Signed>) {
+    let (requests, rounds) = (plan.requests, plan.rounds);
     eprintln!("preparing {requests} signed webhooks per target…");
     let from = senders(requests * rounds);
     if from.len() < requests * rounds {
         fail("could not generate enough distinct valid sender numbers");
     }
-    // Each server round has its own senders and message ids; each bare round its own ids.
-    let server_bodies: Vec<Arc<Vec<(Bytes, String)>>> = from
+    let bodies = from
         .chunks(requests)
         .enumerate()
         .map(|(r, chunk)| Arc::new(bodies(chunk, r * requests)))
         .collect();
+    (from, bodies)
+}
 
-    // The bare handler: fixed TwiML, nothing else.
-    let bare_rt = runtime(server_threads, "bare");
-    let bare_addr: SocketAddr = bare_rt.block_on(async {
+/// Serve the bare handler (fixed TwiML, nothing else) on `rt`; returns its address.
+fn start_bare(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| fail(e));
@@ -467,42 +487,106 @@ fn main() {
             let _ = axum::serve(listener, app).await;
         });
         addr
-    });
+    })
+}
 
-    // The real server(s).
-    let servers = args.servers.clamp(1, 8);
-    if servers > 1 && args.postgres.is_none() {
-        fail("--servers above 1 needs --postgres (one SQLite file belongs to one process)");
-    }
-    let temp_db = args.postgres.as_deref().map(TempDatabase::create);
-    let storage = match &temp_db {
-        Some(t) => format!("postgres = \"{}\"", t.url),
-        None => format!(
-            "sqlite = \"{}\"\ndurability = \"{}\"",
-            db.display(),
-            args.durability
-        ),
-    };
-    let mut stops = Vec::with_capacity(servers);
-    let mut server_rts = Vec::with_capacity(servers);
-    let mut server_addrs = Vec::with_capacity(servers);
-    let mut engine = None;
-    for i in 0..servers {
-        let (addr, stop, rt, e) = start_server(&storage, args.abuse, server_threads, i);
-        server_addrs.push(addr);
-        stops.push(stop);
-        server_rts.push(rt);
-        engine.get_or_insert(e);
-    }
-    let Some(engine) = engine else {
-        fail("no server started");
-    };
-    let target = match &temp_db {
-        Some(_) => format!("PostgreSQL, {servers} server(s)"),
-        None => format!("SQLite, durability {}", args.durability),
-    };
+/// The real server(s) of the run, on SQLite or on one PostgreSQL database they share.
+struct Servers {
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    runtimes: Vec<tokio::runtime::Runtime>,
+    addrs: Vec<SocketAddr>,
+    /// The first server's engine, whose statistics are reported.
+    engine: antirelou_core::engine::Engine,
+    temp_db: Option<TempDatabase>,
+    /// What the servers run on, for the progress lines.
+    target: String,
+}
 
-    let client_rt = runtime(cores, "client");
+impl Servers {
+    /// Start `--servers` servers; SQLite (one server only) keeps its file at `db`.
+    fn start(args: &Args, plan: &Plan, db: &std::path::Path) -> Servers {
+        let servers = args.servers.clamp(1, 8);
+        if servers > 1 && args.postgres.is_none() {
+            fail("--servers above 1 needs --postgres (one SQLite file belongs to one process)");
+        }
+        let temp_db = args.postgres.as_deref().map(TempDatabase::create);
+        let storage = match &temp_db {
+            Some(t) => format!("postgres = \"{}\"", t.url),
+            None => format!(
+                "sqlite = \"{}\"\ndurability = \"{}\"",
+                db.display(),
+                args.durability
+            ),
+        };
+        let mut stops = Vec::with_capacity(servers);
+        let mut runtimes = Vec::with_capacity(servers);
+        let mut addrs = Vec::with_capacity(servers);
+        let mut engine = None;
+        for i in 0..servers {
+            let (addr, stop, rt, e) = start_server(&storage, args.abuse, plan.server_threads, i);
+            addrs.push(addr);
+            stops.push(stop);
+            runtimes.push(rt);
+            engine.get_or_insert(e);
+        }
+        let Some(engine) = engine else {
+            fail("no server started");
+        };
+        let target = match &temp_db {
+            Some(_) => format!("PostgreSQL, {servers} server(s)"),
+            None => format!("SQLite, durability {}", args.durability),
+        };
+        Servers {
+            stops,
+            runtimes,
+            addrs,
+            engine,
+            temp_db,
+            target,
+        }
+    }
+
+    /// Read the first server's statistics, then stop the servers, their runtimes and (after
+    /// them) the bare handler's runtime, and drop the PostgreSQL database.
+    fn stop(self, bare_rt: tokio::runtime::Runtime) -> antirelou_core::engine::EngineStats {
+        let stats = self.runtimes[0]
+            .block_on(self.engine.stats())
+            .unwrap_or_else(|e| fail(e));
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        drop(self.engine);
+        drop(self.runtimes);
+        drop(bare_rt);
+        drop(self.temp_db);
+        stats
+    }
+}
+
+/// Every round's figures, bare and server.
+struct Rounds {
+    bare: Vec<RunResult>,
+    served: Vec<RunResult>,
+}
+
+/// Alternate the targets round by round: the bare handler (unless `--no-baseline`), then the
+/// server(s), each round with its own senders.
+fn run_rounds(
+    args: &Args,
+    plan: &Plan,
+    from: &[String],
+    server_bodies: Vec<Signed>,
+    bare_addr: SocketAddr,
+    servers: &Servers,
+) -> Rounds {
+    let Plan {
+        requests,
+        rounds,
+        concurrency,
+        max,
+        ..
+    } = *plan;
+    let client_rt = runtime(plan.cores, "client");
     let mut bare_runs = Vec::with_capacity(rounds);
     let mut served_runs = Vec::with_capacity(rounds);
     for (round, server_bodies) in server_bodies.into_iter().enumerate() {
@@ -521,51 +605,48 @@ fn main() {
             )));
         }
         eprintln!(
-            "round {}/{rounds}: antirelou-server ({target}), {requests} requests, {concurrency} connections…",
+            "round {}/{rounds}: antirelou-server ({}), {requests} requests, {concurrency} connections…",
             round + 1,
+            servers.target,
         );
         served_runs.push(client_rt.block_on(run(
-            &server_addrs,
+            &servers.addrs,
             server_bodies,
             concurrency,
             max,
             200,
         )));
     }
-    let bare = median(&bare_runs);
-    let Some(served) = median(&served_runs) else {
-        fail("no round ran");
-    };
-
-    let stats = server_rts[0]
-        .block_on(engine.stats())
-        .unwrap_or_else(|e| fail(e));
-    for stop in stops {
-        let _ = stop.send(());
+    Rounds {
+        bare: bare_runs,
+        served: served_runs,
     }
-    drop(engine);
-    drop(server_rts);
-    drop(bare_rt);
-    drop(temp_db);
-    let _ = std::fs::remove_dir_all(&dir);
+}
 
+/// Print the table: every round, then the medians and their ratio, and the server's counters.
+fn print_table(
+    rounds: &Rounds,
+    bare: Option<&RunResult>,
+    served: &RunResult,
+    ratio: Option<f64>,
+    stats: &antirelou_core::engine::EngineStats,
+) {
     println!();
     println!(
         "{:<22} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
         "target", "ok", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
-    for (i, s) in served_runs.iter().enumerate() {
-        if let Some(b) = bare_runs.get(i) {
+    for (i, s) in rounds.served.iter().enumerate() {
+        if let Some(b) = rounds.bare.get(i) {
             row(&format!("round {} bare", i + 1), b);
         }
         row(&format!("round {} server", i + 1), s);
     }
-    println!("median of {rounds} round(s):");
-    if let Some(b) = &bare {
+    println!("median of {} round(s):", rounds.served.len());
+    if let Some(b) = bare {
         row("bare axum (TwiML)", b);
     }
-    row("antirelou-server", &served);
-    let ratio = bare.map(|b| served.rps / b.rps.max(1e-9));
+    row("antirelou-server", served);
     if let Some(r) = ratio {
         println!("ratio server / bare (medians): {:.1} %", r * 100.0);
     }
@@ -575,33 +656,70 @@ fn main() {
         stats.counter("lessons.scheduled"),
         stats.queue.pending
     );
+}
+
+/// The run as one JSON object.
+fn json_report(
+    args: &Args,
+    plan: &Plan,
+    rounds: &Rounds,
+    bare: Option<&RunResult>,
+    served: &RunResult,
+    ratio: Option<f64>,
+    stats: &antirelou_core::engine::EngineStats,
+) -> serde_json::Value {
     let as_json = |r: &RunResult| {
         json!({
             "ok": r.ok, "errors": r.errors, "sent": r.sent, "seconds": r.seconds, "rps": r.rps,
             "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
         })
     };
-    let report = json!({
-        "requests": requests,
-        "concurrency": concurrency,
-        "cores": cores,
-        "server_threads": server_threads,
+    json!({
+        "requests": plan.requests,
+        "concurrency": plan.concurrency,
+        "cores": plan.cores,
+        "server_threads": plan.server_threads,
         "storage": if args.postgres.is_some() { "postgres" } else { "sqlite" },
-        "servers": servers,
+        "servers": args.servers.clamp(1, 8),
         // SQLite's settings; PostgreSQL's durability is its server's (`synchronous_commit`).
         "durability": args.postgres.is_none().then_some(&args.durability),
         "abuse_chain": args.abuse,
-        "rounds": rounds,
-        "bare": bare.as_ref().map(as_json),
-        "server": as_json(&served),
-        "bare_rounds": bare_runs.iter().map(as_json).collect::<Vec<_>>(),
-        "server_rounds": served_runs.iter().map(as_json).collect::<Vec<_>>(),
+        "rounds": plan.rounds,
+        "bare": bare.map(as_json),
+        "server": as_json(served),
+        "bare_rounds": rounds.bare.iter().map(as_json).collect::<Vec<_>>(),
+        "server_rounds": rounds.served.iter().map(as_json).collect::<Vec<_>>(),
         "ratio": ratio,
         "server_counters": {
             "inbound_sms": stats.counter("inbound.sms"),
             "lessons_scheduled": stats.counter("lessons.scheduled"),
             "queue_pending": stats.queue.pending,
         },
-    });
+    })
+}
+
+fn main() {
+    let args = Args::parse();
+    let plan = Plan::of(&args);
+    let dir = std::env::temp_dir().join(format!("antirelou-loadgen-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        fail(format!("temp dir: {e}"));
+    }
+    let (from, server_bodies) = server_rounds(&plan);
+    let bare_rt = runtime(plan.server_threads, "bare");
+    let bare_addr = start_bare(&bare_rt);
+    let servers = Servers::start(&args, &plan, &dir.join("load.db"));
+
+    let rounds = run_rounds(&args, &plan, &from, server_bodies, bare_addr, &servers);
+    let bare = median(&rounds.bare);
+    let Some(served) = median(&rounds.served) else {
+        fail("no round ran");
+    };
+    let stats = servers.stop(bare_rt);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ratio = bare.map(|b| served.rps / b.rps.max(1e-9));
+    print_table(&rounds, bare.as_ref(), &served, ratio, &stats);
+    let report = json_report(&args, &plan, &rounds, bare.as_ref(), &served, ratio, &stats);
     println!("{report}");
 }

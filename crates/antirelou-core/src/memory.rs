@@ -90,6 +90,12 @@ impl InMemoryStore {
         self.inner.lock().replies.len()
     }
 
+    /// The highest reply id issued so far (0: none), purged replies included: every stored reply
+    /// has an id in `1..=last_reply_id()`.
+    pub fn last_reply_id(&self) -> ReplyId {
+        self.inner.lock().next_id
+    }
+
     /// How many reservations are open (neither settled nor released).
     pub fn open_reservations(&self) -> usize {
         self.inner.lock().reservations.len()
@@ -776,6 +782,23 @@ mod tests {
             !dbg.contains("612345678") && !dbg.contains("757000000"),
             "{dbg}"
         );
+    }
+
+    #[tokio::test]
+    async fn last_reply_id_counts_purged_replies() {
+        let store = InMemoryStore::new();
+        assert_eq!(store.last_reply_id(), 0);
+        let t = Timestamp::from_secs(1_000);
+        store.schedule(reply("a", t), t).await.unwrap();
+        store.schedule(reply("b", t), t).await.unwrap();
+        let c = store
+            .claim_due(t, Duration::from_secs(60), 1)
+            .await
+            .unwrap();
+        store.complete(c[0].token, "SM1", t).await.unwrap();
+        assert_eq!(store.purge(t.add(Duration::from_secs(1))).await.unwrap(), 1);
+        assert_eq!(store.reply_count(), 1);
+        assert_eq!(store.last_reply_id(), 2);
     }
 
     #[tokio::test]

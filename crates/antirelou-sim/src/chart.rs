@@ -12,6 +12,7 @@ use std::path::Path;
 use antirelou_core::Timestamp;
 use chrono::{DateTime, Utc};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Result, SimError};
@@ -95,14 +96,32 @@ pub fn write_spend_chart(path: &Path, replay: &Replay, funds: Option<f64>) -> Re
     Ok(())
 }
 
+/// The plot's coordinates: hours since the start, euros.
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draw the plot: the frame and axes, then from back to front the attack windows and local
+/// midnights, the limits (cap, funds, switch-off), the spend curves and the moments the runs
+/// stopped.
 fn draw_plot(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     replay: &Replay,
     funds: Option<f64>,
 ) -> Result<()> {
-    let r = &replay.report;
     let x_max = replay.hours.max(1.0);
-    let cap = r.daily_cap_eur;
+    let top = y_max(replay, funds) * 1.12;
+    let mut chart = plot_frame(area, replay, x_max, top)?;
+    draw_attack_windows(&mut chart, replay, x_max, top)?;
+    draw_midnights(&mut chart, replay, x_max, top)?;
+    draw_limits(&mut chart, replay, funds, x_max, top)?;
+    draw_curves(&mut chart, replay)?;
+    draw_stops(&mut chart, replay, x_max, top)
+}
+
+/// The highest value the plot must show: the curves, the funds, the operators' switch-off, and
+/// the daily cap as far as it stays near the antirelou curve (its staircase may climb far above
+/// the data; it is drawn only up to the top).
+fn y_max(replay: &Replay, funds: Option<f64>) -> f64 {
+    let r = &replay.report;
     let curves_max = replay
         .curves
         .iter()
@@ -110,27 +129,33 @@ fn draw_plot(
         .chain(replay.uncapped_curve.iter())
         .flat_map(|c| c.iter().map(|(_, y)| *y))
         .fold(0.0f64, f64::max);
-    let mut y_max = curves_max
+    let y_max = curves_max
         .max(funds.unwrap_or(0.0))
         .max(r.operator_shutoff_eur.unwrap_or(0.0))
         .max(1.0);
-    // The cap staircase is drawn only up to the top of the data (it may climb far above).
     let anti_max = replay
         .curves
         .iter()
         .filter(|(p, _)| *p == Policy::Antirelou)
         .flat_map(|(_, c)| c.iter().map(|(_, y)| *y))
         .fold(0.0f64, f64::max);
-    if let Some(c) = cap {
-        y_max = y_max.max(c.min(anti_max * 2.0));
+    match r.daily_cap_eur {
+        Some(c) => y_max.max(c.min(anti_max * 2.0)),
+        None => y_max,
     }
-    let zone = replay.scenario.zone_label(
-        replay.scenario.utc_offset_secs_at(
-            replay
-                .scenario
-                .start_time()
-                .unwrap_or(Timestamp::from_millis(0)),
-        ),
+}
+
+/// The caption, the axes up to `x_max` hours and `top` euros, and their labels in the
+/// scenario's local time.
+fn plot_frame<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    replay: &Replay,
+    x_max: f64,
+    top: f64,
+) -> Result<Plot<'a, 'b>> {
+    let scenario = &replay.scenario;
+    let zone = scenario.zone_label(
+        scenario.utc_offset_secs_at(scenario.start_time().unwrap_or(Timestamp::from_millis(0))),
     );
     let mut chart = ChartBuilder::on(area)
         .caption(
@@ -144,7 +169,7 @@ fn draw_plot(
         .margin_top(10)
         .x_label_area_size(48)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max * 1.12)
+        .build_cartesian_2d(0f64..x_max, 0f64..top)
         .map_err(err)?;
     let label = |h: &f64| local(replay, *h).format("%H:%M").to_string();
     chart
@@ -159,8 +184,16 @@ fn draw_plot(
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
-    let top = y_max * 1.12;
-    // Attack windows, shaded behind everything.
+    Ok(chart)
+}
+
+/// The attacks' windows, shaded behind everything, with their labels.
+fn draw_attack_windows(
+    chart: &mut Plot<'_, '_>,
+    replay: &Replay,
+    x_max: f64,
+    top: f64,
+) -> Result<()> {
     for (lo, hi, what) in &replay.attack_windows {
         chart
             .draw_series(std::iter::once(Rectangle::new(
@@ -176,7 +209,11 @@ fn draw_plot(
             )))
             .map_err(err)?;
     }
-    // Local midnights, with the date.
+    Ok(())
+}
+
+/// A line at each local midnight, with the date.
+fn draw_midnights(chart: &mut Plot<'_, '_>, replay: &Replay, x_max: f64, top: f64) -> Result<()> {
     for h in midnights(replay, x_max) {
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -192,7 +229,20 @@ fn draw_plot(
             )))
             .map_err(err)?;
     }
-    if let Some(c) = cap {
+    Ok(())
+}
+
+/// The limits, dashed: the antirelou daily cap cumulated day by day (up to the top), the
+/// prepaid funds and the operators' switch-off bill.
+fn draw_limits(
+    chart: &mut Plot<'_, '_>,
+    replay: &Replay,
+    funds: Option<f64>,
+    x_max: f64,
+    top: f64,
+) -> Result<()> {
+    let r = &replay.report;
+    if let Some(c) = r.daily_cap_eur {
         let steps: Vec<(f64, f64)> = cap_steps(replay, c, x_max)
             .into_iter()
             .filter(|(_, y)| *y <= top)
@@ -213,6 +263,12 @@ fn draw_plot(
                 .map_err(err)?;
         }
     }
+    Ok(())
+}
+
+/// The spend curves: the naive run left on (dashed), the antirelou run's replies alone
+/// (dashed), then each run's whole bill.
+fn draw_curves(chart: &mut Plot<'_, '_>, replay: &Replay) -> Result<()> {
     if let Some(c) = &replay.uncapped_curve {
         chart
             .draw_series(DashedLineSeries::new(
@@ -245,7 +301,11 @@ fn draw_plot(
             ))
             .map_err(err)?;
     }
-    // The moment each run stopped.
+    Ok(())
+}
+
+/// The moment each run stopped: a line and its local time.
+fn draw_stops(chart: &mut Plot<'_, '_>, replay: &Replay, x_max: f64, top: f64) -> Result<()> {
     for ((policy, _), stop) in replay.curves.iter().zip(&replay.stopped_hours) {
         let Some(h) = stop else { continue };
         let color = if *policy == Policy::Naive {

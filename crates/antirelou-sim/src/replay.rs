@@ -10,7 +10,9 @@
 //! Each run builds an [`Engine`] on an in-memory store (`antirelou_core::memory::InMemoryStore`,
 //! whose bulk expiry pass runs at most every 15 virtual minutes), a [`ManualClock`] and a
 //! [`SimCarrier`]. For each contact in time order, the clock jumps to its instant; in between,
-//! the dispatcher wakes every `engine.tick_seconds` of virtual time and sends whatever is due.
+//! the core runtime (the server's wiring) wakes every `engine.tick_seconds` of virtual time: it
+//! feeds the spend to the policies, runs the retention purge when due (the server's defaults),
+//! and the dispatcher sends whatever is due.
 //! When the carrier suspends the number for lack of funds, the run stops: the number is dead.
 //!
 //! Every random draw derives from the seed, so the same scenario and seed give the same JSON: the
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, LessonSet, Locale};
-use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
+use antirelou_core::engine::{Engine, EngineConfig, EngineStats, NumberConfig, Transports};
 use antirelou_core::event::{InboundCall, InboundSms};
 use antirelou_core::policy::Reason;
 use antirelou_core::policy::{AbusePolicy, AllowAll};
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::carrier::SimCarrier;
 use crate::error::{Result, SimError};
 use crate::scenario::Scenario;
-use crate::traffic::{Actor, ContactKind, Traffic, hours};
+use crate::traffic::{Actor, ContactKind, SimEvent, Traffic, hours};
 
 /// Which policy a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -530,6 +532,25 @@ struct Untaught {
     shut_out: bool,
 }
 
+impl Untaught {
+    /// Why he got no lesson, the most telling reason first: the number was switched off
+    /// before his lesson left (still pending, or a contact of his shut out with no lesson
+    /// ended), his lesson ended unsent, a refusal, the decoy greeting.
+    fn why(&self) -> String {
+        if self.pending || (self.shut_out && self.ended.is_none()) {
+            "number_switched_off".to_owned()
+        } else if let Some(e) = &self.ended {
+            e.clone()
+        } else if let Some(r) = self.refused {
+            r.to_owned()
+        } else if self.decoy {
+            "heard_decoy_greeting_only".to_owned()
+        } else {
+            "unknown".to_owned()
+        }
+    }
+}
+
 /// Per-sender bookkeeping of a run.
 struct Ledger {
     first_contact: Vec<Option<Timestamp>>,
@@ -561,7 +582,8 @@ fn outcome_label(o: &SmsOutcome) -> String {
     }
 }
 
-#[allow(clippy::too_many_lines)]
+/// One run: build its world, play the contacts, drain the queue, then read what became of
+/// every sender.
 async fn run_async(
     scenario: &Scenario,
     traffic: &Traffic,
@@ -570,36 +592,37 @@ async fn run_async(
     policy: Policy,
     operators_stop: bool,
 ) -> Result<RunOutput> {
-    let sc = &scenario.engine;
-    let clock = ManualClock::new(traffic.start);
+    let mut run = Run::new(scenario, traffic, seed, policy, operators_stop)?;
+    let cut_at = run.play_contacts().await?;
+    // Contacts that never reached the number because it was switched off.
+    if let Some(from) = cut_at {
+        for ev in &traffic.events[from..] {
+            run.ledger.untaught[ev.sender as usize].shut_out = true;
+        }
+    }
+    let last = run.drain().await?;
+    run.finish(index, policy, last).await
+}
+
+/// The simulated carrier on `clock`: the scenario's prices, faults and prepaid funds; it tells
+/// lessons and neutral replies apart by their text.
+fn sim_carrier(scenario: &Scenario, seed: u64, clock: &ManualClock) -> Result<SimCarrier> {
     let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-    let mut carrier = SimCarrier::new(shared_clock.clone(), scenario.carrier_prices())
+    let mut carrier = SimCarrier::new(shared_clock, scenario.carrier_prices())
         .with_faults(scenario.fault_plan(seed)?);
     if let Some(funds) = scenario.budget.funds() {
         carrier = carrier.with_funds(funds);
     }
-    let shutoff = if operators_stop {
-        scenario.budget.operator_shutoff()
-    } else {
-        None
-    };
     carrier.classify(&scenario.number.lesson, ReplyKind::Lesson);
     carrier.classify(&scenario.number.neutral_reply, ReplyKind::Neutral);
+    Ok(carrier)
+}
 
-    let locale = Locale::new(&scenario.number.locale)
-        .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
-    let number = traffic.number.clone();
-    let lessons = lesson_set(scenario, &locale);
-    // The short form the engine sends under budget pressure is a lesson too.
-    if let Some(short) = &lessons.sms_short {
-        carrier.classify(short, ReplyKind::Lesson);
-    }
-    let mut catalogue = Catalogue::default();
-    catalogue.insert(lessons.clone());
-    let mut number_config =
-        NumberConfig::new(number.clone(), locale, antirelou_core::stub::PROVIDER);
-
-    let mut config = EngineConfig {
+/// The engine's settings shared by both policies: the scenario's delays and prices, the seeded
+/// jitter, one worker claiming everything due.
+fn engine_config(scenario: &Scenario, seed: u64, policy: Policy) -> EngineConfig {
+    let sc = &scenario.engine;
+    EngineConfig {
         reply_delay: duration_minutes(sc.reply_delay_minutes),
         reply_jitter: duration_minutes(sc.reply_jitter_minutes),
         reply_deadline: hours(sc.reply_deadline_hours).max(Duration::from_secs(1)),
@@ -608,8 +631,22 @@ async fn run_async(
         claim_batch: 100_000,
         workers: 1,
         ..EngineConfig::default()
-    };
-    let policy_impl: Arc<dyn AbusePolicy> = match policy {
+    }
+}
+
+/// The abuse policy of a run, with what it sets in the engine's and the number's settings: the
+/// naive run answers everything (no window, no caps); antirelou's has the scenario's window,
+/// caps, neutral first reply, `[abuse.defer]` and tuned default chain.
+fn defences(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    seed: u64,
+    policy: Policy,
+    config: &mut EngineConfig,
+    number_config: &mut NumberConfig,
+) -> Result<Arc<dyn AbusePolicy>> {
+    let sc = &scenario.engine;
+    Ok(match policy {
         Policy::Naive => {
             config.lesson_window = Duration::ZERO;
             config.caps = SpendCaps::default();
@@ -624,7 +661,7 @@ async fn run_async(
             };
             number_config.neutral_first_reply = scenario.number.neutral_first_reply;
             // `[abuse.defer]`: how deferred lessons are held (the server's names and defaults).
-            scenario.abuse.defer.apply(&mut config);
+            scenario.abuse.defer.apply(config);
             let tuned = scenario
                 .abuse
                 .into_config(window)
@@ -635,23 +672,63 @@ async fn run_async(
                 hash_seed: Some(derived_seed(seed, policy, ABUSE_SALT)),
                 ..tuned
             };
-            let p = DefaultPolicies::new(number.region(), &abuse)
+            let p = DefaultPolicies::new(traffic.number.region(), &abuse)
                 .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
             Arc::new(p.chain())
         }
-    };
+    })
+}
+
+/// The engine of one run on `clock`, on a fresh in-memory store, with the scenario's number and
+/// lessons and the policy's defences; returns it with its store and the number's lessons.
+fn build_engine(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    seed: u64,
+    policy: Policy,
+    clock: &ManualClock,
+    carrier: &SimCarrier,
+) -> Result<(Engine, Arc<InMemoryStore>, LessonSet)> {
+    let locale = Locale::new(&scenario.number.locale)
+        .map_err(|e| SimError::scenario(&scenario.name, e.to_string()))?;
+    let lessons = lesson_set(scenario, &locale);
+    // The short form the engine sends under budget pressure is a lesson too.
+    if let Some(short) = &lessons.sms_short {
+        carrier.classify(short, ReplyKind::Lesson);
+    }
+    let mut catalogue = Catalogue::default();
+    catalogue.insert(lessons.clone());
+    let mut number_config = NumberConfig::new(
+        traffic.number.clone(),
+        locale,
+        antirelou_core::stub::PROVIDER,
+    );
+    let mut config = engine_config(scenario, seed, policy);
+    let policy_impl = defences(
+        scenario,
+        traffic,
+        seed,
+        policy,
+        &mut config,
+        &mut number_config,
+    )?;
     let store = Arc::new(InMemoryStore::new());
     let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET)?)
-        .clock(shared_clock.clone())
+        .clock(Arc::new(clock.clone()))
         .policy(policy_impl)
         .catalogue(catalogue)
         .config(config)
         .number(number_config)
         .build()?;
-    // The reference server's wiring (the core runtime), stepped on virtual time: the spend is
-    // fed to the policies at every wake-up; the retention purge is left out, since the report
-    // reads the whole store at the end.
-    let runtime = Runtime::builder(
+    Ok((engine, store, lessons))
+}
+
+/// The reference server's wiring (the core runtime) around `engine`, sending through `carrier`,
+/// to be stepped on virtual time: the spend is fed to the policies at every wake-up; the
+/// retention purge runs with the server's defaults (the runtime's own: `Retention::default()`,
+/// at most hourly by the engine's clock), so that the sim forgets what the server forgets.
+fn sim_runtime(engine: &Engine, carrier: &SimCarrier) -> Runtime {
+    Runtime::builder(
         engine.clone(),
         Transports::new().with(
             antirelou_core::stub::PROVIDER,
@@ -660,314 +737,369 @@ async fn run_async(
         ),
     )
     .spend_every(Duration::ZERO)
-    .no_purge()
-    .build();
-    let dispatcher = runtime.dispatcher();
+    .build()
+}
 
-    let step = Duration::from_secs(sc.tick_seconds);
-    let mut next_tick = traffic.start.add(step);
-    let n = traffic.senders.len();
-    let mut ledger = Ledger {
-        first_contact: vec![None; n],
-        voice_lessons: vec![0; n],
-        untaught: vec![Untaught::default(); n],
-        call_spend: [Money::ZERO; 2],
-        texts: [0; 2],
-        calls: [0; 2],
-    };
-    let mut text_outcomes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut deferred = 0u64;
-    let call_seconds = scenario.prices.call_seconds;
-    let call_price = scenario.carrier_prices().inbound_call_per_minute;
-    let mut texts_received = 0u64;
-    let mut published_at: Vec<Option<Timestamp>> = vec![None; scenario.published.len()];
-    let mut switched_off: Option<Timestamp> = None;
+/// One run in progress: the traffic played on the virtual clock against the engine through the
+/// core runtime, and what the run has counted so far.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    traffic: &'a Traffic,
+    clock: ManualClock,
+    carrier: SimCarrier,
+    store: Arc<InMemoryStore>,
+    runtime: Runtime,
+    /// The number's lessons (a call that played the voice lesson taught its caller).
+    lessons: LessonSet,
+    /// The bill at which the operators switch the number off, in this run.
+    shutoff: Option<Money>,
+    /// The price of a minute of answered call.
+    call_price: Money,
+    /// The dispatcher's period, and its next wake-up.
+    step: Duration,
+    next_tick: Timestamp,
+    ledger: Ledger,
+    text_outcomes: BTreeMap<String, u64>,
+    /// Deferral events by a spend cap, summed over the wake-ups.
+    deferred: u64,
+    texts_received: u64,
+    /// When the text of each published figure arrived.
+    published_at: Vec<Option<Timestamp>>,
+    /// When the operators switched the number off.
+    switched_off: Option<Timestamp>,
+}
 
-    // Wake the dispatcher at `t`: the runtime feeds the policies the ledger's spend and the real
-    // segments of the number's lesson (the reference server's feed), then send everything due.
-    let wake = |t: Timestamp| {
-        clock.set(t);
-        let dispatcher = &dispatcher;
-        let store = &store;
-        let runtime = &runtime;
-        async move {
-            runtime.maintain().await?;
-            let mut deferred = 0;
-            for _ in 0..1_000 {
-                let q = antirelou_core::store::ReplyQueue::queue_stats(&**store, t).await?;
-                if q.due == 0 {
-                    break;
-                }
-                let r = dispatcher.tick().await?;
-                deferred += r.budget_deferred;
-                if r.claimed == 0 {
-                    break;
-                }
+impl<'a> Run<'a> {
+    /// The world of one run at the traffic's start: clock, carrier, engine and runtime.
+    fn new(
+        scenario: &'a Scenario,
+        traffic: &'a Traffic,
+        seed: u64,
+        policy: Policy,
+        operators_stop: bool,
+    ) -> Result<Self> {
+        let clock = ManualClock::new(traffic.start);
+        let carrier = sim_carrier(scenario, seed, &clock)?;
+        let shutoff = if operators_stop {
+            scenario.budget.operator_shutoff()
+        } else {
+            None
+        };
+        let (engine, store, lessons) =
+            build_engine(scenario, traffic, seed, policy, &clock, &carrier)?;
+        let runtime = sim_runtime(&engine, &carrier);
+        let step = Duration::from_secs(scenario.engine.tick_seconds);
+        let n = traffic.senders.len();
+        Ok(Run {
+            scenario,
+            traffic,
+            clock,
+            call_price: scenario.carrier_prices().inbound_call_per_minute,
+            carrier,
+            store,
+            runtime,
+            lessons,
+            shutoff,
+            step,
+            next_tick: traffic.start.add(step),
+            ledger: Ledger {
+                first_contact: vec![None; n],
+                voice_lessons: vec![0; n],
+                untaught: vec![Untaught::default(); n],
+                call_spend: [Money::ZERO; 2],
+                texts: [0; 2],
+                calls: [0; 2],
+            },
+            text_outcomes: BTreeMap::new(),
+            deferred: 0,
+            texts_received: 0,
+            published_at: vec![None; scenario.published.len()],
+            switched_off: None,
+        })
+    }
+
+    /// Wake the dispatcher at `t`: the runtime feeds the policies the ledger's spend and the
+    /// real segments of the number's lesson (the reference server's feed), then everything due
+    /// is sent. Returns the deferrals by a spend cap.
+    async fn wake(&self, t: Timestamp) -> Result<u64> {
+        self.clock.set(t);
+        self.runtime.maintain().await?;
+        let mut deferred = 0;
+        for _ in 0..1_000 {
+            let q = ReplyQueue::queue_stats(&*self.store, t).await?;
+            if q.due == 0 {
+                break;
             }
-            Ok::<u64, antirelou_core::Error>(deferred)
+            let r = self.runtime.dispatcher().tick().await?;
+            deferred += r.budget_deferred;
+            if r.claimed == 0 {
+                break;
+            }
         }
-    };
-    // The operators look at the bill after every contact and every dispatcher wake-up; the
-    // carrier's own suspension (prepaid funds) is checked the same way.
-    let mut stopped = |now: Timestamp| -> bool {
-        if carrier.shut_off_at().is_some() || switched_off.is_some() {
+        Ok(deferred)
+    }
+
+    /// Whether the number has stopped at `now`. The operators look at the bill after every
+    /// contact and every dispatcher wake-up (and switch the number off at their limit); the
+    /// carrier's own suspension (prepaid funds) is checked the same way.
+    fn stopped(&mut self, now: Timestamp) -> bool {
+        if self.carrier.shut_off_at().is_some() || self.switched_off.is_some() {
             return true;
         }
-        if let Some(limit) = shutoff
-            && carrier.bill() >= limit
+        if let Some(limit) = self.shutoff
+            && self.carrier.bill() >= limit
         {
-            switched_off = Some(now);
+            self.switched_off = Some(now);
             return true;
         }
         false
-    };
+    }
 
-    let mut cut_at = None;
-    'events: for (i, ev) in traffic.events.iter().enumerate() {
-        while next_tick <= ev.at {
-            deferred += wake(next_tick).await?;
-            if stopped(next_tick) {
-                cut_at = Some(i);
-                break 'events;
+    /// Play the contacts in time order, the clock jumping to each; in between, the dispatcher
+    /// wakes every tick. Returns the index of the first contact that did not reach the number,
+    /// when it stopped.
+    async fn play_contacts(&mut self) -> Result<Option<usize>> {
+        let traffic = self.traffic;
+        for (i, ev) in traffic.events.iter().enumerate() {
+            while self.next_tick <= ev.at {
+                let t = self.next_tick;
+                self.deferred += self.wake(t).await?;
+                if self.stopped(t) {
+                    return Ok(Some(i));
+                }
+                self.next_tick = t.add(self.step);
             }
-            next_tick = next_tick.add(step);
+            self.clock.set(ev.at);
+            let reached = match ev.kind {
+                ContactKind::Text => self.text(i, ev).await?,
+                ContactKind::Call => self.call(i, ev).await?,
+            };
+            if !reached {
+                return Ok(Some(i));
+            }
+            if self.stopped(ev.at) {
+                return Ok(Some(i + 1));
+            }
         }
-        clock.set(ev.at);
+        Ok(None)
+    }
+
+    /// The `i`-th contact, a text: billed by the carrier (`false` when it refused it, the
+    /// number being suspended), then answered by the engine.
+    async fn text(&mut self, i: usize, ev: &SimEvent) -> Result<bool> {
+        let traffic = self.traffic;
+        let sender = traffic.sender(ev);
+        let idx = ev.sender as usize;
+        if self
+            .carrier
+            .receive_sms(&sender.number, &traffic.number)
+            .is_err()
+        {
+            return Ok(false);
+        }
+        self.texts_received += 1;
+        self.ledger.texts[group(sender.actor)] += 1;
+        self.ledger.first_contact[idx].get_or_insert(ev.at);
+        for (k, p) in self.scenario.published.iter().enumerate() {
+            if p.texts == self.texts_received {
+                self.published_at[k] = Some(ev.at);
+            }
+        }
+        let sms = InboundSms {
+            provider: antirelou_core::stub::PROVIDER,
+            message_id: format!("SIM-IN-{i}"),
+            from: Caller::Number(sender.number.clone()),
+            to: traffic.number.clone(),
+            body: traffic.body(ev),
+            received_at: Some(ev.at),
+        };
+        let outcome: SmsOutcome = self.runtime.engine().handle_sms(sms).await?;
+        *self
+            .text_outcomes
+            .entry(outcome_label(&outcome))
+            .or_default() += 1;
+        if let SmsOutcome::Dropped(r) = outcome
+            && let Some(label) = refusal(r)
+        {
+            self.ledger.untaught[idx].refused = Some(label);
+        }
+        Ok(true)
+    }
+
+    /// The `i`-th contact, a call: accepted by the carrier (`false` when it refused it), its
+    /// script played (the lesson, the decoy greeting or a rejection) and its minutes billed.
+    async fn call(&mut self, i: usize, ev: &SimEvent) -> Result<bool> {
+        let traffic = self.traffic;
         let sender = traffic.sender(ev);
         let idx = ev.sender as usize;
         let g = group(sender.actor);
-        match ev.kind {
-            ContactKind::Text => {
-                if carrier.receive_sms(&sender.number, &number).is_err() {
-                    cut_at = Some(i);
-                    break;
-                }
-                texts_received += 1;
-                ledger.texts[g] += 1;
-                ledger.first_contact[idx].get_or_insert(ev.at);
-                for (k, p) in scenario.published.iter().enumerate() {
-                    if p.texts == texts_received {
-                        published_at[k] = Some(ev.at);
-                    }
-                }
-                let sms = InboundSms {
-                    provider: antirelou_core::stub::PROVIDER,
-                    message_id: format!("SIM-IN-{i}"),
-                    from: Caller::Number(sender.number.clone()),
-                    to: number.clone(),
-                    body: traffic.body(ev),
-                    received_at: Some(ev.at),
-                };
-                let outcome: SmsOutcome = engine.handle_sms(sms).await?;
-                *text_outcomes.entry(outcome_label(&outcome)).or_default() += 1;
-                if let SmsOutcome::Dropped(r) = outcome
-                    && let Some(label) = refusal(r)
-                {
-                    ledger.untaught[idx].refused = Some(label);
-                }
-            }
-            ContactKind::Call => {
-                if carrier.accept_call().is_err() {
-                    cut_at = Some(i);
-                    break;
-                }
-                ledger.calls[g] += 1;
-                ledger.first_contact[idx].get_or_insert(ev.at);
-                let call = InboundCall {
-                    provider: antirelou_core::stub::PROVIDER,
-                    call_id: format!("SIM-CALL-{i}"),
-                    from: Caller::Number(sender.number.clone()),
-                    to: number.clone(),
-                };
-                let script = engine.handle_call(call).await?;
-                if script.is_reject() {
-                    carrier.reject_call();
-                    ledger.untaught[idx].refused = Some("call_rejected");
-                } else {
-                    let heard = script.steps().iter().any(
-                        |s| matches!(s, VoiceStep::Say { text, .. } if *text == lessons.voice),
-                    );
-                    if heard {
-                        ledger.voice_lessons[idx] += 1;
-                    } else {
-                        ledger.untaught[idx].decoy = true;
-                    }
-                    let seconds = script.ring_seconds() + call_seconds;
-                    if carrier.bill_call(seconds).is_err() {
-                        cut_at = Some(i);
-                        break;
-                    }
-                    ledger.call_spend[g] += call_price * seconds.div_ceil(60).max(1);
-                }
-            }
+        if self.carrier.accept_call().is_err() {
+            return Ok(false);
         }
-        if stopped(ev.at) {
-            cut_at = Some(i + 1);
-            break;
-        }
-    }
-    // Contacts that never reached the number because it was switched off.
-    if let Some(from) = cut_at {
-        for ev in &traffic.events[from..] {
-            ledger.untaught[ev.sender as usize].shut_out = true;
-        }
-    }
-    // Drain: keep waking the dispatcher until nothing is left (replies expire at their
-    // deadline at the latest).
-    let horizon = traffic.end.add(
-        duration_minutes(sc.reply_delay_minutes) + hours(sc.reply_deadline_hours) + hours(50.0),
-    );
-    let mut last = clock.now();
-    while !stopped(last) && next_tick <= horizon {
-        let q = antirelou_core::store::ReplyQueue::queue_stats(&*store, next_tick).await?;
-        if q.pending == 0 && q.claimed == 0 {
-            break;
-        }
-        deferred += wake(next_tick).await?;
-        last = next_tick;
-        next_tick = next_tick.add(step);
-    }
-    let stop = carrier.shut_off_at().or(switched_off);
-    let stopped_by = if switched_off.is_some() {
-        Some("operators".to_owned())
-    } else {
-        carrier.shut_off_at().map(|_| "carrier".to_owned())
-    };
-    let end = stop.unwrap_or(last.max(clock.now()));
-
-    // What the store still holds: lessons pending (deferred) or ended unsent, by sender.
-    read_store_outcomes(&store, traffic, index, &mut ledger.untaught).await?;
-
-    let stats = engine.stats().await?;
-    let cstats = carrier.stats();
-    let mut sms_lessons = vec![0u32; n];
-    let mut first_lesson: Vec<Option<Timestamp>> = vec![None; n];
-    let mut reply_spend = [Money::ZERO; 2];
-    let mut neutral = 0u64;
-    let mut lessons_sent = 0u64;
-    let mut daily: BTreeMap<i64, Money> = BTreeMap::new();
-    let mut reply_curve: Vec<(f64, f64)> = vec![(0.0, 0.0)];
-    let mut replies_total = Money::ZERO;
-    carrier.with_delivered(|ds| {
-        for d in ds {
-            replies_total += d.price;
-            let h = d.at.since(traffic.start).as_secs_f64() / 3600.0;
-            match reply_curve.last_mut() {
-                Some(last) if (last.0 * 60.0).floor() == (h * 60.0).floor() => {
-                    *last = (h, eur(replies_total));
-                }
-                _ => reply_curve.push((h, eur(replies_total))),
-            }
-            *daily
-                .entry(d.at.as_millis().div_euclid(86_400_000))
-                .or_insert(Money::ZERO) += d.price;
-            let Some(&idx) = index.0.get(&d.to.key()) else {
-                continue;
-            };
-            let i = idx as usize;
-            reply_spend[group(traffic.senders[i].actor)] += d.price;
-            match d.reply_kind {
-                Some(ReplyKind::Lesson) => {
-                    lessons_sent += 1;
-                    sms_lessons[i] += 1;
-                    first_lesson[i].get_or_insert(d.at);
-                }
-                Some(ReplyKind::Neutral) => neutral += 1,
-                None => {}
-            }
-        }
-    });
-    let delay = duration_minutes(sc.reply_delay_minutes);
-    let mut out = [SenderOutcomes::default(), SenderOutcomes::default()];
-    for (i, s) in traffic.senders.iter().enumerate() {
-        let Some(first) = ledger.first_contact[i] else {
-            // Never reached the number (it was switched off before his first contact).
-            let o = &mut out[group(s.actor)];
-            o.senders += 1;
-            o.no_lesson += 1;
-            *o.refused.entry("number_switched_off".into()).or_default() += 1;
-            continue;
+        self.ledger.calls[g] += 1;
+        self.ledger.first_contact[idx].get_or_insert(ev.at);
+        let call = InboundCall {
+            provider: antirelou_core::stub::PROVIDER,
+            call_id: format!("SIM-CALL-{i}"),
+            from: Caller::Number(sender.number.clone()),
+            to: traffic.number.clone(),
         };
-        let o = &mut out[group(s.actor)];
-        o.senders += 1;
-        let voice = ledger.voice_lessons[i];
-        match sms_lessons[i] + voice {
-            0 => {
-                o.no_lesson += 1;
-                let u = &ledger.untaught[i];
-                if u.pending && stop.is_none() {
-                    o.still_deferred += 1;
-                } else {
-                    let why = if u.pending || (u.shut_out && u.ended.is_none()) {
-                        "number_switched_off".to_owned()
-                    } else if let Some(e) = &u.ended {
-                        e.clone()
-                    } else if let Some(r) = u.refused {
-                        r.to_owned()
-                    } else if u.decoy {
-                        "heard_decoy_greeting_only".to_owned()
-                    } else {
-                        "unknown".to_owned()
-                    };
-                    *o.refused.entry(why).or_default() += 1;
-                }
-            }
-            1 => {
-                o.one_lesson += 1;
-                let late = if voice == 1 {
-                    0.0
-                } else {
-                    first_lesson[i].map_or(f64::INFINITY, |t| {
-                        (t.as_millis() - first.add(delay).as_millis()) as f64 / 3_600_000.0
-                    })
-                };
-                o.one_lesson_within_1h += u64::from(late <= 1.0);
-                o.one_lesson_within_24h += u64::from(late <= 24.0);
-                o.one_lesson_within_72h += u64::from(late <= 72.0);
-            }
-            _ => o.several_lessons += 1,
+        let script = self.runtime.engine().handle_call(call).await?;
+        if script.is_reject() {
+            self.carrier.reject_call();
+            self.ledger.untaught[idx].refused = Some("call_rejected");
+            return Ok(true);
         }
+        let voice = &self.lessons.voice;
+        let heard = script
+            .steps()
+            .iter()
+            .any(|s| matches!(s, VoiceStep::Say { text, .. } if text == voice));
+        if heard {
+            self.ledger.voice_lessons[idx] += 1;
+        } else {
+            self.ledger.untaught[idx].decoy = true;
+        }
+        let seconds = script.ring_seconds() + self.scenario.prices.call_seconds;
+        if self.carrier.bill_call(seconds).is_err() {
+            return Ok(false);
+        }
+        self.ledger.call_spend[g] += self.call_price * seconds.div_ceil(60).max(1);
+        Ok(true)
     }
-    for (g, o) in out.iter_mut().enumerate() {
-        o.texts = ledger.texts[g];
-        o.calls = ledger.calls[g];
-        o.reply_spend_eur = eur(reply_spend[g]);
-        o.call_spend_eur = eur(ledger.call_spend[g]);
-    }
-    let [legit, attack] = out;
 
-    let dropped = stats
-        .counters
-        .iter()
-        .filter(|(k, _)| k.starts_with("drop."))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let deferred_counts = stats
-        .counters
-        .iter()
-        .filter(|(k, _)| k.starts_with("deferred."))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let short_form_lessons = stats.counter("lesson.short_form");
-    let series = carrier.spend_series();
-    let mut curve: Vec<(f64, f64)> = series
-        .iter()
-        .map(|(t, m)| {
-            (
-                t.since(traffic.start).as_secs_f64() / 3600.0,
-                m.as_units_f64(),
-            )
+    /// Drain: keep waking the dispatcher until nothing is left (replies expire at their
+    /// deadline at the latest) or the number stops. Returns the last instant simulated.
+    async fn drain(&mut self) -> Result<Timestamp> {
+        let sc = &self.scenario.engine;
+        let horizon = self.traffic.end.add(
+            duration_minutes(sc.reply_delay_minutes) + hours(sc.reply_deadline_hours) + hours(50.0),
+        );
+        let mut last = self.clock.now();
+        while !self.stopped(last) && self.next_tick <= horizon {
+            let t = self.next_tick;
+            let q = ReplyQueue::queue_stats(&*self.store, t).await?;
+            if q.pending == 0 && q.claimed == 0 {
+                break;
+            }
+            self.deferred += self.wake(t).await?;
+            last = t;
+            self.next_tick = t.add(self.step);
+        }
+        Ok(last)
+    }
+
+    /// The run's figures, once the traffic is played and the queue drained at `last`: what the
+    /// carrier delivered and billed, what the store still holds, the engine's counters.
+    async fn finish(
+        mut self,
+        index: &SenderIndex,
+        policy: Policy,
+        last: Timestamp,
+    ) -> Result<RunOutput> {
+        let (scenario, traffic) = (self.scenario, self.traffic);
+        let carrier = &self.carrier;
+        let stop = carrier.shut_off_at().or(self.switched_off);
+        let stopped_by = if self.switched_off.is_some() {
+            Some("operators".to_owned())
+        } else {
+            carrier.shut_off_at().map(|_| "carrier".to_owned())
+        };
+        let end = stop.unwrap_or(last.max(self.clock.now()));
+
+        // What the store still holds: lessons pending (deferred) or ended unsent, by sender.
+        read_store_outcomes(&self.store, traffic, index, &mut self.ledger.untaught).await?;
+
+        let stats = self.runtime.engine().stats().await?;
+        let cstats = carrier.stats();
+        let delivered = Deliveries::of(carrier, traffic, index);
+        let delay = duration_minutes(scenario.engine.reply_delay_minutes);
+        let [legit, attack] = sender_outcomes(traffic, &self.ledger, &delivered, stop, delay);
+        let series = carrier.spend_series();
+        let mut curve: Vec<(f64, f64)> = series
+            .iter()
+            .map(|(t, m)| (hours_since(traffic.start, *t), m.as_units_f64()))
+            .collect();
+        curve.insert(0, (0.0, 0.0));
+        curve.push((
+            hours_since(traffic.start, end),
+            cstats.total().as_units_f64(),
+        ));
+        // The bill when the reply to the N-th text was due: the reply delay and the whole
+        // jitter after it.
+        let answered = delay + duration_minutes(scenario.engine.reply_jitter_minutes);
+        let bill_at_published_texts = bills_when_due(&self.published_at, &series, answered, end);
+
+        Ok(RunOutput {
+            report: RunReport {
+                policy,
+                inbound_texts: cstats.inbound_sms,
+                legit_senders: legit.senders,
+                legit_senders_with_one_lesson: legit.one_lesson,
+                legit_senders_with_several_lessons: legit.several_lessons,
+                lessons_sent: delivered.lessons_sent,
+                segments_sent: cstats.segments_sent,
+                spend_eur: eur(cstats.total()),
+                reply_spend_on_attack_eur: attack.reply_spend_eur,
+                stopped_for_budget: stop.is_some(),
+                legit_senders_without_lesson: legit.no_lesson,
+                voice_lessons: self
+                    .ledger
+                    .voice_lessons
+                    .iter()
+                    .map(|v| u64::from(*v))
+                    .sum(),
+                neutral_replies_sent: delivered.neutral,
+                texts_offered: traffic.texts() as u64,
+                calls_offered: traffic.calls() as u64,
+                spend_inbound_eur: eur(cstats.spend_inbound_sms),
+                spend_calls_eur: eur(cstats.spend_calls),
+                spend_replies_eur: eur(cstats.spend_outbound),
+                stopped_at: stop.map(|t| t.to_string()),
+                stopped_at_local: stop.map(|t| scenario.local_label(t)),
+                stopped_by,
+                replies_deferred_by_cap: self.deferred,
+                dropped: counters_with_prefix(&stats, "drop."),
+                deferred: counters_with_prefix(&stats, "deferred."),
+                short_form_lessons: stats.counter("lesson.short_form"),
+                text_outcomes: self.text_outcomes,
+                legit,
+                attack,
+                bill_at_published_texts,
+                max_daily_reply_spend_eur: delivered.daily.values().copied().max().map_or(0.0, eur),
+            },
+            spend_curve: curve,
+            stopped_hours: stop.map(|t| hours_since(traffic.start, t)),
+            reply_curve: delivered.reply_curve,
         })
-        .collect();
-    curve.insert(0, (0.0, 0.0));
-    curve.push((
-        end.since(traffic.start).as_secs_f64() / 3600.0,
-        cstats.total().as_units_f64(),
-    ));
-    // The bill when the reply to the N-th text was due (the reply delay and the whole jitter
-    // after it): the last point of the series at or before that instant.
-    let answered = delay + duration_minutes(sc.reply_jitter_minutes);
-    let bill_at_published_texts = published_at
+    }
+}
+
+/// Hours from `start` to `t`.
+fn hours_since(start: Timestamp, t: Timestamp) -> f64 {
+    t.since(start).as_secs_f64() / 3600.0
+}
+
+/// The engine's counters whose name starts with `prefix`, with their full names.
+fn counters_with_prefix(stats: &EngineStats, prefix: &str) -> BTreeMap<String, u64> {
+    stats
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+/// For each instant a published figure's text arrived: the bill when its reply was due
+/// (`answered` later), the last point of the spend series at or before that instant; `None`
+/// when the text never came or its reply was due after the run's `end`.
+fn bills_when_due(
+    published_at: &[Option<Timestamp>],
+    series: &[(Timestamp, Money)],
+    answered: Duration,
+    end: Timestamp,
+) -> Vec<Option<f64>> {
+    published_at
         .iter()
         .map(|t| {
             let due = t.as_ref()?.add(answered);
@@ -981,49 +1113,131 @@ async fn run_async(
                 .map_or(Money::ZERO, |(_, m)| *m);
             Some(eur(bill))
         })
-        .collect();
+        .collect()
+}
 
-    Ok(RunOutput {
-        report: RunReport {
-            policy,
-            inbound_texts: cstats.inbound_sms,
-            legit_senders: legit.senders,
-            legit_senders_with_one_lesson: legit.one_lesson,
-            legit_senders_with_several_lessons: legit.several_lessons,
-            lessons_sent,
-            segments_sent: cstats.segments_sent,
-            spend_eur: eur(cstats.total()),
-            reply_spend_on_attack_eur: attack.reply_spend_eur,
-            stopped_for_budget: stop.is_some(),
-            legit_senders_without_lesson: legit.no_lesson,
-            voice_lessons: ledger.voice_lessons.iter().map(|v| u64::from(*v)).sum(),
-            neutral_replies_sent: neutral,
-            texts_offered: traffic.texts() as u64,
-            calls_offered: traffic.calls() as u64,
-            spend_inbound_eur: eur(cstats.spend_inbound_sms),
-            spend_calls_eur: eur(cstats.spend_calls),
-            spend_replies_eur: eur(cstats.spend_outbound),
-            stopped_at: stop.map(|t| t.to_string()),
-            stopped_at_local: stop.map(|t| scenario.local_label(t)),
-            stopped_by,
-            replies_deferred_by_cap: deferred,
-            dropped,
-            deferred: deferred_counts,
-            short_form_lessons,
-            text_outcomes,
-            legit,
-            attack,
-            bill_at_published_texts,
-            max_daily_reply_spend_eur: daily.values().copied().max().map_or(0.0, eur),
-        },
-        spend_curve: curve,
-        stopped_hours: stop.map(|t| t.since(traffic.start).as_secs_f64() / 3600.0),
-        reply_curve,
-    })
+/// What the carrier delivered: the replies by sender, kind and day, and their cumulative cost.
+struct Deliveries {
+    /// SMS lessons delivered to each sender.
+    sms_lessons: Vec<u32>,
+    /// When each sender's first SMS lesson was delivered.
+    first_lesson: Vec<Option<Timestamp>>,
+    /// What the replies cost, legitimate senders then attackers.
+    reply_spend: [Money; 2],
+    neutral: u64,
+    lessons_sent: u64,
+    /// Reply spend by UTC day (days since the epoch).
+    daily: BTreeMap<i64, Money>,
+    /// `(hours since the start, cumulative reply spend)`, one point per minute with spend.
+    reply_curve: Vec<(f64, f64)>,
+}
+
+impl Deliveries {
+    /// Read the carrier's deliveries of a run of `traffic`.
+    fn of(carrier: &SimCarrier, traffic: &Traffic, index: &SenderIndex) -> Self {
+        let n = traffic.senders.len();
+        let mut d = Deliveries {
+            sms_lessons: vec![0; n],
+            first_lesson: vec![None; n],
+            reply_spend: [Money::ZERO; 2],
+            neutral: 0,
+            lessons_sent: 0,
+            daily: BTreeMap::new(),
+            reply_curve: vec![(0.0, 0.0)],
+        };
+        let mut replies_total = Money::ZERO;
+        carrier.with_delivered(|ds| {
+            for delivered in ds {
+                replies_total += delivered.price;
+                let h = hours_since(traffic.start, delivered.at);
+                match d.reply_curve.last_mut() {
+                    Some(last) if (last.0 * 60.0).floor() == (h * 60.0).floor() => {
+                        *last = (h, eur(replies_total));
+                    }
+                    _ => d.reply_curve.push((h, eur(replies_total))),
+                }
+                *d.daily
+                    .entry(delivered.at.as_millis().div_euclid(86_400_000))
+                    .or_insert(Money::ZERO) += delivered.price;
+                let Some(&idx) = index.0.get(&delivered.to.key()) else {
+                    continue;
+                };
+                let i = idx as usize;
+                d.reply_spend[group(traffic.senders[i].actor)] += delivered.price;
+                match delivered.reply_kind {
+                    Some(ReplyKind::Lesson) => {
+                        d.lessons_sent += 1;
+                        d.sms_lessons[i] += 1;
+                        d.first_lesson[i].get_or_insert(delivered.at);
+                    }
+                    Some(ReplyKind::Neutral) => d.neutral += 1,
+                    None => {}
+                }
+            }
+        });
+        d
+    }
+}
+
+/// What became of each sender, legitimate senders then attackers: one lesson (and how late
+/// against the first contact plus `delay`), several, or none and why. `stop` is when the number
+/// stopped, if it did.
+fn sender_outcomes(
+    traffic: &Traffic,
+    ledger: &Ledger,
+    delivered: &Deliveries,
+    stop: Option<Timestamp>,
+    delay: Duration,
+) -> [SenderOutcomes; 2] {
+    let mut out = [SenderOutcomes::default(), SenderOutcomes::default()];
+    for (i, s) in traffic.senders.iter().enumerate() {
+        let o = &mut out[group(s.actor)];
+        o.senders += 1;
+        let Some(first) = ledger.first_contact[i] else {
+            // Never reached the number (it was switched off before his first contact).
+            o.no_lesson += 1;
+            *o.refused.entry("number_switched_off".into()).or_default() += 1;
+            continue;
+        };
+        let voice = ledger.voice_lessons[i];
+        match delivered.sms_lessons[i] + voice {
+            0 => {
+                o.no_lesson += 1;
+                let u = &ledger.untaught[i];
+                if u.pending && stop.is_none() {
+                    o.still_deferred += 1;
+                } else {
+                    *o.refused.entry(u.why()).or_default() += 1;
+                }
+            }
+            1 => {
+                o.one_lesson += 1;
+                let late = if voice == 1 {
+                    0.0
+                } else {
+                    delivered.first_lesson[i].map_or(f64::INFINITY, |t| {
+                        (t.as_millis() - first.add(delay).as_millis()) as f64 / 3_600_000.0
+                    })
+                };
+                o.one_lesson_within_1h += u64::from(late <= 1.0);
+                o.one_lesson_within_24h += u64::from(late <= 24.0);
+                o.one_lesson_within_72h += u64::from(late <= 72.0);
+            }
+            _ => o.several_lessons += 1,
+        }
+    }
+    for (g, o) in out.iter_mut().enumerate() {
+        o.texts = ledger.texts[g];
+        o.calls = ledger.calls[g];
+        o.reply_spend_eur = eur(delivered.reply_spend[g]);
+        o.call_spend_eur = eur(ledger.call_spend[g]);
+    }
+    out
 }
 
 /// Read every reply the store holds at the end of a run: a lesson still pending or claimed is
-/// deferred; one that ended unsent (expired, cancelled, failed) says why.
+/// deferred; one that ended unsent (expired, cancelled, failed) says why. A reply the retention
+/// purge deleted (ended longer ago than the retention) is no longer there to say it.
 async fn read_store_outcomes(
     store: &InMemoryStore,
     traffic: &Traffic,
@@ -1031,7 +1245,7 @@ async fn read_store_outcomes(
     untaught: &mut [Untaught],
 ) -> Result<()> {
     let mut by_hash: Option<HashMap<SenderHash, u32>> = None;
-    for id in 1..=store.reply_count() as u64 {
+    for id in 1..=store.last_reply_id() {
         let Some(r) = ReplyQueue::get(store, id).await? else {
             continue;
         };
@@ -1084,4 +1298,50 @@ fn recent_capacity(senders: usize) -> usize {
     (senders.saturating_mul(2))
         .next_power_of_two()
         .clamp(1 << 12, 1 << 22)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use antirelou_core::event::Channel;
+    use antirelou_core::store::SenderHistory;
+
+    use super::*;
+    use crate::carrier::Prices;
+
+    /// The sim's runtime purges as the server's does, on the virtual clock: at its first wake-up,
+    /// not again within the hour, and then it forgets a sender not seen within the lesson window.
+    #[tokio::test]
+    async fn the_sim_runtime_purges_on_the_virtual_clock() {
+        let t0 = Timestamp::from_secs(1_509_000_000);
+        let clock = ManualClock::new(t0);
+        let carrier = SimCarrier::new(Arc::new(clock.clone()), Prices::paris_2017());
+        let store = Arc::new(InMemoryStore::new());
+        let day = Duration::from_secs(86_400);
+        let engine = Engine::builder(store.clone(), NumberHasher::new(SIM_SECRET).unwrap())
+            .clock(Arc::new(clock.clone()))
+            .config(EngineConfig {
+                lesson_window: day,
+                ..EngineConfig::default()
+            })
+            .build()
+            .unwrap();
+        let runtime = sim_runtime(&engine, &carrier);
+        let sender = SenderHash([7; 16]);
+        store
+            .record_contact(&sender, Channel::Sms, t0)
+            .await
+            .unwrap();
+
+        let first = runtime.maintain().await.unwrap();
+        assert_eq!(first.purge.map(|p| p.senders), Some(0), "purged at once");
+        clock.set(t0.add(Duration::from_secs(1800)));
+        let soon = runtime.maintain().await.unwrap();
+        assert!(soon.purge.is_none(), "not again within the hour");
+        clock.set(t0.add(2 * day));
+        let later = runtime.maintain().await.unwrap();
+        assert_eq!(later.purge.map(|p| p.senders), Some(1));
+        assert!(store.sender(&sender).await.unwrap().is_none());
+    }
 }

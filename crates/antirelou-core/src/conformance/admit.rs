@@ -16,6 +16,22 @@ fn verdict(asked: &Arc<AtomicUsize>, decision: Decision) -> AdmitDecision {
     })
 }
 
+/// The lesson window of these tests.
+const WINDOW: Duration = Duration::from_secs(3600);
+
+/// `admit_text` of `reply` at `at`, with a verdict that counts in `asked`.
+async fn admit<S: Store + ?Sized>(
+    store: &S,
+    reply: &NewReply,
+    at: Timestamp,
+    asked: &Arc<AtomicUsize>,
+    decision: Decision,
+) -> crate::error::Result<TextAdmission> {
+    store
+        .admit_text(reply.clone(), WINDOW, at, verdict(asked, decision))
+        .await
+}
+
 /// `admit_text`: an opted-out sender is answered `OptedOut` and a stored key `Duplicate`, both
 /// without asking the policy and without recording anything; a denied text records its contact
 /// and stores no lesson; an allowed one records its contact and goes through `schedule_lesson`
@@ -24,21 +40,35 @@ fn verdict(asked: &Arc<AtomicUsize>, decision: Decision) -> AdmitDecision {
 /// what they would get alone.
 pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
     let ctx = Ctx::new("store_admit_text");
-    let n = ctx.name;
     ctx.sweep(store).await;
-    let window = Duration::from_secs(3600);
-    let t0 = ctx.at(0);
     let asked = Arc::new(AtomicUsize::new(0));
-    // `admit_text` of `reply` at `at`, with a verdict that counts in `asked`.
-    let admit = |reply: &NewReply, at: Timestamp, decision: Decision| {
-        store.admit_text(reply.clone(), window, at, verdict(&asked, decision))
-    };
-
-    // Opted out: nothing recorded, the policy not asked.
     let s = random_hash();
-    ctx.ok("set_opted_out", store.set_opted_out(&s, true, t0).await);
     let first = ctx.reply("first", s, 600);
-    let got = ctx.ok("admit_text", admit(&first, t0, Decision::Allow).await);
+    opted_out_is_not_asked(&ctx, store, &asked, s, &first).await;
+    let id = opted_in_allowed_schedules(&ctx, store, &asked, s, &first).await;
+    second_delivery_is_duplicate(&ctx, store, &asked, s, &first, id).await;
+    second_text_is_already_taught(&ctx, store, &asked, s).await;
+    denied_records_the_contact_only(&ctx, store, &asked).await;
+    concurrent_deliveries_schedule_once(&ctx, store).await;
+    many_senders_each_get_their_own(&ctx, store).await;
+    ctx.sweep(store).await;
+}
+
+/// Opted out: `OptedOut`, nothing recorded, the policy not asked.
+async fn opted_out_is_not_asked<S: Store + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    asked: &Arc<AtomicUsize>,
+    s: SenderHash,
+    first: &NewReply,
+) {
+    let n = ctx.name;
+    let t0 = ctx.at(0);
+    ctx.ok("set_opted_out", store.set_opted_out(&s, true, t0).await);
+    let got = ctx.ok(
+        "admit_text",
+        admit(store, first, t0, asked, Decision::Allow).await,
+    );
     assert_eq!(
         got,
         TextAdmission::OptedOut,
@@ -62,10 +92,23 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         None,
         "conformance::{n}: an opted-out text stored a lesson"
     );
+}
 
-    // Opted in again, allowed: the contact and the lesson.
+/// Opted in again, allowed: the contact and the lesson; returns the lesson's id.
+async fn opted_in_allowed_schedules<S: Store + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    asked: &Arc<AtomicUsize>,
+    s: SenderHash,
+    first: &NewReply,
+) -> ReplyId {
+    let n = ctx.name;
+    let t0 = ctx.at(0);
     ctx.ok("set_opted_out", store.set_opted_out(&s, false, t0).await);
-    let id = match ctx.ok("admit_text", admit(&first, t0, Decision::Allow).await) {
+    let id = match ctx.ok(
+        "admit_text",
+        admit(store, first, t0, asked, Decision::Allow).await,
+    ) {
         TextAdmission::Decided {
             previous: None,
             schedule: LessonSchedule::Scheduled(id),
@@ -92,11 +135,22 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         record.is_some_and(|r| r.contacts == 1 && r.last_lesson_at == Some(t0)),
         "conformance::{n}: an allowed text records one contact and takes the slot, got {record:?}"
     );
+    id
+}
 
-    // The same message again: Duplicate, nothing asked, nothing counted.
+/// The same message again: `Duplicate`, nothing asked, nothing counted.
+async fn second_delivery_is_duplicate<S: Store + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    asked: &Arc<AtomicUsize>,
+    s: SenderHash,
+    first: &NewReply,
+    id: ReplyId,
+) {
+    let n = ctx.name;
     let got = ctx.ok(
         "admit_text",
-        admit(&first, ctx.at(5), Decision::Allow).await,
+        admit(store, first, ctx.at(5), asked, Decision::Allow).await,
     );
     assert_eq!(
         got,
@@ -114,12 +168,21 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         Some(1),
         "conformance::{n}: a second delivery counted a contact"
     );
+}
 
-    // Another message of his within the window: allowed by the policy, already taught.
+/// Another message of his within the window: allowed by the policy, already taught.
+async fn second_text_is_already_taught<S: Store + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    asked: &Arc<AtomicUsize>,
+    s: SenderHash,
+) {
+    let n = ctx.name;
+    let t0 = ctx.at(0);
     let second = ctx.reply("second", s, 600);
     let got = ctx.ok(
         "admit_text",
-        admit(&second, ctx.at(10), Decision::Allow).await,
+        admit(store, &second, ctx.at(10), asked, Decision::Allow).await,
     );
     match got {
         TextAdmission::Decided {
@@ -144,13 +207,27 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         Some((2, t0, ctx.at(10), Some(t0))),
         "conformance::{n}: a second text counts a contact, keeps the first slot"
     );
+}
 
-    // Denied: the contact, no lesson, no slot.
+/// Denied: the contact, no lesson, no slot.
+async fn denied_records_the_contact_only<S: Store + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    asked: &Arc<AtomicUsize>,
+) {
+    let n = ctx.name;
     let d = random_hash();
     let denied = ctx.reply("denied", d, 600);
     let got = ctx.ok(
         "admit_text",
-        admit(&denied, t0, Decision::Deny(Reason::GlobalPace)).await,
+        admit(
+            store,
+            &denied,
+            ctx.at(0),
+            asked,
+            Decision::Deny(Reason::GlobalPace),
+        )
+        .await,
     );
     assert_eq!(
         got,
@@ -170,13 +247,23 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         None,
         "conformance::{n}: a denied text stored a lesson"
     );
+}
 
-    // Concurrent deliveries of one message: one lesson.
+/// Concurrent deliveries of one message: one lesson.
+async fn concurrent_deliveries_schedule_once<S: Store + ?Sized>(ctx: &Ctx, store: &S) {
+    let n = ctx.name;
     let c = random_hash();
     let message = ctx.reply("concurrent", c, 600);
     let results = join_all(
         (0..8)
-            .map(|_| store.admit_text(message.clone(), window, t0, Box::new(|| Decision::Allow)))
+            .map(|_| {
+                store.admit_text(
+                    message.clone(),
+                    WINDOW,
+                    ctx.at(0),
+                    Box::new(|| Decision::Allow),
+                )
+            })
             .collect(),
     )
     .await;
@@ -199,8 +286,13 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         scheduled, 1,
         "conformance::{n}: concurrent deliveries of one message must schedule exactly one lesson"
     );
+}
 
-    // Many senders at once, every third opted out and every third denied.
+/// Many senders at once, every third opted out and every third denied: each gets what he would
+/// get alone, and the policy is asked once per text not opted out.
+async fn many_senders_each_get_their_own<S: Store + ?Sized>(ctx: &Ctx, store: &S) {
+    let n = ctx.name;
+    let t0 = ctx.at(0);
     let senders: Vec<SenderHash> = (0..48).map(|_| random_hash()).collect();
     for (i, s) in senders.iter().enumerate() {
         if i % 3 == 0 {
@@ -223,7 +315,7 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
                 } else {
                     Decision::Allow
                 };
-                store.admit_text(t.clone(), window, t0, verdict(&asked, decision))
+                store.admit_text(t.clone(), WINDOW, t0, verdict(&asked, decision))
             })
             .collect(),
     )
@@ -261,5 +353,4 @@ pub async fn store_admit_text<S: Store + ?Sized>(store: &S) {
         32,
         "conformance::{n}: the policy must be asked once per text not opted out"
     );
-    ctx.sweep(store).await;
 }

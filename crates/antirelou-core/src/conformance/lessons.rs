@@ -25,6 +25,9 @@ async fn last_lesson<S: SenderHistory + ?Sized>(
         .and_then(|r| r.last_lesson_at)
 }
 
+/// The lesson window of [`queue_schedule_lesson`].
+const WINDOW: Duration = Duration::from_secs(3600);
+
 /// `schedule_lesson`: a fresh key for a sender with a free slot schedules and takes the slot at
 /// `now`; the same key again is `Duplicate` (before "already taught", and changing nothing);
 /// another key within the window is `AlreadyTaught` and stores nothing; after the window it
@@ -32,16 +35,32 @@ async fn last_lesson<S: SenderHistory + ?Sized>(
 /// `created_at = now`.
 pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store: &S) {
     let ctx = Ctx::new("queue_schedule_lesson");
-    let n = ctx.name;
     ctx.sweep(store).await;
-    let window = Duration::from_secs(3600);
     let s = random_hash();
+    let first = ctx.reply("first", s, 600);
+    let id = first_lesson_takes_the_slot(&ctx, store, s, &first).await;
+    same_key_is_duplicate(&ctx, store, s, &first, id).await;
+    another_key_within_the_window_is_already_taught(&ctx, store, s).await;
+    after_the_window_schedules_again(&ctx, store, s, id).await;
+    a_stranger_gets_his_lesson(&ctx, store).await;
+    claims_carry_the_slot_instant(&ctx, store, id).await;
+    close_all(&ctx, store, ctx.at(ZONE_SPAN_SECS)).await;
+}
+
+/// A fresh key for a sender with a free slot: scheduled, found by its key, the slot taken at
+/// `now`; returns the lesson's id.
+async fn first_lesson_takes_the_slot<S: ReplyQueue + SenderHistory + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    s: SenderHash,
+    first: &NewReply,
+) -> ReplyId {
+    let n = ctx.name;
     let t0 = ctx.at(0);
     ctx.ok(
         "record_contact",
         store.record_contact(&s, Channel::Sms, t0).await,
     );
-    let first = ctx.reply("first", s, 600);
     assert_eq!(
         ctx.ok(
             "find_by_key",
@@ -52,7 +71,7 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
     );
     let id = match ctx.ok(
         "schedule_lesson",
-        store.schedule_lesson(first.clone(), window, t0).await,
+        store.schedule_lesson(first.clone(), WINDOW, t0).await,
     ) {
         LessonSchedule::Scheduled(id) => id,
         other => panic!("conformance::{n}: a first lesson must be Scheduled, got {other:?}"),
@@ -66,7 +85,7 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
         "conformance::{n}: find_by_key must find the scheduled lesson"
     );
     assert_eq!(
-        last_lesson(&ctx, &s, store).await,
+        last_lesson(ctx, &s, store).await,
         Some(t0),
         "conformance::{n}: schedule_lesson must take the slot at now"
     );
@@ -76,38 +95,59 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
         (ReplyState::Pending, ReplyKind::Lesson, s, first.due_at),
         "conformance::{n}: the stored lesson"
     );
+    id
+}
 
-    // The same message again, within and after the window: Duplicate, nothing changes.
-    let t1 = ctx.at(60);
+/// The same message again, within and after the window: `Duplicate`, nothing changes.
+async fn same_key_is_duplicate<S: ReplyQueue + SenderHistory + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    s: SenderHash,
+    first: &NewReply,
+    id: ReplyId,
+) {
+    let n = ctx.name;
     assert_eq!(
         ctx.ok(
             "schedule_lesson",
-            store.schedule_lesson(first.clone(), window, t1).await
+            store
+                .schedule_lesson(first.clone(), WINDOW, ctx.at(60))
+                .await
         ),
         LessonSchedule::Duplicate(id),
         "conformance::{n}: the same key within the window must be Duplicate"
     );
-    let late = ctx.at(2 * 3600);
     assert_eq!(
         ctx.ok(
             "schedule_lesson",
-            store.schedule_lesson(first.clone(), window, late).await
+            store
+                .schedule_lesson(first.clone(), WINDOW, ctx.at(2 * 3600))
+                .await
         ),
         LessonSchedule::Duplicate(id),
         "conformance::{n}: the same key after the window must be Duplicate (and take no slot)"
     );
     assert_eq!(
-        last_lesson(&ctx, &s, store).await,
-        Some(t0),
+        last_lesson(ctx, &s, store).await,
+        Some(ctx.at(0)),
         "conformance::{n}: a Duplicate must not move the slot"
     );
+}
 
-    // Another message within the window: AlreadyTaught, nothing stored.
+/// Another message within the window: `AlreadyTaught`, nothing stored.
+async fn another_key_within_the_window_is_already_taught<S: ReplyQueue + SenderHistory + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    s: SenderHash,
+) {
+    let n = ctx.name;
     let second = ctx.reply("second", s, 700);
     assert_eq!(
         ctx.ok(
             "schedule_lesson",
-            store.schedule_lesson(second.clone(), window, t1).await
+            store
+                .schedule_lesson(second.clone(), WINDOW, ctx.at(60))
+                .await
         ),
         LessonSchedule::AlreadyTaught,
         "conformance::{n}: another key within the window must be AlreadyTaught"
@@ -120,31 +160,44 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
         None,
         "conformance::{n}: AlreadyTaught must store nothing"
     );
+}
 
-    // After the window: scheduled, the slot moves.
+/// After the window: scheduled under a new id, the slot moves.
+async fn after_the_window_schedules_again<S: ReplyQueue + SenderHistory + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    s: SenderHash,
+    id: ReplyId,
+) {
+    let n = ctx.name;
+    let late = ctx.at(2 * 3600);
     let third = ctx.reply("third", s, 2 * 3600 + 600);
     let id3 = match ctx.ok(
         "schedule_lesson",
-        store.schedule_lesson(third, window, late).await,
+        store.schedule_lesson(third, WINDOW, late).await,
     ) {
         LessonSchedule::Scheduled(id3) => id3,
         other => panic!("conformance::{n}: a lesson after the window must schedule, got {other:?}"),
     };
     assert_ne!(id3, id, "conformance::{n}: a new lesson needs a new id");
     assert_eq!(
-        last_lesson(&ctx, &s, store).await,
+        last_lesson(ctx, &s, store).await,
         Some(late),
         "conformance::{n}: the slot after the window"
     );
+}
 
-    // A sender with no record: the slot is taken, the lesson stored.
+/// A sender with no record: the slot is taken, the lesson stored.
+async fn a_stranger_gets_his_lesson<S: ReplyQueue + SenderHistory + ?Sized>(ctx: &Ctx, store: &S) {
+    let n = ctx.name;
+    let t0 = ctx.at(0);
     let stranger = random_hash();
     assert!(
         matches!(
             ctx.ok(
                 "schedule_lesson",
                 store
-                    .schedule_lesson(ctx.reply("stranger", stranger, 600), window, t0)
+                    .schedule_lesson(ctx.reply("stranger", stranger, 600), WINDOW, t0)
                     .await
             ),
             LessonSchedule::Scheduled(_)
@@ -152,19 +205,28 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
         "conformance::{n}: a sender never seen must get his lesson"
     );
     assert_eq!(
-        last_lesson(&ctx, &stranger, store).await,
+        last_lesson(ctx, &stranger, store).await,
         Some(t0),
         "conformance::{n}: the slot of a sender never seen"
     );
+}
 
-    // Claims carry the instant the slot was taken.
+/// Claims carry the instant the slot was taken (the first lesson's `created_at` is its
+/// `schedule_lesson` now); every claimed lesson is then finished.
+async fn claims_carry_the_slot_instant<S: ReplyQueue + SenderHistory + ?Sized>(
+    ctx: &Ctx,
+    store: &S,
+    id: ReplyId,
+) {
+    let n = ctx.name;
     let claimed = ctx.ok("claim_due", store.claim_due(ctx.at(600), LEASE, 10).await);
     let mine = claimed
         .iter()
         .find(|c| c.token.id == id)
         .unwrap_or_else(|| panic!("conformance::{n}: the first lesson was not claimed when due"));
     assert_eq!(
-        mine.created_at, t0,
+        mine.created_at,
+        ctx.at(0),
         "conformance::{n}: a claimed lesson's created_at must be the schedule_lesson now"
     );
     for c in claimed {
@@ -180,7 +242,6 @@ pub async fn queue_schedule_lesson<S: ReplyQueue + SenderHistory + ?Sized>(store
                 .await,
         );
     }
-    close_all(&ctx, store, ctx.at(ZONE_SPAN_SECS)).await;
 }
 
 /// Under concurrency: 16 different messages from one sender → exactly one `Scheduled`, 15
