@@ -39,6 +39,7 @@ pub mod policy;
 pub mod privacy;
 pub mod provider;
 pub mod runtime;
+pub mod spend;
 #[cfg(feature = "sql-rows")]
 pub mod sql_row;
 pub mod store;

@@ -11,7 +11,7 @@ use std::fmt;
 use crate::clock::Timestamp;
 use crate::event::Channel;
 use crate::phone::{NumberKind, Region};
-use crate::runtime::SpendUpdate;
+use crate::spend::SpendUpdate;
 
 mod reason;
 pub use reason::PolicyReason;

@@ -24,6 +24,7 @@ use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::policy::{Decision, Reason};
 use crate::privacy::SenderHash;
+pub use crate::spend::{SpendCaps, SpendSummary};
 
 /// The id a backend gives a scheduled reply.
 pub type ReplyId = u64;
@@ -487,15 +488,6 @@ pub trait OptOutStore: Send + Sync {
     async fn is_opted_out(&self, sender: &SenderHash) -> Result<bool>;
 }
 
-/// Daily and monthly caps, in money.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpendCaps {
-    /// Cap per UTC day.
-    pub daily: Option<Money>,
-    /// Cap per UTC month.
-    pub monthly: Option<Money>,
-}
-
 /// A reservation of spend, taken before a send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reservation {
@@ -507,15 +499,6 @@ pub struct Reservation {
     pub day: u32,
     /// The UTC month it counts against (`yyyymm`).
     pub month: u32,
-}
-
-/// Spend so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpendSummary {
-    /// Spent and reserved today.
-    pub day: Money,
-    /// Spent and reserved this month.
-    pub month: Money,
 }
 
 /// The spend ledger: money is reserved before each send, then settled at the real price.

@@ -13,7 +13,7 @@ use antirelou_core::policy::{AbusePolicy, Contact, Decision};
 use antirelou_core::runtime::{Retention, Runtime, SpendUpdate};
 use antirelou_core::store::{ReplyQueue, ReplyState, SpendCaps};
 use antirelou_core::transport::{OutboundSms, SendReceipt, SmsTransport};
-use antirelou_core::{InboundHandler, Money, ProviderId};
+use antirelou_core::{Caller, InboundHandler, Money, ProviderId};
 use async_trait::async_trait;
 use engine_support::*;
 use parking_lot::Mutex;
@@ -62,6 +62,34 @@ async fn the_purge_erases_per_retention_once_per_period() {
     h.clock.advance(Duration::from_secs(2 * 86_400));
     assert_eq!(runtime.maintain().await.unwrap().purge.unwrap().replies, 1);
     assert!(h.store.get(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_default_sender_retention_covers_the_decoy_window() {
+    // No lesson window (every text answered): the sender history is still kept for the decoy
+    // window, so a caller who calls back within it is not greeted as a stranger again.
+    let h = Setup {
+        config: EngineConfig {
+            lesson_window: Duration::ZERO,
+            ..exact_config()
+        },
+        ..Setup::default()
+    }
+    .build();
+    let runtime = Runtime::builder(h.engine.clone(), twilio(Arc::new(h.stub.clone())))
+        .purge(Retention::default(), Duration::from_secs(60))
+        .build();
+    let call_from_man = |id: &'static str| h.engine.handle_call(call(id, Caller::Number(man())));
+    assert_eq!(call_from_man("CA1").await.unwrap().ring_seconds(), 20);
+    h.clock.advance(Duration::from_secs(300));
+    let purged = runtime.maintain().await.unwrap().purge.unwrap();
+    assert_eq!(
+        purged.senders, 0,
+        "a caller within the decoy window was forgotten"
+    );
+    // Past the decoy window he may go.
+    h.clock.advance(Duration::from_secs(400));
+    assert_eq!(runtime.maintain().await.unwrap().purge.unwrap().senders, 1);
 }
 
 /// Records every spend update it is told.

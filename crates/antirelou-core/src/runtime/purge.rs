@@ -13,9 +13,10 @@ pub struct Retention {
     pub replies: Duration,
     /// Sender history not seen within this long is deleted
     /// ([`SenderHistory::purge_senders`](crate::store::SenderHistory::purge_senders));
-    /// `None` (the default): the engine's
-    /// [`lesson_window`](crate::engine::EngineConfig::lesson_window), so that one lesson per
-    /// sender holds and nothing outlives its purpose. Opt-outs are kept by the store.
+    /// `None` (the default): the longer of the engine's
+    /// [`lesson_window`](crate::engine::EngineConfig::lesson_window) (so that one lesson per
+    /// sender holds) and the longest decoy window of its numbers (so that a caller within it
+    /// is not a stranger again), and nothing longer. Opt-outs are kept by the store.
     pub senders: Option<Duration>,
 }
 
@@ -37,12 +38,28 @@ pub struct PurgeReport {
     pub senders: u64,
 }
 
+/// The sender history `engine` reads: the longer of its lesson window and its numbers'
+/// longest decoy window.
+fn sender_retention_needed(engine: &Engine) -> Duration {
+    let decoy = engine
+        .numbers()
+        .list()
+        .iter()
+        .filter(|n| n.decoy.enabled)
+        .map(|n| n.decoy.window)
+        .max()
+        .unwrap_or_default();
+    engine.config().lesson_window.max(decoy)
+}
+
 /// Purge `engine`'s store once per `retention`, at the engine clock's now. Both purges are
 /// attempted; the first error is returned after both ran.
 pub async fn purge_once(engine: &Engine, retention: &Retention) -> Result<PurgeReport> {
     let now = engine.clock().now();
     let replies = engine.store().purge(now.sub(retention.replies)).await;
-    let window = retention.senders.unwrap_or(engine.config().lesson_window);
+    let window = retention
+        .senders
+        .unwrap_or_else(|| sender_retention_needed(engine));
     let senders = engine.store().purge_senders(now.sub(window)).await;
     let report = PurgeReport {
         replies: *replies.as_ref().unwrap_or(&0),
