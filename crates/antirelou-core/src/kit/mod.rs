@@ -9,6 +9,7 @@
 //! | [`classify`] | HTTP and transport failures as the core's transient/permanent errors ([`classify_status`], [`transport_error`], [`accepted_without_id`]) |
 //! | [`xml`] | [`XmlWriter`]: a small XML writer with proven escaping, for TwiML-like dialects |
 //! | [`voices`] | [`VoiceTable`]: which voice speaks each locale |
+//! | [`voice_xml`] | [`render_voice_xml`]: the one renderer of a voice script as TwiML-like XML, for a dialect described by an [`XmlDialect`] |
 //!
 //! Phone numbers in provider texts are masked by one rule, [`crate::phone::mask_numbers`],
 //! which the kit's helpers apply and which the engine applies too.
@@ -22,6 +23,7 @@ pub mod classify;
 pub mod request;
 pub mod response;
 pub mod retry_after;
+pub mod voice_xml;
 pub mod voices;
 pub mod xml;
 
@@ -38,5 +40,6 @@ pub use classify::{accepted_without_id, classify_status, transport_error};
 pub use request::{PublicBaseUrl, WebhookRequest};
 pub use response::{Rejection, handler_failed, ok, reject};
 pub use retry_after::{parse_retry_after, retry_after_header};
+pub use voice_xml::{XmlDialect, render_voice_xml};
 pub use voices::{VoiceTable, normalize_language};
 pub use xml::XmlWriter;
