@@ -31,7 +31,9 @@ pub use voice::{
     HangupRendering, HeardStep, RejectRendering, RingRendering, VoiceCapabilities, VoiceHarness,
     read_back_xml, run_voice_suite,
 };
-pub use webhook::{SampleInbound, WebhookHarness, run_webhook_suite, sample as sample_inbound};
+pub use webhook::{
+    SampleInbound, WebhookHarness, WebhookKind, run_webhook_suite, sample as sample_inbound,
+};
 
 /// The digits of a number, for checks that a text does not carry it in any spelling.
 pub(crate) fn digits(s: &str) -> String {
