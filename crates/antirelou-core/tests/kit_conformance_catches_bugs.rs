@@ -12,8 +12,7 @@ use antirelou_core::event::{DeliveryReport, DeliveryState, InboundSms};
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
     Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
-    XmlDialect,
-    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::kit::{self, Rejection, XmlWriter};
