@@ -6,6 +6,7 @@
 //! | [`request`] | [`WebhookRequest`]: a webhook as received (method, the URL as the provider called it, headers, raw body) over `http::Request<Bytes>`, and [`PublicBaseUrl`] |
 //! | [`response`] | [`Rejection`]: the **one** mapping of webhook outcomes to HTTP statuses (bad or missing signature 403, malformed 400, handler failure 5xx, duplicate 200) |
 //! | [`retry_after`] | [`parse_retry_after`]: `Retry-After` as delta-seconds or an HTTP-date (the dispatcher clamps it, once) |
+//! | [`client`] | the client boilerplate: [`http_client`] (timeouts, user agent), [`api_endpoint`] (a path under a checked API base), [`client::send`] (one request read whole: status, `Retry-After`, body; [`Unfinished`] when it does not complete), [`client::log_send`], [`client::REDACTED`] for `Debug` |
 //! | [`classify`] | HTTP and transport failures as the core's transient/permanent errors ([`classify_status`], [`transport_error`], [`accepted_without_id`]) |
 //! | [`xml`] | [`XmlWriter`]: a small XML writer with proven escaping, for TwiML-like dialects |
 //! | [`voices`] | [`VoiceTable`]: which voice speaks each locale |
@@ -20,6 +21,7 @@
 //! (transport, webhooks, voice) every adapter runs from its tests.
 
 pub mod classify;
+pub mod client;
 pub mod request;
 pub mod response;
 pub mod retry_after;
@@ -37,6 +39,7 @@ pub mod log_capture;
 pub mod recording;
 
 pub use classify::{accepted_without_id, classify_status, transport_error};
+pub use client::{ApiAnswer, ClientError, Unfinished, api_endpoint, http_client};
 pub use request::{PublicBaseUrl, WebhookRequest};
 pub use response::{Rejection, handler_failed, ok, reject};
 pub use retry_after::{parse_retry_after, retry_after_header};
