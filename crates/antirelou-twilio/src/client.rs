@@ -93,7 +93,7 @@ impl fmt::Debug for Auth {
             Auth::AccountToken { account_sid, .. } => f
                 .debug_struct("AccountToken")
                 .field("account_sid", account_sid)
-                .field("auth_token", &"<redacted>")
+                .field("auth_token", &antirelou_core::kit::client::REDACTED)
                 .finish(),
             Auth::ApiKey {
                 account_sid,
@@ -103,7 +103,7 @@ impl fmt::Debug for Auth {
                 .debug_struct("ApiKey")
                 .field("account_sid", account_sid)
                 .field("key_sid", key_sid)
-                .field("secret", &"<redacted>")
+                .field("secret", &antirelou_core::kit::client::REDACTED)
                 .finish(),
         }
     }

@@ -40,7 +40,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_core::kit::{self, client};
+use antirelou_core::kit;
+use antirelou_core::kit::client::{self, REDACTED};
 use antirelou_core::phone::mask_numbers;
 use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
@@ -74,10 +75,12 @@ pub enum VonageAuth {
 impl fmt::Debug for VonageAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            VonageAuth::Secret(_) => f.write_str("Secret(<redacted>)"),
-            VonageAuth::Signature { method, .. } => {
-                write!(f, "Signature {{ secret: <redacted>, method: {method:?} }}")
-            }
+            VonageAuth::Secret(_) => f.debug_tuple("Secret").field(&REDACTED).finish(),
+            VonageAuth::Signature { method, .. } => f
+                .debug_struct("Signature")
+                .field("secret", &REDACTED)
+                .field("method", method)
+                .finish(),
         }
     }
 }
