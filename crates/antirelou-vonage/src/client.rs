@@ -41,7 +41,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::kit;
+// Vonage sends every value as a string (or, defensively, a number).
 use antirelou_core::kit::client::{self, REDACTED};
+use antirelou_core::kit::params::json_field as text;
 use antirelou_core::phone::mask_numbers;
 use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
@@ -274,15 +276,6 @@ impl VonageTransport {
 impl SmsTransport for VonageTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.send_inner(sms).await.map_err(Into::into)
-    }
-}
-
-/// Read a value that Vonage sends as a string (or, defensively, as a number).
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

@@ -40,6 +40,24 @@ impl ParamsError {
     }
 }
 
+/// The value of `key` in a JSON object when a provider sends it as a string (trimmed) or,
+/// defensively, as a number; `None` when absent or of another type.
+///
+/// ```
+/// use antirelou_core::kit::params::json_field;
+/// let v = serde_json::json!({"status": " 0 ", "count": 2, "x": null});
+/// assert_eq!(json_field(&v, "status").as_deref(), Some("0"));
+/// assert_eq!(json_field(&v, "count").as_deref(), Some("2"));
+/// assert_eq!(json_field(&v, "x"), None);
+/// ```
+pub fn json_field(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// What to do with nested JSON values (objects, arrays) when flattening a JSON body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Nested {
