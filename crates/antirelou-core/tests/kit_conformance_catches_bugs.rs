@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use antirelou_core::event::InboundSms;
+use antirelou_core::event::{DeliveryReport, DeliveryState, InboundSms};
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
+    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::kit::{self, Rejection, XmlWriter};
@@ -33,6 +33,8 @@ const WEBHOOK_SECRET: &str = "acme-webhook-secret-0123456789";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Bug {
     None,
+    UnsignedReports,
+    ReportStateIgnored,
     ServerErrorIsPermanent,
     IgnoresRetryAfter,
     EmptyIdIsAccepted,
@@ -269,48 +271,103 @@ async fn acme_sms(
     }
 }
 
+/// Acme's framework-free delivery-report webhook: `{"id", "status"}`.
+async fn acme_report(
+    bug: Bug,
+    handler: &dyn InboundHandler,
+    req: &http::Request<Bytes>,
+) -> http::Response<Bytes> {
+    let hook = kit::WebhookRequest::from_http(req);
+    let signed = hook
+        .header("x-acme-signature")
+        .is_some_and(|s| s == sign(WEBHOOK_SECRET, hook.body));
+    if !signed && bug != Bug::UnsignedReports {
+        return kit::reject("acme", "report", Rejection::Forbidden, &"bad signature");
+    }
+    let v = serde_json::from_slice::<Value>(hook.body).unwrap_or_default();
+    let (Some(id), Some(status)) = (v["id"].as_str(), v["status"].as_str()) else {
+        return kit::reject("acme", "report", Rejection::Malformed, &"missing field");
+    };
+    let state = match status {
+        "delivered" if bug != Bug::ReportStateIgnored => DeliveryState::Delivered,
+        _ => DeliveryState::Unknown,
+    };
+    let report = DeliveryReport {
+        provider: antirelou_core::stub::PROVIDER,
+        message_id: id.to_owned(),
+        state,
+        price: None,
+        error_code: None,
+        failure: None,
+    };
+    match handler.handle_delivery(report).await {
+        Ok(()) => kit::ok(None, Bytes::new()),
+        Err(e) => kit::handler_failed("acme", "report", &e),
+    }
+}
+
 struct AcmeWebhookHarness(Bug);
 
 fn acme_request(body: Value, signature: Option<String>) -> http::Request<Bytes> {
     let body = Bytes::from(body.to_string());
-    let mut b = http::Request::post("/acme/sms").header("content-type", "application/json");
+    let mut b = http::Request::post("/acme/hook").header("content-type", "application/json");
     if let Some(s) = signature {
         b = b.header("x-acme-signature", s);
     }
     b.body(body).unwrap()
 }
 
-fn acme_json(sms: &SampleInbound) -> Value {
-    json!({"id": sms.message_id, "from": sms.from, "to": sms.to, "text": sms.body})
+fn acme_json(kind: WebhookKind, sms: &SampleInbound) -> Value {
+    match kind {
+        WebhookKind::DeliveryReport => {
+            json!({"id": sms.message_id, "status": "delivered", "to": sms.from})
+        }
+        _ => json!({"id": sms.message_id, "from": sms.from, "to": sms.to, "text": sms.body}),
+    }
+}
+
+fn acme_signed(body: Value, secret: &str) -> http::Request<Bytes> {
+    let sig = sign(secret, body.to_string().as_bytes());
+    acme_request(body, Some(sig))
 }
 
 #[async_trait]
 impl WebhookHarness for AcmeWebhookHarness {
+    fn kinds(&self) -> Vec<WebhookKind> {
+        vec![WebhookKind::InboundSms, WebhookKind::DeliveryReport]
+    }
     async fn call(
         &self,
+        kind: WebhookKind,
         handler: Arc<dyn InboundHandler>,
         req: http::Request<Bytes>,
     ) -> http::Response<Bytes> {
-        acme_sms(self.0, handler.as_ref(), &req).await
+        match kind {
+            WebhookKind::DeliveryReport => acme_report(self.0, handler.as_ref(), &req).await,
+            _ => acme_sms(self.0, handler.as_ref(), &req).await,
+        }
     }
-    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let body = acme_json(sms);
-        let sig = sign(WEBHOOK_SECRET, body.to_string().as_bytes());
-        acme_request(body, Some(sig))
+    fn signed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        acme_signed(acme_json(kind, sms), WEBHOOK_SECRET)
     }
-    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let body = acme_json(sms);
-        let sig = sign("not-the-secret-0123456789", body.to_string().as_bytes());
-        acme_request(body, Some(sig))
+    fn signed_with_wrong_secret(
+        &self,
+        kind: WebhookKind,
+        sms: &SampleInbound,
+    ) -> http::Request<Bytes> {
+        acme_signed(acme_json(kind, sms), "not-the-secret-0123456789")
     }
-    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        acme_request(acme_json(sms), None)
+    fn unsigned(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        acme_request(acme_json(kind, sms), None)
     }
-    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let mut body = acme_json(sms);
-        body.as_object_mut().unwrap().remove("from");
-        let sig = sign(WEBHOOK_SECRET, body.to_string().as_bytes());
-        acme_request(body, Some(sig))
+    fn signed_malformed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        let mut body = acme_json(kind, sms);
+        let field = match kind {
+            WebhookKind::DeliveryReport => "status",
+            _ => "from",
+        };
+        body.as_object_mut().unwrap().remove(field);
+        acme_signed(body, WEBHOOK_SECRET)
     }
 }
 
@@ -332,7 +389,7 @@ async fn webhook_suite_catches_200_on_handler_failure() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "the sender's number reached the logs")]
+#[should_panic(expected = "the man's number reached the logs")]
 async fn webhook_suite_catches_a_logged_number() {
     run_webhook_suite(&AcmeWebhookHarness(Bug::LogsTheNumber)).await;
 }
@@ -347,6 +404,18 @@ async fn webhook_suite_catches_unstable_message_ids() {
 #[should_panic(expected = "malformed: expected 400")]
 async fn webhook_suite_catches_malformed_as_5xx() {
     run_webhook_suite(&AcmeWebhookHarness(Bug::MalformedIs500)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delivery report: wrong secret: expected 403")]
+async fn webhook_suite_catches_an_unsigned_report_webhook() {
+    run_webhook_suite(&AcmeWebhookHarness(Bug::UnsignedReports)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "a \"delivered\" report was read as another state")]
+async fn webhook_suite_catches_a_misread_report() {
+    run_webhook_suite(&AcmeWebhookHarness(Bug::ReportStateIgnored)).await;
 }
 
 // ------------------------------------------------------------------ voice

@@ -10,15 +10,14 @@
 //! | 408, 425, 429, 5xx | the kit's [`classify_status`]: `Transient`, with `Retry-After` (seconds or HTTP date; the dispatcher clamps it) |
 //! | other 4xx | by the most telling code of `errors[]` ([`crate::codes`]): `40300` opted out, invalid recipient, transient or permanent; `http-<status>` when no code |
 //!
-//! Timeouts and connection errors are `Transient` (the kit's [`transport_error`]). Numbers in
+//! Timeouts and connection errors are `Transient` (the kit's [`client::send`]). Numbers in
 //! Telnyx's error texts are masked; the API key appears in no error and no `Debug` output.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use antirelou_core::kit::{
-    accepted_without_id, classify_status, retry_after_header, transport_error,
-};
+use antirelou_core::kit::client::{self, http_client};
+use antirelou_core::kit::{accepted_without_id, classify_status};
 use antirelou_core::{Clock, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -44,11 +43,9 @@ pub struct TelnyxTransport {
 impl TelnyxTransport {
     /// A sender with its own HTTP client (the configuration's timeout applies to each request).
     pub fn new(config: TelnyxConfig) -> Result<Self, TelnyxError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("antirelou-telnyx/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TelnyxError::Config(format!("HTTP client: {e}")))?;
+        let user_agent = concat!("antirelou-telnyx/", env!("CARGO_PKG_VERSION"));
+        let http = http_client(user_agent, config.timeout, None)
+            .map_err(|e| TelnyxError::Config(e.to_string()))?;
         Self::with_http_client(config, http)
     }
 
@@ -92,36 +89,21 @@ impl TelnyxTransport {
     }
 
     async fn send_inner(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
-        let response = self
+        let request = self
             .http
             .post(self.endpoint.clone())
             .bearer_auth(&self.config.api_key)
             .header(http::header::ACCEPT, "application/json")
-            .json(&self.request_body(sms))
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER_NAME, &e))?;
-        let status = response.status();
-        let retry_after = retry_after_header(response.headers(), self.clock.now());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(PROVIDER_NAME, &e))?;
+            .json(&self.request_body(sms));
+        let answer = client::send(PROVIDER_NAME, request, self.clock.now()).await?;
         let result = interpret(
-            status,
-            retry_after,
-            &bytes,
+            answer.status,
+            answer.retry_after,
+            &answer.body,
             sms.segments(),
             self.config.ledger_currency.as_deref(),
         );
-        match &result {
-            Ok(r) => {
-                tracing::debug!(to = %sms.to().masked(), id = %r.provider_id, segments = r.segments, "Telnyx accepted the SMS")
-            }
-            Err(e) => {
-                tracing::info!(to = %sms.to().masked(), error = %e, "Telnyx did not accept the SMS")
-            }
-        }
+        client::log_send("Telnyx", sms.to(), &result);
         result
     }
 }

@@ -23,6 +23,7 @@
 //! this project must not cause.
 
 use antirelou_core::event::DeliveryFailure;
+use antirelou_core::kit::params::json_field;
 use antirelou_core::phone::mask_numbers;
 
 /// What an error code means for the message.
@@ -114,14 +115,6 @@ impl TelnyxErrorEntry {
     }
 }
 
-fn scalar(v: Option<&serde_json::Value>) -> Option<String> {
-    match v? {
-        serde_json::Value::String(s) => Some(s.trim().to_owned()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Read an `errors` array (of a response body or an event payload). Entries without a code are
 /// skipped; titles and details have their phone numbers masked by the kit's one rule
 /// ([`antirelou_core::phone::mask_numbers`]).
@@ -131,14 +124,14 @@ pub fn parse_errors(errors: Option<&serde_json::Value>) -> Vec<TelnyxErrorEntry>
     };
     list.iter()
         .filter_map(|e| {
-            let code: String = scalar(e.get("code"))?.chars().take(16).collect();
+            let code: String = json_field(e, "code")?.chars().take(16).collect();
             Some(TelnyxErrorEntry {
                 code,
-                title: mask_numbers(&scalar(e.get("title")).unwrap_or_default()),
-                detail: mask_numbers(&scalar(e.get("detail")).unwrap_or_default()),
+                title: mask_numbers(&json_field(e, "title").unwrap_or_default()),
+                detail: mask_numbers(&json_field(e, "detail").unwrap_or_default()),
                 pointer: e
                     .get("source")
-                    .and_then(|s| scalar(s.get("pointer")))
+                    .and_then(|s| json_field(s, "pointer"))
                     .map(|p| p.chars().take(64).collect()),
             })
         })

@@ -152,13 +152,8 @@ impl TelnyxConfig {
 
     /// `{api_base}/v2/messages`, keeping any path prefix of the base.
     pub fn messages_endpoint(&self) -> Result<Url, TelnyxError> {
-        let mut base = self.api_base.clone();
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
-        base.join("v2/messages")
-            .map_err(|e| TelnyxError::Config(format!("api_base: {e}")))
+        antirelou_core::kit::api_endpoint(&self.api_base, "v2/messages")
+            .map_err(|e| TelnyxError::Config(e.to_string()))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use antirelou_core::kit::Rejection;
+use antirelou_core::kit::{ParamsError, Rejection};
 use http::StatusCode;
 
 /// Everything that can go wrong in the Telnyx adapter.
@@ -138,6 +138,16 @@ impl TelnyxError {
         TelnyxError::InvalidField {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<ParamsError> for TelnyxError {
+    /// Unreadable parameters are a bad request, a missing one a missing field.
+    fn from(e: ParamsError) -> Self {
+        match e {
+            ParamsError::Missing(name) => TelnyxError::MissingField(name),
+            other => TelnyxError::BadRequest(other.to_string()),
         }
     }
 }

@@ -10,8 +10,9 @@
 //! | `Pause` | `<Pause length="N"/>`, N clamped to Telnyx's 1–180 |
 //! | `Hangup` | `<Hangup/>` |
 //!
-//! Written with the kit's [`XmlWriter`]: text and attribute values are escaped, characters XML
-//! 1.0 forbids are removed.
+//! Rendered by the adapter kit's one TwiML-like renderer, [`render_voice_xml`], in the
+//! [`DIALECT`] below: text and attribute values are escaped, characters XML 1.0 forbids are
+//! removed.
 //!
 //! ```
 //! use antirelou_core::voice::{VoiceHint, VoiceScript};
@@ -24,8 +25,8 @@
 //! );
 //! ```
 
-use antirelou_core::kit::{VoiceTable, XmlWriter, normalize_language};
-use antirelou_core::voice::{RejectReason, VoiceScript, VoiceStep};
+use antirelou_core::kit::{VoiceTable, XmlDialect, render_voice_xml};
+use antirelou_core::voice::VoiceScript;
 
 /// The `Content-Type` of a TeXML response.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -36,6 +37,12 @@ pub const MAX_PAUSE: u32 = 180;
 /// The voice `<Say>` uses for a language the table lacks: Telnyx's premium voice, which takes
 /// a `language`.
 pub const FALLBACK_VOICE: &str = "alice";
+
+/// TeXML as the kit's renderer writes it: TwiML's names, pauses clamped to [`MAX_PAUSE`],
+/// [`FALLBACK_VOICE`] for a language the table lacks.
+pub const DIALECT: XmlDialect = XmlDialect::TWIML
+    .with_max_pause(MAX_PAUSE)
+    .with_fallback_voice(FALLBACK_VOICE);
 
 /// Telnyx's `<Say>` takes `Polly.VoiceId-Neural` voices (Amazon Polly) or `alice` with a
 /// `language`. The default table:
@@ -54,54 +61,10 @@ pub fn default_voices() -> VoiceTable {
 
 /// Render a voice script as a TeXML document (see the module table).
 pub fn render(script: &VoiceScript, voices: &VoiceTable) -> String {
-    let mut w = XmlWriter::document();
-    w.open("Response", &[]);
-    for (i, step) in script.steps().iter().enumerate() {
-        match step {
-            VoiceStep::Reject { reason } => {
-                if i == 0 {
-                    let reason = match reason {
-                        RejectReason::Busy => "busy",
-                        RejectReason::Rejected => "rejected",
-                    };
-                    w.empty("Reject", &[("reason", reason)]);
-                } else {
-                    w.empty("Hangup", &[]);
-                }
-                break;
-            }
-            VoiceStep::Ring { seconds } | VoiceStep::Pause { seconds } => {
-                if *seconds > 0 {
-                    let length = (*seconds).min(MAX_PAUSE).to_string();
-                    w.empty("Pause", &[("length", &length)]);
-                }
-            }
-            VoiceStep::Say {
-                text,
-                language,
-                voice,
-            } => {
-                let language = normalize_language(language);
-                let name = voices
-                    .voice(&language, *voice)
-                    .map_or(FALLBACK_VOICE, String::as_str);
-                let mut attrs = vec![("voice", name)];
-                if !language.is_empty() {
-                    attrs.push(("language", language.as_str()));
-                }
-                w.element("Say", &attrs, text);
-            }
-            VoiceStep::Play { url } => w.element("Play", &[], url),
-            VoiceStep::Hangup => w.empty("Hangup", &[]),
-        }
-    }
-    w.close("Response");
-    w.finish()
+    render_voice_xml(script, &DIALECT, voices)
 }
 
 /// An empty document: answer a request without instructions.
 pub fn empty_response() -> String {
-    let mut w = XmlWriter::document();
-    w.empty("Response", &[]);
-    w.finish()
+    DIALECT.empty_response()
 }

@@ -15,6 +15,7 @@
 //! TeXML call requests are forms (`CallSid`, `From`, `To`, …) read by [`parse_call`].
 
 use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
+use antirelou_core::kit::{Params, webhook_caller};
 use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
 use serde_json::Value;
 
@@ -138,23 +139,11 @@ fn first_recipient(payload: &Value) -> Option<&Value> {
     }
 }
 
-/// Classify a sender. Digits that libphonenumber does not validate become not dialable (the
-/// sender still gets no text), anything else that is not a number is refused.
+/// Classify a sender by the kit's one rule ([`webhook_caller`]): digits that libphonenumber
+/// does not validate are not dialable, anything else that is not a number is refused.
 fn caller(raw: &str, field: &'static str) -> Result<Caller, TelnyxError> {
-    let raw = raw.trim();
-    Caller::parse(raw).or_else(|_| {
-        let digits = raw.strip_prefix('+').unwrap_or(raw);
-        if (1..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Caller::NotDialable(antirelou_core::phone::mask_digits(
-                digits,
-            )))
-        } else {
-            Err(TelnyxError::invalid(
-                field,
-                "not a phone number, short code or sender ID",
-            ))
-        }
-    })
+    webhook_caller(raw)
+        .ok_or_else(|| TelnyxError::invalid(field, "not a phone number, short code or sender ID"))
 }
 
 fn our_number(raw: Option<&str>, field: &'static str) -> Result<PhoneNumber, TelnyxError> {
@@ -271,22 +260,8 @@ pub fn parse_call(form: &[u8]) -> Result<InboundCall, TelnyxError> {
     if form.len() > MAX_BODY {
         return Err(TelnyxError::BadRequest("body too long".into()));
     }
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(form) {
-        if fields.iter().any(|(e, _)| *e == k) {
-            return Err(TelnyxError::BadRequest("duplicate form field".into()));
-        }
-        fields.push((k.into_owned(), v.into_owned()));
-    }
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
-    let call_id = get("CallSid")
-        .filter(|s| !s.is_empty())
-        .ok_or(TelnyxError::MissingField("CallSid"))?;
+    let p = Params::from_form(form)?;
+    let call_id = p.required("CallSid")?;
     if call_id.len() > MAX_ID {
         return Err(TelnyxError::invalid(
             "CallSid",
@@ -296,7 +271,7 @@ pub fn parse_call(form: &[u8]) -> Result<InboundCall, TelnyxError> {
     Ok(InboundCall {
         provider: PROVIDER,
         call_id: call_id.to_owned(),
-        from: caller(get("From").unwrap_or(""), "From")?,
-        to: our_number(get("To").filter(|s| !s.is_empty()), "To")?,
+        from: caller(p.get("From").unwrap_or(""), "From")?,
+        to: our_number(p.optional("To"), "To")?,
     })
 }

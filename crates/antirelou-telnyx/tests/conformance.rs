@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
+    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
@@ -72,28 +72,58 @@ async fn sender_suite() {
 
 struct Webhooks;
 
-fn event(sms: &SampleInbound, with_sender: bool) -> Vec<u8> {
-    let mut payload = serde_json::json!({
-        "direction": "inbound",
-        "id": sms.message_id,
-        "record_type": "message",
-        "text": sms.body,
-        "to": [{"phone_number": sms.to, "status": "webhook_delivered"}],
-        "type": "SMS"
-    });
-    if with_sender {
+/// The body Telnyx posts for `kind`: a `message.received` or `message.finalized` event, or a
+/// TeXML call form; `malformed` leaves out a field it cannot do without.
+fn body(kind: WebhookKind, sms: &SampleInbound, malformed: bool) -> Vec<u8> {
+    if kind == WebhookKind::Call {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        f.append_pair("CallSid", &sms.message_id);
+        f.append_pair("From", &sms.from);
+        if !malformed {
+            f.append_pair("To", &sms.to);
+        }
+        return f.append_pair("CallStatus", "ringing").finish().into_bytes();
+    }
+    let (event_type, mut payload) = if kind == WebhookKind::DeliveryReport {
+        let payload = serde_json::json!({
+            "direction": "outbound", "record_type": "message", "text": "lesson", "type": "SMS",
+            "from": {"phone_number": sms.to},
+            "to": [{"phone_number": sms.from, "status": "delivered"}],
+        });
+        ("message.finalized", payload)
+    } else {
+        let payload = serde_json::json!({
+            "direction": "inbound", "record_type": "message", "text": sms.body, "type": "SMS",
+            "to": [{"phone_number": sms.to, "status": "webhook_delivered"}],
+        });
+        ("message.received", payload)
+    };
+    payload["id"] = serde_json::json!(sms.message_id);
+    if kind == WebhookKind::InboundSms && !malformed {
         payload["from"] = serde_json::json!({"phone_number": sms.from});
     }
+    if kind == WebhookKind::DeliveryReport && malformed {
+        payload.as_object_mut().unwrap().remove("id");
+    }
     serde_json::to_vec(&serde_json::json!({
-        "data": {"event_type": "message.received", "id": "e1", "payload": payload, "record_type": "event"},
+        "data": {"event_type": event_type, "id": "e1", "payload": payload, "record_type": "event"},
         "meta": {"attempt": 1}
     }))
     .unwrap()
 }
 
-fn request(body: Vec<u8>, signature: Option<String>, ts: &str) -> http::Request<Bytes> {
-    let mut b = http::Request::post("/telnyx/sms")
-        .header("content-type", "application/json")
+fn request(
+    kind: WebhookKind,
+    body: Vec<u8>,
+    signature: Option<String>,
+    ts: &str,
+) -> http::Request<Bytes> {
+    let (path, content_type) = match kind {
+        WebhookKind::Call => ("/telnyx/voice", "application/x-www-form-urlencoded"),
+        _ => ("/telnyx/sms", "application/json"),
+    };
+    let mut b = http::Request::post(path)
+        .header("content-type", content_type)
         .header("telnyx-timestamp", ts);
     if let Some(s) = signature {
         b = b.header("telnyx-signature-ed25519", s);
@@ -107,30 +137,46 @@ fn now() -> String {
 
 #[async_trait]
 impl WebhookHarness for Webhooks {
+    fn kinds(&self) -> Vec<WebhookKind> {
+        vec![
+            WebhookKind::InboundSms,
+            WebhookKind::DeliveryReport,
+            WebhookKind::Call,
+        ]
+    }
     async fn call(
         &self,
+        kind: WebhookKind,
         handler: Arc<dyn InboundHandler>,
         req: http::Request<Bytes>,
     ) -> http::Response<Bytes> {
         let hooks =
             TelnyxWebhooks::builder(handler, WebhookVerifier::from_base64(PUBLIC_KEY).unwrap())
                 .build();
-        hooks.sms(&req).await
+        match kind {
+            WebhookKind::Call => hooks.voice(&req).await,
+            _ => hooks.sms(&req).await,
+        }
     }
-    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let (ts, body) = (now(), event(sms, true));
-        request(body.clone(), Some(sign(&ts, &body)), &ts)
+    fn signed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        let (ts, body) = (now(), body(kind, sms, false));
+        request(kind, body.clone(), Some(sign(&ts, &body)), &ts)
     }
-    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let (ts, body) = (now(), event(sms, true));
-        request(body.clone(), Some(sign_with(&[42u8; 32], &ts, &body)), &ts)
+    fn signed_with_wrong_secret(
+        &self,
+        kind: WebhookKind,
+        sms: &SampleInbound,
+    ) -> http::Request<Bytes> {
+        let (ts, body) = (now(), body(kind, sms, false));
+        let signature = sign_with(&[42u8; 32], &ts, &body);
+        request(kind, body, Some(signature), &ts)
     }
-    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        request(event(sms, true), None, &now())
+    fn unsigned(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        request(kind, body(kind, sms, false), None, &now())
     }
-    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        let (ts, body) = (now(), event(sms, false));
-        request(body.clone(), Some(sign(&ts, &body)), &ts)
+    fn signed_malformed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        let (ts, body) = (now(), body(kind, sms, true));
+        request(kind, body.clone(), Some(sign(&ts, &body)), &ts)
     }
 }
 

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 
-use antirelou_core::kit;
+use antirelou_core::kit::{self, client};
 use antirelou_core::phone::mask_numbers;
 use antirelou_core::{Clock, SystemClock};
 
@@ -93,7 +93,7 @@ impl fmt::Debug for Auth {
             Auth::AccountToken { account_sid, .. } => f
                 .debug_struct("AccountToken")
                 .field("account_sid", account_sid)
-                .field("auth_token", &"<redacted>")
+                .field("auth_token", &antirelou_core::kit::client::REDACTED)
                 .finish(),
             Auth::ApiKey {
                 account_sid,
@@ -103,7 +103,7 @@ impl fmt::Debug for Auth {
                 .debug_struct("ApiKey")
                 .field("account_sid", account_sid)
                 .field("key_sid", key_sid)
-                .field("secret", &"<redacted>")
+                .field("secret", &antirelou_core::kit::client::REDACTED)
                 .finish(),
         }
     }
@@ -216,24 +216,14 @@ impl TwilioTransport {
                 "messaging service SID must be alphanumeric (MG…)".into(),
             ));
         }
-        let mut messages_url = config.api_base.clone();
-        {
-            let mut segments = messages_url.path_segments_mut().map_err(|_| {
-                TwilioError::Config(format!("API base {} cannot take a path", config.api_base))
-            })?;
-            segments.pop_if_empty().extend([
-                "2010-04-01",
-                "Accounts",
-                account_sid,
-                "Messages.json",
-            ]);
-        }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("antirelou-twilio/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TwilioError::Config(format!("HTTP client: {e}")))?;
+        let messages_url = kit::api_endpoint(
+            &config.api_base,
+            &format!("2010-04-01/Accounts/{account_sid}/Messages.json"),
+        )
+        .map_err(|e| TwilioError::Config(e.to_string()))?;
+        let user_agent = concat!("antirelou-twilio/", env!("CARGO_PKG_VERSION"));
+        let http = kit::http_client(user_agent, config.timeout, Some(config.connect_timeout))
+            .map_err(|e| TwilioError::Config(e.to_string()))?;
         Ok(TwilioTransport {
             http,
             messages_url,
@@ -268,7 +258,7 @@ impl TwilioTransport {
             .extend_pairs(self.form_fields(sms))
             .finish();
         let (user, pass) = self.config.auth.credentials();
-        let response = self
+        let request = self
             .http
             .post(self.messages_url.clone())
             .basic_auth(user, Some(pass))
@@ -277,30 +267,28 @@ impl TwilioTransport {
                 "application/x-www-form-urlencoded",
             )
             .header(http::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
+            .body(body);
+        let answer = client::send("Twilio", request, SystemClock.now())
             .await
             .map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = kit::retry_after_header(response.headers(), SystemClock.now());
-        let bytes = response.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            receipt_from_body(&bytes, sms.segments())
+        if answer.status.is_success() {
+            receipt_from_body(&answer.body, sms.segments())
         } else {
-            Err(api_error(status, &bytes, retry_after))
+            Err(api_error(
+                answer.status.as_u16(),
+                &answer.body,
+                answer.retry_after,
+            ))
         }
     }
 }
 
-fn transport(e: reqwest::Error) -> TwilioError {
-    // The kit's message: the kind of failure and its causes, masked, never the URL.
-    let message = match kit::transport_error("Twilio", &e) {
-        antirelou_core::Error::Transient { message, .. } => message,
-        other => other.to_string(),
-    };
+/// The kit's [`Unfinished`](client::Unfinished): the kind of failure and its causes, masked,
+/// never the URL.
+fn transport(u: client::Unfinished) -> TwilioError {
     TwilioError::Transport {
-        message,
-        timeout: e.is_timeout(),
+        message: u.message,
+        timeout: u.timeout,
     }
 }
 

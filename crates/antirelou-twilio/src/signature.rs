@@ -118,7 +118,7 @@ pub struct SignatureValidator {
 impl fmt::Debug for SignatureValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureValidator")
-            .field("auth_token", &"<redacted>")
+            .field("auth_token", &antirelou_core::kit::client::REDACTED)
             .field(
                 "shared_key_ids",
                 &self

@@ -1,7 +1,8 @@
 //! Render the core's [`VoiceScript`] as TwiML.
 //!
-//! Written with the adapter kit's [`XmlWriter`], whose escaping is proven there (and by the
-//! kit's voice conformance suite, which this crate's tests run).
+//! Rendered by the adapter kit's one TwiML-like renderer, [`render_voice_xml`], in the
+//! [`DIALECT`] below; its escaping is proven in the kit (and by the kit's voice conformance
+//! suite, which this crate's tests run).
 //!
 //! | Step | TwiML |
 //! |---|---|
@@ -23,11 +24,15 @@
 //! );
 //! ```
 
-use antirelou_core::kit::{VoiceTable, XmlWriter};
-use antirelou_core::voice::{RejectReason, VoiceHint, VoiceScript, VoiceStep};
+use antirelou_core::kit::{VoiceTable, XmlDialect, render_voice_xml};
+use antirelou_core::voice::{VoiceHint, VoiceScript};
 
 pub use antirelou_core::kit::normalize_language;
 pub use antirelou_core::kit::xml::{XML_DECLARATION, escape_attr, escape_text};
+
+/// TwiML as the kit's renderer writes it: TwiML's names, no pause limit, no fallback voice (a
+/// language the map lacks is spoken by Twilio's default voice).
+pub const DIALECT: XmlDialect = XmlDialect::TWIML;
 
 /// The `Content-Type` of a TwiML response.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -88,55 +93,14 @@ impl VoiceMap {
 /// assert_eq!(antirelou_twilio::twiml::empty_response(), r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#);
 /// ```
 pub fn empty_response() -> String {
-    format!("{XML_DECLARATION}<Response/>")
+    DIALECT.empty_response()
 }
 
-/// Render a voice script as a TwiML document.
+/// Render a voice script as a TwiML document (the kit's [`render_voice_xml`] in [`DIALECT`]).
 ///
 /// A script that starts with `Reject` renders as that `<Reject>` alone. A `Reject` later in a
 /// script (only possible with a deserialized script) cannot be unbilled any more: it renders as
 /// `<Hangup/>` and ends the document. A `Ring` of zero seconds renders nothing.
 pub fn render(script: &VoiceScript, voices: &VoiceMap) -> String {
-    let mut w = XmlWriter::document();
-    w.open("Response", &[]);
-    for (i, step) in script.steps().iter().enumerate() {
-        match step {
-            VoiceStep::Reject { reason } => {
-                if i == 0 {
-                    let reason = match reason {
-                        RejectReason::Busy => "busy",
-                        RejectReason::Rejected => "rejected",
-                    };
-                    w.empty("Reject", &[("reason", reason)]);
-                } else {
-                    w.empty("Hangup", &[]);
-                }
-                break;
-            }
-            VoiceStep::Ring { seconds } | VoiceStep::Pause { seconds } => {
-                if *seconds > 0 {
-                    w.empty("Pause", &[("length", &seconds.to_string())]);
-                }
-            }
-            VoiceStep::Say {
-                text,
-                language,
-                voice,
-            } => {
-                let language = normalize_language(language);
-                let mut attrs: Vec<(&'static str, &str)> = Vec::with_capacity(2);
-                if let Some(v) = voices.voice(&language, *voice) {
-                    attrs.push(("voice", v));
-                }
-                if !language.is_empty() {
-                    attrs.push(("language", &language));
-                }
-                w.element("Say", &attrs, text);
-            }
-            VoiceStep::Play { url } => w.element("Play", &[], url),
-            VoiceStep::Hangup => w.empty("Hangup", &[]),
-        }
-    }
-    w.close("Response");
-    w.finish()
+    render_voice_xml(script, &DIALECT, &voices.0)
 }

@@ -1,6 +1,6 @@
 //! The adapter kit's three conformance suites, run against the Twilio adapter: the sender over
-//! the kit's loopback fake provider, the SMS webhook through the framework-free service, and
-//! TwiML read back with a real XML parser.
+//! the kit's loopback fake provider, every webhook (SMS, status callback, voice) through the
+//! framework-free service, and TwiML read back with a real XML parser.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::time::Duration;
 use antirelou_core::InboundHandler;
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, XmlDialect,
-    read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
+    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
@@ -85,22 +85,50 @@ async fn transport_passes_the_kit_suite() {
     run_transport_suite(&Twilio).await;
 }
 
-fn form(sms: &SampleInbound, with_from: bool) -> String {
-    let mut f = form_urlencoded::Serializer::new(String::new());
-    f.append_pair("MessageSid", &sms.message_id);
-    if with_from {
-        f.append_pair("From", &sms.from);
+/// The route of each webhook.
+fn path(kind: WebhookKind) -> &'static str {
+    match kind {
+        WebhookKind::DeliveryReport => "/twilio/status",
+        WebhookKind::Call => "/twilio/voice",
+        _ => "/twilio/sms",
     }
-    f.append_pair("To", &sms.to).append_pair("Body", &sms.body);
+}
+
+/// The form Twilio posts for `kind`, without the field `drop`.
+fn form(kind: WebhookKind, sms: &SampleInbound, drop: Option<&str>) -> String {
+    let pairs: Vec<(&str, &str)> = match kind {
+        WebhookKind::DeliveryReport => vec![
+            ("MessageSid", &sms.message_id),
+            ("MessageStatus", "delivered"),
+            ("From", &sms.to),
+            ("To", &sms.from),
+        ],
+        WebhookKind::Call => vec![
+            ("CallSid", &sms.message_id),
+            ("From", &sms.from),
+            ("To", &sms.to),
+            ("CallStatus", "ringing"),
+        ],
+        _ => vec![
+            ("MessageSid", &sms.message_id),
+            ("From", &sms.from),
+            ("To", &sms.to),
+            ("Body", &sms.body),
+        ],
+    };
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    f.extend_pairs(pairs.into_iter().filter(|(k, _)| Some(*k) != drop));
     f.finish()
 }
 
-fn post(body: String, token: Option<&str>) -> http::Request<Bytes> {
-    let mut b = http::Request::post("/twilio/sms")
-        .header("Content-Type", "application/x-www-form-urlencoded");
+fn post(kind: WebhookKind, body: String, token: Option<&str>) -> http::Request<Bytes> {
+    let mut b =
+        http::Request::post(path(kind)).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(t) = token {
-        let sig = SignatureValidator::new(t)
-            .sign(&format!("{BASE}/twilio/sms"), &decode_form(body.as_bytes()));
+        let sig = SignatureValidator::new(t).sign(
+            &format!("{BASE}{}", path(kind)),
+            &decode_form(body.as_bytes()),
+        );
         b = b.header("X-Twilio-Signature", sig);
     }
     b.body(Bytes::from(body)).unwrap()
@@ -108,8 +136,16 @@ fn post(body: String, token: Option<&str>) -> http::Request<Bytes> {
 
 #[async_trait]
 impl WebhookHarness for Twilio {
+    fn kinds(&self) -> Vec<WebhookKind> {
+        vec![
+            WebhookKind::InboundSms,
+            WebhookKind::DeliveryReport,
+            WebhookKind::Call,
+        ]
+    }
     async fn call(
         &self,
+        kind: WebhookKind,
         handler: Arc<dyn InboundHandler>,
         req: http::Request<Bytes>,
     ) -> http::Response<Bytes> {
@@ -119,24 +155,37 @@ impl WebhookHarness for Twilio {
             config,
             voices: VoiceMap::default(),
         };
-        state.sms(&req).await
+        match kind {
+            WebhookKind::DeliveryReport => state.status(&req).await,
+            WebhookKind::Call => state.voice(&req).await,
+            _ => state.sms(&req).await,
+        }
     }
-    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(form(sms, true), Some(TOKEN))
+    fn signed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(kind, form(kind, sms, None), Some(TOKEN))
     }
-    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(form(sms, true), Some("not-the-auth-token-0123456789"))
+    fn signed_with_wrong_secret(
+        &self,
+        kind: WebhookKind,
+        sms: &SampleInbound,
+    ) -> http::Request<Bytes> {
+        let wrong = "not-the-auth-token-0123456789";
+        post(kind, form(kind, sms, None), Some(wrong))
     }
-    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(form(sms, true), None)
+    fn unsigned(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        post(kind, form(kind, sms, None), None)
     }
-    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(form(sms, false), Some(TOKEN))
+    fn signed_malformed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        let drop = match kind {
+            WebhookKind::DeliveryReport => "MessageStatus",
+            _ => "From",
+        };
+        post(kind, form(kind, sms, Some(drop)), Some(TOKEN))
     }
 }
 
 #[tokio::test]
-async fn sms_webhook_passes_the_kit_suite() {
+async fn every_webhook_passes_the_kit_suite() {
     run_webhook_suite(&Twilio).await;
 }
 

@@ -30,7 +30,7 @@
 //! segments' ids and price, and a warning is logged with the failed statuses.
 //!
 //! HTTP 408, 425, 429 and 5xx, timeouts and connection errors are `Transient` with `Retry-After`,
-//! classified by the adapter kit ([`kit::classify_status`], [`kit::transport_error`]). A 2xx
+//! classified by the adapter kit ([`kit::classify_status`], [`client::send`]). A 2xx
 //! whose body cannot be read, or whose accepted messages carry no `message-id`, leaves the
 //! outcome unknown: `Transient`, as the [`SmsTransport`] contract asks. Other HTTP 4xx are
 //! `Permanent` with the code `http-<status>`. Vonage's `error-text` is masked
@@ -41,6 +41,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_core::kit;
+// Vonage sends every value as a string (or, defensively, a number).
+use antirelou_core::kit::client::{self, REDACTED};
+use antirelou_core::kit::params::json_field as text;
 use antirelou_core::phone::mask_numbers;
 use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsTransport, SystemClock};
 use async_trait::async_trait;
@@ -74,10 +77,12 @@ pub enum VonageAuth {
 impl fmt::Debug for VonageAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            VonageAuth::Secret(_) => f.write_str("Secret(<redacted>)"),
-            VonageAuth::Signature { method, .. } => {
-                write!(f, "Signature {{ secret: <redacted>, method: {method:?} }}")
-            }
+            VonageAuth::Secret(_) => f.debug_tuple("Secret").field(&REDACTED).finish(),
+            VonageAuth::Signature { method, .. } => f
+                .debug_struct("Signature")
+                .field("secret", &REDACTED)
+                .field("method", method)
+                .finish(),
         }
     }
 }
@@ -162,11 +167,9 @@ pub struct VonageTransport {
 impl VonageTransport {
     /// A sender with its own HTTP client.
     pub fn new(config: VonageConfig) -> Result<Self, VonageError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("antirelou-vonage/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| VonageError::Config(format!("HTTP client: {e}")))?;
+        let user_agent = concat!("antirelou-vonage/", env!("CARGO_PKG_VERSION"));
+        let http = kit::http_client(user_agent, config.timeout, None)
+            .map_err(|e| VonageError::Config(e.to_string()))?;
         Self::with_http_client(config, http)
     }
 
@@ -184,19 +187,8 @@ impl VonageTransport {
             }
             _ => {}
         }
-        if !matches!(config.api_base.scheme(), "http" | "https") {
-            return Err(VonageError::Config(
-                "api_base must be an http(s) URL".into(),
-            ));
-        }
-        let mut base = config.api_base.clone();
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
-        let endpoint = base
-            .join("sms/json")
-            .map_err(|e| VonageError::Config(format!("api_base: {e}")))?;
+        let endpoint = kit::api_endpoint(&config.api_base, "sms/json")
+            .map_err(|e| VonageError::Config(e.to_string()))?;
         Ok(VonageTransport {
             config,
             endpoint,
@@ -257,7 +249,7 @@ impl VonageTransport {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
-        let response = self
+        let request = self
             .http
             .post(self.endpoint.clone())
             .header(
@@ -265,25 +257,17 @@ impl VonageTransport {
                 "application/x-www-form-urlencoded",
             )
             .header(http::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
+            .body(body);
+        let answer = client::send("Vonage", request, self.clock.now())
             .await
-            .map_err(|e| VonageError::from_core(kit::transport_error("Vonage", &e)))?;
-        let status = response.status();
-        let retry_after = kit::retry_after_header(response.headers(), self.clock.now());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| VonageError::from_core(kit::transport_error("Vonage", &e)))?;
-        let result = interpret(status, retry_after, &bytes, sms.segments());
-        match &result {
-            Ok(r) => {
-                tracing::debug!(to = %sms.to().masked(), id = %r.provider_id, segments = r.segments, "Vonage accepted the SMS")
-            }
-            Err(e) => {
-                tracing::info!(to = %sms.to().masked(), error = %e, "Vonage did not accept the SMS")
-            }
-        }
+            .map_err(|u| VonageError::from_core(u.into()))?;
+        let result = interpret(
+            answer.status,
+            answer.retry_after,
+            &answer.body,
+            sms.segments(),
+        );
+        client::log_send("Vonage", sms.to(), &result);
         result
     }
 }
@@ -292,15 +276,6 @@ impl VonageTransport {
 impl SmsTransport for VonageTransport {
     async fn send(&self, sms: &OutboundSms) -> antirelou_core::Result<SendReceipt> {
         self.send_inner(sms).await.map_err(Into::into)
-    }
-}
-
-/// Read a value that Vonage sends as a string (or, defensively, as a number).
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

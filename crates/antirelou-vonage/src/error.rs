@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use antirelou_core::kit::Rejection;
+use antirelou_core::kit::{ParamsError, Rejection};
 use http::StatusCode;
 
 /// Everything that can go wrong in the Vonage adapter.
@@ -151,6 +151,16 @@ impl VonageError {
         VonageError::InvalidField {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<ParamsError> for VonageError {
+    /// Unreadable parameters are a bad request, a missing one a missing field.
+    fn from(e: ParamsError) -> Self {
+        match e {
+            ParamsError::Missing(name) => VonageError::MissingField(name),
+            other => VonageError::BadRequest(other.to_string()),
         }
     }
 }

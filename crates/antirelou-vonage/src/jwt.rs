@@ -186,7 +186,7 @@ pub struct JwtVerifier {
 impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtVerifier")
-            .field("secret", &"<redacted>")
+            .field("secret", &antirelou_core::kit::client::REDACTED)
             .field("issuer", &self.issuer)
             .field("max_age", &self.max_age)
             .field("clock_skew", &self.clock_skew)

@@ -19,7 +19,7 @@
 //!   that completes at once, so that the call ends immediately: the empty array `[]`.
 //! * Plain `text` needs no escaping (it is a JSON string); this module never emits SSML.
 //! * Vonage's documentation does not say which `style` is which voice; [`NccoOptions`] lets the
-//!   operator choose the style of each language and voice hint (default `0`).
+//!   operator choose the style of each language and voice hint (a kit `VoiceTable`, default `0`).
 //!
 //! ```
 //! use antirelou_core::voice::{VoiceHint, VoiceScript};
@@ -31,8 +31,7 @@
 //! assert_eq!(ncco[1], serde_json::json!({"action": "wait", "timeout": 1}));
 //! ```
 
-use std::collections::BTreeMap;
-
+use antirelou_core::kit::{VoiceTable, normalize_language};
 use antirelou_core::voice::{VoiceHint, VoiceScript, VoiceStep};
 use serde_json::{Value, json};
 
@@ -45,8 +44,9 @@ pub const MAX_TALK_CHARS: usize = 1500;
 /// Options for rendering.
 #[derive(Clone, Debug)]
 pub struct NccoOptions {
-    /// `style` per (Vonage language, voice hint). Missing entries use `default_style`.
-    pub styles: BTreeMap<(String, HintKey), u32>,
+    /// `style` per Vonage language, female and male: a kit [`VoiceTable`]. Missing languages
+    /// use `default_style`.
+    pub styles: VoiceTable<u32>,
     /// The style when no entry matches.
     pub default_style: u32,
     /// `premium` (AI voices, billed extra). Default `false`.
@@ -55,28 +55,10 @@ pub struct NccoOptions {
     pub level: f32,
 }
 
-/// A [`VoiceHint`] usable as a map key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HintKey {
-    /// [`VoiceHint::Female`].
-    Female,
-    /// [`VoiceHint::Male`].
-    Male,
-}
-
-impl From<VoiceHint> for HintKey {
-    fn from(h: VoiceHint) -> Self {
-        match h {
-            VoiceHint::Male => HintKey::Male,
-            _ => HintKey::Female,
-        }
-    }
-}
-
 impl Default for NccoOptions {
     fn default() -> Self {
         NccoOptions {
-            styles: BTreeMap::new(),
+            styles: VoiceTable::new(),
             default_style: 0,
             premium: false,
             level: 0.0,
@@ -85,16 +67,21 @@ impl Default for NccoOptions {
 }
 
 impl NccoOptions {
-    /// Use `style` for `language` (as given to [`vonage_language`]) and `hint`.
+    /// Use `style` for `language` (as given to [`vonage_language`]) and `hint`; the other hint
+    /// of that language keeps its style (`default_style` when it had none).
     pub fn with_style(mut self, language: &str, hint: VoiceHint, style: u32) -> Self {
-        self.styles
-            .insert((vonage_language(language).into_owned(), hint.into()), style);
+        let language = vonage_language(language);
+        let (female, male) = match hint {
+            VoiceHint::Male => (self.style(&language, VoiceHint::Female), style),
+            VoiceHint::Female => (style, self.style(&language, VoiceHint::Male)),
+        };
+        self.styles = self.styles.with(&language, female, male);
         self
     }
 
     fn style(&self, language: &str, hint: VoiceHint) -> u32 {
         self.styles
-            .get(&(language.to_owned(), hint.into()))
+            .voice(language, hint)
             .copied()
             .unwrap_or(self.default_style)
     }
@@ -114,12 +101,12 @@ impl NccoOptions {
 /// ```
 pub fn vonage_language(tag: &str) -> std::borrow::Cow<'static, str> {
     use std::borrow::Cow;
-    let t = tag.trim().replace('_', "-");
+    let t = normalize_language(tag);
     let (lang, region) = match t.split_once('-') {
-        Some((l, r)) => (l.to_ascii_lowercase(), Some(r.to_ascii_uppercase())),
-        None => (t.to_ascii_lowercase(), None),
+        Some((l, r)) => (l, Some(r)),
+        None => (t.as_str(), None),
     };
-    match (lang.as_str(), region.as_deref()) {
+    match (lang, region) {
         ("fr", None | Some("FR")) => Cow::Borrowed("fr-FR"),
         ("nl", Some("BE")) => Cow::Borrowed("nl-BE"),
         ("nl", None | Some("NL")) => Cow::Borrowed("nl-NL"),
@@ -127,16 +114,13 @@ pub fn vonage_language(tag: &str) -> std::borrow::Cow<'static, str> {
         _ => {
             let well_formed = (2..=3).contains(&lang.len())
                 && lang.bytes().all(|b| b.is_ascii_lowercase())
-                && region.as_deref().is_none_or(|r| {
+                && region.is_none_or(|r| {
                     (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
                 });
             if !well_formed {
                 return Cow::Borrowed("en-US");
             }
-            match region {
-                Some(r) => Cow::Owned(format!("{lang}-{r}")),
-                None => Cow::Owned(lang),
-            }
+            Cow::Owned(t)
         }
     }
 }

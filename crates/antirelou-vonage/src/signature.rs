@@ -114,7 +114,7 @@ pub struct SmsSigner {
 impl fmt::Debug for SmsSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmsSigner")
-            .field("secret", &"<redacted>")
+            .field("secret", &antirelou_core::kit::client::REDACTED)
             .field("method", &self.method)
             .field("window", &self.window)
             .field("skip_empty_values", &self.skip_empty_values)

@@ -3,7 +3,7 @@
 //! Vonage delivers the SMS API webhooks (inbound SMS, delivery receipts) as **GET** with a query
 //! string, **POST form** or **POST JSON**, as chosen in the dashboard; the voice answer webhook
 //! as GET (default) or POST JSON; the voice event webhook as POST JSON (default) or GET.
-//! [`Params::from_parts`] reads all of them into one flat, ordered list of unique parameters,
+//! The kit's [`Params::from_parts`] reads all of them into one flat, ordered list of unique parameters,
 //! which is what the `sig` algorithm signs and what the parsers below read.
 //!
 //! # Multipart SMS
@@ -22,184 +22,19 @@
 use antirelou_core::event::{
     DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms,
 };
+use antirelou_core::kit::webhook_caller;
 use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
 use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
 use crate::error::VonageError;
 
-/// The largest body or query string a webhook may carry (Vonage's are well under 2 KiB).
-pub const MAX_BODY: usize = 64 * 1024;
+/// The largest body or query string a webhook may carry (Vonage's are well under 2 KiB): the
+/// kit's [`MAX_LEN`](antirelou_core::kit::params::MAX_LEN).
+pub const MAX_BODY: usize = antirelou_core::kit::params::MAX_LEN;
 
-/// What to do with nested JSON values (objects, arrays) when flattening a JSON body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Nested {
-    /// Refuse the request (SMS API webhooks are flat; `sig` cannot cover nested values).
-    Reject,
-    /// Leave nested values out (voice webhooks: the JWT covers the whole body anyway).
-    Skip,
-}
-
-/// The flat parameters of a webhook, unique by name, in the order received.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
-}
-
-impl Params {
-    /// Build from pairs, refusing duplicate names (a duplicate would let a forger make the
-    /// signed value and the used value differ).
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, VonageError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in pairs {
-            let k = k.into();
-            if out.iter().any(|(e, _)| *e == k) {
-                return Err(VonageError::BadRequest(format!(
-                    "duplicate parameter {:?}",
-                    k.chars().take(40).collect::<String>()
-                )));
-            }
-            out.push((k, v.into()));
-        }
-        Ok(Params { pairs: out })
-    }
-
-    /// Parse a query string or form body (`a=1&b=2`, percent- and `+`-decoded).
-    pub fn from_form(raw: &[u8]) -> Result<Self, VonageError> {
-        if raw.len() > MAX_BODY {
-            return Err(VonageError::BadRequest("parameters too long".into()));
-        }
-        Self::from_pairs(form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())))
-    }
-
-    /// Parse a JSON object body. Strings are taken as they are, numbers and booleans in their
-    /// JSON spelling, `null` as an empty value; nested values follow `nested`.
-    pub fn from_json(raw: &[u8], nested: Nested) -> Result<Self, VonageError> {
-        if raw.len() > MAX_BODY {
-            return Err(VonageError::BadRequest("body too long".into()));
-        }
-        let value: Value = serde_json::from_slice(raw)
-            .map_err(|e| VonageError::BadRequest(format!("body is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(VonageError::BadRequest("JSON body is not an object".into()));
-        };
-        let mut pairs = Vec::with_capacity(map.len());
-        for (k, v) in map {
-            let v = match v {
-                Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                Value::Null => String::new(),
-                Value::Array(_) | Value::Object(_) => match nested {
-                    Nested::Skip => continue,
-                    Nested::Reject => {
-                        return Err(VonageError::BadRequest(format!(
-                            "field {:?} is not a flat value",
-                            k.chars().take(40).collect::<String>()
-                        )));
-                    }
-                },
-            };
-            pairs.push((k, v));
-        }
-        Self::from_pairs(pairs)
-    }
-
-    /// Read the parameters of a request: the query string for GET (or a POST without a body),
-    /// else the body as JSON (`application/json`, or a body that starts with `{`) or as a form.
-    pub fn from_parts(
-        method: &http::Method,
-        content_type: Option<&str>,
-        query: Option<&str>,
-        body: &[u8],
-        nested: Nested,
-    ) -> Result<Self, VonageError> {
-        if !Self::reads_body(method, body) {
-            return Self::from_form(query.unwrap_or("").as_bytes());
-        }
-        let ct = content_type
-            .map(|c| c.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let is_json = ct.starts_with("application/json")
-            || ct.contains("+json")
-            || (ct.is_empty() && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
-        if is_json {
-            Self::from_json(body, nested)
-        } else if ct.is_empty() || ct.starts_with("application/x-www-form-urlencoded") {
-            Self::from_form(body)
-        } else {
-            Err(VonageError::BadRequest(format!(
-                "unsupported content type {:?}",
-                ct.chars().take(60).collect::<String>()
-            )))
-        }
-    }
-
-    /// Whether [`Params::from_parts`] reads the parameters from the body (`true`) or from the
-    /// query string (`false`: a GET, or a body that is empty or only whitespace).
-    pub fn reads_body(method: &http::Method, body: &[u8]) -> bool {
-        *method != http::Method::GET && !body.iter().all(u8::is_ascii_whitespace)
-    }
-
-    /// Read the parameters of an [`http::Request`].
-    pub fn from_request<B: AsRef<[u8]>>(
-        req: &http::Request<B>,
-        nested: Nested,
-    ) -> Result<Self, VonageError> {
-        let ct = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        Self::from_parts(
-            req.method(),
-            ct,
-            req.uri().query(),
-            req.body().as_ref(),
-            nested,
-        )
-    }
-
-    /// The value of `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The pairs, as the signature functions take them.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// How many parameters.
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    fn required(&self, name: &'static str) -> Result<&str, VonageError> {
-        match self.get(name).map(str::trim) {
-            Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(VonageError::MissingField(name)),
-        }
-    }
-
-    fn optional(&self, name: &str) -> Option<&str> {
-        self.get(name).map(str::trim).filter(|v| !v.is_empty())
-    }
-}
+pub use antirelou_core::kit::params::{Nested, Params};
 
 /// Where a part sits in a multipart SMS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,21 +75,12 @@ pub fn parse_message_timestamp(s: &str) -> Option<Timestamp> {
     Some(Timestamp::from_datetime(dt.and_utc()))
 }
 
-/// Classify a sender field. Digits that are not a valid number in libphonenumber's metadata
-/// (a range newer than the metadata, a fictional number) become [`Caller::NotDialable`]: the
-/// caller still hears the lesson, but nothing is ever sent to a number we cannot validate.
-/// Anything else that is not a number, a short code, a sender ID or a withheld marker is refused.
+/// Classify a sender field by the kit's one rule ([`webhook_caller`]): digits that
+/// libphonenumber does not validate are not dialable; anything else that is not a number, a
+/// short code, a sender ID or a withheld marker is refused.
 fn caller(p: &Params, name: &'static str) -> Result<Caller, VonageError> {
-    let raw = p.get(name).unwrap_or("").trim();
-    Caller::parse(raw).or_else(|_| {
-        if (1..=20).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Caller::NotDialable(antirelou_core::phone::mask_digits(raw)))
-        } else {
-            Err(VonageError::invalid(
-                name,
-                "not a valid phone number, short code or sender ID",
-            ))
-        }
+    webhook_caller(p.get(name).unwrap_or("")).ok_or_else(|| {
+        VonageError::invalid(name, "not a valid phone number, short code or sender ID")
     })
 }
 
@@ -673,28 +499,6 @@ pub fn delivery_failure(err_code: &str) -> DeliveryFailure {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn duplicates_are_refused() {
-        let e = Params::from_form(b"a=1&a=2").unwrap_err();
-        assert_eq!(e.status_code(), 400);
-    }
-
-    #[test]
-    fn json_flattening() {
-        let p = Params::from_json(br#"{"a":"x","n":3,"b":true,"z":null}"#, Nested::Reject).unwrap();
-        assert_eq!(p.get("n"), Some("3"));
-        assert_eq!(p.get("b"), Some("true"));
-        assert_eq!(p.get("z"), Some(""));
-        assert!(Params::from_json(br#"{"a":{"b":1}}"#, Nested::Reject).is_err());
-        assert_eq!(
-            Params::from_json(br#"{"a":{"b":1},"c":"d"}"#, Nested::Skip)
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(Params::from_json(b"[1]", Nested::Skip).is_err());
-    }
 
     #[test]
     fn message_timestamp() {

@@ -1,20 +1,22 @@
 //! The adapter kit's three conformance suites, run against the Vonage adapter: the SMS API
-//! sender over the kit's loopback fake provider, the signed inbound-SMS webhook through
-//! [`VonageWebhooks`], and NCCO read back as JSON.
+//! sender over the kit's loopback fake provider, every webhook that reaches the engine
+//! (inbound SMS, delivery receipt, voice answer) through [`VonageWebhooks`], and NCCO read back
+//! as JSON.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use antirelou_core::kit::conformance::{
     ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness,
+    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
     run_transport_suite, run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
 use antirelou_core::{Clock, InboundHandler, SystemClock};
-use antirelou_vonage::jwt::JwtVerifier;
+use antirelou_vonage::jwt::{JwtVerifier, sign_hs256};
 use antirelou_vonage::ncco::{self, NccoOptions};
 use antirelou_vonage::{
     SignatureMethod, SmsSigner, VonageAuth, VonageConfig, VonageTransport, VonageWebhooks,
@@ -23,6 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 const KEY: &str = "abcd1234";
 const SECRET: &str = "conformance-api-secret-0123456789";
@@ -84,20 +87,40 @@ fn digits(n: &str) -> String {
     n.trim_start_matches('+').to_owned()
 }
 
-/// The inbound-SMS webhook as a POST form, signed with `secret` when given.
-fn post(sms: &SampleInbound, with_sender: bool, secret: Option<&str>) -> http::Request<Bytes> {
+/// An SMS webhook (inbound SMS or delivery receipt) as a POST form, without the field `drop`,
+/// signed with `secret` when given.
+fn post(
+    kind: WebhookKind,
+    sms: &SampleInbound,
+    drop: Option<&str>,
+    secret: Option<&str>,
+) -> http::Request<Bytes> {
     let timestamp = SystemClock.now().as_secs().to_string();
-    let mut params: Vec<(&str, String)> = vec![
-        ("to", digits(&sms.to)),
-        ("messageId", sms.message_id.clone()),
-        ("text", sms.body.clone()),
-        ("type", "text".into()),
-        ("message-timestamp", "2024-05-01 10:00:00".into()),
-        ("timestamp", timestamp),
-    ];
-    if with_sender {
-        params.push(("msisdn", digits(&sms.from)));
-    }
+    let (path, mut params): (&str, Vec<(&str, String)>) = match kind {
+        WebhookKind::DeliveryReport => (
+            "/vonage/dlr",
+            vec![
+                ("msisdn", digits(&sms.from)),
+                ("to", digits(&sms.to)),
+                ("messageId", sms.message_id.clone()),
+                ("status", "delivered".into()),
+                ("err-code", "0".into()),
+            ],
+        ),
+        _ => (
+            "/vonage/sms",
+            vec![
+                ("msisdn", digits(&sms.from)),
+                ("to", digits(&sms.to)),
+                ("messageId", sms.message_id.clone()),
+                ("text", sms.body.clone()),
+                ("type", "text".into()),
+            ],
+        ),
+    };
+    params.push(("message-timestamp", "2024-05-01 10:00:00".into()));
+    params.push(("timestamp", timestamp));
+    params.retain(|(k, _)| Some(*k) != drop);
     if let Some(s) = secret {
         let sig = SmsSigner::new(s, SignatureMethod::Sha256Hmac)
             .sign(params.iter().map(|(k, v)| (*k, v.as_str())));
@@ -106,16 +129,70 @@ fn post(sms: &SampleInbound, with_sender: bool, secret: Option<&str>) -> http::R
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
-    http::Request::post("/vonage/sms")
+    http::Request::post(path)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(Bytes::from(body))
         .unwrap()
 }
 
+static JTI: AtomicU32 = AtomicU32::new(0);
+
+/// The voice answer webhook as a POST JSON body, with a JWT made with `secret` when given
+/// (a fresh `jti` each time, the body's hash in `payload_hash`).
+fn answer(sms: &SampleInbound, with_uuid: bool, secret: Option<&str>) -> http::Request<Bytes> {
+    let mut body = json!({
+        "to": digits(&sms.to), "from": digits(&sms.from),
+        "conversation_uuid": "CON-conformance", "region_url": "https://api-eu-1.vonage.com"
+    });
+    // A call without `from` is a withheld caller, not a malformed one: the id is what it
+    // cannot do without.
+    if with_uuid {
+        body["uuid"] = json!(sms.message_id);
+    }
+    let body = body.to_string();
+    let mut b = http::Request::post("/vonage/answer").header("Content-Type", "application/json");
+    if let Some(s) = secret {
+        let claims = json!({
+            "iat": SystemClock.now().as_secs(), "iss": "Vonage", "application_id": "app",
+            "jti": format!("conformance-{}", JTI.fetch_add(1, Ordering::Relaxed)),
+            "payload_hash": hex::encode(sha2::Sha256::digest(body.as_bytes())),
+        });
+        b = b.header(
+            "Authorization",
+            format!("Bearer {}", sign_hs256(&claims, s.as_bytes())),
+        );
+    }
+    b.body(Bytes::from(body)).unwrap()
+}
+
+fn request(
+    kind: WebhookKind,
+    sms: &SampleInbound,
+    malformed: bool,
+    secret: Option<&str>,
+) -> http::Request<Bytes> {
+    match kind {
+        WebhookKind::Call => answer(sms, !malformed, secret),
+        WebhookKind::DeliveryReport => post(kind, sms, malformed.then_some("messageId"), secret),
+        _ => post(kind, sms, malformed.then_some("msisdn"), secret),
+    }
+}
+
+const WRONG_SECRET: &str = "not-the-signature-secret-0123456789";
+
 #[async_trait]
 impl WebhookHarness for Vonage {
+    /// The voice event webhook hands the engine nothing (events are only logged): not listed.
+    fn kinds(&self) -> Vec<WebhookKind> {
+        vec![
+            WebhookKind::InboundSms,
+            WebhookKind::DeliveryReport,
+            WebhookKind::Call,
+        ]
+    }
     async fn call(
         &self,
+        kind: WebhookKind,
         handler: Arc<dyn InboundHandler>,
         req: http::Request<Bytes>,
     ) -> http::Response<Bytes> {
@@ -125,24 +202,32 @@ impl WebhookHarness for Vonage {
             .id_key("conformance id key")
             .build()
             .unwrap();
-        hooks.sms(&req).await
+        match kind {
+            WebhookKind::DeliveryReport => hooks.dlr(&req).await,
+            WebhookKind::Call => hooks.answer(&req).await,
+            _ => hooks.sms(&req).await,
+        }
     }
-    fn signed(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(sms, true, Some(SIG_SECRET))
+    fn signed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        request(kind, sms, false, Some(SIG_SECRET))
     }
-    fn signed_with_wrong_secret(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(sms, true, Some("not-the-signature-secret-0123456789"))
+    fn signed_with_wrong_secret(
+        &self,
+        kind: WebhookKind,
+        sms: &SampleInbound,
+    ) -> http::Request<Bytes> {
+        request(kind, sms, false, Some(WRONG_SECRET))
     }
-    fn unsigned(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(sms, true, None)
+    fn unsigned(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        request(kind, sms, false, None)
     }
-    fn signed_without_sender(&self, sms: &SampleInbound) -> http::Request<Bytes> {
-        post(sms, false, Some(SIG_SECRET))
+    fn signed_malformed(&self, kind: WebhookKind, sms: &SampleInbound) -> http::Request<Bytes> {
+        request(kind, sms, true, Some(SIG_SECRET))
     }
 }
 
 #[tokio::test]
-async fn sms_webhook_passes_the_kit_suite() {
+async fn every_webhook_passes_the_kit_suite() {
     run_webhook_suite(&Vonage).await;
 }
 

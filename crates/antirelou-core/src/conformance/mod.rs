@@ -1,4 +1,4 @@
-//! The public conformance suite: the contracts of [`crate::store`] and [`crate::sender`] as
+//! The public conformance suite: the contracts of [`crate::store`] and [`crate::transport`] as
 //! executable tests, which every backend and every provider adapter runs from its own tests.
 //!
 //! Modelled on `object_store::integration`: each function is an `async fn` that takes the

@@ -11,12 +11,12 @@
 //! Messages are masked ([`crate::phone::mask_numbers`]) and never carry the request URL (which
 //! may hold credentials on some providers).
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::error::Error;
+use crate::kit::client::Unfinished;
 use crate::phone::mask_numbers;
 
 /// The transient error of a status that says "try again later" (408, 425, 429, 5xx), or `None`
@@ -53,26 +53,10 @@ pub fn classify_status(
 }
 
 /// The transient error of a request that did not complete (timeout, connection error, TLS,
-/// body cut short). The message names the kind of failure and its causes, never the URL.
+/// body cut short): [`Unfinished`] as the core's error. The message names the kind of failure
+/// and its causes, never the URL.
 pub fn transport_error(provider: &str, e: &reqwest::Error) -> Error {
-    let what = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    let mut causes = String::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        causes.push_str(": ");
-        causes.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::Transient {
-        message: format!("{provider} {what}{}", mask_numbers(&causes)),
-        retry_after: None,
-    }
+    Unfinished::new(provider, e).into()
 }
 
 /// The error of a `2xx` answer that carries no message id. The provider may have accepted the

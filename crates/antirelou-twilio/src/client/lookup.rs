@@ -14,8 +14,9 @@
 //! every message between us; if it is full or names a next page, the answer is
 //! [`PriorSend::Unknown`] (send) rather than a guess.
 
-use antirelou_core::Timestamp;
+use antirelou_core::kit::client;
 use antirelou_core::transport::{OutboundSms, PriorSend};
+use antirelou_core::{Clock, SystemClock, Timestamp};
 use serde_json::Value;
 
 use super::{SendFrom, TwilioTransport, api_error, receipt_from_body, transport};
@@ -42,20 +43,18 @@ impl TwilioTransport {
             q.append_pair("PageSize", &PAGE_SIZE.to_string());
         }
         let (user, pass) = self.config.auth.credentials();
-        let response = self
+        let request = self
             .http
             .get(url)
             .basic_auth(user, Some(pass))
-            .header(http::header::ACCEPT, "application/json")
-            .send()
+            .header(http::header::ACCEPT, "application/json");
+        let answer = client::send("Twilio", request, SystemClock.now())
             .await
             .map_err(transport)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !(200..300).contains(&status) {
-            return Err(api_error(status, &bytes, None));
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status.as_u16(), &answer.body, None));
         }
-        Ok(self.match_page(&bytes, sms, since))
+        Ok(self.match_page(&answer.body, sms, since))
     }
 
     /// The answer from one page of Twilio's message list.

@@ -25,12 +25,15 @@ mod transport;
 mod voice;
 mod webhook;
 
+pub use crate::kit::voice_xml::XmlDialect;
 pub use transport::{ExpectedAuth, Scenario, TransportHarness, run_transport_suite};
 pub use voice::{
     HangupRendering, HeardStep, RejectRendering, RingRendering, VoiceCapabilities, VoiceHarness,
-    XmlDialect, read_back_xml, run_voice_suite,
+    read_back_xml, run_voice_suite,
 };
-pub use webhook::{SampleInbound, WebhookHarness, run_webhook_suite, sample as sample_inbound};
+pub use webhook::{
+    SampleInbound, WebhookHarness, WebhookKind, run_webhook_suite, sample as sample_inbound,
+};
 
 /// The digits of a number, for checks that a text does not carry it in any spelling.
 pub(crate) fn digits(s: &str) -> String {

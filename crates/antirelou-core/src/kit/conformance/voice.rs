@@ -1,6 +1,7 @@
 //! The voice suite: every [`VoiceStep`] rendered by the adapter, read back with a real parser
 //! and compared with what the script says.
 
+use crate::kit::voice_xml::XmlDialect;
 use crate::kit::voices::normalize_language;
 use crate::kit::xml::{HOSTILE_STRINGS, is_xml_char};
 use crate::voice::{RejectReason, VoiceHint, VoiceScript, VoiceStep};
@@ -86,35 +87,6 @@ pub trait VoiceHarness {
     fn capabilities(&self) -> VoiceCapabilities;
 }
 
-/// The element and attribute names of a TwiML-like dialect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct XmlDialect {
-    /// The root element (`Response`).
-    pub root: &'static str,
-    /// Speech (`Say`) and its language attribute (`language`).
-    pub say: (&'static str, &'static str),
-    /// Audio (`Play`).
-    pub play: &'static str,
-    /// Silence (`Pause`) and its length attribute (`length`).
-    pub pause: (&'static str, &'static str),
-    /// Hang up (`Hangup`).
-    pub hangup: &'static str,
-    /// Reject (`Reject`) and its reason attribute (`reason`, `busy` or `rejected`).
-    pub reject: (&'static str, &'static str),
-}
-
-impl XmlDialect {
-    /// TwiML, and TeXML which uses the same names.
-    pub const TWIML: XmlDialect = XmlDialect {
-        root: "Response",
-        say: ("Say", "language"),
-        play: "Play",
-        pause: ("Pause", "length"),
-        hangup: "Hangup",
-        reject: ("Reject", "reason"),
-    };
-}
-
 /// Parse a TwiML-like document with a real XML parser into [`HeardStep`]s. Anything else
 /// than the dialect's elements, as children of its root, is an error.
 pub fn read_back_xml(rendered: &[u8], d: &XmlDialect) -> Result<Vec<HeardStep>, String> {
@@ -141,26 +113,26 @@ pub fn read_back_xml(rendered: &[u8], d: &XmlDialect) -> Result<Vec<HeardStep>, 
         }
         let name = n.tag_name().name();
         let attr = |a: &str| n.attribute(a).unwrap_or_default().to_owned();
-        let step = if name == d.say.0 {
+        let step = if name == d.say {
             HeardStep::Say {
                 text: n.text().unwrap_or_default().to_owned(),
-                language: normalize_language(&attr(d.say.1)),
+                language: normalize_language(&attr(d.language_attr)),
             }
         } else if name == d.play {
             HeardStep::Play {
                 url: n.text().unwrap_or_default().to_owned(),
             }
-        } else if name == d.pause.0 {
-            let seconds = attr(d.pause.1)
+        } else if name == d.pause {
+            let seconds = attr(d.pause_length_attr)
                 .parse()
-                .map_err(|_| format!("<{name}> without a valid {}", d.pause.1))?;
+                .map_err(|_| format!("<{name}> without a valid {}", d.pause_length_attr))?;
             HeardStep::Pause { seconds }
         } else if name == d.hangup {
             HeardStep::Hangup
-        } else if name == d.reject.0 {
-            match attr(d.reject.1).as_str() {
-                "busy" => HeardStep::Reject { busy: true },
-                "rejected" => HeardStep::Reject { busy: false },
+        } else if name == d.reject {
+            match attr(d.reject_reason_attr).as_str() {
+                r if r == d.reject_reasons.0 => HeardStep::Reject { busy: true },
+                r if r == d.reject_reasons.1 => HeardStep::Reject { busy: false },
                 other => return Err(format!("<{name}> with reason {other:?}")),
             }
         } else {
