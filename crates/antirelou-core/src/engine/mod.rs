@@ -372,6 +372,27 @@ impl Inner {
             tracing::warn!(counter = name, error = %e, "counter not stored");
         }
     }
+
+    /// A provider's price in the ledger's currency ([`EngineConfig::currency`]). A price in a
+    /// currency without a rate is never taken 1:1: it is counted `price.unknown_currency`,
+    /// logged, and `None` returned, so that the caller keeps its estimate.
+    pub(crate) async fn ledger_price(
+        &self,
+        price: Option<crate::currency::Price>,
+    ) -> Option<crate::money::Money> {
+        let price = price?;
+        let converted = self.config.currency.to_ledger(price);
+        if converted.is_none() {
+            self.count("price.unknown_currency", 1).await;
+            tracing::warn!(
+                currency = %price.currency,
+                ledger = %self.config.currency.ledger(),
+                "a provider price in a currency without a rate: the estimate is kept; add its \
+                 rate to the configuration"
+            );
+        }
+        converted
+    }
 }
 
 /// A bounded map from provider id to the estimated price a send was settled at.
