@@ -23,6 +23,8 @@ sqlite = "{}"
 [budget]
 daily_cap_eur = 20.0
 price_per_segment_eur = 0.10
+[currency]
+rates = {{ USD = 0.92 }}
 [admin]
 token = "admin-token-0123456789"
 [twilio]

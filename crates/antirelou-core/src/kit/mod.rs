@@ -9,6 +9,7 @@
 //! | [`classify`] | HTTP and transport failures as the core's transient/permanent errors ([`classify_status`], [`transport_error`], [`accepted_without_id`]) |
 //! | [`xml`] | [`XmlWriter`]: a small XML writer with proven escaping, for TwiML-like dialects |
 //! | [`voices`] | [`VoiceTable`]: which voice speaks each locale |
+//! | [`config`] | reading an adapter's configuration section: secrets from the file or the environment, placeholders refused, URLs, paces, currencies, errors naming the dotted key ([`config::KeyError`]) |
 //!
 //! Phone numbers in provider texts are masked by one rule, [`crate::phone::mask_numbers`],
 //! which the kit's helpers apply and which the engine applies too.
@@ -19,6 +20,7 @@
 //! (transport, webhooks, voice) every adapter runs from its tests.
 
 pub mod classify;
+pub mod config;
 pub mod request;
 pub mod response;
 pub mod retry_after;

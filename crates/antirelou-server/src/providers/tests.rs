@@ -13,6 +13,8 @@ hash_secret = "0123456789abcdef0123456789abcdef"
 sqlite = "antirelou.db"
 [admin]
 token = "admin-token-0123456789"
+[currency]
+rates = { USD = 0.92 }
 "#;
 
 const TELNYX: &str = r#"
