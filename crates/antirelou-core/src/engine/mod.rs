@@ -79,8 +79,9 @@
 //!   `optout.reported` (an opt-out learnt from a delivery report, also counted in
 //!   `optout.recorded`), `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`,
 //!   `send.lease_lost`, `budget.deferred`, `deferred.<reason>`, `lesson.short_form`,
-//!   `spend.micros`, `delivery.reports`, `delivery.failed` and
-//!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
+//!   `spend.micros`, `delivery.reports`, `delivery.failed`, `price.unknown_currency` (a
+//!   provider price in a currency without a rate in [`EngineConfig::currency`]: not counted, the
+//!   estimate kept) and `drop.<reason>` for every [`Reason`](crate::policy::Reason).
 //!
 //! # Building an engine
 //!
