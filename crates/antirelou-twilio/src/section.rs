@@ -8,14 +8,14 @@
 //! use antirelou_twilio::section::TwilioSection;
 //! let section: TwilioSection = toml::from_str(r#"
 //!     account_sid = "AC0123456789abcdef0123456789abcdef"
-//!     auth_token = "0123456789abcdef0123456789abcdef"
+//!     auth_token = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 //! "#).unwrap();
 //! let env = |_: &str| None;
 //! let mut cx = SectionContext::new(&env);
 //! let settings = section.resolve(&mut cx).unwrap();
 //! assert!(cx.problems.is_empty());
 //! assert_eq!(settings.billing_currency.as_str(), "USD");
-//! assert!(!format!("{settings:?}").contains("0123456789abcdef0123456789abcdef\""));
+//! assert!(!format!("{settings:?}").contains("f0e1d2c3b4a5968778695a4b3c2d1e0f"));
 //! ```
 
 use std::fmt;
