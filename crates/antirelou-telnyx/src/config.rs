@@ -18,17 +18,6 @@ pub const DEFAULT_API_BASE: &str = "https://api.telnyx.com";
 /// The shortest API key accepted (Telnyx's v2 keys are `KEY` followed by tens of characters).
 const MIN_API_KEY_LEN: usize = 20;
 
-/// Markers of a placeholder copied from documentation or a sample configuration.
-const PLACEHOLDER_MARKERS: [&str; 7] = [
-    "...",
-    "…",
-    "your_api_key",
-    "your-api-key",
-    "example",
-    "changeme",
-    "xxxx",
-];
-
 /// Configuration of the Telnyx adapter: what `[telnyx]` in a server configuration holds.
 ///
 /// ```
@@ -108,7 +97,8 @@ impl TelnyxConfig {
     }
 
     /// Check every field: an API key that is long enough, without whitespace and not a
-    /// placeholder; an `http(s)` API base without query or fragment; a non-zero timeout. (The public key was checked when parsed.)
+    /// placeholder (the adapter kit's rule); an `http(s)` API base without query or fragment; a
+    /// non-zero timeout. (The public key was checked when parsed.)
     pub fn validate(&self) -> Result<(), TelnyxError> {
         let key = &self.api_key;
         if key.len() < MIN_API_KEY_LEN || key.chars().any(char::is_whitespace) {
@@ -116,11 +106,11 @@ impl TelnyxConfig {
                 "api_key must be at least {MIN_API_KEY_LEN} characters without spaces"
             )));
         }
-        let lower = key.to_ascii_lowercase();
-        if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
-            return Err(TelnyxError::Config(
-                "api_key looks like a placeholder from an example, not a real key".into(),
-            ));
+        // The adapter kit's one placeholder rule, as for every adapter's secrets.
+        if let Some(why) = antirelou_core::kit::config::placeholder_marker(key) {
+            return Err(TelnyxError::Config(format!(
+                "api_key {why}, from an example, not a real key"
+            )));
         }
         if !matches!(self.api_base.scheme(), "http" | "https")
             || self.api_base.host_str().is_none()
