@@ -315,6 +315,7 @@ token = "loadgen-admin-token-0123456789"
 account_sid = "AC00000000000000000000000000000000"
 auth_token = "{TOKEN}"
 api_base = "http://127.0.0.1:9"
+billing_currency = "EUR"
 [abuse]
 enabled = {abuse}
 [[number]]

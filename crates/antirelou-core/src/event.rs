@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::money::Money;
+use crate::currency::Price;
 use crate::phone::{Caller, PhoneNumber};
 
 pub use crate::provider::ProviderId;
@@ -155,8 +155,9 @@ pub struct DeliveryReport {
     pub message_id: String,
     /// Its state.
     pub state: DeliveryState,
-    /// The real price, when the provider gives it (positive: money spent).
-    pub price: Option<Money>,
+    /// The real price in the currency the provider bills in, when it gives it (positive: money
+    /// spent); the engine converts it to the ledger's currency before it counts it.
+    pub price: Option<Price>,
     /// The provider's error code, if any.
     pub error_code: Option<String>,
     /// What the failure means, when the adapter recognises the code (`None` when nothing

@@ -27,6 +27,7 @@
 
 pub mod catalogue;
 pub mod clock;
+pub mod currency;
 pub mod encoding;
 pub mod engine;
 pub mod error;
@@ -55,6 +56,7 @@ pub mod kit;
 pub mod mock;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use currency::{Currency, CurrencyRates, Price};
 pub use error::{Error, Result};
 pub use handler::{InboundHandler, SmsOutcome};
 pub use money::Money;

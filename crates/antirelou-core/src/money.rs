@@ -1,4 +1,5 @@
-//! [`Money`]: exact amounts in millionths of the operator's currency.
+//! [`Money`]: exact amounts in millionths of a currency (the ledger's, unless a
+//! [`Price`](crate::Price) names another).
 
 use std::fmt;
 use std::iter::Sum;
@@ -6,7 +7,9 @@ use std::ops::{Add, AddAssign, Mul, Sub};
 
 use serde::{Deserialize, Serialize};
 
-/// An amount of money in **millionths** of the operator's currency (euros by default).
+/// An amount of money in **millionths** of a currency: the ledger's (euros by default, see
+/// [`CurrencyRates`](crate::CurrencyRates)) for caps, reservations and spend; a provider's in a
+/// [`Price`](crate::Price).
 ///
 /// Integer arithmetic keeps spend caps exact: €0.07627 is `Money::from_micros(76_270)`, and
 /// adding it 10,000 times gives exactly €762.70. Prices from providers ("0.03330000") are parsed

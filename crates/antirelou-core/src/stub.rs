@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::clock::Timestamp;
+use crate::currency::Price;
 use crate::error::{Error, Result};
-use crate::money::Money;
 use crate::phone::PhoneNumber;
 use crate::provider::ProviderId;
 use crate::transport::{OutboundSms, PriorSend, SendReceipt, SmsTransport};
@@ -124,7 +124,7 @@ struct State {
 #[derive(Clone, Default)]
 pub struct StubTransport {
     state: Arc<Mutex<State>>,
-    price: Option<Money>,
+    price: Option<Price>,
     delay: Option<Duration>,
     lookup: bool,
 }
@@ -135,8 +135,8 @@ impl StubTransport {
         Self::default()
     }
 
-    /// Receipts carry this price per message.
-    pub fn with_price(mut self, price: Money) -> Self {
+    /// Receipts carry this price per message, in its currency.
+    pub fn with_price(mut self, price: Price) -> Self {
         self.price = Some(price);
         self
     }

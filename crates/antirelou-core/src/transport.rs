@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
+use crate::currency::Price;
 use crate::error::Result;
-use crate::money::Money;
 use crate::phone::PhoneNumber;
 
 /// A text to send. Only the engine builds these (from a scheduled reply to someone who contacted
@@ -87,9 +87,10 @@ pub struct SendReceipt {
     pub provider_id: String,
     /// Segments the provider counted (or our own count when it did not say).
     pub segments: u32,
-    /// The price, when the provider gives it at once (some do, such as Vonage; others only in a
-    /// later delivery report, such as Twilio).
-    pub price: Option<Money>,
+    /// The price in the currency the provider bills in, when it gives it at once (some do, such
+    /// as Vonage; others only in a later delivery report, such as Twilio). The engine converts
+    /// it to the ledger's currency ([`CurrencyRates`](crate::CurrencyRates)) before it counts it.
+    pub price: Option<Price>,
 }
 
 /// What a provider knows of an earlier attempt to send a message: the answer of

@@ -131,12 +131,18 @@ async fn suite_catches_a_ledger_that_ignores_caps_under_concurrency() {
 
 #[tokio::test]
 async fn stub_transport_passes_transport_conformance() {
-    let stub = StubTransport::new().with_price(Money::from_micros(76_270));
+    let stub = StubTransport::new().with_price(antirelou_core::Price::new(
+        Money::from_micros(76_270),
+        antirelou_core::Currency::EUR,
+    ));
     let sms = conformance::sample_sms("Hey, who is this?", "r1-a1");
     let receipt = conformance::transport_accepts(&stub, &sms).await;
     assert_eq!(receipt.provider_id, "stub-1");
     assert_eq!(receipt.segments, 1);
-    assert_eq!(receipt.price, Some(Money::from_micros(76_270)));
+    assert_eq!(
+        receipt.price.map(|p| p.amount),
+        Some(Money::from_micros(76_270))
+    );
 
     let long = conformance::sample_sms(&"consent ".repeat(30), "r2-a1");
     let receipt = conformance::transport_accepts(&stub, &long).await;

@@ -121,7 +121,10 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
             provider: ProviderId::from_static("twilio"),
             message_id: provider_id.clone(),
             state: DeliveryState::Delivered,
-            price: Some(Money::from_micros(50_000)),
+            price: Some(antirelou_core::Price::new(
+                Money::from_micros(50_000),
+                antirelou_core::Currency::EUR,
+            )),
             error_code: None,
             failure: None,
         })
@@ -137,7 +140,10 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
 
     // A provider that prices at once (Vonage): settled at its price, no correction twice.
     let priced = Setup {
-        stub: antirelou_core::stub::StubTransport::new().with_price(Money::from_micros(33_300)),
+        stub: antirelou_core::stub::StubTransport::new().with_price(antirelou_core::Price::new(
+            Money::from_micros(33_300),
+            antirelou_core::Currency::EUR,
+        )),
         ..Setup::default()
     }
     .build();
@@ -158,7 +164,10 @@ async fn the_ledger_is_settled_at_the_real_price_and_corrected_by_reports() {
             provider: ProviderId::from_static("twilio"),
             message_id: priced.stub.sent()[0].provider_id.clone(),
             state: DeliveryState::Delivered,
-            price: Some(Money::from_micros(33_300)),
+            price: Some(antirelou_core::Price::new(
+                Money::from_micros(33_300),
+                antirelou_core::Currency::EUR,
+            )),
             error_code: None,
             failure: None,
         })

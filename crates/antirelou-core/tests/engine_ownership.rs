@@ -103,7 +103,10 @@ async fn a_delivery_report_from_another_provider_changes_nothing() {
         provider: ProviderId::from_static("vonage"),
         message_id: pid.clone(),
         state: DeliveryState::Failed,
-        price: Some(Money::from_micros(5_000_000)),
+        price: Some(antirelou_core::Price::new(
+            Money::from_micros(5_000_000),
+            antirelou_core::Currency::EUR,
+        )),
         error_code: None,
         failure: None,
     };

@@ -46,7 +46,14 @@ async fn ten_texts(h: &Harness) {
 async fn priced_receipts_keep_the_real_bill_under_the_cap() {
     // Vonage prices each send in its response.
     let cap = Money::from_micros(950_000);
-    let h = capped(cap, StubTransport::new().with_price(BILLED), 16);
+    let h = capped(
+        cap,
+        StubTransport::new().with_price(antirelou_core::Price::new(
+            BILLED,
+            antirelou_core::Currency::EUR,
+        )),
+        16,
+    );
     ten_texts(&h).await;
     h.dispatcher.tick().await.unwrap();
     let real_bill = BILLED * h.stub.sent_count() as u32;
@@ -77,7 +84,10 @@ async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
                     provider: ProviderId::from_static("twilio"),
                     message_id: m.provider_id.clone(),
                     state: DeliveryState::Delivered,
-                    price: Some(BILLED),
+                    price: Some(antirelou_core::Price::new(
+                        BILLED,
+                        antirelou_core::Currency::EUR,
+                    )),
                     error_code: None,
                     failure: None,
                 })
@@ -100,7 +110,14 @@ async fn the_only_overrun_is_a_send_reserved_before_its_price_was_seen() {
     // A cap smaller than one real send: the first send is reserved at the configured price (no
     // real price seen yet) and goes; it is the documented bound, segments × (real − reserved).
     let cap = Money::from_micros(150_000);
-    let h = capped(cap, StubTransport::new().with_price(BILLED), 16);
+    let h = capped(
+        cap,
+        StubTransport::new().with_price(antirelou_core::Price::new(
+            BILLED,
+            antirelou_core::Currency::EUR,
+        )),
+        16,
+    );
     ten_texts(&h).await;
     h.dispatcher.tick().await.unwrap();
     assert_eq!(h.stub.sent_count(), 1);

@@ -103,7 +103,13 @@ impl SmsTransport for AcmeTransport {
             if id.is_empty() && self.bug != Bug::EmptyIdIsAccepted {
                 return Err(kit::accepted_without_id("acme"));
             }
-            let price = body["price"].as_str().and_then(Money::parse_decimal);
+            let price = body["price"].as_str().and_then(Money::parse_decimal).zip(
+                body["currency"]
+                    .as_str()
+                    .and_then(|c| antirelou_core::Currency::parse(c).ok()),
+            );
+            let price =
+                price.map(|(amount, currency)| antirelou_core::Price::new(amount, currency));
             return Ok(SendReceipt {
                 provider_id: id,
                 segments: sms.segments(),
@@ -149,9 +155,10 @@ impl TransportHarness for AcmeTransportHarness {
             Canned::json(status, json!({"code": code, "message": message}))
         };
         Some(match scenario {
-            Scenario::Accepted { id, price } => {
-                Canned::json(201, json!({"id": id, "price": price.to_string()}))
-            }
+            Scenario::Accepted { id, price } => Canned::json(
+                201,
+                json!({"id": id, "price": price.amount.to_string(), "currency": price.currency.as_str()}),
+            ),
             Scenario::AcceptedWithoutId => Canned::json(201, json!({"status": "queued"})),
             Scenario::RateLimited => error(429, 1, "slow down"),
             Scenario::ServerError => error(503, 2, "maintenance"),

@@ -54,7 +54,10 @@ impl SmsTransport for AcmeTransport {
         Ok(SendReceipt {
             provider_id: format!("ACME-OUT-{}", sent.len()),
             segments: sms.segments(),
-            price: Some(Money::from_micros(10_000)),
+            price: Some(antirelou_core::Price::new(
+                Money::from_micros(10_000),
+                antirelou_core::Currency::EUR,
+            )),
         })
     }
 }

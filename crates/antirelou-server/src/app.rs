@@ -212,6 +212,7 @@ impl Server {
                 monthly: config.budget.monthly_cap,
             },
             price_per_segment: config.budget.price_per_segment,
+            currency: config.currency.clone(),
             workers: config.dispatcher.workers,
             poll_interval: config.dispatcher.poll_interval,
             lease: config.dispatcher.lease,

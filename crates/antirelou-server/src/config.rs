@@ -13,6 +13,9 @@
 //! sqlite = "antirelou.db"
 //! [admin]
 //! token = "an admin token of sixteen bytes or more"
+//! [currency]
+//! ledger = "EUR"
+//! rates = { USD = 0.92 }
 //! [twilio]
 //! account_sid = "AC0123456789abcdef0123456789abcdef"
 //! auth_token = "twilio-auth-token"
@@ -33,13 +36,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use antirelou_core::ProviderId;
-use antirelou_core::catalogue::Locale;
-use antirelou_core::engine::NumberStatus;
-use antirelou_core::{Money, PhoneNumber};
 use std::sync::Arc;
 
-use crate::providers::{self, ConfiguredProvider, SectionContext};
+use antirelou_core::ProviderId;
+use antirelou_core::catalogue::Locale;
+use antirelou_core::currency::Rate;
+use antirelou_core::engine::NumberStatus;
+use antirelou_core::kit::config::{self as kit_config, SecretSpec, SectionContext, secret};
+use antirelou_core::{Currency, CurrencyRates, Money, PhoneNumber};
+
+use crate::providers::{self, ConfiguredProvider};
 use serde::Deserialize;
 use url::Url;
 
@@ -76,6 +82,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// An error of the file at `path` (what [`Config::load`] returns: the file, then the key).
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        error: Box<ConfigError>,
+    },
     /// Several problems, reported together so that the operator fixes them in one go (every
     /// secret that still holds a placeholder, for instance), one per line.
     #[error("{}", several(.0))]
@@ -104,6 +118,7 @@ impl ConfigError {
         match self {
             ConfigError::Key { key, .. } => Some(key),
             ConfigError::Several(all) => all.first().and_then(ConfigError::key_name),
+            ConfigError::InFile { error, .. } => error.key_name(),
             _ => None,
         }
     }
@@ -112,6 +127,7 @@ impl ConfigError {
     pub fn problems(&self) -> Vec<&ConfigError> {
         match self {
             ConfigError::Several(all) => all.iter().collect(),
+            ConfigError::InFile { error, .. } => error.problems(),
             one => vec![one],
         }
     }
@@ -131,6 +147,7 @@ struct RawConfig {
     reply: RawReply,
     #[serde(default)]
     budget: RawBudget,
+    currency: Option<RawCurrency>,
     admin: Option<RawAdmin>,
     #[serde(default)]
     http: RawHttp,
@@ -169,6 +186,13 @@ struct RawBudget {
     daily_cap_eur: Option<f64>,
     monthly_cap_eur: Option<f64>,
     price_per_segment_eur: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCurrency {
+    ledger: Option<String>,
+    rates: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -397,6 +421,9 @@ pub struct Config {
     pub reply: ReplyConfig,
     /// Spend.
     pub budget: BudgetConfig,
+    /// The ledger's currency (the budget's) and the fixed rate of each other currency a
+    /// provider bills in (`[currency]`); every configured provider's billing currency has one.
+    pub currency: CurrencyRates,
     /// Bearer token of `/admin`.
     pub admin_token: String,
     /// Where the operator's pauses and resumes are kept across restarts (`admin.state_file`;
@@ -425,6 +452,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("reply", &self.reply)
             .field("budget", &self.budget)
+            .field("currency", &self.currency)
             .field("http", &self.http)
             .field("metrics", &self.metrics)
             .field("providers", &self.providers)
@@ -462,34 +490,12 @@ fn money(key: &str, value: Option<f64>, allow_zero: bool) -> Result<Option<Money
     }
 }
 
-pub(crate) fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim()).map_err(|e| ConfigError::key(key, format!("{e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::key(
-            key,
-            "must be an http or https URL with a host",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::key(
-            key,
-            "must not have a query string or fragment",
-        ));
-    }
-    Ok(url)
+fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    Ok(kit_config::http_url(key, value)?)
 }
 
-/// What a secret is and where the operator gets a real one.
-#[derive(Clone, Copy)]
-pub(crate) struct SecretSpec {
-    /// The dotted key.
-    pub(crate) key: &'static str,
-    /// The environment variable that overrides it.
-    pub(crate) env: &'static str,
-    /// Shortest acceptable value, in bytes.
-    pub(crate) min_len: usize,
-    /// What to do about a bad value (one sentence, naming the key's variable).
-    pub(crate) how: &'static str,
+fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
+    Ok(kit_config::required(key, value)?)
 }
 
 const HASH_SECRET: SecretSpec = SecretSpec {
@@ -513,111 +519,18 @@ const METRICS_TOKEN: SecretSpec = SecretSpec {
           ANTIRELOU_METRICS_TOKEN (or leave it out and serve /metrics on metrics.listen)",
 };
 
-/// A secret from the environment (which wins) or the file. A missing, empty, short or
-/// placeholder value (the example file's, or one that says "change me") is pushed to `problems`
-/// and an empty string returned, so that every bad secret is reported at once.
-pub(crate) fn secret(
-    spec: SecretSpec,
-    from_file: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigError>,
-) -> String {
-    match secret_value(spec, from_file, env) {
-        Ok(v) => v,
-        Err(e) => {
-            problems.push(e);
-            String::new()
-        }
-    }
-}
-
-fn secret_value(
-    spec: SecretSpec,
-    from_file: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let SecretSpec {
-        key,
-        env: env_name,
-        min_len,
-        how,
-    } = spec;
-    let (value, origin) = match env(env_name).filter(|v| !v.trim().is_empty()) {
-        Some(v) => (v, format!(" (from {env_name})")),
-        None => (from_file.unwrap_or_default(), String::new()),
-    };
-    let value = value.trim().to_owned();
-    if value.is_empty() {
-        return Err(ConfigError::key(key, format!("missing; {how}")));
-    }
-    if let Some(why) = placeholder(&value) {
-        return Err(ConfigError::key(key, format!("{why}{origin}; {how}")));
-    }
-    if value.len() < min_len {
-        return Err(ConfigError::key(
-            key,
-            format!(
-                "too short{origin}: {} bytes, at least {min_len} needed; {how}",
-                value.len()
-            ),
-        ));
-    }
-    Ok(value)
-}
-
-/// Why `value` is not a real secret, if it looks like a placeholder: a quoted value of the
-/// shipped example file, a "change me"-like marker, or one character repeated.
-pub(crate) fn placeholder(value: &str) -> Option<String> {
+/// "still the example value" when `value` is one of the example file's quoted strings (comments
+/// included): the server's own placeholder test, run before the adapter kit's markers ("change
+/// me", an ellipsis, one character repeated… see [`kit_config::placeholder_marker`]) on every
+/// secret, the adapters' included (through their [`SectionContext`]).
+fn example_value(value: &str) -> Option<String> {
     const EXAMPLE: &str = include_str!("../antirelou.example.toml");
-    // Every quoted string of the example file, comments included.
-    if EXAMPLE
+    EXAMPLE
         .split('"')
         .skip(1)
         .step_by(2)
         .any(|example| example.trim() == value)
-    {
-        return Some("still the example value".to_owned());
-    }
-    const MARKERS: [&str; 20] = [
-        "change me",
-        "changeme",
-        "change_me",
-        "change-me",
-        "replace me",
-        "replace_me",
-        "example",
-        "placeholder",
-        "your_",
-        "your-",
-        "your ",
-        "xxxx",
-        "...",
-        "\u{2026}",
-        "<",
-        ">",
-        "todo",
-        "fixme",
-        "secret here",
-        "token here",
-    ];
-    let lower = value.to_lowercase();
-    if let Some(m) = MARKERS.iter().find(|m| lower.contains(*m)) {
-        return Some(format!("looks like a placeholder (contains {m:?})"));
-    }
-    let mut chars = value.chars();
-    if let Some(first) = chars.next()
-        && chars.all(|c| c == first)
-    {
-        return Some("looks like a placeholder (one character repeated)".to_owned());
-    }
-    None
-}
-
-pub(crate) fn required(key: &str, value: Option<String>) -> Result<String, ConfigError> {
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ConfigError::key(key, "missing"))
+        .then(|| "still the example value".to_owned())
 }
 
 impl Config {
@@ -630,12 +543,16 @@ impl Config {
     }
 
     /// Read and validate the file at `path`, taking secrets from the process environment.
+    /// Every error names the file, then the dotted key.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Config::from_toml(&text, |name| std::env::var(name).ok())
+        Config::from_toml(&text, |name| std::env::var(name).ok()).map_err(|e| ConfigError::InFile {
+            path: path.to_path_buf(),
+            error: Box::new(e),
+        })
     }
 
     /// Parse and validate `text`; `env` looks environment variables up (secrets there override
@@ -665,9 +582,11 @@ impl Config {
                     ConfigError::key(path, message)
                 }
             })?;
-        let mut problems = Vec::new();
-        let result = Self::validate(raw, sections, &env, &mut problems);
+        let mut cx = SectionContext::new(&env);
+        cx.placeholder = &example_value;
+        let result = Self::validate(raw, sections, &mut cx);
         // The secrets' problems first, then the error that stopped the validation, if any.
+        let mut problems: Vec<ConfigError> = cx.problems.into_iter().map(Into::into).collect();
         if let Err(e) = result.as_ref() {
             problems.push(e.clone());
         }
@@ -678,247 +597,29 @@ impl Config {
         }
     }
 
+    /// Each section by its own function, in the file's order; the providers' by their adapters.
     fn validate(
         raw: RawConfig,
         sections: toml::Table,
-        env: &dyn Fn(&str) -> Option<String>,
-        problems: &mut Vec<ConfigError>,
+        cx: &mut SectionContext<'_>,
     ) -> Result<Config, ConfigError> {
-        let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
-            ConfigError::key(
-                "listen",
-                format!("{listen_text:?} is not an address:port such as \"127.0.0.1:8080\""),
-            )
-        })?;
+        let listen = socket_addr("listen", raw.listen.as_deref(), "127.0.0.1:8080")?;
         let public_url_exact = required("public_url", raw.public_url)?;
         let public_url = http_url("public_url", &public_url_exact)?;
-        let hash_secret = secret(HASH_SECRET, raw.hash_secret, env, problems);
-
-        let storage = match raw.storage {
-            None => {
-                return Err(ConfigError::key(
-                    "storage",
-                    "missing ([storage] with sqlite = \"file\" or postgres = \"url\")",
-                ));
-            }
-            Some(s) => {
-                let full = match s.durability.as_deref().map(str::trim) {
-                    None | Some("full") => true,
-                    Some("normal") => false,
-                    Some(other) => {
-                        return Err(ConfigError::key(
-                            "storage.durability",
-                            format!("{other:?}: expected \"full\" or \"normal\""),
-                        ));
-                    }
-                };
-                if s.group_commit.is_some() {
-                    // Group commit is the SQLite store's only write mode since it lost its
-                    // switch: a config that still sets it asked for something, so say so.
-                    return Err(ConfigError::key(
-                        "storage.group_commit",
-                        "no longer a setting: the SQLite store always commits the webhooks' \
-                         writes together; remove the key",
-                    ));
-                }
-                match (s.sqlite, s.postgres) {
-                    (Some(_), Some(_)) => {
-                        return Err(ConfigError::key(
-                            "storage",
-                            "set either sqlite or postgres, not both",
-                        ));
-                    }
-                    (Some(path), None) if !path.trim().is_empty() => Storage::Sqlite {
-                        path: PathBuf::from(path.trim()),
-                        full_durability: full,
-                    },
-                    (Some(_), None) => {
-                        return Err(ConfigError::key("storage.sqlite", "empty path"));
-                    }
-                    (None, Some(url)) => {
-                        let url = url.trim().to_owned();
-                        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                            return Err(ConfigError::key(
-                                "storage.postgres",
-                                "must be a postgres:// URL",
-                            ));
-                        }
-                        Storage::Postgres {
-                            url,
-                            max_connections: s.max_connections,
-                        }
-                    }
-                    (None, None) => {
-                        return Err(ConfigError::key(
-                            "storage",
-                            "set sqlite = \"file\" or postgres = \"url\"",
-                        ));
-                    }
-                }
-            }
-        };
-
-        let reply = ReplyConfig {
-            delay: duration(
-                "reply.delay",
-                raw.reply.delay.as_deref(),
-                Duration::from_secs(3600),
-            )?,
-            jitter: duration("reply.jitter", raw.reply.jitter.as_deref(), Duration::ZERO)?,
-            deadline: duration(
-                "reply.deadline",
-                raw.reply.deadline.as_deref(),
-                Duration::from_secs(24 * 3600),
-            )?,
-            lesson_window: duration(
-                "reply.lesson_window",
-                raw.reply.lesson_window.as_deref(),
-                Duration::from_secs(30 * 24 * 3600),
-            )?,
-        };
-        if reply.deadline.is_zero() {
-            return Err(ConfigError::key(
-                "reply.deadline",
-                "must be longer than zero",
-            ));
-        }
-
-        let budget = BudgetConfig {
-            daily_cap: money("budget.daily_cap_eur", raw.budget.daily_cap_eur, false)?,
-            monthly_cap: money("budget.monthly_cap_eur", raw.budget.monthly_cap_eur, false)?,
-            price_per_segment: money(
-                "budget.price_per_segment_eur",
-                raw.budget.price_per_segment_eur,
-                true,
-            )?
-            .unwrap_or(Money::from_micros(76_270)),
-        };
-        if let (Some(d), Some(m)) = (budget.daily_cap, budget.monthly_cap)
-            && d > m
-        {
-            return Err(ConfigError::key(
-                "budget.daily_cap_eur",
-                "must not be above budget.monthly_cap_eur",
-            ));
-        }
-
-        let (admin_token, state_file) = match raw.admin {
-            Some(a) => (a.token, a.state_file),
-            None => (None, None),
-        };
-        let admin_token = secret(ADMIN_TOKEN, admin_token, env, problems);
-        let state_file = match state_file.as_deref().map(str::trim) {
-            Some("") => return Err(ConfigError::key("admin.state_file", "empty path")),
-            Some(p) => Some(PathBuf::from(p)),
-            None => match &storage {
-                Storage::Sqlite { path, .. } => {
-                    let mut p = path.as_os_str().to_owned();
-                    p.push(".operator.json");
-                    Some(PathBuf::from(p))
-                }
-                _ => None,
-            },
-        };
+        let hash_secret = secret(HASH_SECRET, raw.hash_secret, cx);
+        let storage = storage(raw.storage)?;
+        let reply = reply(raw.reply)?;
+        let budget = budget(raw.budget)?;
+        let currency = currency(raw.currency)?;
+        let (admin_token, state_file) = admin(raw.admin, &storage, cx)?;
         let http = http_settings(raw.http)?;
-        let metrics = metrics_settings(raw.metrics, listen, &admin_token, env, problems)?;
-
-        let providers = configure_providers(sections, env, problems)?;
-
+        let metrics = metrics_settings(raw.metrics, listen, &admin_token, cx)?;
+        let providers = configure_providers(sections, cx)?;
+        billing_currencies_have_rates(&providers, &currency)?;
         let abuse = abuse_settings(raw.abuse)?;
-
-        let dispatcher = DispatcherSettings {
-            workers: raw.dispatcher.workers.unwrap_or(4),
-            poll_interval: duration(
-                "dispatcher.poll_interval",
-                raw.dispatcher.poll_interval.as_deref(),
-                Duration::from_secs(1),
-            )?,
-            lease: duration(
-                "dispatcher.lease",
-                raw.dispatcher.lease.as_deref(),
-                Duration::from_secs(60),
-            )?,
-        };
-        if dispatcher.workers == 0 || dispatcher.workers > 256 {
-            return Err(ConfigError::key(
-                "dispatcher.workers",
-                "must be between 1 and 256",
-            ));
-        }
-        if dispatcher.poll_interval.is_zero() {
-            return Err(ConfigError::key(
-                "dispatcher.poll_interval",
-                "must be longer than zero",
-            ));
-        }
-        if dispatcher.lease < Duration::from_secs(2) {
-            return Err(ConfigError::key("dispatcher.lease", "must be at least 2s"));
-        }
-
-        if raw.number.is_empty() {
-            return Err(ConfigError::key(
-                "number",
-                "no number configured (add a [[number]] table)",
-            ));
-        }
-        let mut numbers: Vec<NumberSettings> = Vec::with_capacity(raw.number.len());
-        for (i, n) in raw.number.into_iter().enumerate() {
-            let k = |field: &str| format!("number[{i}].{field}");
-            let phone_text = required(&k("phone"), n.phone)?;
-            let phone = PhoneNumber::parse(&phone_text).map_err(|e| {
-                let detail = match e {
-                    antirelou_core::Error::InvalidPhoneNumber { reason, .. } => reason,
-                    other => other.to_string(),
-                };
-                ConfigError::key(k("phone"), format!("invalid phone number: {detail}"))
-            })?;
-            if numbers.iter().any(|o| o.phone == phone) {
-                return Err(ConfigError::key(
-                    k("phone"),
-                    format!("number {} is configured twice", phone.masked()),
-                ));
-            }
-            let name = required(&k("provider"), n.provider)?;
-            let Some(factory) = providers::factory(&name) else {
-                return Err(ConfigError::key(
-                    k("provider"),
-                    format!("{name:?}: expected one of {}", providers::known_names()),
-                ));
-            };
-            let provider = factory.id();
-            if !providers.iter().any(|p| p.id() == provider) {
-                return Err(ConfigError::key(
-                    k("provider"),
-                    format!("{name:?} needs a [{}] section", factory.section()),
-                ));
-            }
-            let locale_text = n.locale.unwrap_or_else(|| "fr-FR".to_owned());
-            let locale = Locale::new(locale_text.trim())
-                .map_err(|e| ConfigError::key(k("locale"), format!("{locale_text:?}: {e}")))?;
-            let status = match n.status.as_deref().map(str::trim) {
-                None | Some("active") => NumberStatus::Active,
-                Some("paused") => NumberStatus::Paused,
-                Some("retired") => NumberStatus::Retired,
-                Some(other) => {
-                    return Err(ConfigError::key(
-                        k("status"),
-                        format!("{other:?}: expected \"active\", \"paused\" or \"retired\""),
-                    ));
-                }
-            };
-            numbers.push(NumberSettings {
-                phone,
-                provider,
-                locale,
-                status,
-                decoy: n.decoy.unwrap_or(true),
-                neutral_first_reply: n.neutral_first_reply.unwrap_or(false),
-                sms_to_callers: n.sms_to_callers.unwrap_or(false),
-            });
-        }
+        let dispatcher = dispatcher(raw.dispatcher)?;
+        let numbers = numbers(raw.number, &providers)?;
         unused_providers(&numbers, &providers)?;
-
         Ok(Config {
             listen,
             public_url,
@@ -927,6 +628,7 @@ impl Config {
             storage,
             reply,
             budget,
+            currency,
             admin_token,
             state_file,
             http,
@@ -939,12 +641,317 @@ impl Config {
     }
 }
 
-pub(crate) fn pace(key: &str, value: Option<f64>) -> Result<Option<f64>, ConfigError> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
-        Some(_) => Err(ConfigError::key(key, "must be a positive number")),
+/// An `address:port` (`listen`, `metrics.listen`), `default` when absent.
+fn socket_addr(key: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or(default);
+    text.trim().parse().map_err(|_| {
+        ConfigError::key(
+            key,
+            format!("{text:?} is not an address:port such as \"{default}\""),
+        )
+    })
+}
+
+/// `[storage]`: one backend, SQLite (with its durability) or PostgreSQL.
+fn storage(raw: Option<RawStorage>) -> Result<Storage, ConfigError> {
+    let Some(s) = raw else {
+        return Err(ConfigError::key(
+            "storage",
+            "missing ([storage] with sqlite = \"file\" or postgres = \"url\")",
+        ));
+    };
+    let full_durability = match s.durability.as_deref().map(str::trim) {
+        None | Some("full") => true,
+        Some("normal") => false,
+        Some(other) => {
+            return Err(ConfigError::key(
+                "storage.durability",
+                format!("{other:?}: expected \"full\" or \"normal\""),
+            ));
+        }
+    };
+    if s.group_commit.is_some() {
+        // Group commit is the SQLite store's only write mode since it lost its switch: a config
+        // that still sets it asked for something, so say so.
+        return Err(ConfigError::key(
+            "storage.group_commit",
+            "no longer a setting: the SQLite store always commits the webhooks' writes \
+             together; remove the key",
+        ));
     }
+    match (s.sqlite, s.postgres) {
+        (Some(_), Some(_)) => Err(ConfigError::key(
+            "storage",
+            "set either sqlite or postgres, not both",
+        )),
+        (Some(path), None) if !path.trim().is_empty() => Ok(Storage::Sqlite {
+            path: PathBuf::from(path.trim()),
+            full_durability,
+        }),
+        (Some(_), None) => Err(ConfigError::key("storage.sqlite", "empty path")),
+        (None, Some(url)) => {
+            let url = url.trim().to_owned();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::key(
+                    "storage.postgres",
+                    "must be a postgres:// URL",
+                ));
+            }
+            Ok(Storage::Postgres {
+                url,
+                max_connections: s.max_connections,
+            })
+        }
+        (None, None) => Err(ConfigError::key(
+            "storage",
+            "set sqlite = \"file\" or postgres = \"url\"",
+        )),
+    }
+}
+
+/// `[reply]`: the lesson's timings.
+fn reply(raw: RawReply) -> Result<ReplyConfig, ConfigError> {
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let reply = ReplyConfig {
+        delay: duration("reply.delay", raw.delay.as_deref(), hours(1))?,
+        jitter: duration("reply.jitter", raw.jitter.as_deref(), Duration::ZERO)?,
+        deadline: duration("reply.deadline", raw.deadline.as_deref(), hours(24))?,
+        lesson_window: duration(
+            "reply.lesson_window",
+            raw.lesson_window.as_deref(),
+            hours(30 * 24),
+        )?,
+    };
+    if reply.deadline.is_zero() {
+        return Err(ConfigError::key(
+            "reply.deadline",
+            "must be longer than zero",
+        ));
+    }
+    Ok(reply)
+}
+
+/// `[budget]`: the caps and the configured price, in the ledger's currency.
+fn budget(raw: RawBudget) -> Result<BudgetConfig, ConfigError> {
+    let budget = BudgetConfig {
+        daily_cap: money("budget.daily_cap_eur", raw.daily_cap_eur, false)?,
+        monthly_cap: money("budget.monthly_cap_eur", raw.monthly_cap_eur, false)?,
+        price_per_segment: money(
+            "budget.price_per_segment_eur",
+            raw.price_per_segment_eur,
+            true,
+        )?
+        .unwrap_or(Money::from_micros(76_270)),
+    };
+    if let (Some(d), Some(m)) = (budget.daily_cap, budget.monthly_cap)
+        && d > m
+    {
+        return Err(ConfigError::key(
+            "budget.daily_cap_eur",
+            "must not be above budget.monthly_cap_eur",
+        ));
+    }
+    Ok(budget)
+}
+
+/// `[currency]`: the ledger's currency (`EUR` when absent) and the fixed rate of each other
+/// currency a provider bills in (`rates = { USD = 0.92 }`: one US dollar is 0.92 of the
+/// ledger's currency). A rate is a number or a decimal string, kept to 9 decimals.
+fn currency(raw: Option<RawCurrency>) -> Result<CurrencyRates, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let ledger = match raw.ledger.as_deref() {
+        None => Currency::EUR,
+        Some(c) => {
+            Currency::parse(c).map_err(|e| ConfigError::key("currency.ledger", e.to_string()))?
+        }
+    };
+    let mut rates = CurrencyRates::new(ledger);
+    for (code, value) in raw.rates.unwrap_or_default() {
+        let key = format!("currency.rates.{code}");
+        let currency = Currency::parse(&code).map_err(|e| ConfigError::key(&key, e.to_string()))?;
+        let rate = match &value {
+            toml::Value::Float(f) => Rate::from_config_f64(*f),
+            toml::Value::Integer(i) => Rate::parse_decimal(&i.to_string()),
+            toml::Value::String(s) => Rate::parse_decimal(s),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ConfigError::key(
+                &key,
+                format!(
+                    "{value}: expected a positive number, the {ledger} worth of one {currency} \
+                     (such as 0.92)"
+                ),
+            )
+        })?;
+        rates = rates
+            .with_rate(currency, rate)
+            .map_err(|e| ConfigError::key(&key, format!("{e}; remove it")))?;
+    }
+    Ok(rates)
+}
+
+/// Every configured provider bills in the ledger's currency or one with a rate: a price is
+/// never counted 1:1 in another currency.
+fn billing_currencies_have_rates(
+    providers: &[Arc<dyn ConfiguredProvider>],
+    rates: &CurrencyRates,
+) -> Result<(), ConfigError> {
+    let ledger = rates.ledger();
+    for p in providers {
+        let name = p.id().as_str();
+        if let Some(missing) = rates.missing(p.billing_currencies()).first() {
+            return Err(ConfigError::key(
+                "currency.rates",
+                format!(
+                    "[{name}] bills in {missing} ({name}.billing_currency) but the ledger counts \
+                     in {ledger} (currency.ledger) and has no rate for {missing}: add it to \
+                     [currency], such as rates = {{ {missing} = 0.92 }} (one {missing} is worth \
+                     0.92 {ledger}; use your bank's rate), or set {name}.billing_currency to \
+                     what the account is really billed in"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[admin]`: its token (a secret) and where the operator's state is kept.
+fn admin(
+    raw: Option<RawAdmin>,
+    storage: &Storage,
+    cx: &mut SectionContext<'_>,
+) -> Result<(String, Option<PathBuf>), ConfigError> {
+    let (token, state_file) = match raw {
+        Some(a) => (a.token, a.state_file),
+        None => (None, None),
+    };
+    let token = secret(ADMIN_TOKEN, token, cx);
+    let state_file = match state_file.as_deref().map(str::trim) {
+        Some("") => return Err(ConfigError::key("admin.state_file", "empty path")),
+        Some(p) => Some(PathBuf::from(p)),
+        None => match storage {
+            Storage::Sqlite { path, .. } => {
+                let mut p = path.as_os_str().to_owned();
+                p.push(".operator.json");
+                Some(PathBuf::from(p))
+            }
+            _ => None,
+        },
+    };
+    Ok((token, state_file))
+}
+
+/// `[dispatcher]`: workers, poll interval and lease.
+fn dispatcher(raw: RawDispatcher) -> Result<DispatcherSettings, ConfigError> {
+    let dispatcher = DispatcherSettings {
+        workers: raw.workers.unwrap_or(4),
+        poll_interval: duration(
+            "dispatcher.poll_interval",
+            raw.poll_interval.as_deref(),
+            Duration::from_secs(1),
+        )?,
+        lease: duration(
+            "dispatcher.lease",
+            raw.lease.as_deref(),
+            Duration::from_secs(60),
+        )?,
+    };
+    if dispatcher.workers == 0 || dispatcher.workers > 256 {
+        return Err(ConfigError::key(
+            "dispatcher.workers",
+            "must be between 1 and 256",
+        ));
+    }
+    if dispatcher.poll_interval.is_zero() {
+        return Err(ConfigError::key(
+            "dispatcher.poll_interval",
+            "must be longer than zero",
+        ));
+    }
+    if dispatcher.lease < Duration::from_secs(2) {
+        return Err(ConfigError::key("dispatcher.lease", "must be at least 2s"));
+    }
+    Ok(dispatcher)
+}
+
+/// `[[number]]`: at least one, each once, each with a configured provider.
+fn numbers(
+    raw: Vec<RawNumber>,
+    providers: &[Arc<dyn ConfiguredProvider>],
+) -> Result<Vec<NumberSettings>, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::key(
+            "number",
+            "no number configured (add a [[number]] table)",
+        ));
+    }
+    let mut numbers: Vec<NumberSettings> = Vec::with_capacity(raw.len());
+    for (i, n) in raw.into_iter().enumerate() {
+        let number = number(i, n, providers)?;
+        if numbers.iter().any(|o| o.phone == number.phone) {
+            return Err(ConfigError::key(
+                format!("number[{i}].phone"),
+                format!("number {} is configured twice", number.phone.masked()),
+            ));
+        }
+        numbers.push(number);
+    }
+    Ok(numbers)
+}
+
+/// The `i`-th `[[number]]`.
+fn number(
+    i: usize,
+    n: RawNumber,
+    providers: &[Arc<dyn ConfiguredProvider>],
+) -> Result<NumberSettings, ConfigError> {
+    let k = |field: &str| format!("number[{i}].{field}");
+    let phone_text = required(&k("phone"), n.phone)?;
+    let phone = PhoneNumber::parse(&phone_text).map_err(|e| {
+        let detail = match e {
+            antirelou_core::Error::InvalidPhoneNumber { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        ConfigError::key(k("phone"), format!("invalid phone number: {detail}"))
+    })?;
+    let name = required(&k("provider"), n.provider)?;
+    let Some(factory) = providers::factory(&name) else {
+        return Err(ConfigError::key(
+            k("provider"),
+            format!("{name:?}: expected one of {}", providers::known_names()),
+        ));
+    };
+    let provider = factory.id();
+    if !providers.iter().any(|p| p.id() == provider) {
+        return Err(ConfigError::key(
+            k("provider"),
+            format!("{name:?} needs a [{}] section", factory.section()),
+        ));
+    }
+    let locale_text = n.locale.unwrap_or_else(|| "fr-FR".to_owned());
+    let locale = Locale::new(locale_text.trim())
+        .map_err(|e| ConfigError::key(k("locale"), format!("{locale_text:?}: {e}")))?;
+    let status = match n.status.as_deref().map(str::trim) {
+        None | Some("active") => NumberStatus::Active,
+        Some("paused") => NumberStatus::Paused,
+        Some("retired") => NumberStatus::Retired,
+        Some(other) => {
+            return Err(ConfigError::key(
+                k("status"),
+                format!("{other:?}: expected \"active\", \"paused\" or \"retired\""),
+            ));
+        }
+    };
+    Ok(NumberSettings {
+        phone,
+        provider,
+        locale,
+        status,
+        decoy: n.decoy.unwrap_or(true),
+        neutral_first_reply: n.neutral_first_reply.unwrap_or(false),
+        sms_to_callers: n.sms_to_callers.unwrap_or(false),
+    })
 }
 
 fn http_settings(raw: RawHttp) -> Result<HttpSettings, ConfigError> {
@@ -987,8 +994,7 @@ fn metrics_settings(
     raw: Option<RawMetrics>,
     main_listen: SocketAddr,
     admin_token: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigError>,
+    cx: &mut SectionContext<'_>,
 ) -> Result<MetricsSettings, ConfigError> {
     let section = raw.is_some();
     let (file_token, listen_text) = match raw {
@@ -996,9 +1002,9 @@ fn metrics_settings(
         None => (None, None),
     };
     let given = file_token.as_deref().is_some_and(|t| !t.trim().is_empty())
-        || env(ENV_METRICS_TOKEN).is_some_and(|t| !t.trim().is_empty());
+        || (cx.env)(ENV_METRICS_TOKEN).is_some_and(|t| !t.trim().is_empty());
     let token = if given {
-        let t = secret(METRICS_TOKEN, file_token, env, problems);
+        let t = secret(METRICS_TOKEN, file_token, cx);
         if !t.is_empty() && t == admin_token {
             return Err(ConfigError::key(
                 "metrics.token",
@@ -1042,14 +1048,12 @@ fn metrics_settings(
 /// secret is pushed to `problems` (reported with the others); any other error stops here.
 fn configure_providers(
     mut sections: toml::Table,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigError>,
+    cx: &mut SectionContext<'_>,
 ) -> Result<Vec<Arc<dyn ConfiguredProvider>>, ConfigError> {
     let mut configured = Vec::new();
     for factory in providers::REGISTRY {
         if let Some(section) = sections.remove(factory.section()) {
-            let mut cx = SectionContext { env, problems };
-            configured.push(factory.configure(section, &mut cx)?);
+            configured.push(factory.configure(section, cx)?);
         }
     }
     Ok(configured)
@@ -1097,6 +1101,8 @@ delay = "1h"
 daily_cap_eur = 20.0
 monthly_cap_eur = 300.0
 price_per_segment_eur = 0.07627
+[currency]
+rates = { USD = 0.92 }
 [admin]
 token = "admin-token-0123456789"
 [twilio]
@@ -1109,6 +1115,7 @@ api_secret = "vonage-api-secret"
 signature_secret = "vonage-signature-secret"
 signature_method = "md5hash"
 api_base = "https://rest.nexmo.com"
+billing_currency = "EUR"
 [[number]]
 phone = "+33937000000"
 provider = "twilio"
@@ -1694,5 +1701,117 @@ locale = "fr-BE"
             c.provider::<VonageSettings>().unwrap().signature_secret,
             "signature-from-env"
         );
+    }
+
+    #[test]
+    fn an_error_of_a_loaded_file_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("antirelou.toml");
+        std::fs::write(&path, GOOD.replace("delay = \"1h\"", "delay = \"soon\"")).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+        assert!(text.contains("reply.delay: "), "{text}");
+        assert_eq!(e.key_name(), Some("reply.delay"));
+        // Several problems: the file once, then each key.
+        std::fs::write(
+            &path,
+            GOOD.replace("vonage-api-secret", "")
+                .replace("0123456789abcdef0123456789abcdef", "short"),
+        )
+        .unwrap();
+        let e = Config::load(&path).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("{}: 2 problems:", path.display())),
+            "{text}"
+        );
+        assert!(text.contains("\n  hash_secret: too short"), "{text}");
+        assert!(text.contains("\n  vonage.api_secret: missing"), "{text}");
+        assert_eq!(e.problems().len(), 2);
+    }
+
+    #[test]
+    fn every_billing_currency_needs_a_rate_or_the_server_does_not_start() {
+        // Twilio bills in USD by default: without a USD rate, a config error saying what to add.
+        let no_rates = GOOD.replace("[currency]\nrates = { USD = 0.92 }\n", "");
+        let e = err(&no_rates);
+        assert!(
+            e.starts_with("currency.rates: [twilio] bills in USD"),
+            "{e}"
+        );
+        assert!(e.contains("twilio.billing_currency"), "{e}");
+        assert!(
+            e.contains("add it to [currency], such as rates = { USD = 0.92 }"),
+            "{e}"
+        );
+        // Declared in the ledger's currency, it needs none.
+        let eur = no_rates.replace(
+            "api_base = \"https://api.twilio.com\"",
+            "api_base = \"https://api.twilio.com\"\nbilling_currency = \"eur\"",
+        );
+        let c = Config::from_toml(&eur, no_env).unwrap();
+        assert_eq!(c.currency.ledger(), Currency::EUR);
+        // A ledger in dollars: now Vonage's euros need the rate.
+        let usd_ledger = no_rates.replace("[admin]", "[currency]\nledger = \"USD\"\n[admin]");
+        let e = err(&usd_ledger);
+        assert!(
+            e.starts_with("currency.rates: [vonage] bills in EUR"),
+            "{e}"
+        );
+        let fixed = usd_ledger.replace(
+            "ledger = \"USD\"",
+            "ledger = \"USD\"\nrates = { EUR = \"1.087\" }",
+        );
+        let c = Config::from_toml(&fixed, no_env).unwrap();
+        assert_eq!(
+            c.currency.rate(Currency::EUR).unwrap().billionths(),
+            1_087_000_000
+        );
+    }
+
+    #[test]
+    fn the_currency_section_is_validated() {
+        let with = |section: &str| GOOD.replace("[currency]\nrates = { USD = 0.92 }", section);
+        let c = Config::from_toml(
+            &with("[currency]\nledger = \"eur\"\nrates = { USD = 0.92, GBP = 1 }"),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.currency.rate(Currency::USD).unwrap().billionths(),
+            920_000_000
+        );
+        assert_eq!(
+            c.currency.rate(Currency::GBP).unwrap().billionths(),
+            1_000_000_000
+        );
+        for (section, key) in [
+            (
+                "[currency]\nledger = \"euro\"\nrates = { USD = 0.92 }",
+                "currency.ledger",
+            ),
+            ("[currency]\nrates = { USD = 0 }", "currency.rates.USD"),
+            ("[currency]\nrates = { USD = -0.9 }", "currency.rates.USD"),
+            (
+                "[currency]\nrates = { USD = \"about one\" }",
+                "currency.rates.USD",
+            ),
+            (
+                "[currency]\nrates = { DOLLAR = 0.9 }",
+                "currency.rates.DOLLAR",
+            ),
+            (
+                "[currency]\nrates = { USD = 0.92, EUR = 1 }",
+                "currency.rates.EUR",
+            ),
+            ("[currency]\nrate = { USD = 0.92 }", "currency.rate"),
+        ] {
+            let e = err(&with(section));
+            assert!(e.starts_with(&format!("{key}: ")), "{section}: {e}");
+        }
+        // Vonage's prices name no currency: its billing currency is required.
+        let e = err(&GOOD.replace("billing_currency = \"EUR\"\n", ""));
+        assert!(e.starts_with("vonage.billing_currency: missing"), "{e}");
     }
 }

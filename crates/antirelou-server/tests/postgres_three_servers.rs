@@ -110,6 +110,8 @@ deadline = "10m"
 daily_cap_eur = {DAILY_CAP_EUR}
 monthly_cap_eur = 300.0
 price_per_segment_eur = {PRICE_PER_SEGMENT_EUR}
+[currency]
+rates = {{ USD = 0.92 }}
 [admin]
 token = "{ADMIN_TOKEN}"
 [twilio]

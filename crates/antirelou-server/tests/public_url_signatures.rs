@@ -25,6 +25,7 @@ token = "1d7b4e9a2c6f0e3b8d5a1c7f4e2b9d6a"
 account_sid = "AC0123456789abcdef0123456789abcdef"
 auth_token = "{TOKEN}"
 api_base = "http://127.0.0.1:9"
+billing_currency = "EUR"
 [[number]]
 phone = "{NUMBER}"
 provider = "twilio"

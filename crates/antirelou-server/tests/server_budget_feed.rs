@@ -23,6 +23,8 @@ sqlite = "{}"
 [budget]
 daily_cap_eur = 20.0
 price_per_segment_eur = 0.10
+[currency]
+rates = {{ USD = 0.92 }}
 [admin]
 token = "admin-token-0123456789"
 [twilio]
@@ -39,6 +41,15 @@ locale = "en-US"
     let config = Config::from_toml(&text, |_| None).unwrap();
     let server = Server::build(config).await.unwrap();
     assert_eq!(lesson_segments(server.engine()), 1);
+    // `[currency]` reaches the engine, which converts the providers' prices with it.
+    let rates = &server.engine().config().currency;
+    assert_eq!(rates.ledger(), antirelou_core::Currency::EUR);
+    assert_eq!(
+        rates
+            .rate(antirelou_core::Currency::USD)
+            .map(|r| r.billionths()),
+        Some(920_000_000)
+    );
     let policies = server.policies().unwrap().clone();
     assert_eq!(policies.flood.affordable_per_bucket(), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -36,6 +36,8 @@ hash_secret = "e2e-hash-secret-0123456789abcdef"
 sqlite = "{db}"
 [reply]
 delay = "2s"
+[currency]
+rates = {{ USD = 0.92 }}
 [admin]
 token = "{ADMIN_TOKEN}"
 [metrics]

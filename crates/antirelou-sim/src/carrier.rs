@@ -455,7 +455,10 @@ impl SmsTransport for SimCarrier {
         Ok(SendReceipt {
             provider_id,
             segments,
-            price: Some(price),
+            price: Some(antirelou_core::Price::new(
+                price,
+                antirelou_core::Currency::EUR,
+            )),
         })
     }
 }

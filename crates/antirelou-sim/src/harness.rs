@@ -146,7 +146,10 @@ impl<H: InboundHandler> SimHarness<H> {
                     provider: self.provider,
                     message_id: d.provider_id.clone(),
                     state: DeliveryState::Delivered,
-                    price: Some(d.price),
+                    price: Some(antirelou_core::Price::new(
+                        d.price,
+                        antirelou_core::Currency::EUR,
+                    )),
                     error_code: None,
                     failure: None,
                 })

@@ -5,7 +5,7 @@
 //!
 //! | Answer | Result |
 //! |---|---|
-//! | 2xx with `data.id` | [`SendReceipt`]: `provider_id` = `data.id`, `segments` = `data.parts` (or ours), `price` = `data.cost.amount` when its currency is the ledger's |
+//! | 2xx with `data.id` | [`SendReceipt`]: `provider_id` = `data.id`, `segments` = `data.parts` (or ours), `price` = `data.cost` in its `currency` (the engine converts it) |
 //! | 2xx without `data.id`, or unreadable | the kit's [`accepted_without_id`]: `Transient`, the outcome is unknown (a rare duplicate rather than a lost lesson, as the [`SmsTransport`] contract asks) |
 //! | 408, 425, 429, 5xx | the kit's [`classify_status`]: `Transient`, with `Retry-After` (seconds or HTTP date; the dispatcher clamps it) |
 //! | other 4xx | by the most telling code of `errors[]` ([`crate::codes`]): `40300` opted out, invalid recipient, transient or permanent; `http-<status>` when no code |
@@ -101,7 +101,6 @@ impl TelnyxTransport {
             answer.retry_after,
             &answer.body,
             sms.segments(),
-            self.config.ledger_currency.as_deref(),
         );
         client::log_send("Telnyx", sms.to(), &result);
         result
@@ -116,14 +115,12 @@ impl SmsTransport for TelnyxTransport {
 }
 
 /// Interpret Telnyx's answer to `POST /v2/messages` (see the module table). `our_segments` is
-/// used when the body has no `parts`; `ledger_currency` decides whether `cost` becomes the
-/// receipt's price.
+/// used when the body has no `parts`; `cost` is the receipt's price, in its currency.
 pub fn interpret(
     status: http::StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
     our_segments: u32,
-    ledger_currency: Option<&str>,
 ) -> antirelou_core::Result<SendReceipt> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if let Some(e) = classify_status(PROVIDER_NAME, status, retry_after, "") {
@@ -148,11 +145,7 @@ pub fn interpret(
         .filter(|p| *p > 0)
         .unwrap_or(our_segments);
     // An unreadable cost does not undo an accepted send: it is only left out.
-    let price = parse_cost(data.and_then(|d| d.get("cost")))
-        .ok()
-        .flatten()
-        .filter(|c| ledger_currency.is_some_and(|l| l.eq_ignore_ascii_case(&c.currency)))
-        .map(|c| c.amount);
+    let price = parse_cost(data.and_then(|d| d.get("cost"))).ok().flatten();
     Ok(SendReceipt {
         provider_id: provider_id.to_owned(),
         segments,
@@ -190,24 +183,22 @@ fn refusal(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use antirelou_core::Money;
+    use antirelou_core::{Currency, Money, Price};
     use http::StatusCode;
 
     #[test]
-    fn accepted_reads_id_parts_and_cost_in_the_ledger_currency_only() {
-        let body = br#"{"data":{"record_type":"message","id":"40385f64-5717-4562-b3fc-2c963f66afa6","parts":2,"cost":{"amount":"0.0051","currency":"USD"}}}"#;
-        let r = interpret(StatusCode::OK, None, body, 1, Some("USD")).unwrap();
+    fn accepted_reads_id_parts_and_cost_with_its_currency() {
+        let body = br#"{"data":{"record_type":"message","id":"40385f64-5717-4562-b3fc-2c963f66afa6","parts":2,"cost":{"amount":"0.0051","currency":"usd"}}}"#;
+        let r = interpret(StatusCode::OK, None, body, 1).unwrap();
         assert_eq!(r.provider_id, "40385f64-5717-4562-b3fc-2c963f66afa6");
         assert_eq!(r.segments, 2);
-        assert_eq!(r.price, Some(Money::from_micros(5_100)));
         assert_eq!(
-            interpret(StatusCode::OK, None, body, 1, Some("EUR"))
-                .unwrap()
-                .price,
-            None
+            r.price,
+            Some(Price::new(Money::from_micros(5_100), Currency::USD))
         );
+        let no_currency = br#"{"data":{"id":"x","cost":{"amount":"0.0051"}}}"#;
         assert_eq!(
-            interpret(StatusCode::OK, None, body, 1, None)
+            interpret(StatusCode::OK, None, no_currency, 1)
                 .unwrap()
                 .price,
             None

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use antirelou_core::Currency;
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 use url::Url;
@@ -16,17 +17,6 @@ pub const DEFAULT_API_BASE: &str = "https://api.telnyx.com";
 
 /// The shortest API key accepted (Telnyx's v2 keys are `KEY` followed by tens of characters).
 const MIN_API_KEY_LEN: usize = 20;
-
-/// Markers of a placeholder copied from documentation or a sample configuration.
-const PLACEHOLDER_MARKERS: [&str; 7] = [
-    "...",
-    "…",
-    "your_api_key",
-    "your-api-key",
-    "example",
-    "changeme",
-    "xxxx",
-];
 
 /// Configuration of the Telnyx adapter: what `[telnyx]` in a server configuration holds.
 ///
@@ -51,9 +41,10 @@ pub struct TelnyxConfig {
     pub api_base: Url,
     /// `messaging_profile_id` to send with, when the account wants one.
     pub messaging_profile_id: Option<String>,
-    /// The currency the engine's ledger counts in: Telnyx costs in that currency are reported as
-    /// prices, costs in any other are not (never converted 1:1).
-    pub ledger_currency: Option<String>,
+    /// The currency the account is billed in (US dollars by default): what a server checks it
+    /// has a rate for at start. Each cost carries its own currency all the same, and a cost in
+    /// another one is converted by the engine only if it has a rate (never 1:1).
+    pub billing_currency: Currency,
     /// The whole-request timeout of a send.
     pub timeout: Duration,
 }
@@ -64,7 +55,7 @@ impl fmt::Debug for TelnyxConfig {
             .field("api_key", &"<redacted>")
             .field("api_base", &self.api_base.as_str())
             .field("messaging_profile_id", &self.messaging_profile_id)
-            .field("ledger_currency", &self.ledger_currency)
+            .field("billing_currency", &self.billing_currency)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -80,7 +71,7 @@ impl TelnyxConfig {
             public_key: parse_public_key(public_key)?,
             api_base,
             messaging_profile_id: None,
-            ledger_currency: None,
+            billing_currency: Currency::USD,
             timeout: Duration::from_secs(10),
         };
         config.validate()?;
@@ -93,9 +84,9 @@ impl TelnyxConfig {
         self
     }
 
-    /// Report Telnyx costs in `currency` (ISO 4217) as prices.
-    pub fn with_ledger_currency(mut self, currency: &str) -> Self {
-        self.ledger_currency = Some(currency.trim().to_ascii_uppercase());
+    /// The account bills in `currency`.
+    pub fn with_billing_currency(mut self, currency: Currency) -> Self {
+        self.billing_currency = currency;
         self
     }
 
@@ -106,8 +97,8 @@ impl TelnyxConfig {
     }
 
     /// Check every field: an API key that is long enough, without whitespace and not a
-    /// placeholder; an `http(s)` API base without query or fragment; a 3-letter ledger currency;
-    /// a non-zero timeout. (The public key was checked when parsed.)
+    /// placeholder (the adapter kit's rule); an `http(s)` API base without query or fragment; a
+    /// non-zero timeout. (The public key was checked when parsed.)
     pub fn validate(&self) -> Result<(), TelnyxError> {
         let key = &self.api_key;
         if key.len() < MIN_API_KEY_LEN || key.chars().any(char::is_whitespace) {
@@ -115,11 +106,11 @@ impl TelnyxConfig {
                 "api_key must be at least {MIN_API_KEY_LEN} characters without spaces"
             )));
         }
-        let lower = key.to_ascii_lowercase();
-        if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
-            return Err(TelnyxError::Config(
-                "api_key looks like a placeholder from an example, not a real key".into(),
-            ));
+        // The adapter kit's one placeholder rule, as for every adapter's secrets.
+        if let Some(why) = antirelou_core::kit::config::placeholder_marker(key) {
+            return Err(TelnyxError::Config(format!(
+                "api_key {why}, from an example, not a real key"
+            )));
         }
         if !matches!(self.api_base.scheme(), "http" | "https")
             || self.api_base.host_str().is_none()
@@ -128,13 +119,6 @@ impl TelnyxConfig {
         {
             return Err(TelnyxError::Config(
                 "api_base must be an http(s) URL with a host and no query".into(),
-            ));
-        }
-        if let Some(c) = &self.ledger_currency
-            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
-        {
-            return Err(TelnyxError::Config(
-                "ledger_currency must be a 3-letter ISO 4217 code".into(),
             ));
         }
         if self.timeout.is_zero() {
@@ -186,8 +170,9 @@ pub struct TelnyxSection {
     pub api_base: Option<String>,
     /// `messaging_profile_id` to send with.
     pub messaging_profile_id: Option<String>,
-    /// The ledger's currency (see [`TelnyxConfig::ledger_currency`]).
-    pub ledger_currency: Option<String>,
+    /// The account's billing currency (see [`TelnyxConfig::billing_currency`]; `USD` when left
+    /// out).
+    pub billing_currency: Option<String>,
     /// The request timeout, in seconds (10 when left out).
     pub timeout_secs: Option<u64>,
 }
@@ -224,8 +209,10 @@ impl TelnyxSection {
             self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
         )?;
         config.messaging_profile_id = self.messaging_profile_id;
-        if let Some(c) = self.ledger_currency {
-            config = config.with_ledger_currency(&c);
+        if let Some(c) = self.billing_currency {
+            let c = Currency::parse(&c)
+                .map_err(|e| TelnyxError::Config(format!("billing_currency: {e}")))?;
+            config = config.with_billing_currency(c);
         }
         if let Some(t) = self.timeout_secs {
             config.timeout = Duration::from_secs(t);
@@ -266,9 +253,8 @@ mod tests {
         }
         assert!(TelnyxConfig::new(KEY, "AAAA", DEFAULT_API_BASE).is_err());
         let c = TelnyxConfig::new(KEY, PK, DEFAULT_API_BASE).unwrap();
-        assert!(c.clone().with_ledger_currency("euro").validate().is_err());
         assert!(c.clone().with_timeout(Duration::ZERO).validate().is_err());
-        assert!(c.with_ledger_currency("eur").validate().is_ok());
+        assert_eq!(c.billing_currency, Currency::USD);
     }
 
     #[test]
@@ -278,7 +264,7 @@ mod tests {
             public_key: PK.into(),
             api_base: None,
             messaging_profile_id: None,
-            ledger_currency: Some("usd".into()),
+            billing_currency: Some("eur".into()),
             timeout_secs: Some(0),
         };
         assert!(section(Some(KEY)).resolve(Some(KEY.into())).is_err());
@@ -288,7 +274,11 @@ mod tests {
         let mut ok = section(None);
         ok.timeout_secs = None;
         let c = ok.resolve(Some(KEY.into())).unwrap();
-        assert_eq!(c.ledger_currency.as_deref(), Some("USD"));
+        assert_eq!(c.billing_currency, Currency::EUR);
+        let mut euro = section(None);
+        euro.timeout_secs = None;
+        euro.billing_currency = Some("euro".into());
+        assert!(euro.resolve(Some(KEY.into())).is_err());
         assert!(!format!("{:?}", section(Some(KEY))).contains(KEY));
     }
 

@@ -27,8 +27,10 @@
 //! * TeXML voice requests are verified like messaging webhooks (Ed25519 over the raw form body);
 //!   that Telnyx signs the voice URL's request that way is not confirmed by its documentation
 //!   (`PROTOCOL.md`). A request without the headers is refused (`403`), never trusted.
-//! * Telnyx's costs come with a currency; only costs in the configured ledger currency become
-//!   prices (none are converted).
+//! * Telnyx's costs come with their currency and are reported so ([`antirelou_core::Price`]); the
+//!   engine converts them to the ledger's currency with the operator's fixed rate, and never
+//!   counts one without a rate. [`TelnyxConfig::billing_currency`] (US dollars by default) is
+//!   what the account is declared to bill in, for a server to check at start that it has a rate.
 #![deny(missing_docs)]
 
 pub mod client;

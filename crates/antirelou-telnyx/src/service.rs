@@ -35,7 +35,6 @@ pub struct TelnyxWebhooks {
     handler: Arc<dyn InboundHandler>,
     verifier: WebhookVerifier,
     voices: VoiceTable,
-    ledger_currency: Option<String>,
 }
 
 impl fmt::Debug for TelnyxWebhooks {
@@ -43,7 +42,6 @@ impl fmt::Debug for TelnyxWebhooks {
         f.debug_struct("TelnyxWebhooks")
             .field("verifier", &self.verifier)
             .field("voices", &self.voices)
-            .field("ledger_currency", &self.ledger_currency)
             .finish_non_exhaustive()
     }
 }
@@ -58,13 +56,6 @@ impl TelnyxWebhooksBuilder {
     /// Render `Say` steps with `voices`.
     pub fn voices(mut self, voices: VoiceTable) -> Self {
         self.hooks.voices = voices;
-        self
-    }
-
-    /// Report delivery costs billed in `currency` as prices (costs in any other currency are
-    /// never reported as prices).
-    pub fn ledger_currency(mut self, currency: &str) -> Self {
-        self.hooks.ledger_currency = Some(currency.trim().to_ascii_uppercase());
         self
     }
 
@@ -109,19 +100,16 @@ impl TelnyxWebhooks {
                 handler,
                 verifier,
                 voices: texml::default_voices(),
-                ledger_currency: None,
             },
         }
     }
 
-    /// Endpoints for `config` (its public key and ledger currency).
+    /// Endpoints for `config` (its public key).
     pub fn from_config(
         handler: Arc<dyn InboundHandler>,
         config: &TelnyxConfig,
     ) -> TelnyxWebhooksBuilder {
-        let mut b = Self::builder(handler, WebhookVerifier::new(config.public_key));
-        b.hooks.ledger_currency = config.ledger_currency.clone();
-        b
+        Self::builder(handler, WebhookVerifier::new(config.public_key))
     }
 
     /// The raw body of `req`, once its signature is verified.
@@ -147,7 +135,7 @@ impl TelnyxWebhooks {
 
     async fn sms_inner(&self, req: WebhookRequest<'_>) -> Result<(), TelnyxError> {
         let body = self.verified(req)?;
-        match webhook::parse_event(body, self.ledger_currency.as_deref())? {
+        match webhook::parse_event(body)? {
             TelnyxEvent::Inbound(sms) => {
                 let from = sms.from.masked();
                 let outcome = self.handler.handle_sms(sms).await?;

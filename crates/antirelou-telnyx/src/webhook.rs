@@ -16,7 +16,7 @@
 
 use antirelou_core::event::{DeliveryReport, DeliveryState, InboundCall, InboundSms};
 use antirelou_core::kit::{Params, webhook_caller};
-use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
+use antirelou_core::{Caller, Currency, Money, PhoneNumber, Price, Timestamp};
 use serde_json::Value;
 
 use crate::PROVIDER;
@@ -29,17 +29,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The longest message or call id accepted.
 const MAX_ID: usize = 128;
 
-/// A price and the currency Telnyx billed it in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cost {
-    /// The amount (positive: money spent).
-    pub amount: Money,
-    /// The ISO 4217 code, upper case (`"USD"`).
-    pub currency: String,
-}
-
-/// Read a `cost` object (`{"amount": "0.0051", "currency": "USD"}`); `null` or absent is `None`.
-pub fn parse_cost(v: Option<&Value>) -> Result<Option<Cost>, TelnyxError> {
+/// Read a `cost` object (`{"amount": "0.0051", "currency": "USD"}`) as a [`Price`] in its
+/// currency (the engine converts it to the ledger's); `null` or absent is `None`.
+pub fn parse_cost(v: Option<&Value>) -> Result<Option<Price>, TelnyxError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -53,26 +45,21 @@ pub fn parse_cost(v: Option<&Value>) -> Result<Option<Cost>, TelnyxError> {
     let currency = v
         .get("currency")
         .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()))
-        .ok_or_else(|| TelnyxError::invalid("cost.currency", "not a 3-letter currency code"))?
-        .to_ascii_uppercase();
-    Ok(Some(Cost { amount, currency }))
+        .and_then(|c| Currency::parse(c).ok())
+        .ok_or_else(|| TelnyxError::invalid("cost.currency", "not a 3-letter currency code"))?;
+    Ok(Some(Price::new(amount, currency)))
 }
 
 /// A delivery event as parsed: the core report plus what only Telnyx says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ParsedDelivery {
-    /// The report for the engine. Its `price` is set only when the cost's currency is the one
-    /// the adapter was told the ledger counts in (see [`crate::TelnyxWebhooksBuilder::ledger_currency`]).
+    /// The report for the engine; its `price` is `cost`, in the currency Telnyx billed it in.
     pub report: DeliveryReport,
     /// `event_type`: `message.sent` or `message.finalized`.
     pub event_type: String,
     /// `to[0].status` as sent.
     pub status: String,
-    /// `cost`, with its currency, when present.
-    pub cost: Option<Cost>,
     /// `errors[]`.
     pub errors: Vec<TelnyxErrorEntry>,
     /// The meaning of the most telling error, when there is one.
@@ -156,10 +143,8 @@ fn parse_time(s: Option<&str>) -> Option<Timestamp> {
     Some(Timestamp::from_millis(dt.timestamp_millis()))
 }
 
-/// Parse a messaging webhook body. `ledger_currency` is the currency the engine's ledger counts
-/// in: a cost in any other currency is kept in [`ParsedDelivery::cost`] but never put in the
-/// report's `price` (an unconverted price would corrupt the spend caps).
-pub fn parse_event(body: &[u8], ledger_currency: Option<&str>) -> Result<TelnyxEvent, TelnyxError> {
+/// Parse a messaging webhook body.
+pub fn parse_event(body: &[u8]) -> Result<TelnyxEvent, TelnyxError> {
     if body.len() > MAX_BODY {
         return Err(TelnyxError::BadRequest("body too long".into()));
     }
@@ -176,7 +161,7 @@ pub fn parse_event(body: &[u8], ledger_currency: Option<&str>) -> Result<TelnyxE
         }
         "message.sent" | "message.finalized" => {
             let payload = payload.ok_or(TelnyxError::MissingField("data.payload"))?;
-            parse_delivery(event_type, payload, ledger_currency).map(TelnyxEvent::Delivery)
+            parse_delivery(event_type, payload).map(TelnyxEvent::Delivery)
         }
         other => Ok(TelnyxEvent::Ignored(other.chars().take(64).collect())),
     }
@@ -208,11 +193,7 @@ fn parse_inbound(payload: &Value) -> Result<InboundSms, TelnyxError> {
     })
 }
 
-fn parse_delivery(
-    event_type: &str,
-    payload: &Value,
-    ledger_currency: Option<&str>,
-) -> Result<ParsedDelivery, TelnyxError> {
+fn parse_delivery(event_type: &str, payload: &Value) -> Result<ParsedDelivery, TelnyxError> {
     let message_id = id(payload)?;
     let status: String = first_recipient(payload)
         .and_then(|t| text(t, "status"))
@@ -220,16 +201,9 @@ fn parse_delivery(
         .chars()
         .take(32)
         .collect();
-    let cost = parse_cost(payload.get("cost"))?;
+    let price = parse_cost(payload.get("cost"))?;
     let errors = codes::parse_errors(payload.get("errors"));
     let worst = codes::worst(&errors);
-    let price = cost
-        .as_ref()
-        .filter(|c| ledger_currency.is_some_and(|l| l.eq_ignore_ascii_case(&c.currency)))
-        .map(|c| c.amount);
-    if let (Some(c), None) = (&cost, price) {
-        tracing::debug!(currency = %c.currency, "Telnyx cost not fed to the ledger: its currency is not the ledger's");
-    }
     Ok(ParsedDelivery {
         report: DeliveryReport {
             provider: PROVIDER,
@@ -241,7 +215,6 @@ fn parse_delivery(
         },
         event_type: event_type.to_owned(),
         status,
-        cost,
         failure: worst.map(TelnyxErrorEntry::class),
         errors,
     })

@@ -29,7 +29,6 @@ impl TransportHarness for Harness {
     fn transport(&self, api_base: &str, timeout: Duration) -> TelnyxTransport {
         let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, api_base)
             .unwrap()
-            .with_ledger_currency("USD")
             .with_timeout(timeout);
         TelnyxTransport::new(config).unwrap()
     }
@@ -38,7 +37,10 @@ impl TransportHarness for Harness {
     }
     fn answer(&self, scenario: &Scenario) -> Option<Canned> {
         Some(match scenario {
-            Scenario::Accepted { id, price } => accepted(id, Some((&price.to_string(), "USD"))),
+            Scenario::Accepted { id, price } => accepted(
+                id,
+                Some((&price.amount.to_string(), price.currency.as_str())),
+            ),
             Scenario::AcceptedWithoutId => Canned::json(
                 200,
                 serde_json::json!({"data": {"record_type": "message", "parts": 1}}),

@@ -24,7 +24,6 @@ fn sms() -> OutboundSms {
 fn sender_with_timeout(base: &str, timeout: Duration) -> TelnyxTransport {
     let config = TelnyxConfig::new(API_KEY, PUBLIC_KEY, base)
         .unwrap()
-        .with_ledger_currency("USD")
         .with_timeout(timeout);
     TelnyxTransport::new(config).unwrap()
 }
@@ -72,15 +71,24 @@ async fn accepted_send_posts_json_with_bearer_and_reads_id_and_cost() {
     let receipt = result.unwrap();
     assert_eq!(receipt.provider_id, "40385f64-5717-4562-b3fc-2c963f66afa6");
     assert_eq!(receipt.segments, 1);
-    assert_eq!(receipt.price, Some(Money::from_micros(5_100)));
+    assert_eq!(
+        receipt.price,
+        Some(antirelou_core::Price::new(
+            Money::from_micros(5_100),
+            antirelou_core::Currency::USD
+        ))
+    );
     let json = check(&fake.requests()[0]);
     assert_eq!(json.as_object().unwrap().len(), 3, "{json:?}");
 }
 
 #[tokio::test]
-async fn a_cost_in_another_currency_is_not_a_price() {
+async fn a_cost_keeps_its_currency() {
     let (result, _) = send_with(accepted("id-eur", Some(("0.0400", "EUR")))).await;
-    assert_eq!(result.unwrap().price, None);
+    assert_eq!(
+        result.unwrap().price,
+        antirelou_core::Price::parse("0.04", "EUR")
+    );
 }
 
 #[tokio::test]

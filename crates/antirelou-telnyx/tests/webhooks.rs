@@ -21,7 +21,6 @@ async fn serve(recorder: Arc<RecordingHandler>) -> String {
     let verifier = WebhookVerifier::from_base64(PUBLIC_KEY).unwrap();
     let hooks = TelnyxWebhooks::builder(recorder, verifier)
         .clock(Arc::new(ManualClock::new(Timestamp::from_secs(T))))
-        .ledger_currency("USD")
         .build();
     let app = antirelou_telnyx::router::router(Arc::new(hooks));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,7 +202,13 @@ async fn delivery_events_reach_the_handler_with_state_code_and_price() {
         "40385f64-5717-4562-b3fc-2c963f66afa6"
     );
     assert_eq!(reports[0].state, DeliveryState::Delivered);
-    assert_eq!(reports[0].price, Some(Money::from_micros(5_100)));
+    assert_eq!(
+        reports[0].price,
+        Some(antirelou_core::Price::new(
+            Money::from_micros(5_100),
+            antirelou_core::Currency::USD
+        ))
+    );
     assert_eq!(reports[0].error_code, None);
     assert_eq!(reports[0].failure, None);
     assert_eq!(reports[1].state, DeliveryState::Undelivered);
@@ -221,26 +226,23 @@ fn delivery_parsing_keeps_currency_and_meaning() {
         r#"[{"code":"40012","title":"Invalid destination number"}]"#,
         r#"{"amount":"0.0040","currency":"eur"}"#,
     );
-    let TelnyxEvent::Delivery(d) = parse_event(eur.as_bytes(), Some("USD")).unwrap() else {
+    let TelnyxEvent::Delivery(d) = parse_event(eur.as_bytes()).unwrap() else {
         panic!()
     };
-    assert_eq!(d.report.price, None, "a EUR cost is not a USD price");
-    assert_eq!(d.cost.as_ref().unwrap().currency, "EUR");
-    assert_eq!(d.cost.as_ref().unwrap().amount, Money::from_micros(4_000));
+    let price = d.report.price.unwrap();
+    assert_eq!(price.currency, antirelou_core::Currency::EUR);
+    assert_eq!(price.amount, Money::from_micros(4_000));
     assert_eq!(d.failure, Some(CodeClass::InvalidRecipient));
     assert_eq!(d.report.state, DeliveryState::Failed);
     let sent = finalized("sent", "[]", "null").replace("message.finalized", "message.sent");
-    let TelnyxEvent::Delivery(d) = parse_event(sent.as_bytes(), Some("USD")).unwrap() else {
+    let TelnyxEvent::Delivery(d) = parse_event(sent.as_bytes()).unwrap() else {
         panic!()
     };
     assert_eq!(d.event_type, "message.sent");
     assert_eq!(d.report.state, DeliveryState::Sent);
-    assert_eq!(d.cost, None);
+    assert_eq!(d.report.price, None);
     let bad = finalized("sent", "[]", r#"{"amount":"lots","currency":"USD"}"#);
-    assert_eq!(
-        parse_event(bad.as_bytes(), None).unwrap_err().status_code(),
-        400
-    );
+    assert_eq!(parse_event(bad.as_bytes()).unwrap_err().status_code(), 400);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use antirelou_core::Money;
+use antirelou_core::Price;
 use antirelou_core::transport::{OutboundSms, SendReceipt, SmsTransport};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -322,14 +322,16 @@ pub fn receipt_from_body(body: &[u8], our_segments: u32) -> Result<SendReceipt, 
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n > 0)
         .unwrap_or(our_segments);
+    // `price` comes with `price_unit` (ISO 4217); a price without its unit is no price.
+    let unit = json.get("price_unit").and_then(Value::as_str).unwrap_or("");
     let price = json
         .get("price")
         .and_then(|p| match p {
-            Value::String(s) => Money::parse_decimal(s),
-            Value::Number(n) => Money::parse_decimal(&n.to_string()),
+            Value::String(s) => Price::parse(s, unit),
+            Value::Number(n) => Price::parse(&n.to_string(), unit),
             _ => None,
         })
-        .map(Money::abs);
+        .map(Price::abs);
     Ok(SendReceipt {
         provider_id,
         segments,
@@ -392,12 +394,25 @@ mod tests {
 
     #[test]
     fn receipt_parsing_tolerates_everything() {
-        let r =
-            receipt_from_body(br#"{"sid":"SMa","num_segments":"5","price":"-0.0762"}"#, 2).unwrap();
+        let r = receipt_from_body(
+            br#"{"sid":"SMa","num_segments":"5","price":"-0.0762","price_unit":"USD"}"#,
+            2,
+        )
+        .unwrap();
         assert_eq!(
             (r.provider_id.as_str(), r.segments, r.price),
-            ("SMa", 5, Some(Money::from_micros(76_200)))
+            (
+                "SMa",
+                5,
+                Some(Price::new(
+                    antirelou_core::Money::from_micros(76_200),
+                    antirelou_core::Currency::USD
+                ))
+            )
         );
+        // A price without its unit is no price: never taken as the ledger's currency.
+        let r = receipt_from_body(br#"{"sid":"SMa","price":"-0.0762"}"#, 2).unwrap();
+        assert_eq!(r.price, None);
         let r = receipt_from_body(br#"{"sid":"SMa","num_segments":"0","price":null}"#, 2).unwrap();
         assert_eq!((r.segments, r.price), (2, None));
         for no_sid in [&b"<html>"[..], br#"{"sid":5,"num_segments":2}"#] {

@@ -35,6 +35,7 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod router;
+pub mod section;
 pub mod service;
 pub mod signature;
 pub mod twiml;

@@ -35,7 +35,7 @@ use antirelou_core::event::{
     DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms,
 };
 use antirelou_core::kit::PublicBaseUrl;
-use antirelou_core::{Caller, Money, PhoneNumber};
+use antirelou_core::{Caller, Money, PhoneNumber, Price};
 use http::{Method, Uri};
 
 use crate::error::TwilioError;
@@ -323,7 +323,8 @@ pub fn delivery_state(status: &str) -> DeliveryState {
 /// Build a [`DeliveryReport`] from verified status-callback parameters. Requires `MessageSid`
 /// (or `SmsSid`) and `MessageStatus` (or `SmsStatus`). `ErrorCode` is kept when non-empty.
 /// `Price`, when Twilio includes it (it is negative: money spent), becomes a positive
-/// [`Money`]; its `PriceUnit` is assumed to be the operator's currency.
+/// [`Price`] in its `PriceUnit`; a price without a valid `PriceUnit` is left out (the engine then
+/// keeps its estimate), never assumed to be in the ledger's currency.
 pub fn status_from_params(params: &Params) -> Result<DeliveryReport, TwilioError> {
     let message_id = sid(params, &["MessageSid", "SmsSid"])?;
     let status = params.first_of(&["MessageStatus", "SmsStatus"])?;
@@ -335,9 +336,10 @@ pub fn status_from_params(params: &Params) -> Result<DeliveryReport, TwilioError
         .map(|c| c.chars().take(16).collect());
     let price = params
         .get("Price")
-        .and_then(Money::parse_decimal)
-        .map(Money::abs)
-        .filter(|m| *m != Money::ZERO);
+        .zip(params.get("PriceUnit"))
+        .and_then(|(amount, unit)| Price::parse(amount, unit))
+        .map(Price::abs)
+        .filter(|p| p.amount != Money::ZERO);
     let failure = error_code.as_deref().map(delivery_failure);
     Ok(DeliveryReport {
         provider: crate::PROVIDER,
@@ -434,11 +436,25 @@ mod tests {
             ("MessageStatus", "undelivered"),
             ("ErrorCode", "30007"),
             ("Price", "-0.07620"),
+            ("PriceUnit", "EUR"),
         ]))
         .unwrap();
         assert_eq!(r.state, DeliveryState::Undelivered);
         assert_eq!(r.error_code.as_deref(), Some("30007"));
-        assert_eq!(r.price, Some(Money::from_micros(76_200)));
+        assert_eq!(
+            r.price,
+            Some(Price::new(
+                Money::from_micros(76_200),
+                antirelou_core::Currency::EUR
+            ))
+        );
+        let no_unit = status_from_params(&p(&[
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "delivered"),
+            ("Price", "-0.07620"),
+        ]))
+        .unwrap();
+        assert_eq!(no_unit.price, None);
         assert_eq!(r.failure, Some(DeliveryFailure::Other));
         let r = status_from_params(&p(&[
             ("MessageSid", "SM3"),

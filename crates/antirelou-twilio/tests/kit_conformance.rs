@@ -58,7 +58,7 @@ impl TransportHarness for Twilio {
         Some(match scenario {
             Scenario::Accepted { id, price } => Canned::json(
                 201,
-                json!({"sid": id, "status": "queued", "num_segments": "1", "price": format!("-{price}"), "price_unit": "EUR"}),
+                json!({"sid": id, "status": "queued", "num_segments": "1", "price": format!("-{}", price.amount), "price_unit": price.currency.as_str()}),
             ),
             Scenario::AcceptedWithoutId => Canned::json(201, json!({"status": "queued"})),
             Scenario::RateLimited => twilio_error(429, 20429, "Too Many Requests"),

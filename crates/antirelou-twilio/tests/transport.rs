@@ -119,7 +119,7 @@ async fn real_201_body_from_the_reference_with_price() {
     let r = conformance::transport_accepts(&sender, &conformance::sample_sms("Hello", "r")).await;
     assert_eq!(r.provider_id, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     assert_eq!(r.segments, 1);
-    assert_eq!(r.price, Some(antirelou_core::Money::from_micros(76_200)));
+    assert_eq!(r.price, antirelou_core::Price::parse("0.0762", "EUR"));
 }
 
 #[tokio::test]

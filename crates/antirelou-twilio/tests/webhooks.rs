@@ -256,7 +256,7 @@ fn status_callback() {
     let rep = config().parse_status(&req(&r)).unwrap();
     assert_eq!(rep.state, DeliveryState::Delivered);
     assert_eq!(rep.error_code, None);
-    assert_eq!(rep.price, Some(antirelou_core::Money::from_micros(76_200)));
+    assert_eq!(rep.price, antirelou_core::Price::parse("0.0762", "EUR"));
 
     let r = signed_post(
         "/twilio/status",

@@ -45,7 +45,9 @@ use antirelou_core::kit;
 use antirelou_core::kit::client::{self, REDACTED};
 use antirelou_core::kit::params::json_field as text;
 use antirelou_core::phone::mask_numbers;
-use antirelou_core::{Clock, Money, OutboundSms, SendReceipt, SmsTransport, SystemClock};
+use antirelou_core::{
+    Clock, Currency, Money, OutboundSms, Price, SendReceipt, SmsTransport, SystemClock,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
@@ -106,6 +108,10 @@ pub struct VonageConfig {
     pub callback: Option<Url>,
     /// The whole-request timeout.
     pub timeout: Duration,
+    /// The currency the account is billed in. Vonage's `message-price` names none, so a receipt
+    /// carries a price only when this is set; without it the price is left out (the engine keeps
+    /// its estimate), never assumed to be in the ledger's currency.
+    pub billing_currency: Option<Currency>,
 }
 
 impl VonageConfig {
@@ -127,6 +133,7 @@ impl VonageConfig {
             from: None,
             callback: None,
             timeout: Duration::from_secs(10),
+            billing_currency: None,
         }
     }
 
@@ -151,6 +158,13 @@ impl VonageConfig {
     /// Set the request timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The currency the account is billed in (Vonage's dashboard, Billing), which its prices
+    /// are in.
+    pub fn with_billing_currency(mut self, currency: Currency) -> Self {
+        self.billing_currency = Some(currency);
         self
     }
 }
@@ -266,6 +280,7 @@ impl VonageTransport {
             answer.retry_after,
             &answer.body,
             sms.segments(),
+            self.config.billing_currency,
         );
         client::log_send("Vonage", sms.to(), &result);
         result
@@ -310,12 +325,14 @@ pub fn status_error(code: &str, error_text: &str) -> VonageError {
 }
 
 /// Interpret Vonage's answer to `POST /sms/json` (exposed for tests and for embedders who send
-/// by other means). `our_segments` is used when the body has no `message-count`.
+/// by other means). `our_segments` is used when the body has no `message-count`; the parts'
+/// `message-price`s, summed, are the receipt's price in `billing_currency` (none without it).
 pub fn interpret(
     status: http::StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
     our_segments: u32,
+    billing_currency: Option<Currency>,
 ) -> Result<SendReceipt, VonageError> {
     let detail = || {
         serde_json::from_slice::<Value>(body)
@@ -397,7 +414,9 @@ pub fn interpret(
     Ok(SendReceipt {
         provider_id,
         segments,
-        price,
+        price: price
+            .zip(billing_currency)
+            .map(|(amount, currency)| Price::new(amount, currency)),
     })
 }
 
@@ -411,19 +430,35 @@ mod tests {
 
     #[test]
     fn success_reads_id_segments_price() {
-        let r = interpret(StatusCode::OK, None, OK.as_bytes(), 9).unwrap();
+        let r = interpret(StatusCode::OK, None, OK.as_bytes(), 9, Some(Currency::EUR)).unwrap();
         assert_eq!(r.provider_id, "0C000000217B7F02");
         assert_eq!(r.segments, 1);
-        assert_eq!(r.price, Some(Money::from_micros(33_300)));
+        assert_eq!(
+            r.price,
+            Some(Price::new(Money::from_micros(33_300), Currency::EUR))
+        );
+        // No billing currency, no price: never assumed to be the ledger's.
+        let r = interpret(StatusCode::OK, None, OK.as_bytes(), 9, None).unwrap();
+        assert_eq!(r.price, None);
     }
 
     #[test]
     fn partial_failure_counts_as_sent_with_accepted_price() {
         let body = r#"{"message-count":"2","messages":[{"to":"447700900000","message-id":"A1","status":"0","message-price":"0.05"},{"status":"1","error-text":"Throttled"}]}"#;
-        let r = interpret(StatusCode::OK, None, body.as_bytes(), 2).unwrap();
+        let r = interpret(
+            StatusCode::OK,
+            None,
+            body.as_bytes(),
+            2,
+            Some(Currency::EUR),
+        )
+        .unwrap();
         assert_eq!(r.provider_id, "A1");
         assert_eq!(r.segments, 1);
-        assert_eq!(r.price, Some(Money::from_micros(50_000)));
+        assert_eq!(
+            r.price,
+            Some(Price::new(Money::from_micros(50_000), Currency::EUR))
+        );
     }
 
     #[test]
@@ -455,6 +490,7 @@ mod tests {
             Some(Duration::from_secs(7)),
             b"oops",
             1,
+            None,
         )
         .unwrap_err();
         assert!(e.is_transient());
@@ -463,23 +499,23 @@ mod tests {
             Some(Duration::from_secs(7))
         );
         assert!(
-            interpret(StatusCode::TOO_MANY_REQUESTS, None, b"", 1)
+            interpret(StatusCode::TOO_MANY_REQUESTS, None, b"", 1, None)
                 .unwrap_err()
                 .is_transient()
         );
-        let e: antirelou_core::Error = interpret(StatusCode::UNAUTHORIZED, None, b"{}", 1)
+        let e: antirelou_core::Error = interpret(StatusCode::UNAUTHORIZED, None, b"{}", 1, None)
             .unwrap_err()
             .into();
         assert!(
             matches!(e, antirelou_core::Error::Permanent { code: Some(ref c), .. } if c == "http-401")
         );
         assert!(
-            interpret(StatusCode::OK, None, b"<html>", 1)
+            interpret(StatusCode::OK, None, b"<html>", 1, None)
                 .unwrap_err()
                 .is_transient()
         );
         assert!(
-            interpret(StatusCode::OK, None, br#"{"messages":[]}"#, 1)
+            interpret(StatusCode::OK, None, br#"{"messages":[]}"#, 1, None)
                 .unwrap_err()
                 .is_transient()
         );

@@ -40,6 +40,7 @@ pub mod ncco;
 pub mod replay;
 #[cfg(feature = "axum")]
 pub mod router;
+pub mod section;
 pub mod service;
 pub mod signature;
 pub mod webhook;

@@ -55,7 +55,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use antirelou_core::kit;
-use antirelou_core::{Caller, Clock, InboundHandler, SmsOutcome, SystemClock};
+use antirelou_core::{Caller, Clock, Currency, InboundHandler, SmsOutcome, SystemClock};
 use bytes::Bytes;
 use http::{Response, header};
 
@@ -78,6 +78,7 @@ pub struct VonageWebhooks {
     clock: Arc<dyn Clock>,
     id_key: Vec<u8>,
     replay: Arc<ReplayCache>,
+    billing_currency: Option<Currency>,
 }
 
 impl fmt::Debug for VonageWebhooks {
@@ -89,6 +90,7 @@ impl fmt::Debug for VonageWebhooks {
             .field("require_signed_voice", &self.require_signed_voice)
             .field("ncco", &self.ncco)
             .field("replay", &self.replay)
+            .field("billing_currency", &self.billing_currency)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +163,13 @@ impl VonageWebhooksBuilder {
         self
     }
 
+    /// The currency the account is billed in: delivery receipts' prices are in it (Vonage
+    /// names none). Without it, receipts carry no price and the engine keeps its estimate.
+    pub fn billing_currency(mut self, currency: Currency) -> Self {
+        self.hooks.billing_currency = Some(currency);
+        self
+    }
+
     /// Check the choices and build.
     pub fn build(self) -> Result<VonageWebhooks, VonageError> {
         let h = &self.hooks;
@@ -202,6 +211,7 @@ impl VonageWebhooks {
                 clock: Arc::new(SystemClock),
                 id_key: Vec::new(),
                 replay: Arc::new(ReplayCache::default()),
+                billing_currency: None,
             },
         }
     }
@@ -342,7 +352,7 @@ impl VonageWebhooks {
         let params = Params::from_request(req, Nested::Reject)?;
         self.verify_sms(&params)?;
         SmsWebhookKind::DeliveryReceipt.check(&params)?;
-        let parsed = webhook::parse_delivery_receipt(&params)?;
+        let parsed = webhook::parse_delivery_receipt(&params, self.billing_currency)?;
         Ok(self.handler.handle_delivery(parsed.report).await?)
     }
 

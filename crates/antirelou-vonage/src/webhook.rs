@@ -23,7 +23,7 @@ use antirelou_core::event::{
     DeliveryFailure, DeliveryReport, DeliveryState, InboundCall, InboundSms,
 };
 use antirelou_core::kit::webhook_caller;
-use antirelou_core::{Caller, Money, PhoneNumber, Timestamp};
+use antirelou_core::{Caller, Currency, Money, PhoneNumber, Price, Timestamp};
 use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -410,18 +410,24 @@ pub fn delivery_state(status: &str) -> DeliveryState {
 }
 
 /// Parse a delivery receipt webhook (`messageId`, `status`, `price`, `err-code`, `client-ref`…).
-/// Vonage sends one receipt per segment, each with that segment's `messageId` and price.
+/// Vonage sends one receipt per segment, each with that segment's `messageId` and price. The
+/// price names no currency: it is in `billing_currency`, the account's, and left out of the
+/// report without it (never assumed to be the ledger's).
 ///
 /// ```
-/// use antirelou_core::{Money, event::DeliveryState};
+/// use antirelou_core::{Currency, Money, Price, event::DeliveryState};
 /// use antirelou_vonage::webhook::{parse_delivery_receipt, Params};
 /// let p = Params::from_form(b"msisdn=33612345678&to=33757000000&messageId=0C000000217B7F02&price=0.03330000&status=delivered&err-code=0&client-ref=r42").unwrap();
-/// let dlr = parse_delivery_receipt(&p).unwrap();
+/// let dlr = parse_delivery_receipt(&p, Some(Currency::EUR)).unwrap();
 /// assert_eq!(dlr.report.state, DeliveryState::Delivered);
-/// assert_eq!(dlr.report.price, Some(Money::from_micros(33_300)));
+/// assert_eq!(dlr.report.price, Some(Price::new(Money::from_micros(33_300), Currency::EUR)));
 /// assert_eq!(dlr.report.error_code, None);
+/// assert_eq!(parse_delivery_receipt(&p, None).unwrap().report.price, None);
 /// ```
-pub fn parse_delivery_receipt(p: &Params) -> Result<ParsedDlr, VonageError> {
+pub fn parse_delivery_receipt(
+    p: &Params,
+    billing_currency: Option<Currency>,
+) -> Result<ParsedDlr, VonageError> {
     let message_id = p.required("messageId")?.to_owned();
     if message_id.len() > 128 {
         return Err(VonageError::invalid(
@@ -442,6 +448,9 @@ pub fn parse_delivery_receipt(p: &Params) -> Result<ParsedDlr, VonageError> {
         ),
         None => None,
     };
+    let price = price
+        .zip(billing_currency)
+        .map(|(amount, currency)| Price::new(amount, currency));
     let error_code = p
         .optional("err-code")
         .filter(|c| *c != "0")
@@ -539,7 +548,7 @@ mod tests {
             let body = format!(
                 "msisdn=33612345678&to=33757000000&messageId=0C000000217B7F02&status=failed&err-code={code}"
             );
-            parse_delivery_receipt(&Params::from_form(body.as_bytes()).unwrap())
+            parse_delivery_receipt(&Params::from_form(body.as_bytes()).unwrap(), None)
                 .unwrap()
                 .report
         };

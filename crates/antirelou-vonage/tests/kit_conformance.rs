@@ -42,7 +42,10 @@ impl TransportHarness for Vonage {
     fn transport(&self, api_base: &str, timeout: Duration) -> VonageTransport {
         let config = VonageConfig::new(KEY, VonageAuth::Secret(SECRET.into()))
             .with_api_base(api_base.parse().unwrap())
-            .with_timeout(timeout);
+            .with_timeout(timeout)
+            // Vonage's prices name no currency: the account's is configured. The suite prices
+            // its accepted send in US dollars.
+            .with_billing_currency(antirelou_core::Currency::USD);
         VonageTransport::new(config).unwrap()
     }
     fn send_route(&self) -> (Method, String) {
@@ -53,7 +56,7 @@ impl TransportHarness for Vonage {
         Some(match scenario {
             Scenario::Accepted { id, price } => one_message(json!({
                 "to": "33612345678", "message-id": id, "status": "0",
-                "remaining-balance": "15.5", "message-price": price.to_string(), "network": "20801"
+                "remaining-balance": "15.5", "message-price": price.amount.to_string(), "network": "20801"
             })),
             Scenario::AcceptedWithoutId => one_message(json!({"to": "33612345678", "status": "0"})),
             Scenario::RateLimited => Canned::json(429, json!({"error-text": "Throttled"})),

@@ -23,7 +23,7 @@ fn exercise_params(p: &Params) {
     let _ = webhook::parse_inbound_sms(p, b"k");
     let _ = webhook::parse_answer(p);
     let _ = webhook::parse_event(p);
-    let _ = webhook::parse_delivery_receipt(p);
+    let _ = webhook::parse_delivery_receipt(p, Some(antirelou_core::Currency::EUR));
     for m in methods() {
         let s = SmsSigner::new("secret", m).skip_empty_values(true);
         let _ = s.verify(p.iter(), Timestamp::from_secs(1_700_000_000));

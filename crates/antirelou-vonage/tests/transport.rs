@@ -42,7 +42,8 @@ async fn setup(auth: VonageAuth, callback: Option<&str>) -> (FakeVonage, VonageT
     .await;
     let mut cfg = VonageConfig::new("abcd1234", auth)
         .with_api_base(fake.base_url())
-        .with_timeout(Duration::from_secs(5));
+        .with_timeout(Duration::from_secs(5))
+        .with_billing_currency(antirelou_core::Currency::EUR);
     if let Some(cb) = callback {
         cfg = cfg.with_callback(url::Url::parse(cb).unwrap());
     }
@@ -72,7 +73,13 @@ async fn french_ucs2_lesson_goes_out_as_unicode_with_secret() {
     assert_eq!(got.get("client-ref"), Some("r42-a1"));
     assert_eq!(got.get("callback"), Some("https://example.org/vonage/dlr"));
     assert_eq!(receipt.segments, 5);
-    assert_eq!(receipt.price, Some(Money::from_micros(5 * 33_300)));
+    assert_eq!(
+        receipt.price,
+        Some(antirelou_core::Price::new(
+            Money::from_micros(5 * 33_300),
+            antirelou_core::Currency::EUR
+        ))
+    );
     assert_eq!(receipt.provider_id, "0C000000217B7F03");
 }
 
@@ -186,7 +193,13 @@ async fn partial_failure_is_sent_with_the_accepted_parts() {
     let r = sender.send(&sms(GSM_TEXT, "r")).await.unwrap();
     assert_eq!(r.provider_id, "0C000000217B7F02");
     assert_eq!(r.segments, 1);
-    assert_eq!(r.price, Some(Money::from_micros(33_300)));
+    assert_eq!(
+        r.price,
+        Some(antirelou_core::Price::new(
+            Money::from_micros(33_300),
+            antirelou_core::Currency::EUR
+        ))
+    );
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ fn signed_hooks(rec: &Arc<Recorder>, method: SignatureMethod) -> VonageWebhooks 
         .sms_signer(SmsSigner::new(SIG_SECRET, method))
         .voice_jwt(JwtVerifier::new(JWT_SECRET))
         .clock(clock())
+        .billing_currency(antirelou_core::Currency::EUR)
         .build()
         .unwrap()
 }
@@ -371,7 +372,13 @@ async fn signed_delivery_receipt_updates_state_and_price() {
     let got = rec.reports.lock().unwrap()[0].clone();
     assert_eq!(got.message_id, "0C000000217B7F02");
     assert_eq!(got.state, DeliveryState::Delivered);
-    assert_eq!(got.price, Some(Money::from_micros(33_300)));
+    assert_eq!(
+        got.price,
+        Some(antirelou_core::Price::new(
+            Money::from_micros(33_300),
+            antirelou_core::Currency::EUR
+        ))
+    );
     assert_eq!(got.error_code, None);
 
     // Failed with an error code, unsigned, on an unsigned-accepting adapter (GET).

@@ -52,7 +52,7 @@ pub async fn transport_accepts<S: SmsTransport + ?Sized>(
     );
     if let Some(price) = receipt.price {
         assert!(
-            price >= Money::ZERO,
+            price.amount >= Money::ZERO,
             "conformance::transport_accepts: the price must be money spent (>= 0), got {price}"
         );
     }

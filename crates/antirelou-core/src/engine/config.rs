@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::currency::CurrencyRates;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::store::SpendCaps;
@@ -41,6 +42,12 @@ pub struct EngineConfig {
     /// The price of one outbound segment, used to reserve spend before a send (default
     /// €0.07627, the French price of 2017).
     pub price_per_segment: Money,
+    /// The ledger's currency (the caps', `price_per_segment`'s) and the fixed rate of every
+    /// other currency a provider bills in (default: the euro, no other). Every provider price
+    /// is converted with it before it reaches the ledger; a price in a currency without a rate
+    /// is not counted 1:1 but dropped, counted `price.unknown_currency`, and the reserved
+    /// estimate kept.
+    pub currency: CurrencyRates,
     /// First retry delay after a transient error (default 30 s); it doubles with each attempt.
     pub backoff_base: Duration,
     /// Longest retry delay (default 30 min).
@@ -96,6 +103,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             caps: SpendCaps::default(),
             price_per_segment: Money::from_micros(76_270),
+            currency: CurrencyRates::default(),
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(30 * 60),
             backoff_jitter: 0.2,

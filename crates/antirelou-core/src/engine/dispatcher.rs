@@ -717,6 +717,7 @@ impl Dispatcher {
                 return self.fail(c, now, e).await;
             }
         };
+        let price = inner.ledger_price(receipt.price).await;
         let lease_lost = match store.complete(token, &receipt.provider_id, now).await {
             Ok(()) => false,
             Err(Error::LeaseLost { .. }) => {
@@ -731,15 +732,13 @@ impl Dispatcher {
             }
             Err(e) => {
                 // The money is spent whatever the store says.
-                let _ = store
-                    .settle(reservation, receipt.price.unwrap_or(estimate))
-                    .await;
+                let _ = store.settle(reservation, price.unwrap_or(estimate)).await;
                 return Err(e);
             }
         };
-        let actual = receipt.price.unwrap_or(estimate);
+        let actual = price.unwrap_or(estimate);
         store.settle(reservation, actual).await?;
-        inner.remember_price(&receipt, estimate, calling_code);
+        inner.remember_price(&receipt, price, estimate, calling_code);
         inner.count_sent(c.kind, actual).await;
         if short_form {
             inner.count("lesson.short_form", 1).await;
@@ -1013,15 +1012,17 @@ impl Inner {
             .await;
     }
 
-    /// After a send: learn the destination's real price from the receipt, or keep the estimate
-    /// until a delivery report brings the price (shared by a send and a recovered send).
+    /// After a send: learn the destination's real price from the receipt's (`price`, already in
+    /// the ledger's currency), or keep the estimate until a delivery report brings the price
+    /// (shared by a send and a recovered send).
     pub(super) fn remember_price(
         &self,
         receipt: &crate::transport::SendReceipt,
+        price: Option<crate::money::Money>,
         estimate: crate::money::Money,
         calling_code: u16,
     ) {
-        match receipt.price {
+        match price {
             Some(price) => self.prices.observe(calling_code, price, receipt.segments),
             None => self.estimates.lock().insert(
                 receipt.provider_id.clone(),

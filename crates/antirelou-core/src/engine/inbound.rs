@@ -600,7 +600,8 @@ impl InboundHandler for Engine {
         // A send settled at our estimate (the provider gave no price then) is corrected by the
         // real price when it comes. Sends settled at a known price, and estimates this process
         // no longer remembers, are left as they are.
-        if let Some(price) = report.price {
+        // A price in a currency without a rate is counted and dropped: the estimate stays.
+        if let Some(price) = inner.ledger_price(report.price).await {
             let estimate = inner.estimates.lock().take(&report.message_id);
             if let Some(estimate) = estimate {
                 inner

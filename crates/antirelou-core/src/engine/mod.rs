@@ -81,8 +81,9 @@
 //!   `optout.reported` (an opt-out learnt from a delivery report, also counted in
 //!   `optout.recorded`), `optin.recorded`, `replies.cancelled`, `send.transient`, `send.failed`,
 //!   `send.lease_lost`, `budget.deferred`, `deferred.<reason>`, `lesson.short_form`,
-//!   `spend.micros`, `delivery.reports`, `delivery.failed` and
-//!   `drop.<reason>` for every [`Reason`](crate::policy::Reason).
+//!   `spend.micros`, `delivery.reports`, `delivery.failed`, `price.unknown_currency` (a
+//!   provider price in a currency without a rate in [`EngineConfig::currency`]: not counted, the
+//!   estimate kept) and `drop.<reason>` for every [`Reason`](crate::policy::Reason).
 //!
 //! # Building an engine
 //!
@@ -373,6 +374,27 @@ impl Inner {
         if let Err(e) = self.store.incr(name, by).await {
             tracing::warn!(counter = name, error = %e, "counter not stored");
         }
+    }
+
+    /// A provider's price in the ledger's currency ([`EngineConfig::currency`]). A price in a
+    /// currency without a rate is never taken 1:1: it is counted `price.unknown_currency`,
+    /// logged, and `None` returned, so that the caller keeps its estimate.
+    pub(crate) async fn ledger_price(
+        &self,
+        price: Option<crate::currency::Price>,
+    ) -> Option<crate::money::Money> {
+        let price = price?;
+        let converted = self.config.currency.to_ledger(price);
+        if converted.is_none() {
+            self.count("price.unknown_currency", 1).await;
+            tracing::warn!(
+                currency = %price.currency,
+                ledger = %self.config.currency.ledger(),
+                "a provider price in a currency without a rate: the estimate is kept; add its \
+                 rate to the configuration"
+            );
+        }
+        converted
     }
 }
 

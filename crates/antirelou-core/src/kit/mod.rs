@@ -13,6 +13,7 @@
 //! | [`xml`] | [`XmlWriter`]: a small XML writer with proven escaping, for TwiML-like dialects |
 //! | [`voices`] | [`VoiceTable`]: which voice speaks each locale |
 //! | [`voice_xml`] | [`render_voice_xml`]: the one renderer of a voice script as TwiML-like XML, for a dialect described by an [`XmlDialect`] |
+//! | [`config`] | reading an adapter's configuration section: secrets from the file or the environment, placeholders refused, URLs, paces, currencies, errors naming the dotted key ([`config::KeyError`]) |
 //!
 //! Phone numbers in provider texts are masked by one rule, [`crate::phone::mask_numbers`],
 //! which the kit's helpers apply and which the engine applies too.
@@ -25,6 +26,7 @@
 pub mod caller;
 pub mod classify;
 pub mod client;
+pub mod config;
 pub mod params;
 pub mod request;
 pub mod response;

@@ -14,16 +14,22 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{InboundHandler, ProviderId, SmsTransport};
+use antirelou_core::kit::config::{KeyError, SectionContext};
+use antirelou_core::{Currency, InboundHandler, ProviderId, SmsTransport};
 use axum::Router;
 use url::Url;
 
 use crate::app::ServerError;
 use crate::config::ConfigError;
 
+pub use antirelou_twilio::section::{ENV_AUTH_TOKEN as ENV_TWILIO_AUTH_TOKEN, TwilioSettings};
+pub use antirelou_vonage::section::{
+    ENV_API_SECRET as ENV_VONAGE_API_SECRET, ENV_SIGNATURE_SECRET as ENV_VONAGE_SIGNATURE_SECRET,
+    VonageSettings,
+};
 pub use telnyx::{TELNYX, TelnyxProvider};
-pub use twilio::{ENV_TWILIO_AUTH_TOKEN, TWILIO, TwilioSettings};
-pub use vonage::{ENV_VONAGE_API_SECRET, ENV_VONAGE_SIGNATURE_SECRET, VONAGE, VonageSettings};
+pub use twilio::TWILIO;
+pub use vonage::VONAGE;
 
 /// Every adapter the server can load, in the order their routes are mounted.
 pub static REGISTRY: [&dyn AdapterFactory; 3] = [&TWILIO, &VONAGE, &TELNYX];
@@ -42,15 +48,6 @@ pub fn known_names() -> String {
         .join(", ")
 }
 
-/// What an adapter reads its section with.
-#[allow(missing_debug_implementations)]
-pub struct SectionContext<'a> {
-    /// Looks environment variables up (secrets there fill or override the file's).
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// Where a bad secret is reported, so that every bad secret is reported at once.
-    pub problems: &'a mut Vec<ConfigError>,
-}
-
 /// One adapter as the server knows it before reading the configuration.
 pub trait AdapterFactory: Sync {
     /// The provider's identity: `provider = "{id}"` in a `[[number]]`, its routes under
@@ -62,7 +59,8 @@ pub trait AdapterFactory: Sync {
         self.id().as_str()
     }
 
-    /// Deserialise and validate its section; errors name the dotted key (`telnyx.api_key`).
+    /// Deserialise and validate its section (the adapter's own type and rules, through the
+    /// adapter kit's [`SectionContext`]); errors name the dotted key (`telnyx.api_key`).
     fn configure(
         &self,
         section: toml::Value,
@@ -87,6 +85,10 @@ pub struct Wiring<'a> {
 pub trait ConfiguredProvider: Debug + Send + Sync {
     /// The provider's identity.
     fn id(&self) -> ProviderId;
+
+    /// The currencies the account bills in (its prices'): the server refuses to start unless
+    /// each is the ledger's or has a rate in `[currency]`.
+    fn billing_currencies(&self) -> Vec<Currency>;
 
     /// The client the dispatcher sends its numbers' lessons through, and its pace.
     fn transport(
@@ -139,6 +141,15 @@ pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
         };
         ConfigError::Key { key, message }
     })
+}
+
+impl From<KeyError> for ConfigError {
+    fn from(e: KeyError) -> Self {
+        ConfigError::Key {
+            key: e.key,
+            message: e.message,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,14 +5,15 @@ use std::any::Any;
 use std::sync::Arc;
 
 use antirelou_core::engine::RatePerSecond;
-use antirelou_core::{ProviderId, SmsTransport};
+use antirelou_core::kit::config::SectionContext;
+use antirelou_core::{Currency, ProviderId, SmsTransport};
 use antirelou_telnyx::config::{API_KEY_ENV, TelnyxSection};
 use antirelou_telnyx::{TelnyxConfig, TelnyxError, TelnyxTransport, TelnyxWebhooks};
 use axum::Router;
 
-use super::{AdapterFactory, ConfiguredProvider, SectionContext, Wiring, deserialize};
+use super::{AdapterFactory, ConfiguredProvider, Wiring, deserialize};
 use crate::app::ServerError;
-use crate::config::{ConfigError, placeholder};
+use crate::config::ConfigError;
 
 /// The Telnyx adapter in the registry.
 #[derive(Debug)]
@@ -34,7 +35,7 @@ const KEYS: [&str; 6] = [
     "public_key",
     "api_base",
     "messaging_profile_id",
-    "ledger_currency",
+    "billing_currency",
     "timeout",
 ];
 
@@ -73,7 +74,7 @@ impl AdapterFactory for TelnyxFactory {
             String::new()
         };
         let config = section.resolve(env_key).map_err(config_error)?;
-        if let Some(why) = placeholder(&config.api_key) {
+        if let Some(why) = cx.placeholder_reason(&config.api_key) {
             return Err(ConfigError::Key {
                 key: "telnyx.api_key".into(),
                 message: format!(
@@ -89,6 +90,10 @@ impl AdapterFactory for TelnyxFactory {
 impl ConfiguredProvider for TelnyxProvider {
     fn id(&self) -> ProviderId {
         antirelou_telnyx::PROVIDER
+    }
+
+    fn billing_currencies(&self) -> Vec<Currency> {
+        vec![self.config.billing_currency]
     }
 
     fn transport(

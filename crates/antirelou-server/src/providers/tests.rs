@@ -13,6 +13,8 @@ hash_secret = "0123456789abcdef0123456789abcdef"
 sqlite = "antirelou.db"
 [admin]
 token = "admin-token-0123456789"
+[currency]
+rates = { USD = 0.92 }
 "#;
 
 const TELNYX: &str = r#"
@@ -143,4 +145,25 @@ fn the_examples_telnyx_section_is_refused_as_it_stands() {
     );
     let e = err(&format!("{BASE}{section}{TELNYX_NUMBER}"));
     assert!(e.starts_with("telnyx.api_key: "), "{e}");
+}
+
+/// Telnyx bills in US dollars unless told otherwise: a euro ledger needs the rate, or the
+/// account's real currency.
+#[test]
+fn telnyx_billing_currency_needs_a_rate() {
+    let no_rates = BASE.replace("[currency]\nrates = { USD = 0.92 }\n", "");
+    let e = err(&format!("{no_rates}{TELNYX}{TELNYX_NUMBER}"));
+    assert!(
+        e.starts_with("currency.rates: [telnyx] bills in USD"),
+        "{e}"
+    );
+    let eur = TELNYX.replace("[telnyx]\n", "[telnyx]\nbilling_currency = \"EUR\"\n");
+    let c = Config::from_toml(&format!("{no_rates}{eur}{TELNYX_NUMBER}"), no_env).unwrap();
+    assert_eq!(
+        c.providers[0].billing_currencies(),
+        [antirelou_core::Currency::EUR]
+    );
+    let bad = TELNYX.replace("[telnyx]\n", "[telnyx]\nbilling_currency = \"euro\"\n");
+    let e = err(&format!("{BASE}{bad}{TELNYX_NUMBER}"));
+    assert!(e.starts_with("telnyx.billing_currency: "), "{e}");
 }

@@ -199,6 +199,8 @@ delay = "{delay}"
 daily_cap_eur = 20.0
 monthly_cap_eur = 300.0
 price_per_segment_eur = 0.07627
+[currency]
+rates = {{ USD = 0.92 }}
 [admin]
 token = "{ADMIN_TOKEN}"
 [twilio]
@@ -211,6 +213,7 @@ api_secret = "{VONAGE_SECRET}"
 signature_secret = "{VONAGE_SIG_SECRET}"
 signature_method = "md5hash"
 api_base = "{api_base}"
+billing_currency = "EUR"
 [dispatcher]
 poll_interval = "100ms"
 lease = "5s"

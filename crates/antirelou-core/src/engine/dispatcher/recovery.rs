@@ -65,10 +65,11 @@ impl Dispatcher {
         };
         // The earlier attempt's reservation may still be counted (a crash) or was released (a
         // send reported as failed): count the cost again, erring on the side of spending less.
-        let cost = receipt.price.unwrap_or(estimate);
+        let price = inner.ledger_price(receipt.price).await;
+        let cost = price.unwrap_or(estimate);
         SpendLedger::record(&*inner.store, cost, now).await?;
         let calling_code = c.recipient.calling_code();
-        inner.remember_price(&receipt, estimate, calling_code);
+        inner.remember_price(&receipt, price, estimate, calling_code);
         inner.count("send.recovered", 1).await;
         inner.count_sent(c.kind, cost).await;
         tracing::info!(reply = c.token.id, attempt = c.token.attempt, to = %c.recipient.masked(),

@@ -7,6 +7,7 @@ use http::Method;
 
 use super::digits;
 use crate::conformance::sample_sms;
+use crate::currency::{Currency, Price};
 use crate::error::Error;
 use crate::kit::fake_provider::{Canned, FakeProvider, Recorded};
 use crate::money::Money;
@@ -20,8 +21,10 @@ pub enum Scenario {
     Accepted {
         /// The provider's message id.
         id: String,
-        /// The price (positive: money spent).
-        price: Money,
+        /// The price (positive: money spent) and its currency, which the harness spells as its
+        /// provider does (or, for a provider that names no currency, configures its transport
+        /// to bill in).
+        price: Price,
     },
     /// A `2xx` that carries no message id.
     AcceptedWithoutId,
@@ -210,7 +213,7 @@ pub async fn run_transport_suite<H: TransportHarness>(harness: &H) {
         run.sms.to().e164()
     );
 
-    let price = Money::from_micros(76_200);
+    let price = Price::new(Money::from_micros(76_200), Currency::USD);
     let answer = run.answer(&Scenario::Accepted {
         id: "conf-msg-1".into(),
         price,
