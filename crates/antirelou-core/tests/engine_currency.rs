@@ -6,9 +6,7 @@
 mod engine_support;
 
 use antirelou_core::currency::{Currency, CurrencyRates, Price, Rate};
-use antirelou_core::engine::EngineConfig;
 use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
-use antirelou_core::store::SpendCaps;
 use antirelou_core::stub::StubTransport;
 use antirelou_core::{InboundHandler, Money};
 use engine_support::*;
@@ -24,31 +22,13 @@ fn eur_ledger_with_usd_at_0_80() -> CurrencyRates {
 }
 
 fn capped(daily: Money, stub: StubTransport, claim_batch: usize) -> Harness {
-    Setup {
-        config: EngineConfig {
-            caps: SpendCaps {
-                daily: Some(daily),
-                monthly: None,
-            },
-            price_per_segment: CONFIGURED,
-            currency: eur_ledger_with_usd_at_0_80(),
-            claim_batch,
-            ..exact_config()
-        },
+    engine_support::capped(
+        daily,
+        CONFIGURED,
         stub,
-        ..Setup::default()
-    }
-    .build()
-}
-
-async fn ten_texts(h: &Harness) {
-    for i in 0..10 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+        claim_batch,
+        eur_ledger_with_usd_at_0_80(),
+    )
 }
 
 #[tokio::test]

@@ -5,41 +5,22 @@
 
 mod engine_support;
 
-use antirelou_core::engine::EngineConfig;
 use antirelou_core::event::{DeliveryReport, DeliveryState, ProviderId};
-use antirelou_core::store::SpendCaps;
 use antirelou_core::stub::StubTransport;
-use antirelou_core::{InboundHandler, Money};
+use antirelou_core::{CurrencyRates, InboundHandler, Money};
 use engine_support::*;
 
 const CONFIGURED: Money = Money::from_micros(76_270);
 const BILLED: Money = Money::from_micros(200_000);
 
 fn capped(daily: Money, stub: StubTransport, claim_batch: usize) -> Harness {
-    Setup {
-        config: EngineConfig {
-            caps: SpendCaps {
-                daily: Some(daily),
-                monthly: None,
-            },
-            price_per_segment: CONFIGURED,
-            claim_batch,
-            ..exact_config()
-        },
+    engine_support::capped(
+        daily,
+        CONFIGURED,
         stub,
-        ..Setup::default()
-    }
-    .build()
-}
-
-async fn ten_texts(h: &Harness) {
-    for i in 0..10 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+        claim_batch,
+        CurrencyRates::default(),
+    )
 }
 
 #[tokio::test]

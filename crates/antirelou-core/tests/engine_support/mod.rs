@@ -242,3 +242,42 @@ impl antirelou_core::Clock for TokioClock {
         self.base.add(self.start.elapsed())
     }
 }
+
+/// An engine whose ledger has a daily cap `daily` and the configured price `price_per_segment`,
+/// sending through `stub`, claiming `claim_batch` replies a tick, converting prices with
+/// `currency`.
+pub fn capped(
+    daily: antirelou_core::Money,
+    price_per_segment: antirelou_core::Money,
+    stub: StubTransport,
+    claim_batch: usize,
+    currency: antirelou_core::CurrencyRates,
+) -> Harness {
+    Setup {
+        config: EngineConfig {
+            caps: antirelou_core::store::SpendCaps {
+                daily: Some(daily),
+                monthly: None,
+            },
+            price_per_segment,
+            currency,
+            claim_batch,
+            ..exact_config()
+        },
+        stub,
+        ..Setup::default()
+    }
+    .build()
+}
+
+/// Ten men text once each; the clock then moves past their lessons' delay.
+pub async fn ten_texts(h: &Harness) {
+    use antirelou_core::InboundHandler as _;
+    for i in 0..10 {
+        h.engine
+            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
+            .await
+            .unwrap();
+    }
+    h.clock.advance(HOUR);
+}
