@@ -29,13 +29,7 @@ async fn the_daily_cap_defers_texts_while_calls_still_get_the_lesson() {
         ..Setup::default()
     }
     .build();
-    for i in 0..3 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+    men_text_then_an_hour(&h, 3).await;
     let r = h.dispatcher.tick().await.unwrap();
     assert_eq!((r.sent, r.budget_deferred), (2, 1));
     assert_eq!(h.stub.sent_count(), 2);

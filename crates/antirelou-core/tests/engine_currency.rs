@@ -36,7 +36,7 @@ async fn a_usd_receipt_is_converted_before_the_cap() {
     let cap = Money::from_micros(950_000);
     let stub = StubTransport::new().with_price(Price::new(BILLED_USD, Currency::USD));
     let h = capped(cap, stub, 16);
-    ten_texts(&h).await;
+    men_text_then_an_hour(&h, 10).await;
     h.dispatcher.tick().await.unwrap();
     h.dispatcher.tick().await.unwrap();
     // 0.20 EUR a send: four go (0.80), a fifth would make 1.00. Taken 1:1 (0.25), three would.
@@ -82,7 +82,7 @@ async fn a_price_in_a_currency_without_a_rate_keeps_the_estimate_and_is_counted(
     let cap = Money::from_micros(100_000_000);
     let stub = StubTransport::new().with_price(Price::new(BILLED_USD, Currency::GBP));
     let h = capped(cap, stub, 16);
-    ten_texts(&h).await;
+    men_text_then_an_hour(&h, 10).await;
     h.dispatcher.tick().await.unwrap();
     let sent = h.stub.sent_count();
     assert!(sent >= 1);

@@ -240,30 +240,29 @@ fn long_lessons() -> antirelou_core::catalogue::Catalogue {
 
 const SEGMENT: Money = Money::from_micros(76_270);
 
-#[tokio::test]
-async fn when_the_full_form_does_not_fit_the_short_form_goes_and_costs_one_segment() {
-    // Room for three segments a day: one full lesson (two), then only the short form fits.
-    let config = EngineConfig {
-        caps: SpendCaps {
-            daily: Some(SEGMENT * 3),
-            monthly: None,
+/// An engine with two-segment lessons, a daily cap of `daily` and the short form above
+/// `short_form_above` of it.
+fn long_lessons_capped(daily: Money, short_form_above: f64) -> Harness {
+    Setup {
+        config: EngineConfig {
+            caps: SpendCaps {
+                daily: Some(daily),
+                monthly: None,
+            },
+            short_form_above,
+            ..exact_config()
         },
-        short_form_above: 1.0,
-        ..exact_config()
-    };
-    let h = Setup {
-        config,
         catalogue: long_lessons(),
         ..Setup::default()
     }
-    .build();
-    for i in 0..3 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+    .build()
+}
+
+#[tokio::test]
+async fn when_the_full_form_does_not_fit_the_short_form_goes_and_costs_one_segment() {
+    // Room for three segments a day: one full lesson (two), then only the short form fits.
+    let h = long_lessons_capped(SEGMENT * 3, 1.0);
+    men_text_then_an_hour(&h, 3).await;
     let r = h.dispatcher.tick().await.unwrap();
     assert_eq!((r.sent, r.deferred), (2, 1));
     let sent = h.stub.sent();
@@ -279,27 +278,8 @@ async fn when_the_full_form_does_not_fit_the_short_form_goes_and_costs_one_segme
 async fn above_the_configured_share_of_the_cap_lessons_go_out_short() {
     // Cap of ten segments, short form above 30 %: two full lessons (four segments, 40 %), then
     // short ones.
-    let config = EngineConfig {
-        caps: SpendCaps {
-            daily: Some(SEGMENT * 10),
-            monthly: None,
-        },
-        short_form_above: 0.3,
-        ..exact_config()
-    };
-    let h = Setup {
-        config,
-        catalogue: long_lessons(),
-        ..Setup::default()
-    }
-    .build();
-    for i in 0..4 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+    let h = long_lessons_capped(SEGMENT * 10, 0.3);
+    men_text_then_an_hour(&h, 4).await;
     assert_eq!(h.dispatcher.tick().await.unwrap().sent, 4);
     let bodies: Vec<String> = h.stub.sent().into_iter().map(|m| m.body).collect();
     assert_eq!(bodies[2], LESSON_SHORT);

@@ -150,13 +150,7 @@ async fn graceful_shutdown_finishes_in_flight_sends_and_releases_the_rest() {
         ..Setup::default()
     }
     .build();
-    for i in 0..10 {
-        h.engine
-            .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
-            .await
-            .unwrap();
-    }
-    h.clock.advance(HOUR);
+    men_text_then_an_hour(&h, 10).await;
     let d = h.engine.dispatcher(Transports::new().with(
         ProviderId::from_static("twilio"),
         Arc::new(slow.clone()),

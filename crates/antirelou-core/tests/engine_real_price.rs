@@ -35,7 +35,7 @@ async fn priced_receipts_keep_the_real_bill_under_the_cap() {
         )),
         16,
     );
-    ten_texts(&h).await;
+    men_text_then_an_hour(&h, 10).await;
     h.dispatcher.tick().await.unwrap();
     let real_bill = BILLED * h.stub.sent_count() as u32;
     assert!(
@@ -55,7 +55,7 @@ async fn prices_from_delivery_reports_keep_the_real_bill_under_the_cap() {
     // Twilio gives the price later, in a status callback.
     let cap = Money::from_micros(950_000);
     let h = capped(cap, StubTransport::new(), 1);
-    ten_texts(&h).await;
+    men_text_then_an_hour(&h, 10).await;
     let mut reported = 0;
     for _ in 0..20 {
         h.dispatcher.tick().await.unwrap();
@@ -99,7 +99,7 @@ async fn the_only_overrun_is_a_send_reserved_before_its_price_was_seen() {
         )),
         16,
     );
-    ten_texts(&h).await;
+    men_text_then_an_hour(&h, 10).await;
     h.dispatcher.tick().await.unwrap();
     assert_eq!(h.stub.sent_count(), 1);
     let real_bill = BILLED;

@@ -270,10 +270,10 @@ pub fn capped(
     .build()
 }
 
-/// Ten men text once each; the clock then moves past their lessons' delay.
-pub async fn ten_texts(h: &Harness) {
+/// `n` men (`mobile(0..n)`) text once each; the clock then moves past their lessons' delay.
+pub async fn men_text_then_an_hour(h: &Harness, n: u32) {
     use antirelou_core::InboundHandler as _;
-    for i in 0..10 {
+    for i in 0..n {
         h.engine
             .handle_sms(sms(&format!("SM{i}"), &mobile(i), "hi"))
             .await
