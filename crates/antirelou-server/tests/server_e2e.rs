@@ -49,9 +49,7 @@ async fn one_lesson_per_sender_after_the_delay_through_both_providers() {
     // A second man, once.
     let bob = "+33698765432";
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SM0004", bob, "coucou", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SM0004", bob, "coucou").await,
         200
     );
     // Vonage: a third man texts twice, one delivery duplicated.
@@ -204,37 +202,27 @@ async fn stop_stops() {
     // He texts, then STOP before the lesson leaves: nothing is sent.
     let dan = "+33622334455";
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SM10", dan, "salut", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SM10", dan, "salut").await,
         200
     );
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SM11", dan, "STOP", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SM11", dan, "STOP").await,
         200
     );
     // Another says Arrêt first, then texts again: nothing either.
     let eve = "+33633445566";
     assert_eq!(
-        post_vonage_sms(&c, &server.base, "0D1", eve, "Arrêt", false)
-            .await
-            .status(),
+        vonage_texts(&c, &server.base, "0D1", eve, "Arrêt").await,
         204
     );
     assert_eq!(
-        post_vonage_sms(&c, &server.base, "0D2", eve, "t'es où", false)
-            .await
-            .status(),
+        vonage_texts(&c, &server.base, "0D2", eve, "t'es où").await,
         204
     );
     // A third man, as a control, gets his lesson.
     let fred = "+33644556677";
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SM12", fred, "hello", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SM12", fred, "hello").await,
         200
     );
 
@@ -309,9 +297,7 @@ async fn sigterm_lets_pending_replies_survive_for_the_next_run() {
     let mut server = ServerProcess::start(dir.path(), &cfg, port).await;
     let c = client();
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SMT1", "+33612121212", "yo", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SMT1", "+33612121212", "yo").await,
         200
     );
     let status = server
@@ -370,18 +356,8 @@ async fn admin_pause_resume_blocklist_metrics() {
     )
     .await;
     assert_eq!(status, 200, "{r}");
-    assert_eq!(
-        post_twilio_sms(&c, b, "SMP1", "+33612345670", "hi", None)
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        post_vonage_sms(&c, b, "0P1", "+33612345671", "hi", false)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(twilio_texts(&c, b, "SMP1", "+33612345670", "hi").await, 200);
+    assert_eq!(vonage_texts(&c, b, "0P1", "+33612345671", "hi").await, 204);
     let (_, stats) = admin(&c, Method::GET, b, "/admin/stats", None).await;
     assert_eq!(stats["drops"]["number_paused"], 1);
     assert_eq!(stats["numbers"]["paused"], 1);
@@ -425,12 +401,7 @@ async fn admin_pause_resume_blocklist_metrics() {
     let entries = list["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["pattern"], "+33655");
-    assert_eq!(
-        post_twilio_sms(&c, b, "SMB1", "+33655123456", "hi", None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(twilio_texts(&c, b, "SMB1", "+33655123456", "hi").await, 200);
     let (_, stats) = admin(&c, Method::GET, b, "/admin/stats", None).await;
     assert_eq!(stats["drops"]["blocklisted"], 1);
     let id = entries[0]["id"].as_str().unwrap().to_owned();
@@ -553,9 +524,7 @@ async fn a_pause_survives_sigkill_and_restart() {
     assert!(paused.contains(&"paused".to_owned()) && paused.contains(&"active".to_owned()));
     // Texts to the paused number are still dropped after the restart.
     assert_eq!(
-        post_twilio_sms(&c, &server.base, "SMK1", "+33612345672", "hi", None)
-            .await
-            .status(),
+        twilio_texts(&c, &server.base, "SMK1", "+33612345672", "hi").await,
         200
     );
     let (_, stats) = admin(&c, Method::GET, &server.base, "/admin/stats", None).await;

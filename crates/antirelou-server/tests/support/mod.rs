@@ -380,6 +380,34 @@ pub async fn post_twilio_sms(
         .unwrap()
 }
 
+/// Post a correctly signed Twilio SMS webhook; the answer's status.
+pub async fn twilio_texts(
+    client: &reqwest::Client,
+    base: &str,
+    message_sid: &str,
+    from: &str,
+    body: &str,
+) -> u16 {
+    post_twilio_sms(client, base, message_sid, from, body, None)
+        .await
+        .status()
+        .as_u16()
+}
+
+/// Post a correctly signed Vonage SMS webhook; the answer's status.
+pub async fn vonage_texts(
+    client: &reqwest::Client,
+    base: &str,
+    message_id: &str,
+    from: &str,
+    text: &str,
+) -> u16 {
+    post_vonage_sms(client, base, message_id, from, text, false)
+        .await
+        .status()
+        .as_u16()
+}
+
 /// Post a signed Vonage inbound SMS webhook (form POST); `tamper` breaks the signature.
 pub async fn post_vonage_sms(
     client: &reqwest::Client,
