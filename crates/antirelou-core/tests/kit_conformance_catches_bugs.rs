@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use antirelou_core::event::{DeliveryReport, DeliveryState, InboundSms};
 use antirelou_core::kit::conformance::{
-    ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
-    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    ExpectedAuth, HeardStep, SampleInbound, Scenario, TransportHarness, VoiceCapabilities,
+    VoiceHarness, WebhookHarness, WebhookKind, XmlDialect, read_back_xml, run_transport_suite,
+    run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::kit::{self, Rejection, XmlWriter};
@@ -498,11 +498,7 @@ impl VoiceHarness for AcmeVoice {
         read_back_xml(rendered, &XmlDialect::TWIML)
     }
     fn capabilities(&self) -> VoiceCapabilities {
-        VoiceCapabilities {
-            ring: RingRendering::LeadingPause,
-            reject: RejectRendering::Element,
-            hangup: HangupRendering::Element,
-        }
+        VoiceCapabilities::XML_ELEMENTS
     }
 }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use antirelou_core::InboundHandler;
 use antirelou_core::kit::conformance::{
-    ExpectedAuth, HangupRendering, HeardStep, RejectRendering, RingRendering, SampleInbound,
-    Scenario, TransportHarness, VoiceCapabilities, VoiceHarness, WebhookHarness, WebhookKind,
-    XmlDialect, read_back_xml, run_transport_suite, run_voice_suite, run_webhook_suite,
+    ExpectedAuth, HeardStep, SampleInbound, Scenario, TransportHarness, VoiceCapabilities,
+    VoiceHarness, WebhookHarness, WebhookKind, XmlDialect, read_back_xml, run_transport_suite,
+    run_voice_suite, run_webhook_suite,
 };
 use antirelou_core::kit::fake_provider::Canned;
 use antirelou_core::voice::VoiceScript;
@@ -136,13 +136,7 @@ fn post(kind: WebhookKind, body: String, token: Option<&str>) -> http::Request<B
 
 #[async_trait]
 impl WebhookHarness for Twilio {
-    fn kinds(&self) -> Vec<WebhookKind> {
-        vec![
-            WebhookKind::InboundSms,
-            WebhookKind::DeliveryReport,
-            WebhookKind::Call,
-        ]
-    }
+    // Every kind: the default `kinds`.
     async fn call(
         &self,
         kind: WebhookKind,
@@ -197,11 +191,7 @@ impl VoiceHarness for Twilio {
         read_back_xml(rendered, &XmlDialect::TWIML)
     }
     fn capabilities(&self) -> VoiceCapabilities {
-        VoiceCapabilities {
-            ring: RingRendering::LeadingPause,
-            reject: RejectRendering::Element,
-            hangup: HangupRendering::Element,
-        }
+        VoiceCapabilities::XML_ELEMENTS
     }
 }
 

@@ -74,6 +74,16 @@ pub struct VoiceCapabilities {
     pub hangup: HangupRendering,
 }
 
+impl VoiceCapabilities {
+    /// What the TwiML-like dialects of [`render_voice_xml`](crate::kit::voice_xml::render_voice_xml)
+    /// express: ringing as a leading pause, a reject element, a hangup element (TwiML, TeXML).
+    pub const XML_ELEMENTS: VoiceCapabilities = VoiceCapabilities {
+        ring: RingRendering::LeadingPause,
+        reject: RejectRendering::Element,
+        hangup: HangupRendering::Element,
+    };
+}
+
 /// What the voice suite needs to know of an adapter.
 pub trait VoiceHarness {
     /// Render `script` as the adapter answers a call with it.

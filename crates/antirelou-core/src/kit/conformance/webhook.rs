@@ -27,6 +27,13 @@ pub enum WebhookKind {
 }
 
 impl WebhookKind {
+    /// Every kind: what [`WebhookHarness::kinds`] answers unless an adapter overrides it.
+    pub const ALL: [WebhookKind; 3] = [
+        WebhookKind::InboundSms,
+        WebhookKind::DeliveryReport,
+        WebhookKind::Call,
+    ];
+
     /// What the suite calls it in its messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -61,8 +68,11 @@ pub struct SampleInbound {
 #[async_trait]
 pub trait WebhookHarness: Send + Sync {
     /// Every webhook the adapter exposes that hands the engine an event (the suite refuses a
-    /// list without [`WebhookKind::InboundSms`]).
-    fn kinds(&self) -> Vec<WebhookKind>;
+    /// list without [`WebhookKind::InboundSms`]). By default all of [`WebhookKind::ALL`], so
+    /// that a webhook is checked unless its adapter says it has none of that kind.
+    fn kinds(&self) -> Vec<WebhookKind> {
+        WebhookKind::ALL.to_vec()
+    }
 
     /// Deliver `req` to the adapter's `kind` webhook, with `handler` behind it (the adapter's
     /// plain function or `tower::Service` over `http::Request<Bytes>`), and return its answer.
