@@ -227,6 +227,12 @@ fn sign(secret: &str, body: &[u8]) -> String {
 
 static DELIVERIES: AtomicU32 = AtomicU32::new(0);
 
+/// Whether `hook` carries Acme's signature of its body.
+fn signature_ok(hook: &kit::WebhookRequest<'_>) -> bool {
+    hook.header("x-acme-signature")
+        .is_some_and(|s| s == sign(WEBHOOK_SECRET, hook.body))
+}
+
 /// Acme's framework-free inbound SMS webhook.
 async fn acme_sms(
     bug: Bug,
@@ -234,9 +240,7 @@ async fn acme_sms(
     req: &http::Request<Bytes>,
 ) -> http::Response<Bytes> {
     let hook = kit::WebhookRequest::from_http(req);
-    let signed = hook
-        .header("x-acme-signature")
-        .is_some_and(|s| s == sign(WEBHOOK_SECRET, hook.body));
+    let signed = signature_ok(&hook);
     if !signed && bug != Bug::NoSignatureCheck {
         return kit::reject("acme", "sms", Rejection::Forbidden, &"bad signature");
     }
@@ -285,9 +289,7 @@ async fn acme_report(
     req: &http::Request<Bytes>,
 ) -> http::Response<Bytes> {
     let hook = kit::WebhookRequest::from_http(req);
-    let signed = hook
-        .header("x-acme-signature")
-        .is_some_and(|s| s == sign(WEBHOOK_SECRET, hook.body));
+    let signed = signature_ok(&hook);
     if !signed && bug != Bug::UnsignedReports {
         return kit::reject("acme", "report", Rejection::Forbidden, &"bad signature");
     }
