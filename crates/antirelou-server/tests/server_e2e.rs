@@ -10,13 +10,6 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use support::*;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_lesson_per_sender_after_the_delay_through_both_providers() {
     let dir = tempfile::tempdir().unwrap();

@@ -360,6 +360,16 @@ pub fn form_body(params: &[(String, String)]) -> String {
     s.finish()
 }
 
+/// An HTTP client for the tests, each request bounded by 10 s.
+pub fn client() -> reqwest::Client {
+    client_with_timeout(std::time::Duration::from_secs(10))
+}
+
+/// An HTTP client whose requests are bounded by `timeout`.
+pub fn client_with_timeout(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder().timeout(timeout).build().unwrap()
+}
+
 /// Post a signed (or, with `signature` overridden, badly signed) Twilio SMS webhook.
 pub async fn post_twilio_sms(
     client: &reqwest::Client,
