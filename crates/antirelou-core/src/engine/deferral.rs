@@ -26,7 +26,7 @@
 //!   pressure has lifted it is sent then; if it must wait again it asks for a place like a
 //!   newcomer, and with none free for its rank it is cancelled, counted `drop.defer_limit`. So
 //!   the store may hold, besides the bound, the lessons displaced since their last release
-//!   (they leave at it). A lesson of equal or worse rank than every held one is refused at once,
+//!   (at it each is sent, held again if a place is free for its rank, or cancelled). A lesson of equal or worse rank than every held one is refused at once,
 //!   as before: a full bound never reorders lessons of one rank.
 
 use std::collections::{BTreeSet, HashMap};
