@@ -17,7 +17,7 @@
 //!   purge, spawned by a server or stepped by the simulator;
 //! * hand-written test doubles: [`memory::InMemoryStore`], [`stub::StubTransport`], [`ManualClock`];
 //! * with the `testing` feature, the public `conformance` suite that every backend runs;
-//! * with the `adapter-kit` feature, the [`kit`] provider adapters are built on, and with
+//! * with the `adapter-kit` feature, the `kit` module provider adapters are built on, and with
 //!   `adapter-kit-testing` its fake provider server and the transport, webhook and voice suites;
 //! * with the `mock` feature, `mockall` mocks of the traits.
 //!
