@@ -120,6 +120,7 @@ impl PolicyChain {
             .then(p.origin.clone())
             .then(p.blocklist.clone())
             .then(p.prefix_flood.clone())
+            .then(p.burst.clone())
             .then(p.recent.clone())
             .then(p.copy_paste.clone())
             .then(p.flood.clone())
@@ -127,6 +128,7 @@ impl PolicyChain {
             .observe_with(p.recent.clone())
             .observe_with(p.flood.clone())
             .prefetch_with(p.prefix_flood.clone())
+            .prefetch_with(p.burst.clone())
             .prefetch_with(p.recent.clone());
         chain.defaults = Some(p);
         chain
@@ -234,13 +236,16 @@ impl PolicyChain {
 /// its concrete type.
 #[inline]
 fn check_defaults(p: &DefaultPolicies, c: &Contact, text: Option<TextFingerprint>) -> Decision {
-    std::hint::black_box(p.prefix_flood.prefetch(c) ^ p.recent.prefetch(c));
+    std::hint::black_box(p.prefix_flood.prefetch(c) ^ p.burst.prefetch(c) ^ p.recent.prefetch(c));
     let mut decision = p.origin.check(c);
     if !decision.is_deny() {
         decision = decision.and(p.blocklist.check(c));
     }
     if !decision.is_deny() {
         decision = decision.and(p.prefix_flood.check(c));
+    }
+    if !decision.is_deny() {
+        decision = decision.and(p.burst.check(c));
     }
     if !decision.is_deny() {
         decision = decision.and(p.recent.check(c));

@@ -6,7 +6,8 @@
 //!   money for), estimated with a 64-register HyperLogLog (one cache line, ~13 % error, fixed
 //!   memory whatever the flood);
 //! * `messages`: every text to the number that reached the detector, plus every text the chain
-//!   denied as [`Reason::AlreadyTaught`] (seen as a [`ChainObserver`]);
+//!   denied as [`Reason::AlreadyTaught`] or [`Reason::BurstRaid`] (repeats of senders the
+//!   detector may have counted; seen as a [`ChainObserver`]);
 //! * a `baseline`: an exponentially weighted moving average of `senders` per bucket.
 //!
 //! # When is it a flood?
@@ -487,7 +488,12 @@ impl AbusePolicy for FloodDetector {
 impl ChainObserver for FloodDetector {
     #[inline]
     fn observe(&self, c: &Contact, decision: Decision) {
-        if c.channel == Channel::Sms && decision == Decision::Deny(Reason::AlreadyTaught) {
+        if c.channel == Channel::Sms
+            && matches!(
+                decision,
+                Decision::Deny(Reason::AlreadyTaught | Reason::BurstRaid)
+            )
+        {
             let s = self.state(c.number_key, true);
             self.roll(s, c.at.as_millis());
             self.count_message(s, c, stripe());

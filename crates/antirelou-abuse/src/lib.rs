@@ -10,6 +10,7 @@
 //! | [`OriginRules`] | senders outside the allowed countries or line types (never premium rate, shared cost, short codes, unknown) | SMS (calls optional) |
 //! | [`Blocklist`] | numbers and prefixes blocked by the operator, with expiry and hit counters | SMS and calls |
 //! | [`PrefixFloodGuard`] | number blocks sending from many distinct senders at once (blocked 12 h, renewed while it goes on) | SMS and calls |
+//! | [`BurstGuard`] | senders each sending a burst of texts (3 within 10 minutes) while far more senders than normal do the same: a raid by many numbers | SMS |
 //! | [`RecentSenders`] | senders that surely got their lesson within the window (the durable store decides the rest) | SMS |
 //! | [`CopyPasteGuard`] | the same text (a keyed fingerprint of it) from many distinct senders at once: a copy-paste raid | SMS |
 //! | [`FloodDetector`] | *defers* new senders while the number is in degraded mode after a flood | SMS |
@@ -18,8 +19,8 @@
 //! # The default chain
 //! [`default_chain`] (or [`DefaultPolicies`], which also hands out each policy for the operator
 //! console and the engine) builds them **in that order**: cheap static rules first (origin,
-//! blocklist), then the prefix flood guard (which must see repeats to renew its blocks), then
-//! the repeat filter (so that repeats are denied as [`Reason::AlreadyTaught`] before they can
+//! blocklist), then the prefix flood guard (which must see repeats to renew its blocks) and
+//! the burst guard (which must see repeats to count a sender's burst), then the repeat filter (so that repeats are denied as [`Reason::AlreadyTaught`] before they can
 //! touch the copy-paste guard's counts, the flood detector's count of new senders or the
 //! global pace), then the copy-paste guard (it judges texts given with
 //! [`check_text`](antirelou_core::policy::AbusePolicy::check_text), as the engine does), the
@@ -32,7 +33,7 @@
 //! decides it; [`RecentSenders`] stores full keys and only denies the repeats it is sure of.
 //! Every structure has a fixed size chosen at construction (about 47 MiB for the default
 //! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table, 2 MiB
-//! for the copy-paste guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
+//! for the copy-paste guard's, 1 MiB for the burst guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
 //! measured 47 MB after a flood of 10 million distinct senders before the copy-paste guard was
 //! added, against 285 MB for `governor`'s keyed limiter), so a flood of millions of distinct
 //! senders or texts cannot grow memory.
@@ -74,6 +75,7 @@
 
 pub mod blocklist;
 pub mod budget;
+pub mod burst;
 pub mod chain;
 pub mod copy_paste;
 pub mod flood;
@@ -92,6 +94,7 @@ use antirelou_core::phone::Region;
 use antirelou_core::policy::Reason;
 
 pub use blocklist::{BlockEntry, BlockPattern, Blocklist};
+pub use burst::{BurstConfig, BurstGuard};
 pub use chain::{ChainObserver, PolicyChain, Prefetch};
 pub use copy_paste::{CopyPasteConfig, CopyPasteGuard};
 pub use flood::{FloodConfig, FloodDetector, FloodStatus};
@@ -162,6 +165,8 @@ pub struct AbuseConfig {
     pub flood: FloodConfig,
     /// Copy-paste guard settings.
     pub copy_paste: CopyPasteConfig,
+    /// Burst guard settings.
+    pub burst: BurstConfig,
     /// Global pace: SMS lessons per minute, a floor (default 60). When the daily cap is known
     /// ([`DefaultPolicies::refresh_budget`]), the pace is raised to spend the cap in
     /// `pace_cap_span`.
@@ -192,6 +197,7 @@ impl Default for AbuseConfig {
             prefix_flood: PrefixFloodConfig::default(),
             flood: FloodConfig::default(),
             copy_paste: CopyPasteConfig::default(),
+            burst: BurstConfig::default(),
             lessons_per_minute: 60,
             pace_burst: 20,
             pace_cap_span: Duration::from_secs(2 * 3600),
@@ -211,6 +217,8 @@ pub struct DefaultPolicies {
     pub blocklist: Arc<Blocklist>,
     /// Prefix flood guard.
     pub prefix_flood: Arc<PrefixFloodGuard>,
+    /// Burst guard.
+    pub burst: Arc<BurstGuard>,
     /// Repeat filter.
     pub recent: Arc<RecentSenders>,
     /// Copy-paste guard.
@@ -241,6 +249,7 @@ impl DefaultPolicies {
                 config.prefix_flood,
                 config.hash_seed,
             )?),
+            burst: Arc::new(BurstGuard::with_seed(config.burst, config.hash_seed)?),
             recent: Arc::new(RecentSenders::with_seed(
                 config.recent_capacity,
                 config.lesson_window,
@@ -259,10 +268,10 @@ impl DefaultPolicies {
         })
     }
 
-    /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, repeat
-    /// filter, copy-paste guard, flood detector, global pace; the repeat filter and the flood detector observe
-    /// each final decision, and the prefix flood guard's and repeat filter's tables are read
-    /// ahead ([`Prefetch`]). The policies are called by their concrete
+    /// The chain, in the documented order: origin rules, blocklist, prefix flood guard, burst
+    /// guard, repeat filter, copy-paste guard, flood detector, global pace; the repeat filter
+    /// and the flood detector observe each final decision, and the prefix flood guard's, burst
+    /// guard's and repeat filter's tables are read ahead ([`Prefetch`]). The policies are called by their concrete
     /// types (no indirect call per policy); appending to the chain
     /// ([`then`](PolicyChain::then) and friends) keeps the same policies in the same order.
     pub fn chain(&self) -> PolicyChain {
@@ -280,11 +289,12 @@ pub fn default_chain(
 
 /// Every reason the default chain may give on `check` (denials, and the deferrals
 /// [`Reason::FloodDegraded`] and [`Reason::GlobalPace`]).
-pub const DEFAULT_CHAIN_REASONS: [Reason; 8] = [
+pub const DEFAULT_CHAIN_REASONS: [Reason; 9] = [
     Reason::OriginCountry,
     Reason::OriginKind,
     Reason::Blocklisted,
     Reason::PrefixFlood,
+    Reason::BurstRaid,
     Reason::AlreadyTaught,
     Reason::CopyPaste,
     Reason::FloodDegraded,

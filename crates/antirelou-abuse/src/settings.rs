@@ -4,9 +4,9 @@
 //!
 //! Every key is optional and defaults to [`AbuseConfig::default`]'s value; an unknown key is
 //! refused; durations are humantime strings (`"10m"`, `"12h"`, `"1h 30m"`). The key names are
-//! the field names of [`AbuseConfig`], [`PrefixFloodConfig`], [`FloodConfig`] and
-//! [`CopyPasteConfig`] (the nested tables `prefix_flood`, `flood` and `copy_paste` deserialise
-//! straight into those types).
+//! the field names of [`AbuseConfig`], [`PrefixFloodConfig`], [`FloodConfig`],
+//! [`CopyPasteConfig`] and [`BurstConfig`] (the nested tables `prefix_flood`, `flood`,
+//! `copy_paste` and `burst` deserialise straight into those types).
 //!
 //! Two settings are not in a file on purpose: the lesson window (the engine's, passed to
 //! [`PolicySettings::into_config`]) and the hash seed (random in production; the simulator sets
@@ -36,7 +36,9 @@ use antirelou_core::engine::EngineConfig;
 use antirelou_core::phone::Region;
 use serde::{Deserialize, Serialize};
 
-use crate::{AbuseConfig, AllowedCountries, CopyPasteConfig, FloodConfig, PrefixFloodConfig};
+use crate::{
+    AbuseConfig, AllowedCountries, BurstConfig, CopyPasteConfig, FloodConfig, PrefixFloodConfig,
+};
 
 /// A setting that cannot be used: the dotted key at fault (relative to the settings' table,
 /// e.g. `prefix_flood.threshold`) and what is wrong with it.
@@ -89,6 +91,8 @@ pub struct PolicySettings {
     pub flood: FloodConfig,
     /// The copy-paste guard (`[…copy_paste]`).
     pub copy_paste: CopyPasteConfig,
+    /// The burst guard (`[…burst]`).
+    pub burst: BurstConfig,
     /// How the engine holds the lessons these policies defer (`[…defer]`): engine settings, kept
     /// here so that both front doors read them under the same names and defaults.
     pub defer: DeferSettings,
@@ -161,6 +165,7 @@ impl Default for PolicySettings {
             prefix_flood: d.prefix_flood,
             flood: d.flood,
             copy_paste: d.copy_paste,
+            burst: d.burst,
             defer: DeferSettings::default(),
         }
     }
@@ -294,6 +299,25 @@ impl PolicySettings {
         if c.capacity == 0 {
             return Err(bad("copy_paste.capacity", "must be at least 1"));
         }
+        let b = &self.burst;
+        if !(2..=100).contains(&b.texts) {
+            return Err(bad("burst.texts", "must be within 2..=100"));
+        }
+        if b.within < Duration::from_secs(1) {
+            return Err(bad("burst.within", "must be at least a second"));
+        }
+        if b.window < Duration::from_secs(1) {
+            return Err(bad("burst.window", "must be at least a second"));
+        }
+        if b.min_bursts < 2 {
+            return Err(bad("burst.min_bursts", "must be at least 2"));
+        }
+        if !(1.0..=100.0).contains(&b.normal_factor) {
+            return Err(bad("burst.normal_factor", "must be within 1..=100"));
+        }
+        if b.capacity == 0 {
+            return Err(bad("burst.capacity", "must be at least 1"));
+        }
         let d = &self.defer;
         if d.horizon.is_zero() {
             return Err(bad("defer.horizon", "must be longer than zero"));
@@ -323,6 +347,7 @@ impl PolicySettings {
             prefix_flood: self.prefix_flood,
             flood: self.flood,
             copy_paste: self.copy_paste,
+            burst: self.burst,
             lessons_per_minute: self.lessons_per_minute,
             pace_burst: self.pace_burst,
             pace_cap_span: self.pace_cap_span,

@@ -109,7 +109,9 @@ impl Harness {
                             *lessons.lock().entry(contact.sender_key).or_default() += 1;
                         }
                     }
-                    Decision::Deny(Reason::AlreadyTaught) => {}
+                    // Many senders sending copies at once is also a burst raid for the burst
+                    // guard: a repeat it refuses begins no lesson either.
+                    Decision::Deny(Reason::AlreadyTaught | Reason::BurstRaid) => {}
                     other => panic!("unexpected {other:?}"),
                 }
             }));

@@ -65,6 +65,10 @@ pub enum Reason {
     /// A lesson should have been deferred, but the engine already holds
     /// [`EngineConfig::max_deferred`](crate::engine::EngineConfig::max_deferred) deferred lessons.
     DeferLimit,
+    /// The sender sent a burst of texts (several within minutes) while many distinct senders
+    /// did the same at once: a raid by many numbers that each repeat, recognised from what the
+    /// senders do together (one man's burst alone is never refused).
+    BurstRaid,
     /// A reason of a policy that is not built in, with its own label (see [`PolicyReason`]).
     Policy(PolicyReason),
 }
@@ -72,7 +76,7 @@ pub enum Reason {
 impl Reason {
     /// Every built-in reason, for statistics pages ([`Reason::Policy`] reasons are not listed:
     /// they are known only to the policies that report them).
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::OptedOut,
         Reason::AlreadyTaught,
         Reason::Duplicate,
@@ -92,6 +96,7 @@ impl Reason {
         Reason::CopyPaste,
         Reason::DeferredTooLong,
         Reason::DeferLimit,
+        Reason::BurstRaid,
     ];
 
     /// The [`Reason::index`] of every [`Reason::Policy`]: `Reason::ALL.len()`.
@@ -132,6 +137,7 @@ impl Reason {
             Reason::CopyPaste => 16,
             Reason::DeferredTooLong => 17,
             Reason::DeferLimit => 18,
+            Reason::BurstRaid => 19,
             Reason::Policy(_) => Self::POLICY_INDEX,
         }
     }
@@ -158,6 +164,7 @@ impl Reason {
             Reason::CopyPaste => "copy_paste",
             Reason::DeferredTooLong => "deferred_too_long",
             Reason::DeferLimit => "defer_limit",
+            Reason::BurstRaid => "burst_raid",
             Reason::Policy(p) => p.as_str(),
         }
     }
@@ -184,6 +191,7 @@ impl Reason {
             Reason::CopyPaste => "drop.copy_paste",
             Reason::DeferredTooLong => "drop.deferred_too_long",
             Reason::DeferLimit => "drop.defer_limit",
+            Reason::BurstRaid => "drop.burst_raid",
             Reason::Policy(p) => p.counter(),
         }
     }

@@ -1567,7 +1567,8 @@ locale = "fr-BE"
             &with(
                 "[abuse]\nenabled = true\nlessons_per_minute = 30\npace_cap_span = \"3h\"\n\
                  [abuse.prefix_flood]\nthreshold = 24\nnormal_factor = 6.0\nblock_for = \"6h\"\n\
-                 [abuse.flood]\nmin_surge = 40\nbudget_horizon = \"2h\"\n",
+                 [abuse.flood]\nmin_surge = 40\nbudget_horizon = \"2h\"\n\
+                 [abuse.burst]\ntexts = 4\nwithin = \"5m\"\n",
             ),
             no_env,
         )
@@ -1581,6 +1582,11 @@ locale = "fr-BE"
         assert_eq!(p.flood.min_surge, 40);
         assert_eq!(p.flood.budget_horizon, Duration::from_secs(7200));
         assert_eq!(p.flood.calm_buckets, 5);
+        assert_eq!(p.burst.texts, 4);
+        assert_eq!(p.burst.within, Duration::from_secs(300));
+        assert_eq!(p.burst.min_bursts, 10);
+        let e = err(&with("[abuse.burst]\ntexts = 1\n"));
+        assert!(e.starts_with("abuse.burst.texts: must be within"), "{e}");
         let e = err(&with("[abuse]\nenabled = \"yes\"\n"));
         assert_eq!(e, "abuse.enabled: must be true or false");
         let e = err(&with("[abuse.prefix_flood]\ntreshold = 3\n"));

@@ -131,6 +131,8 @@ threshold = 100
 min_surge = 1000
 [abuse.copy_paste]
 threshold = 100
+[abuse.burst]
+texts = 100
 [[number]]
 phone = "{TWILIO_NUMBER}"
 provider = "twilio"
@@ -341,6 +343,7 @@ async fn three_servers_on_one_postgres_one_killed_every_sender_accounted_for() {
         "flood_degraded",
         "prefix_flood",
         "copy_paste",
+        "burst_raid",
     ]
     .iter()
     .map(|r| stats["drops"][r].as_u64().unwrap_or(0))
