@@ -265,8 +265,8 @@ impl BurstGuard {
             .find(|w| w.key.load(Ordering::Acquire) == key)
     }
 
-    /// The entry of `key`, claimed (the set's oldest entry) if not tracked; `None` when another
-    /// thread took that entry at the same time.
+    /// The entry of `key`, claimed (the set's oldest entry) if not tracked, with whether it was
+    /// just claimed.
     fn find_or_claim(&self, key: u64, now_s: u32) -> Option<(&Way, bool)> {
         let set = self.set_of(key);
         if let Some(w) = set.0.iter().find(|w| w.key.load(Ordering::Acquire) == key) {
@@ -280,10 +280,9 @@ impl BurstGuard {
             }
         };
         let way = set.0.iter().max_by_key(|w| age(w))?;
-        let old = way.key.load(Ordering::Acquire);
-        way.key
-            .compare_exchange(old, key, Ordering::AcqRel, Ordering::Relaxed)
-            .ok()?;
+        // The state before the key, with plain stores (no locked instruction on the path of
+        // every new sender): a thread that finds the key sees this state or a later one. Two
+        // senders claiming one entry at once leave one of them tracked with a fresh state.
         way.state.store(
             State {
                 first_s: now_s,
@@ -293,6 +292,7 @@ impl BurstGuard {
             .pack(),
             Ordering::Release,
         );
+        way.key.store(key, Ordering::Release);
         Some((way, true))
     }
 
@@ -417,9 +417,7 @@ impl BurstGuard {
             texts: 1,
             refused: false,
         };
-        let _ = way
-            .state
-            .compare_exchange(seen, fresh.pack(), Ordering::AcqRel, Ordering::Relaxed);
+        way.state.store(fresh.pack(), Ordering::Release);
         Decision::Allow
     }
 

@@ -126,6 +126,9 @@ pub struct DeferSettings {
     pub retry: Duration,
     /// [`EngineConfig::short_form_above`] (default 0.5).
     pub short_form_above: f64,
+    /// [`EngineConfig::caller_first_for`] (default `"24h"`; `"0s"`: never).
+    #[serde(with = "humantime_duration")]
+    pub caller_first_for: Duration,
 }
 
 impl Default for DeferSettings {
@@ -136,6 +139,7 @@ impl Default for DeferSettings {
             max_deferred: e.max_deferred,
             retry: e.defer_retry,
             short_form_above: e.short_form_above,
+            caller_first_for: e.caller_first_for,
         }
     }
 }
@@ -147,6 +151,7 @@ impl DeferSettings {
         engine.max_deferred = self.max_deferred;
         engine.defer_retry = self.retry;
         engine.short_form_above = self.short_form_above;
+        engine.caller_first_for = self.caller_first_for;
     }
 }
 

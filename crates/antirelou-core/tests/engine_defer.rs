@@ -288,3 +288,51 @@ async fn above_the_configured_share_of_the_cap_lessons_go_out_short() {
     assert_eq!(h.counter("lesson.short_form").await, 2);
     assert_eq!(h.engine.stats().await.unwrap().spend.day, SEGMENT * 6);
 }
+
+/// Two men text during a flood, A first; B called the number a minute before his text. The
+/// day's cap pays one lesson. Returns who gets it when the flood ends.
+async fn first_taught_when_b_called(caller_first_for: std::time::Duration) -> (bool, u64) {
+    let (a, b) = (mobile(1), mobile(2));
+    let p = Arc::new(Pressure {
+        pressure: AtomicBool::new(true),
+        ranks: HashMap::new(),
+    });
+    let config = EngineConfig {
+        caps: SpendCaps {
+            daily: Some(Money::from_micros(76_270)),
+            monthly: None,
+        },
+        caller_first_for,
+        ..exact_config()
+    };
+    let h = setup(p.clone(), config);
+    // His call is answered by the decoy greeting (no SMS lesson for callers by default).
+    h.engine
+        .handle_call(call("CA1", antirelou_core::Caller::Number(b.clone())))
+        .await
+        .unwrap();
+    h.clock.advance(secs(60));
+    for (id, m) in [("SM1", &a), ("SM2", &b)] {
+        assert_eq!(
+            h.engine.handle_sms(sms(id, m, "hi")).await.unwrap(),
+            SmsOutcome::Scheduled
+        );
+    }
+    h.clock.advance(HOUR);
+    assert_eq!(h.dispatcher.tick().await.unwrap().deferred, 2);
+    p.set(false);
+    h.clock.advance(secs(600));
+    let r = h.dispatcher.tick().await.unwrap();
+    assert_eq!((r.sent, r.budget_deferred), (1, 1));
+    (
+        h.stub.sent()[0].to == b,
+        h.counter("lessons.caller_first").await,
+    )
+}
+
+#[tokio::test]
+async fn a_text_from_a_man_who_called_goes_first_when_the_pressure_lifts() {
+    assert_eq!(first_taught_when_b_called(secs(24 * 3600)).await, (true, 1));
+    // Without the caller's priority the same traffic goes out in arrival order: A first.
+    assert_eq!(first_taught_when_b_called(secs(0)).await, (false, 0));
+}

@@ -88,6 +88,12 @@ pub struct EngineConfig {
     /// catalogue's one-segment short form when the number's locale has one (default 0.5; 1.0
     /// only when the full form does not fit). Counted `lesson.short_form`.
     pub short_form_above: f64,
+    /// A text within this long after its sender called the number ranks first among deferred
+    /// lessons (rank 0, as a caller's own lesson), whatever the policy ranks it: "a sender who
+    /// also called" (default 24 hours; zero: never). The calls are remembered in memory, per
+    /// process, in a fixed table (see the `callers` module); a text that ranks so is counted
+    /// `lessons.caller_first`.
+    pub caller_first_for: Duration,
     /// Seed for the engine's random draws (reply jitter, backoff jitter). `None` (the default)
     /// seeds from the operating system; a fixed seed makes a run reproducible (the simulator).
     pub rng_seed: Option<u64>,
@@ -115,6 +121,7 @@ impl Default for EngineConfig {
             max_deferred: 50_000,
             defer_retry: Duration::from_secs(5 * 60),
             short_form_above: 0.5,
+            caller_first_for: Duration::from_secs(24 * 3600),
             rng_seed: None,
         }
     }

@@ -409,11 +409,20 @@ impl InboundHandler for Engine {
         let seen = contact(from, &sms.to, Channel::Sms, now);
         // The policy sees a keyed fingerprint of the body (copy-paste raids), never the text.
         let print = inner.hasher.text_fingerprint(&sms.body);
-        // A text's lesson comes after a caller's (rank 1 and beyond).
-        let rank = inner
-            .policy
-            .defer_rank(&seen, Some(print))
-            .saturating_add(1);
+        // A text's lesson comes after a caller's (rank 1 and beyond), unless its sender called
+        // lately: "a sender who also called" ranks as a caller's lesson (see `callers`).
+        let caller_first = !inner.config.caller_first_for.is_zero()
+            && inner
+                .callers
+                .called_since(&hash, now.sub(inner.config.caller_first_for));
+        let rank = if caller_first {
+            0
+        } else {
+            inner
+                .policy
+                .defer_rank(&seen, Some(print))
+                .saturating_add(1)
+        };
         let lesson = inner.lesson_reply(&entry, &base, from, &hash, now, rank);
         let (due, deadline) = (lesson.due_at, lesson.expires_at);
         let policy = Arc::clone(&inner.policy);
@@ -481,7 +490,12 @@ impl InboundHandler for Engine {
             .lesson_scheduled(&entry, schedule, &base, from, &hash, due, now, neutral)
             .await?;
         match outcome {
-            LessonOutcome::Scheduled => Ok(SmsOutcome::Scheduled),
+            LessonOutcome::Scheduled => {
+                if caller_first {
+                    inner.count("lessons.caller_first", 1).await;
+                }
+                Ok(SmsOutcome::Scheduled)
+            }
             LessonOutcome::Duplicate => {
                 inner.count(Reason::Duplicate.counter(), 1).await;
                 Ok(SmsOutcome::Duplicate)
@@ -537,6 +551,8 @@ impl InboundHandler for Engine {
             inner.count("calls.rejected", 1).await;
             return Ok(VoiceScript::reject(RejectReason::Rejected));
         }
+        // A call the policy let through: his text, if he sends one, ranks first (`callers`).
+        inner.callers.note(&hash, now);
         let decoy = &entry.config.decoy;
         let is_new = prev.is_none_or(|p| now.since(p.first_seen) < decoy.window);
         let taught = prev

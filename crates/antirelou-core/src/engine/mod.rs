@@ -136,6 +136,7 @@
 //! In production, run [`Dispatcher::run`] with a shutdown future (e.g. Ctrl-C) next to the
 //! webhook server, on a durable store and the [`SystemClock`].
 
+mod callers;
 mod config;
 mod deferral;
 mod dispatcher;
@@ -194,6 +195,9 @@ pub(crate) struct Inner {
     pub(crate) rng: Mutex<rand::rngs::StdRng>,
     /// The lessons this process holds deferred (bounded by [`EngineConfig::max_deferred`]).
     pub(crate) deferred: Arc<deferral::DeferredLessons>,
+    /// The callers this process saw lately (a text from one ranks first among deferred
+    /// lessons).
+    pub(crate) callers: callers::RecentCallers,
 }
 
 impl Inner {
@@ -265,6 +269,7 @@ impl EngineBuilder {
                 estimates: Mutex::new(PriceMemo::default()),
                 prices: prices::ObservedPrices::default(),
                 deferred: Arc::new(deferral::DeferredLessons::new(self.config.max_deferred)),
+                callers: callers::RecentCallers::default(),
                 rng: Mutex::new(match self.config.rng_seed {
                     Some(seed) => rand::SeedableRng::seed_from_u64(seed),
                     None => rand::SeedableRng::from_os_rng(),
