@@ -23,9 +23,14 @@
 //! (24 hours) after his last text. One man's burst on an ordinary day is never refused: he gets
 //! his one lesson.
 //!
-//! Memory is fixed: a four-way set-associative table of `capacity` senders (16 bytes each, one
-//! cache line a set), the oldest entry of a set making room for a new sender. A sender evicted
-//! before his burst is complete is not judged (allowed).
+//! Memory is fixed: an eight-way set-associative table of `capacity` senders (8 bytes each:
+//! 32 bits of a keyed hash of the number, a time and a count; one cache line a set); a new
+//! sender takes the place of one of two entries of his set picked by the hash (a free one, else
+//! one that is not a live refusal, else the older). A sender
+//! evicted before his burst is complete, or before his lesson's send-time check, is not judged
+//! (allowed); under a flood of tens of thousands of new senders an hour entries live minutes,
+//! and the guard sees little. Two senders of one set with the same 32 bits are taken for one
+//! (one chance in about 500 million per lookup at the default size).
 //!
 //! What it does not catch, honestly: raid numbers that send fewer than `texts` texts, or
 //! spread them over more than `within`; a raid of fewer than `min_bursts` bursting numbers an
@@ -72,7 +77,8 @@ pub struct BurstConfig {
     /// How long a refused sender stays refused after his last text (default 24 hours).
     #[serde(with = "crate::settings::humantime_duration")]
     pub mark_for: Duration,
-    /// Senders tracked at once (default 65,536: 1 MiB, 16 bytes each).
+    /// Senders tracked at once (default 8,192: 64 KiB, 8 bytes each; a small table stays in
+    /// the cache beside the repeat filter's).
     pub capacity: usize,
 }
 
@@ -85,52 +91,59 @@ impl Default for BurstConfig {
             min_bursts: 10,
             normal_factor: 4.0,
             mark_for: Duration::from_secs(24 * 3600),
-            capacity: 1 << 16,
+            capacity: 1 << 13,
         }
     }
 }
 
-/// One tracked sender: his key (0: free) and his state, packed: the second of his first text in
-/// the current episode (or of his last text once refused) in the high 32 bits, his texts in the
-/// episode in the next 16, and flags in the low 16.
-#[derive(Debug, Default)]
-struct Way {
-    key: AtomicU64,
-    state: AtomicU64,
-}
+/// The low 24 bits of a second count: an entry's time, compared modulo 2^24 s (194 days).
+const TIME_MASK: u32 = 0x00FF_FFFF;
 
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Set([Way; 4]);
-
-const REFUSED: u64 = 1;
-
-#[derive(Clone, Copy)]
-struct State {
-    first_s: u32,
-    texts: u16,
+/// One tracked sender, packed in one word (0: a free entry): 32 bits of his key's hash (the
+/// tag), the second of his first text in the current episode (or of his last text once
+/// refused) in 24 bits, his texts in the episode in 7, and whether he is refused.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    tag: u32,
+    time: u32,
+    texts: u8,
     refused: bool,
 }
 
-impl State {
-    fn unpack(v: u64) -> State {
-        State {
-            first_s: (v >> 32) as u32,
-            texts: (v >> 16) as u16,
-            refused: v & REFUSED != 0,
+impl Entry {
+    fn unpack(v: u64) -> Entry {
+        Entry {
+            tag: (v >> 32) as u32,
+            time: ((v >> 8) as u32) & TIME_MASK,
+            texts: ((v >> 1) & 0x7f) as u8,
+            refused: v & 1 != 0,
         }
     }
     fn pack(self) -> u64 {
-        (u64::from(self.first_s) << 32) | (u64::from(self.texts) << 16) | u64::from(self.refused)
+        (u64::from(self.tag) << 32)
+            | (u64::from(self.time & TIME_MASK) << 8)
+            | (u64::from(self.texts.min(0x7f)) << 1)
+            | u64::from(self.refused)
     }
 }
+
+/// Seconds from `then` to `now`, both 24-bit times.
+#[inline]
+fn age(now: u32, then: u32) -> u32 {
+    now.wrapping_sub(then) & TIME_MASK
+}
+
+/// Eight entries on one cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Set([AtomicU64; 8]);
 
 /// Recognises raids of many bursting numbers; see the [module documentation](self).
 #[derive(Debug)]
 pub struct BurstGuard {
     sets: Box<[Set]>,
     mask: usize,
-    texts: u16,
+    texts: u8,
     within_s: u32,
     mark_s: u32,
     window: FastDiv,
@@ -187,13 +200,18 @@ impl BurstGuard {
                 "burst: normal_factor must be within 1..=100",
             ));
         }
+        if config.within.as_secs() >= 1 << 23 || config.mark_for.as_secs() >= 1 << 23 {
+            return Err(AbuseError::InvalidConfig(
+                "burst: within and mark_for must be under 97 days",
+            ));
+        }
         let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
         let window_ms = u64::try_from(config.window.as_millis()).unwrap_or(u64::MAX / 4);
-        let sets = (config.capacity.max(4) / 4).next_power_of_two();
+        let sets = (config.capacity.max(8) / 8).next_power_of_two();
         Ok(BurstGuard {
             sets: (0..sets).map(|_| Set::default()).collect(),
             mask: sets - 1,
-            texts: config.texts as u16,
+            texts: config.texts as u8,
             within_s: secs(config.within),
             mark_s: secs(config.mark_for),
             window: FastDiv::new(window_ms),
@@ -251,49 +269,73 @@ impl BurstGuard {
         self.min_bursts.max(self.normal_factor * self.normal_rate())
     }
 
+    /// The set, the tag and six bits to pick entries with, of `sender_key`.
     #[inline]
-    fn set_of(&self, key: u64) -> &Set {
-        &self.sets[(mix(key ^ self.seed) as usize) & self.mask]
+    fn place(&self, sender_key: u64) -> (&Set, u32, usize) {
+        let h = mix(sender_key ^ self.seed);
+        let pick = (h >> 26) as usize;
+        (
+            &self.sets[(h as usize) & self.mask],
+            (h >> 32) as u32 | 1,
+            pick,
+        )
     }
 
-    /// The entry of `key`, if tracked.
+    /// The position of `tag` in `set`, if there (one pass without branches over the eight
+    /// entries of the line).
     #[inline]
-    fn find(&self, key: u64) -> Option<&Way> {
-        self.set_of(key)
-            .0
-            .iter()
-            .find(|w| w.key.load(Ordering::Acquire) == key)
-    }
-
-    /// The entry of `key`, claimed (the set's oldest entry) if not tracked, with whether it was
-    /// just claimed.
-    fn find_or_claim(&self, key: u64, now_s: u32) -> Option<(&Way, bool)> {
-        let set = self.set_of(key);
-        if let Some(w) = set.0.iter().find(|w| w.key.load(Ordering::Acquire) == key) {
-            return Some((w, false));
+    fn position(set: &Set, tag: u32) -> Option<usize> {
+        let mut hits = 0u32;
+        for (i, w) in set.0.iter().enumerate() {
+            let t = (w.load(Ordering::Acquire) >> 32) as u32;
+            hits |= u32::from(t == tag) << i;
         }
-        let age = |w: &Way| {
-            if w.key.load(Ordering::Relaxed) == 0 {
-                u32::MAX
+        (hits != 0).then(|| hits.trailing_zeros() as usize)
+    }
+
+    /// The entry of `sender_key` and its value, if tracked.
+    #[inline]
+    fn find(&self, sender_key: u64) -> Option<(&AtomicU64, Entry)> {
+        let (set, tag, _) = self.place(sender_key);
+        let w = &set.0[Self::position(set, tag)?];
+        Some((w, Entry::unpack(w.load(Ordering::Acquire))))
+    }
+
+    /// The entry of `sender_key` and its value, or the entry claimed for him and `None`: of two
+    /// entries picked by the hash, the free one, else the one that is not a live refusal, else
+    /// the older.
+    #[inline]
+    fn find_or_claim(&self, sender_key: u64, now: u32) -> (&AtomicU64, Option<Entry>) {
+        let (set, tag, pick) = self.place(sender_key);
+        if let Some(i) = Self::position(set, tag) {
+            let w = &set.0[i];
+            return (w, Some(Entry::unpack(w.load(Ordering::Acquire))));
+        }
+        let (a, b) = (&set.0[pick & 7], &set.0[(pick >> 3) & 7]);
+        let score = |w: &AtomicU64| {
+            let v = w.load(Ordering::Relaxed);
+            let e = Entry::unpack(v);
+            let span = age(now, e.time);
+            if v == 0 {
+                u64::MAX
             } else {
-                now_s.saturating_sub(State::unpack(w.state.load(Ordering::Relaxed)).first_s)
+                (u64::from(!(e.refused && span <= self.mark_s)) << 32) | u64::from(span)
             }
         };
-        let way = set.0.iter().max_by_key(|w| age(w))?;
-        // The state before the key, with plain stores (no locked instruction on the path of
-        // every new sender): a thread that finds the key sees this state or a later one. Two
-        // senders claiming one entry at once leave one of them tracked with a fresh state.
-        way.state.store(
-            State {
-                first_s: now_s,
+        let victim = if score(b) > score(a) { b } else { a };
+        // A plain store (no locked instruction on the path of every new sender): two senders
+        // claiming one entry at once leave one of them tracked, with a fresh episode.
+        victim.store(
+            Entry {
+                tag,
+                time: now,
                 texts: 1,
                 refused: false,
             }
             .pack(),
             Ordering::Release,
         );
-        way.key.store(key, Ordering::Release);
-        Some((way, true))
+        (victim, None)
     }
 
     /// Count one burst at `at` and say whether the bursts of the sliding window are a raid.
@@ -343,27 +385,24 @@ impl BurstGuard {
         true
     }
 
-    /// Whether the burst of an episode that began at `first_s` falls in the raid interval.
-    fn in_raid(&self, first_s: u32) -> bool {
-        let at = i64::from(first_s) * 1000;
-        self.raid_from.load(Ordering::Acquire) <= at
-            && at <= self.raid_until.load(Ordering::Acquire)
+    /// Whether the burst of an episode that began at `first_ms` falls in the raid interval.
+    fn in_raid(&self, first_ms: i64) -> bool {
+        self.raid_from.load(Ordering::Acquire) <= first_ms
+            && first_ms <= self.raid_until.load(Ordering::Acquire)
     }
 
-    /// Mark `way` refused (its time now the last text's) and count the sender once.
-    fn refuse(&self, way: &Way, seen: u64, now_s: u32, st: State) -> Decision {
-        let marked = State {
-            first_s: now_s,
-            texts: st.texts,
-            refused: true,
-        }
-        .pack();
-        if way
-            .state
-            .compare_exchange(seen, marked, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-            && !st.refused
-        {
+    /// Mark the sender of `slot` refused (its time now the last text's) and count him once.
+    fn refuse(&self, slot: &AtomicU64, now: u32, e: Entry) -> Decision {
+        slot.store(
+            Entry {
+                time: now,
+                refused: true,
+                ..e
+            }
+            .pack(),
+            Ordering::Release,
+        );
+        if !e.refused {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
         Decision::Deny(Reason::BurstRaid)
@@ -374,50 +413,43 @@ impl BurstGuard {
         if c.channel != Channel::Sms {
             return Decision::Allow;
         }
-        let key = c.sender_key | 1 << 63;
         let at = c.at.as_millis();
-        let now_s = u32::try_from(at.max(0) / 1000).unwrap_or(u32::MAX);
-        let Some((way, new)) = self.find_or_claim(key, now_s) else {
+        let now = seconds(at);
+        let (slot, found) = self.find_or_claim(c.sender_key, now);
+        let Some(e) = found else {
             return Decision::Allow;
         };
-        if new {
-            return Decision::Allow;
-        }
-        let seen = way.state.load(Ordering::Acquire);
-        let st = State::unpack(seen);
-        let since = now_s.saturating_sub(st.first_s);
-        if st.refused {
+        let since = age(now, e.time);
+        if e.refused {
             if since <= self.mark_s {
-                return self.refuse(way, seen, now_s, st);
+                return self.refuse(slot, now, e);
             }
         } else if since <= self.within_s {
-            let texts = st.texts.saturating_add(1);
-            let next = State { texts, ..st }.pack();
-            if way
-                .state
-                .compare_exchange(seen, next, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                return Decision::Allow;
-            }
+            let texts = e.texts.saturating_add(1);
+            let e = Entry { texts, ..e };
+            slot.store(e.pack(), Ordering::Release);
             let raid = if texts == self.texts {
                 self.count_burst(at)
             } else {
-                texts > self.texts && self.in_raid(st.first_s)
+                texts > self.texts && self.in_raid(at - i64::from(since) * 1000)
             };
             return if raid {
-                self.refuse(way, next, now_s, State { texts, ..st })
+                self.refuse(slot, now, e)
             } else {
                 Decision::Allow
             };
         }
         // A new episode: this text is the first of it.
-        let fresh = State {
-            first_s: now_s,
-            texts: 1,
-            refused: false,
-        };
-        way.state.store(fresh.pack(), Ordering::Release);
+        slot.store(
+            Entry {
+                time: now,
+                texts: 1,
+                refused: false,
+                ..e
+            }
+            .pack(),
+            Ordering::Release,
+        );
         Decision::Allow
     }
 
@@ -427,20 +459,26 @@ impl BurstGuard {
         if c.channel != Channel::Sms {
             return Decision::Allow;
         }
-        let Some(way) = self.find(c.sender_key | 1 << 63) else {
+        let Some((slot, e)) = self.find(c.sender_key) else {
             return Decision::Allow;
         };
-        let seen = way.state.load(Ordering::Acquire);
-        let st = State::unpack(seen);
-        let now_s = u32::try_from(c.at.as_millis().max(0) / 1000).unwrap_or(u32::MAX);
-        if st.refused && now_s.saturating_sub(st.first_s) <= self.mark_s {
+        let at = c.at.as_millis();
+        let now = seconds(at);
+        let since = age(now, e.time);
+        if e.refused && since <= self.mark_s {
             return Decision::Deny(Reason::BurstRaid);
         }
-        if !st.refused && st.texts >= self.texts && self.in_raid(st.first_s) {
-            return self.refuse(way, seen, now_s, st);
+        if !e.refused && e.texts >= self.texts && self.in_raid(at - i64::from(since) * 1000) {
+            return self.refuse(slot, now, e);
         }
         Decision::Allow
     }
+}
+
+/// The low 24 bits of the second of `at_ms`.
+#[inline]
+fn seconds(at_ms: i64) -> u32 {
+    ((at_ms.max(0) / 1000) as u64 as u32) & TIME_MASK
 }
 
 impl AbusePolicy for BurstGuard {
@@ -457,9 +495,7 @@ impl AbusePolicy for BurstGuard {
 impl Prefetch for BurstGuard {
     #[inline]
     fn prefetch(&self, contact: &Contact) -> u64 {
-        self.set_of(contact.sender_key | 1 << 63).0[0]
-            .key
-            .load(Ordering::Relaxed)
+        self.place(contact.sender_key).0.0[0].load(Ordering::Relaxed)
     }
 }
 

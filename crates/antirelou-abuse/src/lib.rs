@@ -33,7 +33,7 @@
 //! decides it; [`RecentSenders`] stores full keys and only denies the repeats it is sure of.
 //! Every structure has a fixed size chosen at construction (about 47 MiB for the default
 //! settings: 36.5 MiB for the repeat filter, 8 MiB for the prefix flood guard's table, 2 MiB
-//! for the copy-paste guard's, 1 MiB for the burst guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
+//! for the copy-paste guard's, 64 KiB for the burst guard's; `cargo run --release -p antirelou-benches --bin abuse_memory`
 //! measured 47 MB after a flood of 10 million distinct senders before the copy-paste guard was
 //! added, against 285 MB for `governor`'s keyed limiter), so a flood of millions of distinct
 //! senders or texts cannot grow memory.

@@ -162,8 +162,10 @@ async fn one_lesson_per_sender_under_duplicates_races_and_restarts() {
         "the durable store keeps the window across restarts"
     );
     // The store's answer warmed the new filter: repeats are short-cut again.
+    // (Asked of the filter itself: 300 senders sending copies at once is also a burst raid,
+    // which the burst guard, before the filter in the chain, refuses first.)
     let c = h.contact(&senders[0], T0 + DAY_MS + 1000);
-    assert_eq!(chain2.check(&c), Decision::Deny(Reason::AlreadyTaught));
+    assert!(restarted.recent.contains(senders[0].key(), c.at));
 
     // After the window, exactly one lesson each again.
     let next_window = h

@@ -801,7 +801,7 @@ fn default_chain_counts_every_reason() {
         ..AbuseConfig::default()
     };
     let chain = default_chain(Some(fr), &config).unwrap();
-    assert_eq!(chain.len(), 7);
+    assert_eq!(chain.len(), 8);
     let allowed = contact("+33612345678", FR_NUMBER, Channel::Sms, T0);
     assert!(chain.check(&allowed).is_allow());
     assert_eq!(chain.check(&allowed), Decision::Deny(Reason::AlreadyTaught));
@@ -948,6 +948,7 @@ fn the_default_chain_decides_as_its_documented_list() {
         .then(p.origin.clone())
         .then(p.blocklist.clone())
         .then(p.prefix_flood.clone())
+        .then(p.burst.clone())
         .then(p.recent.clone())
         .then(p.copy_paste.clone())
         .then(p.flood.clone())
@@ -955,6 +956,7 @@ fn the_default_chain_decides_as_its_documented_list() {
         .observe_with(p.recent.clone())
         .observe_with(p.flood.clone())
         .prefetch_with(p.prefix_flood.clone())
+        .prefetch_with(p.burst.clone())
         .prefetch_with(p.recent.clone());
     assert_eq!(fused.len(), listed.len());
     let number = PhoneNumber::parse(FR_NUMBER).unwrap().key();
@@ -988,8 +990,9 @@ fn the_default_chain_decides_as_its_documented_list() {
         seen.insert(d);
     }
     // Ten days later (the flood detector's baseline has decayed), 25 new senders a minute who
-    // text four times each: the repeats, denied as already taught, reach the flood detector
-    // only as observed decisions, and make it a flood.
+    // text four times each: the repeats, denied as already taught (or, once their bursts are
+    // a raid, by the burst guard), reach the flood detector only as observed decisions, and
+    // make it a flood.
     let later = T0 + 10 * 86_400_000;
     for m in 0..4i64 {
         for k in 0..4i64 {
@@ -1012,17 +1015,21 @@ fn the_default_chain_decides_as_its_documented_list() {
         "the copies were recognised: {seen:?}"
     );
     assert!(
+        seen.contains(&Decision::Deny(Reason::BurstRaid)),
+        "100 numbers sending four texts each within a minute are a burst raid: {seen:?}"
+    );
+    assert!(
         seen.len() >= 4,
         "the stream reaches several reasons: {seen:?}"
     );
     assert_eq!(fused.allowed(), listed.allowed());
     assert!(fused.counts().eq(listed.counts()));
-    // Appending to the default chain keeps its seven policies, in order, before the new one.
+    // Appending to the default chain keeps its eight policies, in order, before the new one.
     let longer = DefaultPolicies::new(fr, &config)
         .unwrap()
         .chain()
         .then(Arc::new(GlobalPace::new(1, 1).unwrap()));
-    assert_eq!(longer.len(), 8);
+    assert_eq!(longer.len(), 9);
 }
 
 /// Always answers the same verdict (check and recheck).

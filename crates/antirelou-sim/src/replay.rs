@@ -127,6 +127,11 @@ pub struct RunReport {
     pub spend_eur: f64,
     /// What the replies to attackers (raid, spoofed, pumping) cost.
     pub reply_spend_on_attack_eur: f64,
+    /// What the replies to each kind of attacker cost (`raid`: numbers that texted or called
+    /// themselves, copy-pasters and callers included; `spoofed`; `pumping`), for the kinds the
+    /// traffic has.
+    #[serde(default)]
+    pub reply_spend_by_attacker_eur: BTreeMap<String, f64>,
     /// Whether the number stopped for money: the carrier suspended it (funds exhausted) or the
     /// operators switched it off (`stopped_by` says which).
     pub stopped_for_budget: bool,
@@ -1041,6 +1046,12 @@ impl<'a> Run<'a> {
                 segments_sent: cstats.segments_sent,
                 spend_eur: eur(cstats.total()),
                 reply_spend_on_attack_eur: attack.reply_spend_eur,
+                reply_spend_by_attacker_eur: Actor::ALL
+                    .iter()
+                    .zip(delivered.reply_spend_by_actor)
+                    .filter(|(a, _)| a.is_attack() && traffic.senders_of(**a) > 0)
+                    .map(|(a, m)| (a.as_str().to_owned(), eur(m)))
+                    .collect(),
                 stopped_for_budget: stop.is_some(),
                 legit_senders_without_lesson: legit.no_lesson,
                 voice_lessons: self
@@ -1124,6 +1135,8 @@ struct Deliveries {
     first_lesson: Vec<Option<Timestamp>>,
     /// What the replies cost, legitimate senders then attackers.
     reply_spend: [Money; 2],
+    /// What the replies cost, by actor ([`Actor::ALL`] order).
+    reply_spend_by_actor: [Money; Actor::ALL.len()],
     neutral: u64,
     lessons_sent: u64,
     /// Reply spend by UTC day (days since the epoch).
@@ -1140,6 +1153,7 @@ impl Deliveries {
             sms_lessons: vec![0; n],
             first_lesson: vec![None; n],
             reply_spend: [Money::ZERO; 2],
+            reply_spend_by_actor: [Money::ZERO; Actor::ALL.len()],
             neutral: 0,
             lessons_sent: 0,
             daily: BTreeMap::new(),
@@ -1163,7 +1177,11 @@ impl Deliveries {
                     continue;
                 };
                 let i = idx as usize;
-                d.reply_spend[group(traffic.senders[i].actor)] += delivered.price;
+                let actor = traffic.senders[i].actor;
+                d.reply_spend[group(actor)] += delivered.price;
+                if let Some(a) = Actor::ALL.iter().position(|x| *x == actor) {
+                    d.reply_spend_by_actor[a] += delivered.price;
+                }
                 match delivered.reply_kind {
                     Some(ReplyKind::Lesson) => {
                         d.lessons_sent += 1;

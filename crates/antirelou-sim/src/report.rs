@@ -183,6 +183,26 @@ pub fn table(replay: &Replay) -> String {
     tab.group("legitimate senders", |r| &r.legit);
     if t.senders.keys().any(|a| a != "legit") {
         tab.group("attackers", |r| &r.attack);
+        let kinds: BTreeSet<String> = tab
+            .cols
+            .iter()
+            .flat_map(|(_, r)| r.reply_spend_by_attacker_eur.keys().cloned())
+            .collect();
+        if kinds.len() > 1 {
+            for kind in kinds {
+                tab.row(
+                    &format!("    ... of which to {}", attacker_label(&kind)),
+                    &|r| {
+                        euros(
+                            r.reply_spend_by_attacker_eur
+                                .get(&kind)
+                                .copied()
+                                .unwrap_or(0.0),
+                        )
+                    },
+                );
+            }
+        }
     }
     tab.row("SMS lessons delivered", &|r| thousands(r.lessons_sent));
     tab.row("lessons heard on a call", &|r| thousands(r.voice_lessons));
@@ -350,6 +370,27 @@ pub fn conclusion(replay: &Replay) -> String {
             share(a.one_lesson + a.several_lessons, a.senders),
             thousands(a.several_lessons),
         );
+        if anti.reply_spend_by_attacker_eur.len() > 1 {
+            let parts: Vec<String> = anti
+                .reply_spend_by_attacker_eur
+                .iter()
+                .map(|(kind, eur)| {
+                    let naive = full
+                        .reply_spend_by_attacker_eur
+                        .get(kind)
+                        .copied()
+                        .unwrap_or(0.0);
+                    format!(
+                        "{} {} ({} of naive's {})",
+                        attacker_label(kind),
+                        euros(*eur),
+                        percent(*eur, naive),
+                        euros(naive)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  Replies by attacker kind: {}.", parts.join("; "));
+        }
     } else {
         let _ = writeln!(out, "- no attack in this scenario.");
     }
@@ -357,6 +398,16 @@ pub fn conclusion(replay: &Replay) -> String {
         let _ = writeln!(out, "  (naive stopped {h:.1} h after the start.)");
     }
     out
+}
+
+/// What an attacker kind of the traffic is, in words.
+fn attacker_label(kind: &str) -> &str {
+    match kind {
+        "raid" => "raid numbers",
+        "spoofed" => "spoofed senders",
+        "pumping" => "pumped numbers",
+        other => other,
+    }
 }
 
 fn reasons(o: &SenderOutcomes) -> String {
