@@ -25,8 +25,8 @@
 //!
 //! Memory is fixed: an eight-way set-associative table of `capacity` senders (8 bytes each:
 //! 32 bits of a keyed hash of the number, a time and a count; one cache line a set); a new
-//! sender takes the place of one of two entries of his set picked by the hash (a free one, else
-//! one that is not a live refusal, else the older). A sender
+//! sender takes a free entry of his set, else the oldest that is not a live refusal, else the
+//! oldest. A sender
 //! evicted before his burst is complete, or before his lesson's send-time check, is not judged
 //! (allowed); under a flood of tens of thousands of new senders an hour entries live minutes,
 //! and the guard sees little. Two senders of one set with the same 32 bits are taken for one
@@ -269,60 +269,56 @@ impl BurstGuard {
         self.min_bursts.max(self.normal_factor * self.normal_rate())
     }
 
-    /// The set, the tag and six bits to pick entries with, of `sender_key`.
+    /// The set and the tag of `sender_key`.
     #[inline]
-    fn place(&self, sender_key: u64) -> (&Set, u32, usize) {
+    fn place(&self, sender_key: u64) -> (&Set, u32) {
         let h = mix(sender_key ^ self.seed);
-        let pick = (h >> 26) as usize;
-        (
-            &self.sets[(h as usize) & self.mask],
-            (h >> 32) as u32 | 1,
-            pick,
-        )
+        (&self.sets[(h as usize) & self.mask], (h >> 32) as u32 | 1)
     }
 
-    /// The position of `tag` in `set`, if there (one pass without branches over the eight
-    /// entries of the line).
+    /// The position of `tag` in `set`, and the entry a new sender would take: a free one, else
+    /// the oldest that is not a live refusal, else the oldest (one pass over the eight entries
+    /// of the line).
     #[inline]
-    fn position(set: &Set, tag: u32) -> Option<usize> {
+    fn scan(&self, set: &Set, tag: u32, now: u32) -> (Option<usize>, usize) {
         let mut hits = 0u32;
+        let (mut victim, mut best) = (0usize, 0u64);
         for (i, w) in set.0.iter().enumerate() {
-            let t = (w.load(Ordering::Acquire) >> 32) as u32;
-            hits |= u32::from(t == tag) << i;
+            let v = w.load(Ordering::Acquire);
+            hits |= u32::from((v >> 32) as u32 == tag) << i;
+            let e = Entry::unpack(v);
+            let span = age(now, e.time);
+            let score = if v == 0 {
+                u64::MAX
+            } else {
+                (u64::from(!(e.refused && span <= self.mark_s)) << 32) | u64::from(span)
+            };
+            if score > best {
+                (victim, best) = (i, score);
+            }
         }
-        (hits != 0).then(|| hits.trailing_zeros() as usize)
+        ((hits != 0).then(|| hits.trailing_zeros() as usize), victim)
     }
 
     /// The entry of `sender_key` and its value, if tracked.
     #[inline]
     fn find(&self, sender_key: u64) -> Option<(&AtomicU64, Entry)> {
-        let (set, tag, _) = self.place(sender_key);
-        let w = &set.0[Self::position(set, tag)?];
+        let (set, tag) = self.place(sender_key);
+        let w = &set.0[self.scan(set, tag, 0).0?];
         Some((w, Entry::unpack(w.load(Ordering::Acquire))))
     }
 
-    /// The entry of `sender_key` and its value, or the entry claimed for him and `None`: of two
-    /// entries picked by the hash, the free one, else the one that is not a live refusal, else
-    /// the older.
+    /// The entry of `sender_key` and its value, or the entry claimed for him and `None` (see
+    /// [`scan`](Self::scan) for which).
     #[inline]
     fn find_or_claim(&self, sender_key: u64, now: u32) -> (&AtomicU64, Option<Entry>) {
-        let (set, tag, pick) = self.place(sender_key);
-        if let Some(i) = Self::position(set, tag) {
+        let (set, tag) = self.place(sender_key);
+        let (hit, victim) = self.scan(set, tag, now);
+        if let Some(i) = hit {
             let w = &set.0[i];
             return (w, Some(Entry::unpack(w.load(Ordering::Acquire))));
         }
-        let (a, b) = (&set.0[pick & 7], &set.0[(pick >> 3) & 7]);
-        let score = |w: &AtomicU64| {
-            let v = w.load(Ordering::Relaxed);
-            let e = Entry::unpack(v);
-            let span = age(now, e.time);
-            if v == 0 {
-                u64::MAX
-            } else {
-                (u64::from(!(e.refused && span <= self.mark_s)) << 32) | u64::from(span)
-            }
-        };
-        let victim = if score(b) > score(a) { b } else { a };
+        let victim = &set.0[victim];
         // A plain store (no locked instruction on the path of every new sender): two senders
         // claiming one entry at once leave one of them tracked, with a fresh episode.
         victim.store(
