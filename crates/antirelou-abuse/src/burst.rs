@@ -281,23 +281,26 @@ impl BurstGuard {
     /// of the line).
     #[inline]
     fn scan(&self, set: &Set, tag: u32, now: u32) -> (Option<usize>, usize) {
+        // Without a branch per entry: each entry's score (free first, then not a live refusal,
+        // then age) with its position in the low bits, and the largest wins.
         let mut hits = 0u32;
-        let (mut victim, mut best) = (0usize, 0u64);
+        let mut best = 0u64;
         for (i, w) in set.0.iter().enumerate() {
             let v = w.load(Ordering::Acquire);
             hits |= u32::from((v >> 32) as u32 == tag) << i;
             let e = Entry::unpack(v);
             let span = age(now, e.time);
-            let score = if v == 0 {
-                u64::MAX
-            } else {
-                (u64::from(!(e.refused && span <= self.mark_s)) << 32) | u64::from(span)
-            };
-            if score > best {
-                (victim, best) = (i, score);
-            }
+            let live_refusal = e.refused & (span <= self.mark_s);
+            let score = (u64::from(v == 0) << 40)
+                | (u64::from(!live_refusal) << 32)
+                | (u64::from(span) << 3)
+                | i as u64;
+            best = best.max(score);
         }
-        ((hits != 0).then(|| hits.trailing_zeros() as usize), victim)
+        (
+            (hits != 0).then(|| hits.trailing_zeros() as usize),
+            (best & 7) as usize,
+        )
     }
 
     /// The entry of `sender_key` and its value, if tracked.

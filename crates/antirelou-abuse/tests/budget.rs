@@ -3,20 +3,21 @@
 //! refresher. A legitimate surge the budget can pay is never paced out.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, DefaultPolicies};
 use antirelou_core::catalogue::{Catalogue, Locale};
 use antirelou_core::engine::{Engine, EngineConfig, NumberConfig, Transports};
-use antirelou_core::event::Channel;
 use antirelou_core::memory::InMemoryStore;
 use antirelou_core::phone::Region;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision};
 use antirelou_core::privacy::NumberHasher;
 use antirelou_core::runtime::{Runtime, feed_spend, lesson_segments};
 use antirelou_core::store::{SpendCaps, SpendSummary};
-use antirelou_core::{Clock, ManualClock, Money, NumberKind, Timestamp};
+use antirelou_core::{Clock, ManualClock, Money, Timestamp};
 use antirelou_core::{PhoneNumber, ProviderId};
 
 /// 2024-03-08T04:00:00Z.
@@ -36,17 +37,7 @@ fn policies() -> DefaultPolicies {
 }
 
 fn text(sender_key: u64, at_ms: i64) -> Contact {
-    let fr = Region::new("FR").ok();
-    Contact {
-        sender_key,
-        sender_calling_code: 33,
-        sender_region: fr,
-        sender_kind: NumberKind::Mobile,
-        number_key: NUMBER,
-        number_region: fr,
-        channel: Channel::Sms,
-        at: Timestamp::from_millis(at_ms),
-    }
+    support::french_text(sender_key, NUMBER, at_ms)
 }
 
 fn caps(daily_eur: f64) -> SpendCaps {

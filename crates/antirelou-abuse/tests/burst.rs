@@ -3,27 +3,18 @@
 //! ordinary day, a man who writes once during a raid, and calls are not.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use antirelou_abuse::{AbuseConfig, DefaultPolicies, PolicySettings};
 use antirelou_core::event::Channel;
 use antirelou_core::phone::Region;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
-use antirelou_core::{NumberKind, Timestamp};
 
 const T0: i64 = 1_700_000_000;
 const NUMBER: u64 = 33_937_000_000;
 
 fn text(sender: u64, at_s: i64) -> Contact {
-    let fr = Region::new("FR").ok();
-    Contact {
-        sender_key: 33_612_000_000 + sender * 7_919,
-        sender_calling_code: 33,
-        sender_region: fr,
-        sender_kind: NumberKind::Mobile,
-        number_key: NUMBER,
-        number_region: fr,
-        channel: Channel::Sms,
-        at: Timestamp::from_secs(T0 + at_s),
-    }
+    support::french_text(33_612_000_000 + sender * 7_919, NUMBER, (T0 + at_s) * 1000)
 }
 
 fn policies() -> DefaultPolicies {

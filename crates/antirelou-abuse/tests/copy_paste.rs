@@ -3,31 +3,23 @@
 //! not judged.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::Duration;
 
 use antirelou_abuse::{AbuseConfig, CopyPasteConfig, CopyPasteGuard, default_chain};
+use antirelou_core::Timestamp;
 use antirelou_core::event::Channel;
 use antirelou_core::phone::Region;
 use antirelou_core::policy::{AbusePolicy, Contact, Decision, Reason};
 use antirelou_core::privacy::NumberHasher;
-use antirelou_core::{NumberKind, Timestamp};
 
 const T0: i64 = 1_700_000_000_000;
 const NUMBER: u64 = 33_937_000_000;
 const RAID: &str = "Salut ma belle, on m'a dit que tu cherchais de la compagnie ce soir !";
 
 fn text(sender_key: u64, at_ms: i64) -> Contact {
-    let fr = Region::new("FR").ok();
-    Contact {
-        sender_key,
-        sender_calling_code: 33,
-        sender_region: fr,
-        sender_kind: NumberKind::Mobile,
-        number_key: NUMBER,
-        number_region: fr,
-        channel: Channel::Sms,
-        at: Timestamp::from_millis(at_ms),
-    }
+    support::french_text(sender_key, NUMBER, at_ms)
 }
 
 fn hasher() -> NumberHasher {
