@@ -37,7 +37,10 @@
 //! hour (the budget and the other policies bound it); a raid slow enough to raise the normal
 //! rate it is judged against. What it may refuse: a man who sends `texts` texts within
 //! `within` while a raid is on (the [`bursts`](BurstGuard::bursts) and
-//! [`refused`](BurstGuard::refused) counters show how many senders that is).
+//! [`refused`](BurstGuard::refused) counters show how many senders that is); and, on a number
+//! whose ordinary traffic has `min_bursts` bursts an hour or more from its first hour on, the
+//! bursting men of that traffic: the normal rate learns only from hours that were not raids, so
+//! it never learns that one (raise `min_bursts` above such a number's ordinary bursts).
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
