@@ -1133,8 +1133,6 @@ struct Deliveries {
     sms_lessons: Vec<u32>,
     /// When each sender's first SMS lesson was delivered.
     first_lesson: Vec<Option<Timestamp>>,
-    /// What the replies cost, legitimate senders then attackers.
-    reply_spend: [Money; 2],
     /// What the replies cost, by actor ([`Actor::ALL`] order).
     reply_spend_by_actor: [Money; Actor::ALL.len()],
     neutral: u64,
@@ -1146,13 +1144,21 @@ struct Deliveries {
 }
 
 impl Deliveries {
+    /// What the replies to the senders of group `g` cost (legitimate senders 0, attackers 1).
+    fn reply_spend_of(&self, g: usize) -> Money {
+        Actor::ALL
+            .iter()
+            .zip(self.reply_spend_by_actor)
+            .filter(|(a, _)| group(**a) == g)
+            .fold(Money::ZERO, |sum, (_, m)| sum + m)
+    }
+
     /// Read the carrier's deliveries of a run of `traffic`.
     fn of(carrier: &SimCarrier, traffic: &Traffic, index: &SenderIndex) -> Self {
         let n = traffic.senders.len();
         let mut d = Deliveries {
             sms_lessons: vec![0; n],
             first_lesson: vec![None; n],
-            reply_spend: [Money::ZERO; 2],
             reply_spend_by_actor: [Money::ZERO; Actor::ALL.len()],
             neutral: 0,
             lessons_sent: 0,
@@ -1178,7 +1184,6 @@ impl Deliveries {
                 };
                 let i = idx as usize;
                 let actor = traffic.senders[i].actor;
-                d.reply_spend[group(actor)] += delivered.price;
                 if let Some(a) = Actor::ALL.iter().position(|x| *x == actor) {
                     d.reply_spend_by_actor[a] += delivered.price;
                 }
@@ -1247,7 +1252,7 @@ fn sender_outcomes(
     for (g, o) in out.iter_mut().enumerate() {
         o.texts = ledger.texts[g];
         o.calls = ledger.calls[g];
-        o.reply_spend_eur = eur(delivered.reply_spend[g]);
+        o.reply_spend_eur = eur(delivered.reply_spend_of(g));
         o.call_spend_eur = eur(ledger.call_spend[g]);
     }
     out
