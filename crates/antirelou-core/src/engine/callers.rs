@@ -16,7 +16,8 @@
 //! overwritten by the next caller that maps to it, so under a flood of calls a man's call may be
 //! forgotten (his text then ranks as the policy says); after a restart, or when his call and his
 //! text reach different processes, it is not known. A false match needs another caller of the
-//! same slot with the same 32 bits (one in four billion).
+//! same slot with the same tag (32 bits of the hash, the lowest forced to 1: one in two
+//! billion).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
